@@ -1,0 +1,136 @@
+"""Porchlight: the application factory."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from apiflask import APIFlask
+from flask import send_from_directory
+from sqlalchemy.exc import IntegrityError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import INSTANCE_DIR, config_for
+
+__version__ = "0.1.0"
+
+
+def create_app(config_name: str | None = None, overrides: dict[str, Any] | None = None) -> APIFlask:
+    app = APIFlask(
+        __name__,
+        title="Porchlight API",
+        version=__version__,
+        spec_path="/api/openapi.json",
+        docs_path="/api/docs",
+        instance_path=str(INSTANCE_DIR),
+    )
+    app.config.from_object(config_for(config_name))
+    if overrides:
+        app.config.update(overrides)
+    _ensure_secret_key(app)
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_api_docs(app)
+    from app.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _ensure_secret_key(app: APIFlask) -> None:
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.config["ENV_NAME"] == "production":
+        raise RuntimeError("SECRET_KEY must be set in production (see docs/DEPLOY.md)")
+    # Development keeps a generated key in instance/ so sessions survive restarts.
+    key_file = Path(app.instance_path) / "secret_key"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    app.config["SECRET_KEY"] = key_file.read_text().strip()
+
+
+def register_extensions(app: APIFlask) -> None:
+    from app import models  # noqa: F401  (every model registered before mappers configure)
+    from app.auth import init_login
+    from app.extensions import db, migrate
+
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////:memory:"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    init_login(app)
+    with app.app_context():
+        _configure_sqlite(db.engine)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        # SQLite leaves foreign keys off unless asked; WAL lets readers and a writer overlap.
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+
+def register_blueprints(app: APIFlask) -> None:
+    from app import health, pwa
+    from app.accounts.routes import bp as accounts_bp
+    from app.agencies.routes import bp as agencies_bp
+    from app.cameras.routes import bp as cameras_bp
+    from app.enrollment.routes import bp as enrollment_bp
+
+    for bp in (health.bp, accounts_bp, agencies_bp, cameras_bp, enrollment_bp, pwa.bp):
+        app.register_blueprint(bp)
+
+
+def register_errorhandlers(app: APIFlask) -> None:
+    from app.errors import ERROR_SCHEMA, error_body, register_error_handlers
+
+    app.config["HTTP_ERROR_SCHEMA"] = ERROR_SCHEMA
+    app.config["VALIDATION_ERROR_SCHEMA"] = ERROR_SCHEMA
+    register_error_handlers(app)
+
+    @app.errorhandler(IntegrityError)
+    def conflict(exc: IntegrityError):
+        from app.extensions import db
+
+        db.session.rollback()
+        app.logger.warning("integrity error: %s", exc.orig)
+        return error_body(409, "conflict", "That conflicts with data changed at the same moment; try again."), 409
+
+
+def register_api_docs(app: APIFlask) -> None:
+    """Interactive docs served from the swagger-ui-bundle package: no CDN at run time."""
+    import swagger_ui_bundle
+
+    from app.auth import SECURITY_SCHEMES
+
+    app.security_schemes = SECURITY_SCHEMES
+    assets = Path(swagger_ui_bundle.swagger_ui_path)
+    app.config.update(
+        SWAGGER_UI_CSS="/api/docs/assets/swagger-ui.css",
+        SWAGGER_UI_BUNDLE_JS="/api/docs/assets/swagger-ui-bundle.js",
+        SWAGGER_UI_STANDALONE_PRESET_JS="/api/docs/assets/swagger-ui-standalone-preset.js",
+        DOCS_FAVICON="/api/docs/assets/favicon-32x32.png",
+        SWAGGER_UI_CONFIG={"withCredentials": True, "persistAuthorization": True},
+    )
+
+    @app.get("/api/docs/assets/<path:filename>")
+    @app.doc(hide=True)
+    def docs_asset(filename: str):
+        return send_from_directory(assets, filename, max_age=86400)

@@ -1,0 +1,53 @@
+"""Password hashing with Argon2id (RFC 9106), cost taken from the app config."""
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+
+MIN_LENGTH = 10
+MAX_LENGTH = 256
+
+
+def _hasher() -> PasswordHasher:
+    config = current_app.config
+    return PasswordHasher(
+        time_cost=config["ARGON2_TIME_COST"],
+        memory_cost=config["ARGON2_MEMORY_KIB"],
+        parallelism=config["ARGON2_PARALLELISM"],
+    )
+
+
+def hash_password(password: str) -> str:
+    return _hasher().hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    hasher = _hasher()
+    if password_hash is None:
+        # Spend the same time as a real check so a missing account cannot be told apart.
+        hasher.hash(password)
+        return False
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _hasher().check_needs_rehash(password_hash)
+
+
+def password_problem(password: str, *identifiers: str | None) -> str | None:
+    """Why a new password is unacceptable, or None. NIST 800-63B: length, not recipes."""
+    if len(password) < MIN_LENGTH:
+        return f"Must be at least {MIN_LENGTH} characters."
+    if len(password) > MAX_LENGTH:
+        return f"Must be at most {MAX_LENGTH} characters."
+    lowered = password.lower()
+    for identifier in identifiers:
+        if identifier and lowered == identifier.lower():
+            return "Must not be the same as your e-mail address or phone number."
+    if len(set(password)) < 3:
+        return "Too easy to guess."
+    return None

@@ -1,0 +1,68 @@
+"""Request and response bodies of the accounts API."""
+from apiflask import Schema, fields
+from apiflask.validators import Length, OneOf
+
+from app.common.fields import EmailAddress, PhoneNumber, StrictBool, StrictInteger, TrimmedString
+
+
+class SignUpIn(Schema):
+    email = EmailAddress(allow_none=True, metadata={"description": "E-mail address; give it, a phone, or both."})
+    phone = PhoneNumber(allow_none=True, metadata={"description": "Mobile number, E.164 or national form."})
+    password = fields.String(required=True, load_only=True, validate=Length(max=1024))
+    display_name = TrimmedString(allow_none=True, validate=Length(max=120))
+    enrollment_code = fields.String(allow_none=True, validate=Length(max=32),
+                                    metadata={"description": "A code from a QR sheet, e.g. ABCD-EFGH."})
+
+
+class SignInIn(Schema):
+    login = fields.String(required=True, validate=Length(min=1, max=254),
+                          metadata={"description": "E-mail address or phone number."})
+    password = fields.String(required=True, load_only=True, validate=Length(max=1024))
+
+
+class PasswordChangeIn(Schema):
+    current_password = fields.String(required=True, load_only=True, validate=Length(max=1024))
+    new_password = fields.String(required=True, load_only=True, validate=Length(max=1024))
+
+
+class ProfileIn(Schema):
+    display_name = TrimmedString(required=True, allow_none=True, validate=Length(max=120))
+
+
+class MembershipOut(Schema):
+    agency_id = fields.Integer()
+    agency_name = fields.String(attribute="agency.name")
+    district_id = fields.Integer(allow_none=True)
+    district_name = fields.String(attribute="district.name", allow_none=True)
+    joined_at = fields.DateTime()
+
+
+class UserOut(Schema):
+    id = fields.Integer()
+    role = fields.String(attribute="role.value")
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    phone_verified = fields.Boolean()
+    display_name = fields.String(allow_none=True)
+    agency_id = fields.Integer(allow_none=True)
+    district_id = fields.Integer(allow_none=True)
+    active = fields.Boolean()
+    created_at = fields.DateTime()
+
+
+class MeOut(UserOut):
+    memberships = fields.List(fields.Nested(MembershipOut))
+
+
+class StaffIn(Schema):
+    email = EmailAddress(required=True)
+    password = fields.String(required=True, load_only=True, validate=Length(max=1024),
+                             metadata={"description": "Initial password; at least 10 characters."})
+    role = fields.String(required=True, validate=OneOf(["officer", "supervisor", "manager"]))
+    display_name = TrimmedString(allow_none=True, validate=Length(max=120))
+    district_id = StrictInteger(allow_none=True, metadata={"description": "Required for managers."})
+
+
+class StaffPatchIn(Schema):
+    role = fields.String(validate=OneOf(["officer", "supervisor"]))
+    active = StrictBool()

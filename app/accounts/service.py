@@ -1,0 +1,239 @@
+"""Sign-up, sign-in, passwords and staff accounts."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.accounts.models import Role, User
+from app.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
+from app.agencies.models import Agency, District
+from app.audit import service as audit
+from app.db import utcnow
+from app.errors import ApiError, field_error, forbidden, not_found
+from app.extensions import db
+
+
+def _check_unique_login(email: str | None, phone: str | None, exclude_id: int | None = None) -> None:
+    fields: dict[str, list[str]] = {}
+    for column, value, name in ((User.email, email, "email"), (User.phone, phone, "phone")):
+        if value is None:
+            continue
+        query = sa.select(User.id).where(column == value)
+        if exclude_id is not None:
+            query = query.where(User.id != exclude_id)
+        if db.session.scalar(query) is not None:
+            fields[name] = ["An account with this already exists; sign in instead."]
+    if fields:
+        names = " and ".join(fields)
+        raise ApiError(409, "account_exists", f"An account with this {names} already exists.", fields=fields)
+
+
+def _checked_password(password: str, *identifiers: str | None) -> str:
+    problem = password_problem(password, *identifiers)
+    if problem:
+        raise field_error("password", problem)
+    return hash_password(password)
+
+
+def sign_up_owner(
+    *,
+    password: str,
+    email: str | None = None,
+    phone: str | None = None,
+    display_name: str | None = None,
+    enrollment_code: str | None = None,
+) -> User:
+    """Create an owner account, optionally joining an agency through an enrollment code."""
+    from app.enrollment import service as enrollment
+
+    if not email and not phone:
+        raise ApiError(422, "validation_error", "Give an e-mail address, a mobile number, or both.",
+                       fields={"email": ["E-mail or phone is required."], "phone": ["E-mail or phone is required."]})
+    code = enrollment.usable_code(enrollment_code) if enrollment_code else None
+    _check_unique_login(email, phone)
+    user = User(
+        role=Role.OWNER,
+        email=email,
+        phone=phone,
+        phone_verified=False,
+        display_name=display_name or None,
+        password_hash=_checked_password(password, email, phone),
+        password_changed_at=utcnow(),
+    )
+    db.session.add(user)
+    db.session.flush()
+    audit.record("account.signup", target=user, actor=user,
+                 details={"email": bool(email), "phone": bool(phone), "via_code": bool(code)})
+    if code is not None:
+        enrollment.redeem(user, code)
+    db.session.commit()
+    return user
+
+
+def authenticate(login: str, password: str) -> User:
+    """The active user with these credentials, or a 401 (audited) that does not say which part was wrong."""
+    login = login.strip()
+    column = User.email if "@" in login else User.phone
+    value = login.lower() if "@" in login else _phone_or_none(login)
+    user = db.session.scalar(sa.select(User).where(column == value)) if value else None
+    if not verify_password(user.password_hash if user else None, password) or not user.active:
+        audit.record("auth.signin_failed", target_type="user", target_id=user.id if user else None,
+                     actor=user if user else None,
+                     details={"login": login[:254], "reason": "inactive" if user and not user.active else "bad_credentials"})
+        db.session.commit()
+        raise ApiError(401, "invalid_credentials", "That login and password do not match an active account.")
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_signin_at = utcnow()
+    audit.record("auth.signin", target=user, actor=user)
+    db.session.commit()
+    return user
+
+
+def _phone_or_none(text: str) -> str | None:
+    from marshmallow import ValidationError
+
+    from app.common.fields import normalize_phone
+
+    try:
+        return normalize_phone(text)
+    except ValidationError:
+        return None
+
+
+def record_sign_out(user: User) -> None:
+    audit.record("auth.signout", target=user, actor=user)
+    db.session.commit()
+
+
+def change_password(user: User, current_password: str, new_password: str) -> None:
+    if not verify_password(user.password_hash, current_password):
+        audit.record("auth.password_change_failed", target=user, actor=user)
+        db.session.commit()
+        raise field_error("current_password", "Does not match your current password.", status=403)
+    user.password_hash = _checked_password(new_password, user.email, user.phone)
+    user.password_changed_at = utcnow()
+    # Every other session of this account ends; the caller signs this one in again.
+    user.rotate_session_token()
+    audit.record("auth.password_changed", target=user, actor=user)
+    db.session.commit()
+
+
+def update_profile(user: User, *, display_name: str | None) -> User:
+    user.display_name = display_name or None
+    audit.record("account.profile_updated", target=user, actor=user)
+    db.session.commit()
+    return user
+
+
+# --- staff accounts, managed by supervisors -------------------------------------
+
+STAFF_ROLES = (Role.OFFICER, Role.SUPERVISOR, Role.MANAGER)
+
+
+def staff_query(agency_id: int) -> sa.Select:
+    in_agency_district = sa.select(District.id).where(District.agency_id == agency_id)
+    return sa.select(User).where(
+        sa.or_(
+            sa.and_(User.role.in_([Role.OFFICER, Role.SUPERVISOR]), User.agency_id == agency_id),
+            sa.and_(User.role == Role.MANAGER, User.district_id.in_(in_agency_district)),
+        )
+    )
+
+
+def staff_for(supervisor: User, user_id: int) -> User:
+    user = db.session.scalar(staff_query(supervisor.agency_id).where(User.id == user_id))
+    if user is None:
+        raise not_found("Staff account")
+    return user
+
+
+def list_staff(supervisor: User) -> list[User]:
+    return list(db.session.scalars(staff_query(supervisor.agency_id).order_by(User.id)))
+
+
+def _district_in_agency(agency_id: int, district_id: int | None) -> District:
+    if district_id is None:
+        raise field_error("district_id", "A district manager needs a district.")
+    district = db.session.get(District, district_id)
+    if district is None or district.agency_id != agency_id:
+        raise field_error("district_id", "No such district in your agency.")
+    return district
+
+
+def create_staff(
+    supervisor: User, *, email: str, password: str, role: Role, display_name: str | None = None,
+    district_id: int | None = None,
+) -> User:
+    if role not in STAFF_ROLES:
+        raise field_error("role", "Must be officer, supervisor or manager.")
+    _check_unique_login(email, None)
+    user = User(role=role, email=email, display_name=display_name or None,
+                password_hash=_checked_password(password, email), password_changed_at=utcnow())
+    if role == Role.MANAGER:
+        user.district_id = _district_in_agency(supervisor.agency_id, district_id).id
+    else:
+        if district_id is not None:
+            raise field_error("district_id", "Only district managers belong to a district.")
+        user.agency_id = supervisor.agency_id
+    db.session.add(user)
+    db.session.flush()
+    audit.record("staff.created", target=user, agency_id=supervisor.agency_id,
+                 details={"role": role.value, "district_id": user.district_id})
+    db.session.commit()
+    return user
+
+
+def _supervisor_count(agency_id: int) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(User).where(
+            User.agency_id == agency_id, User.role == Role.SUPERVISOR, User.active.is_(True))
+    )
+
+
+def update_staff(supervisor: User, user_id: int, *, role: Role | None = None, active: bool | None = None) -> User:
+    """Change an officer's or supervisor's role, or (de)activate any staff account."""
+    user = staff_for(supervisor, user_id)
+    changes: dict[str, list] = {}
+    if role is not None and role != user.role:
+        if role not in (Role.OFFICER, Role.SUPERVISOR) or user.role == Role.MANAGER:
+            raise field_error("role", "Roles change between officer and supervisor only.")
+        if user.role == Role.SUPERVISOR and _supervisor_count(supervisor.agency_id) <= 1:
+            raise ApiError(409, "last_supervisor", "An agency keeps at least one active supervisor.")
+        changes["role"] = [user.role.value, role.value]
+        user.role = role
+    if active is not None and active != user.active:
+        if not active and user.id == supervisor.id:
+            raise field_error("active", "You cannot deactivate your own account.")
+        if not active and user.role == Role.SUPERVISOR and _supervisor_count(supervisor.agency_id) <= 1:
+            raise ApiError(409, "last_supervisor", "An agency keeps at least one active supervisor.")
+        changes["active"] = [user.active, active]
+        user.active = active
+        if not active:
+            user.rotate_session_token()
+    if changes:
+        audit.record("staff.role_changed" if "role" in changes else "staff.updated", target=user,
+                     agency_id=supervisor.agency_id, details=changes)
+    db.session.commit()
+    return user
+
+
+def create_agency_with_supervisor(
+    *, name: str, slug: str, timezone: str, email: str, password: str, display_name: str | None = None
+) -> tuple[Agency, User]:
+    """The CLI's bootstrap: a new tenant and its first supervisor, in one transaction."""
+    if db.session.scalar(sa.select(Agency.id).where(Agency.slug == slug)) is not None:
+        raise ApiError(409, "agency_exists", f"An agency with slug {slug!r} already exists.")
+    _check_unique_login(email, None)
+    agency = Agency(name=name, slug=slug, timezone=timezone)
+    db.session.add(agency)
+    db.session.flush()
+    user = User(role=Role.SUPERVISOR, email=email, agency_id=agency.id, display_name=display_name,
+                password_hash=_checked_password(password, email), password_changed_at=utcnow())
+    db.session.add(user)
+    db.session.flush()
+    audit.record("agency.created", target=agency, agency_id=agency.id, actor=None,
+                 details={"name": name, "slug": slug, "via": "cli"})
+    audit.record("staff.created", target=user, agency_id=agency.id, actor=None,
+                 details={"role": "supervisor", "via": "cli"})
+    db.session.commit()
+    return agency, user

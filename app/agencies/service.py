@@ -1,0 +1,51 @@
+"""Agencies and districts: reading an agency, districts inside it, owners' memberships."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.accounts.models import User
+from app.agencies.models import Agency, District, Membership
+from app.audit import service as audit
+from app.errors import ApiError, not_found
+from app.extensions import db
+
+
+def district_for(agency_id: int, district_id: int) -> District:
+    district = db.session.get(District, district_id)
+    if district is None or district.agency_id != agency_id:
+        raise not_found("District")
+    return district
+
+
+def list_districts(agency_id: int) -> list[District]:
+    return list(db.session.scalars(sa.select(District).where(District.agency_id == agency_id).order_by(District.id)))
+
+
+def create_district(supervisor: User, name: str) -> District:
+    exists = db.session.scalar(
+        sa.select(District.id).where(District.agency_id == supervisor.agency_id, District.name == name))
+    if exists is not None:
+        raise ApiError(409, "district_exists", f"Your agency already has a district named {name!r}.",
+                       fields={"name": ["Already exists in your agency."]})
+    district = District(agency_id=supervisor.agency_id, name=name)
+    db.session.add(district)
+    db.session.flush()
+    audit.record("district.created", target=district, agency_id=supervisor.agency_id, details={"name": name})
+    db.session.commit()
+    return district
+
+
+def memberships_of(owner: User) -> list[Membership]:
+    return list(db.session.scalars(
+        sa.select(Membership).where(Membership.owner_id == owner.id).order_by(Membership.id)))
+
+
+def member_agency_ids(owner: User) -> set[int]:
+    return set(db.session.scalars(sa.select(Membership.agency_id).where(Membership.owner_id == owner.id)))
+
+
+def get_agency(agency_id: int) -> Agency:
+    agency = db.session.get(Agency, agency_id)
+    if agency is None:
+        raise not_found("Agency")
+    return agency

@@ -1,0 +1,185 @@
+"""Appending to and verifying the audit chain.
+
+Every service function that changes state calls :func:`record` in the same
+transaction as the change, so an event exists exactly when the change does.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+import sqlalchemy as sa
+from flask import has_request_context, request
+from flask_login import current_user
+
+from app.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
+from app.db import utcnow
+from app.extensions import db
+
+HEAD_ID = 1
+
+
+def _timestamp(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(event: AuditEvent | sa.Row, prev_hash: str) -> str:
+    """SHA-256 over a canonical JSON of the event's content and the previous hash."""
+    content = {
+        "seq": event.seq,
+        "occurred_at": _timestamp(event.occurred_at),
+        "actor_id": event.actor_id,
+        "actor_role": event.actor_role,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "agency_id": event.agency_id,
+        "source_ip": event.source_ip,
+        "details": event.details or {},
+        "prev_hash": prev_hash,
+    }
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def ensure_chain_head() -> None:
+    if db.session.get(AuditChainHead, HEAD_ID) is None:
+        db.session.add(AuditChainHead(id=HEAD_ID, length=0, last_hash=GENESIS_HASH))
+        db.session.flush()
+
+
+def _source_ip() -> str | None:
+    return request.remote_addr if has_request_context() else None
+
+
+def record(
+    action: str,
+    *,
+    target: Any = None,
+    target_type: str | None = None,
+    target_id: Any = None,
+    agency_id: int | None = None,
+    details: dict[str, Any] | None = None,
+    actor: Any = None,
+) -> AuditEvent:
+    """Append one event to the chain; the caller's transaction commits it."""
+    if actor is None and has_request_context() and current_user.is_authenticated:
+        actor = current_user._get_current_object()
+    if target is not None:
+        target_type = target_type or re.sub(r"(?<!^)(?=[A-Z])", "_", type(target).__name__).lower()
+        target_id = target.id
+    # Taking the head row's lock first keeps two appenders from chaining to the same hash.
+    db.session.flush()
+    updated = db.session.execute(
+        sa.update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(length=AuditChainHead.length + 1)
+    ).rowcount
+    if not updated:
+        ensure_chain_head()
+        db.session.execute(
+            sa.update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(length=AuditChainHead.length + 1)
+        )
+    length, prev_hash = db.session.execute(
+        sa.select(AuditChainHead.length, AuditChainHead.last_hash).where(AuditChainHead.id == HEAD_ID)
+    ).one()
+    event = AuditEvent(
+        seq=length,
+        occurred_at=utcnow(),
+        actor_id=getattr(actor, "id", None),
+        actor_role=getattr(getattr(actor, "role", None), "value", None),
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        agency_id=agency_id if agency_id is not None else getattr(actor, "agency_id", None),
+        source_ip=_source_ip(),
+        details=details or {},
+        prev_hash=prev_hash,
+    )
+    event.hash = event_hash(event, prev_hash)
+    db.session.add(event)
+    db.session.execute(
+        sa.update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(last_hash=event.hash)
+    )
+    return event
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    kind: str  # changed | inserted | deleted
+    seq: int
+    event_id: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    events_checked: int
+    problem: ChainProblem | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def _events_in_order(batch: int = 5000) -> Iterator[sa.Row]:
+    # Plain rows in keyset pages: constant memory however long the chain is.
+    table = AuditEvent.__table__
+    last_seq, last_id = -1, -1
+    while True:
+        rows = db.session.execute(
+            sa.select(table)
+            .where(sa.tuple_(table.c.seq, table.c.id) > sa.tuple_(last_seq, last_id))
+            .order_by(table.c.seq, table.c.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last_seq, last_id = rows[-1].seq, rows[-1].id
+
+
+def verify_chain() -> ChainReport:
+    """Walk the chain and report the first changed, inserted or deleted row."""
+    expected_seq, prev_hash, prev_event_id, checked = 1, GENESIS_HASH, None, 0
+    for event in _events_in_order():
+        checked += 1
+        if event_hash(event, event.prev_hash) != event.hash:
+            return ChainReport(checked, ChainProblem(
+                "changed", event.seq, event.id,
+                f"event {event.id} (seq {event.seq}, {event.action}) was changed: its content no longer matches its hash"))
+        if event.seq < expected_seq:
+            return ChainReport(checked, ChainProblem(
+                "inserted", event.seq, event.id,
+                f"event {event.id} (seq {event.seq}, {event.action}) was inserted: seq {event.seq} is already taken"))
+        if event.seq > expected_seq:
+            missing = f"seq {expected_seq}" if event.seq == expected_seq + 1 else f"seqs {expected_seq}-{event.seq - 1}"
+            return ChainReport(checked, ChainProblem(
+                "deleted", expected_seq, None,
+                f"{missing} deleted: event {event.id} (seq {event.seq}) follows seq {expected_seq - 1}"))
+        if event.prev_hash != prev_hash:
+            # The event is intact and in place, so its predecessor was rewritten with a fresh hash.
+            return ChainReport(checked, ChainProblem(
+                "changed", expected_seq - 1, prev_event_id,
+                f"event {prev_event_id} (seq {expected_seq - 1}) was changed and re-hashed: "
+                f"event {event.id} (seq {event.seq}) chains to a different hash"))
+        prev_hash, prev_event_id, expected_seq = event.hash, event.id, expected_seq + 1
+    head = db.session.get(AuditChainHead, HEAD_ID)
+    length = head.length if head else 0
+    last_hash = head.last_hash if head else GENESIS_HASH
+    seen = expected_seq - 1
+    if length > seen:
+        missing = f"seq {seen + 1}" if length == seen + 1 else f"seqs {seen + 1}-{length}"
+        return ChainReport(checked, ChainProblem(
+            "deleted", seen + 1, None, f"{missing} deleted from the end of the chain (head records {length} events)"))
+    if length < seen:
+        return ChainReport(checked, ChainProblem(
+            "inserted", length + 1, None,
+            f"seq {length + 1} onwards inserted after the chain's recorded end (head records {length} events)"))
+    if last_hash != prev_hash:
+        return ChainReport(checked, ChainProblem(
+            "changed", seen, prev_event_id,
+            f"event {prev_event_id} (seq {seen}) was changed and re-hashed: it no longer matches the chain head"))
+    return ChainReport(checked, None)

@@ -1,0 +1,109 @@
+"""Request and response bodies of the camera API."""
+import re
+
+from apiflask import Schema, fields
+from apiflask.validators import Length, OneOf, Range
+from marshmallow import ValidationError, validates_schema
+
+from app.common.fields import StrictBool, StrictFloat, StrictInteger, TrimmedString
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+MAX_BLACKOUT_WINDOWS = 28
+
+
+class BlackoutWindow(Schema):
+    day = StrictInteger(required=True, validate=Range(0, 6),
+                        metadata={"description": "Day the window starts: 0 Monday ... 6 Sunday."})
+    start = fields.String(required=True, metadata={"example": "22:00", "pattern": _HHMM.pattern})
+    end = fields.String(required=True, metadata={
+        "example": "06:00", "pattern": _HHMM.pattern,
+        "description": "Local time; at or before start means the next day."})
+
+    @validates_schema
+    def check_times(self, data, **kwargs):
+        errors = {}
+        for key in ("start", "end"):
+            if key in data and not _HHMM.match(data[key]):
+                errors[key] = ["Must be a 24-hour time HH:MM."]
+        if not errors and data.get("start") == data.get("end"):
+            errors["end"] = ["Must differ from start."]
+        if errors:
+            raise ValidationError(errors)
+
+
+def _windows_field() -> fields.List:
+    return fields.List(fields.Nested(BlackoutWindow), validate=Length(max=MAX_BLACKOUT_WINDOWS),
+                       metadata={"description": "Weekly hours when the camera is never asked for footage."})
+
+
+class CameraPatchIn(Schema):
+    label = TrimmedString(validate=Length(min=1, max=120))
+    latitude = StrictFloat(validate=Range(-90, 90), metadata={"description": "WGS84 degrees."})
+    longitude = StrictFloat(validate=Range(-180, 180), metadata={"description": "WGS84 degrees."})
+    address = TrimmedString(allow_none=True, validate=Length(max=300))
+    bearing = StrictInteger(allow_none=True, validate=Range(0, 359),
+                            metadata={"description": "Direction the camera faces, degrees clockwise from north."})
+    field_of_view = StrictInteger(validate=Range(1, 360), metadata={"description": "Degrees."})
+    retention_days = StrictInteger(validate=Range(1, 365),
+                                   metadata={"description": "How many days the recorder keeps video."})
+    mode = fields.String(validate=OneOf(["register", "integrate"]))
+    public_attestation = StrictBool(metadata={
+        "description": "The owner attests the camera records only what is visible from public space."})
+    blackout_windows = _windows_field()
+    shared_agency_ids = fields.List(StrictInteger(), validate=Length(max=50),
+                                    metadata={"description": "Agencies (joined ones only) this camera is shared with."})
+
+
+class CameraIn(CameraPatchIn):
+    label = TrimmedString(required=True, validate=Length(min=1, max=120))
+    latitude = StrictFloat(required=True, validate=Range(-90, 90), metadata={"description": "WGS84 degrees."})
+    longitude = StrictFloat(required=True, validate=Range(-180, 180), metadata={"description": "WGS84 degrees."})
+    retention_days = StrictInteger(required=True, validate=Range(1, 365),
+                                   metadata={"description": "How many days the recorder keeps video."})
+    public_attestation = StrictBool(required=True, metadata={
+        "description": "Must be true: the camera records only what is visible from public space."})
+
+
+class CameraOut(Schema):
+    id = fields.Integer()
+    label = fields.String()
+    latitude = fields.Float()
+    longitude = fields.Float()
+    address = fields.String(allow_none=True)
+    bearing = fields.Integer(allow_none=True)
+    field_of_view = fields.Integer()
+    retention_days = fields.Integer()
+    mode = fields.String(attribute="mode.value")
+    status = fields.String(attribute="status.value")
+    public_attestation = fields.Boolean()
+    attested_at = fields.DateTime()
+    blackout_windows = fields.List(fields.Nested(BlackoutWindow))
+    shared_agency_ids = fields.Function(lambda camera: [a.id for a in camera.shared_with],
+                                        metadata={"type": "array", "items": {"type": "integer"}})
+    district_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class NearbyQuery(Schema):
+    lat = fields.Float(required=True, validate=Range(-90, 90))
+    lon = fields.Float(required=True, validate=Range(-180, 180))
+    radius_m = fields.Float(required=True, validate=Range(1, 5000),
+                            metadata={"description": "Search radius in metres (at most 5 km)."})
+
+
+class NearbyCameraOut(Schema):
+    """What an officer may know of a camera: where it is and where it looks, nothing of its owner."""
+
+    id = fields.Integer()
+    latitude = fields.Float()
+    longitude = fields.Float()
+    bearing = fields.Integer(allow_none=True)
+    field_of_view = fields.Integer()
+    mode = fields.String()
+    distance_m = fields.Float()
+
+
+class NearbyOut(Schema):
+    count = fields.Integer()
+    cameras = fields.List(fields.Nested(NearbyCameraOut))

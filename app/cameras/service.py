@@ -1,0 +1,185 @@
+"""The camera registry: owners' cameras, and the radius search footage requests use."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.accounts.models import User
+from app.agencies.models import Agency, Membership
+from app.agencies.service import member_agency_ids
+from app.audit import service as audit
+from app.cameras import geo
+from app.cameras.models import Camera, CameraMode, CameraStatus, camera_shares
+from app.db import utcnow
+from app.errors import field_error, not_found
+from app.extensions import db
+
+# Fields an owner may set; the schema has validated each one's type and range.
+EDITABLE = ("label", "address", "bearing", "field_of_view", "retention_days", "mode", "blackout_windows")
+
+
+def camera_for(owner: User, camera_id: int) -> Camera:
+    """The owner's own camera; anyone else's is indistinguishable from a missing one."""
+    camera = db.session.scalar(sa.select(Camera).where(Camera.id == camera_id, Camera.owner_id == owner.id))
+    if camera is None:
+        raise not_found("Camera")
+    return camera
+
+
+def list_cameras(owner: User) -> list[Camera]:
+    return list(db.session.scalars(sa.select(Camera).where(Camera.owner_id == owner.id).order_by(Camera.id)))
+
+
+def _share_targets(owner: User, agency_ids: list[int]) -> list[Agency]:
+    allowed = member_agency_ids(owner)
+    unknown = sorted(set(agency_ids) - allowed)
+    if unknown:
+        raise field_error("shared_agency_ids",
+                          f"You can share only with agencies you have joined; not with {unknown}.")
+    if not agency_ids:
+        return []
+    return list(db.session.scalars(sa.select(Agency).where(Agency.id.in_(agency_ids)).order_by(Agency.id)))
+
+
+def _latest_district_id(owner: User) -> int | None:
+    return db.session.scalar(
+        sa.select(Membership.district_id).where(Membership.owner_id == owner.id, Membership.district_id.is_not(None))
+        .order_by(Membership.joined_at.desc(), Membership.id.desc()).limit(1))
+
+
+def _audit_snapshot(camera: Camera) -> dict[str, Any]:
+    return {
+        "label": camera.label, "latitude": camera.latitude, "longitude": camera.longitude,
+        "bearing": camera.bearing, "field_of_view": camera.field_of_view,
+        "retention_days": camera.retention_days, "mode": camera.mode.value, "status": camera.status.value,
+        "blackout_windows": camera.blackout_windows,
+        "shared_agency_ids": [a.id for a in camera.shared_with],
+    }
+
+
+def create_camera(owner: User, data: dict[str, Any]) -> Camera:
+    if data.get("public_attestation") is not True:
+        raise field_error("public_attestation",
+                          "Confirm that this camera records only what is visible from public space.")
+    shares = data.get("shared_agency_ids")
+    camera = Camera(
+        owner_id=owner.id,
+        district_id=_latest_district_id(owner),
+        public_attestation=True,
+        attested_at=utcnow(),
+        mode=CameraMode(data.get("mode", CameraMode.REGISTER)),
+        status=CameraStatus.ACTIVE,
+        field_of_view=data.get("field_of_view", 90),
+        blackout_windows=data.get("blackout_windows") or [],
+        **{k: data.get(k) for k in ("label", "address", "bearing", "retention_days")},
+    )
+    camera.place(data["latitude"], data["longitude"])
+    # By default a new camera is shared with every agency the owner has joined.
+    camera.shared_with = _share_targets(owner, sorted(member_agency_ids(owner)) if shares is None else shares)
+    db.session.add(camera)
+    db.session.flush()
+    audit.record("camera.created", target=camera, details=_audit_snapshot(camera))
+    db.session.commit()
+    return camera
+
+
+def update_camera(owner: User, camera_id: int, data: dict[str, Any]) -> Camera:
+    camera = camera_for(owner, camera_id)
+    before = _audit_snapshot(camera)
+    if "public_attestation" in data and data["public_attestation"] is not True:
+        raise field_error("public_attestation", "Cannot be withdrawn; pause or delete the camera instead.")
+    if ("latitude" in data) != ("longitude" in data):
+        missing = "longitude" if "latitude" in data else "latitude"
+        raise field_error(missing, "Latitude and longitude change together.")
+    for key in EDITABLE:
+        if key in data:
+            value = data[key]
+            if key == "mode":
+                value = CameraMode(value)
+            if key == "blackout_windows":
+                value = value or []
+            setattr(camera, key, value)
+    if "latitude" in data:
+        camera.place(data["latitude"], data["longitude"])
+    if "shared_agency_ids" in data:
+        camera.shared_with = _share_targets(owner, data["shared_agency_ids"])
+    after = _audit_snapshot(camera)
+    changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+    if changed:
+        audit.record("camera.updated", target=camera, details=changed)
+    db.session.commit()
+    return camera
+
+
+def set_paused(owner: User, camera_id: int, paused: bool) -> Camera:
+    camera = camera_for(owner, camera_id)
+    status = CameraStatus.PAUSED if paused else CameraStatus.ACTIVE
+    if camera.status != status:
+        camera.status = status
+        audit.record("camera.paused" if paused else "camera.resumed", target=camera)
+        db.session.commit()
+    return camera
+
+
+def delete_camera(owner: User, camera_id: int) -> None:
+    camera = camera_for(owner, camera_id)
+    audit.record("camera.deleted", target=camera, details={"label": camera.label})
+    db.session.delete(camera)
+    db.session.commit()
+
+
+# --- radius search ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CameraHit:
+    camera_id: int
+    latitude: float
+    longitude: float
+    distance_m: float
+
+
+def _bbox_condition(box: geo.BoundingBox) -> sa.ColumnElement[bool]:
+    bands = box.bands
+    if len(bands) <= geo.MAX_BAND_LIST:
+        band_filter = Camera.lat_band.in_(list(bands))
+    else:
+        band_filter = Camera.lat_band.between(bands.start, bands.stop - 1)
+    lon_filter = sa.or_(*(Camera.longitude.between(west, east) for west, east in box.lon_ranges))
+    return sa.and_(band_filter, lon_filter, Camera.latitude.between(box.min_lat, box.max_lat))
+
+
+def cameras_within(
+    latitude: float,
+    longitude: float,
+    radius_m: float,
+    *,
+    agency_id: int | None = None,
+    active_only: bool = False,
+) -> list[CameraHit]:
+    """Cameras whose great-circle distance from the point is at most ``radius_m``, nearest first.
+
+    The bounding box is answered from the ``ix_cameras_geo`` index; the exact distance
+    filters its candidates. ``agency_id`` keeps cameras shared with that agency.
+    """
+    box = geo.bounding_box(latitude, longitude, radius_m)
+    query = sa.select(Camera.id, Camera.latitude, Camera.longitude).where(_bbox_condition(box))
+    if agency_id is not None:
+        query = query.where(sa.exists().where(
+            camera_shares.c.camera_id == Camera.id, camera_shares.c.agency_id == agency_id))
+    if active_only:
+        query = query.where(Camera.status == CameraStatus.ACTIVE)
+    hits = []
+    for camera_id, lat, lon in db.session.execute(query):
+        distance = geo.great_circle_m(latitude, longitude, lat, lon)
+        if distance <= radius_m:
+            hits.append(CameraHit(camera_id, lat, lon, distance))
+    hits.sort(key=lambda hit: (hit.distance_m, hit.camera_id))
+    return hits
+
+
+def cameras_by_id(ids: list[int]) -> dict[int, Camera]:
+    if not ids:
+        return {}
+    return {c.id: c for c in db.session.scalars(sa.select(Camera).where(Camera.id.in_(ids)))}

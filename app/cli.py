@@ -1,0 +1,93 @@
+"""Command-line tools: `flask agency create`, `flask audit verify`, `flask demo load`."""
+from __future__ import annotations
+
+import sys
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask.cli import AppGroup
+from marshmallow import ValidationError
+
+from app.accounts import service as accounts
+from app.agencies.models import Agency
+from app.audit import service as audit
+from app.common.fields import EmailAddress
+from app.errors import ApiError
+from app.extensions import db
+
+agency_cli = AppGroup("agency", help="Create and list agencies.")
+audit_cli = AppGroup("audit", help="Check the audit chain.")
+demo_cli = AppGroup("demo", help="Demo data for a local try-out.")
+
+
+def _fail(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(1)
+
+
+@agency_cli.command("create")
+@click.option("--name", required=True, help="The agency's full name, e.g. 'Milwaukee Police Department'.")
+@click.option("--slug", required=True, help="Short unique id used in URLs, e.g. 'mpd'.")
+@click.option("--timezone", "tz", default=None, help="IANA time zone; defaults to DEFAULT_TIMEZONE.")
+@click.option("--supervisor-email", required=True, help="E-mail of the first supervisor.")
+@click.option("--supervisor-name", default=None)
+@click.password_option("--supervisor-password", envvar="SUPERVISOR_PASSWORD",
+                       help="Asked for when not given (or set SUPERVISOR_PASSWORD).")
+def create_agency(name, slug, tz, supervisor_email, supervisor_name, supervisor_password):
+    """Create an agency and its first supervisor."""
+    from flask import current_app
+
+    tz = tz or current_app.config["DEFAULT_TIMEZONE"]
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        _fail(f"unknown time zone {tz!r}")
+    if not slug.replace("-", "").isalnum() or len(slug) > 64:
+        _fail("slug must be letters, digits and dashes, at most 64 characters")
+    try:
+        email = EmailAddress().deserialize(supervisor_email)
+        agency, user = accounts.create_agency_with_supervisor(
+            name=name.strip(), slug=slug.lower(), timezone=tz, email=email, password=supervisor_password,
+            display_name=supervisor_name)
+    except ValidationError as exc:
+        _fail(f"supervisor e-mail: {' '.join(exc.messages)}")
+    except ApiError as exc:
+        _fail(exc.message)
+    click.echo(f"Created agency {agency.name!r} (id {agency.id}, slug {agency.slug}) "
+               f"with supervisor {user.email} (id {user.id}).")
+
+
+@agency_cli.command("list")
+def list_agencies():
+    """List agencies."""
+    for agency in db.session.scalars(sa.select(Agency).order_by(Agency.id)):
+        click.echo(f"{agency.id}\t{agency.slug}\t{agency.name}\t{agency.timezone}")
+
+
+@audit_cli.command("verify")
+def verify():
+    """Verify the hash chain; exit 1 and name the first bad row if it was tampered with."""
+    report = audit.verify_chain()
+    if report.ok:
+        click.echo(f"audit chain intact: {report.events_checked} events verified")
+        return
+    problem = report.problem
+    click.secho(f"audit chain BROKEN: {problem.message}", fg="red", err=True)
+    click.echo(f"first bad row: kind={problem.kind} seq={problem.seq} event_id={problem.event_id}", err=True)
+    sys.exit(1)
+
+
+@demo_cli.command("load")
+def demo_load():
+    """Load the demo agency, people and cameras once, and print how to sign in."""
+    from app.demo import load_demo, print_demo
+
+    print_demo(load_demo())
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(agency_cli)
+    app.cli.add_command(audit_cli)
+    app.cli.add_command(demo_cli)

@@ -1,0 +1,118 @@
+"""Demo data for `make run`: one of each role, two cameras and a live enrollment code.
+
+Refuses to run in production: the demo passwords are public.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+
+from app.accounts.models import Role, User
+from app.accounts.passwords import hash_password
+from app.agencies.models import Agency, District, Membership
+from app.audit import service as audit
+from app.cameras.models import Camera, CameraMode
+from app.db import utcnow
+from app.enrollment import codes
+from app.enrollment.models import CodeKind, EnrollmentCode
+from app.extensions import db
+
+SLUG = "demo-pd"
+PASSWORDS = {
+    "supervisor@demo.porchlight.test": "demo-supervisor-pw",
+    "officer@demo.porchlight.test": "demo-officer-pw",
+    "manager@demo.porchlight.test": "demo-manager-pw",
+    "owner@demo.porchlight.test": "demo-owner-pw",
+}
+
+
+@dataclass
+class Demo:
+    agency: Agency
+    code: EnrollmentCode
+    created: bool
+
+
+def _user(email: str, role: Role, **extra) -> User:
+    user = User(email=email, role=role, password_hash=hash_password(PASSWORDS[email]),
+                password_changed_at=utcnow(), **extra)
+    db.session.add(user)
+    db.session.flush()
+    audit.record("staff.created" if role != Role.OWNER else "account.signup", target=user,
+                 actor=None, agency_id=extra.get("agency_id"), details={"role": role.value, "via": "demo"})
+    return user
+
+
+def _live_code(agency: Agency, district: District, supervisor: User) -> EnrollmentCode:
+    now = utcnow()
+    code = db.session.scalar(
+        sa.select(EnrollmentCode).where(EnrollmentCode.agency_id == agency.id, EnrollmentCode.label == "Demo campaign")
+        .order_by(EnrollmentCode.id.desc()).limit(1))
+    if code is not None and code.status(now) == "active":
+        return code
+    code = EnrollmentCode(code=codes.generate(), agency_id=agency.id, district_id=district.id,
+                          label="Demo campaign", kind=CodeKind.CAMPAIGN, max_uses=1000,
+                          expires_at=now + timedelta(days=90), created_by_id=supervisor.id)
+    db.session.add(code)
+    db.session.flush()
+    audit.record("enrollment_code.issued", target=code, actor=supervisor, agency_id=agency.id,
+                 details={"label": code.label, "kind": "campaign", "via": "demo"})
+    return code
+
+
+def load_demo() -> Demo:
+    if current_app.config["ENV_NAME"] == "production":
+        raise click.ClickException("demo data is never loaded in production")
+    agency = db.session.scalar(sa.select(Agency).where(Agency.slug == SLUG))
+    created = agency is None
+    if created:
+        agency = Agency(name="Demo Police Department", slug=SLUG, timezone=current_app.config["DEFAULT_TIMEZONE"])
+        db.session.add(agency)
+        db.session.flush()
+        audit.record("agency.created", target=agency, agency_id=agency.id, details={"via": "demo"})
+        district = District(agency_id=agency.id, name="Downtown BID")
+        db.session.add(district)
+        db.session.flush()
+        supervisor = _user("supervisor@demo.porchlight.test", Role.SUPERVISOR, agency_id=agency.id,
+                           display_name="Sgt. Demo Supervisor")
+        _user("officer@demo.porchlight.test", Role.OFFICER, agency_id=agency.id, display_name="Ofc. Demo Officer")
+        _user("manager@demo.porchlight.test", Role.MANAGER, district_id=district.id, display_name="Demo BID Manager")
+        owner = _user("owner@demo.porchlight.test", Role.OWNER, display_name="Demo Owner")
+        db.session.add(Membership(owner_id=owner.id, agency_id=agency.id, district_id=district.id))
+        # Two cameras near Milwaukee's City Hall.
+        for label, lat, lon, bearing in (("Front porch", 43.04172, -87.90951, 180),
+                                         ("Driveway", 43.04189, -87.90897, 90)):
+            camera = Camera(owner_id=owner.id, district_id=district.id, label=label, bearing=bearing,
+                            field_of_view=100, retention_days=14, mode=CameraMode.REGISTER,
+                            public_attestation=True, blackout_windows=[], shared_with=[agency])
+            camera.place(lat, lon)
+            db.session.add(camera)
+            db.session.flush()
+            audit.record("camera.created", target=camera, actor=owner, details={"label": label, "via": "demo"})
+    else:
+        district = agency.districts[0]
+        supervisor = db.session.scalar(sa.select(User).where(User.email == "supervisor@demo.porchlight.test"))
+    code = _live_code(agency, district, supervisor)
+    db.session.commit()
+    return Demo(agency=agency, code=code, created=created)
+
+
+def print_demo(demo: Demo) -> None:
+    base = (current_app.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+    url = f"{base}/e/{demo.code.code}"
+    echo = click.echo
+    echo("")
+    echo("Porchlight demo " + ("loaded" if demo.created else "already loaded") + f" ({demo.agency.name}).")
+    echo("Sign in at POST /api/auth/signin (or through the API docs) with:")
+    for email, password in PASSWORDS.items():
+        echo(f"  {email.split('@')[0]:<11} {email:<34} {password}")
+    echo("")
+    echo(f"Enrollment code {demo.code.display_code} (campaign, Downtown BID): {url}")
+    with current_app.test_request_context(base_url=base):
+        echo(codes.qr_text(url))
+    echo(f"API docs: {base}/api/docs    OpenAPI: {base}/api/openapi.json")
+    echo("")

@@ -1,0 +1,196 @@
+"""Issuing, revoking, looking up and redeeming enrollment codes."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from app.accounts.models import Role, User
+from app.agencies.models import Membership
+from app.agencies.service import district_for
+from app.audit import service as audit
+from app.db import utcnow
+from app.enrollment import codes
+from app.enrollment.models import CodeKind, EnrollmentCode, EnrollmentUse
+from app.errors import ApiError, field_error, forbidden, not_found
+from app.extensions import db
+
+MAX_LIFETIME = timedelta(days=365)
+DEFAULT_LIFETIME = {CodeKind.SINGLE: timedelta(days=30), CodeKind.CAMPAIGN: timedelta(days=90)}
+MAX_CAMPAIGN_USES = 100_000
+
+_UNUSABLE = {
+    "revoked": (410, "enrollment_code_revoked", "This enrollment code was withdrawn by the agency."),
+    "expired": (410, "enrollment_code_expired", "This enrollment code has expired; ask for a new one."),
+    "used_up": (410, "enrollment_code_used_up", "This enrollment code has been used as many times as it allows."),
+}
+
+
+def _codes_visible_to(user: User) -> sa.Select:
+    query = sa.select(EnrollmentCode)
+    if user.role == Role.SUPERVISOR:
+        return query.where(EnrollmentCode.agency_id == user.agency_id)
+    if user.role == Role.MANAGER:
+        return query.where(EnrollmentCode.district_id == user.district_id)
+    raise forbidden()
+
+
+def code_for(user: User, code_id: int) -> EnrollmentCode:
+    code = db.session.scalar(_codes_visible_to(user).where(EnrollmentCode.id == code_id))
+    if code is None:
+        raise not_found("Enrollment code")
+    return code
+
+
+def list_codes(user: User) -> list[EnrollmentCode]:
+    return list(db.session.scalars(_codes_visible_to(user).order_by(EnrollmentCode.id.desc())))
+
+
+def issue_code(
+    issuer: User,
+    *,
+    label: str,
+    kind: CodeKind,
+    max_uses: int | None = None,
+    expires_at: datetime | None = None,
+    district_id: int | None = None,
+) -> EnrollmentCode:
+    now = utcnow()
+    if issuer.role == Role.MANAGER:
+        if district_id not in (None, issuer.district_id):
+            raise field_error("district_id", "District managers issue codes for their own district only.")
+        district = issuer.district
+    elif issuer.role == Role.SUPERVISOR:
+        district = None
+        if district_id is not None:
+            try:
+                district = district_for(issuer.agency_id, district_id)
+            except ApiError:
+                raise field_error("district_id", "No such district in your agency.") from None
+    else:
+        raise forbidden()
+    if kind == CodeKind.SINGLE:
+        if max_uses not in (None, 1):
+            raise field_error("max_uses", "A single-use code has exactly one use; issue a campaign code for more.")
+        max_uses = 1
+    elif max_uses is None:
+        raise field_error("max_uses", "A campaign code needs max_uses.")
+    elif not 1 <= max_uses <= MAX_CAMPAIGN_USES:
+        raise field_error("max_uses", f"Must be between 1 and {MAX_CAMPAIGN_USES}.")
+    if expires_at is None:
+        expires_at = now + DEFAULT_LIFETIME[kind]
+    elif expires_at <= now:
+        raise field_error("expires_at", "Must be in the future.")
+    elif expires_at > now + MAX_LIFETIME:
+        raise field_error("expires_at", "Must be within a year from now.")
+    agency_id = district.agency_id if district is not None else issuer.agency_id
+    code = EnrollmentCode(
+        code=_unique_code(), agency_id=agency_id, district_id=district.id if district else None,
+        label=label, kind=kind, max_uses=max_uses, use_count=0, expires_at=expires_at,
+        created_by_id=issuer.id,
+    )
+    db.session.add(code)
+    db.session.flush()
+    audit.record("enrollment_code.issued", target=code, agency_id=agency_id, details={
+        "label": label, "kind": kind.value, "max_uses": max_uses,
+        "expires_at": expires_at.isoformat(), "district_id": code.district_id})
+    db.session.commit()
+    return code
+
+
+def _unique_code() -> str:
+    # 31^8 ≈ 8.5e11 codes: a collision is rare, but cheap to rule out.
+    while True:
+        candidate = codes.generate()
+        if db.session.scalar(sa.select(EnrollmentCode.id).where(EnrollmentCode.code == candidate)) is None:
+            return candidate
+
+
+def revoke_code(user: User, code_id: int) -> EnrollmentCode:
+    code = code_for(user, code_id)
+    if code.revoked_at is None:
+        code.revoked_at = utcnow()
+        code.revoked_by_id = user.id
+        audit.record("enrollment_code.revoked", target=code, agency_id=code.agency_id,
+                     details={"uses": code.use_count})
+        db.session.commit()
+    return code
+
+
+def find_code(text: str) -> EnrollmentCode:
+    """The code a person typed or scanned, whatever its state; 404 when there is none."""
+    canonical = codes.canonical(text)
+    code = db.session.scalar(sa.select(EnrollmentCode).where(EnrollmentCode.code == canonical)) if canonical else None
+    if code is None:
+        raise ApiError(404, "enrollment_code_unknown",
+                       "No enrollment code matches that; check the letters and digits and try again.")
+    return code
+
+
+def usable_code(text: str) -> EnrollmentCode:
+    """The code if it can be used now, or the error that says why not."""
+    code = find_code(text)
+    status = code.status(utcnow())
+    if status != "active":
+        status_code, error_code, message = _UNUSABLE[status]
+        raise ApiError(status_code, error_code, message)
+    return code
+
+
+def redeem(owner: User, code: EnrollmentCode) -> Membership:
+    """Join the owner to the code's agency (and district), recording the use.
+
+    The caller commits. A second redemption of the same code by the same owner uses
+    nothing up and changes nothing.
+    """
+    if owner.role != Role.OWNER:
+        raise forbidden("Enrollment codes are for camera owners.")
+    membership = db.session.scalar(
+        sa.select(Membership).where(Membership.owner_id == owner.id, Membership.agency_id == code.agency_id))
+    already = db.session.scalar(
+        sa.select(EnrollmentUse.id).where(EnrollmentUse.code_id == code.id, EnrollmentUse.owner_id == owner.id))
+    if already is not None:
+        # Used before (perhaps before leaving the agency): rejoin without using it up again.
+        if membership is None:
+            membership = Membership(owner_id=owner.id, agency_id=code.agency_id,
+                                    district_id=code.district_id, enrollment_code_id=code.id)
+            db.session.add(membership)
+            db.session.flush()
+        return membership
+    # Counting with a guarded UPDATE keeps two owners from taking a single-use code's last use.
+    taken = db.session.execute(
+        sa.update(EnrollmentCode)
+        .where(EnrollmentCode.id == code.id, EnrollmentCode.use_count < EnrollmentCode.max_uses,
+               EnrollmentCode.revoked_at.is_(None), EnrollmentCode.expires_at > utcnow())
+        .values(use_count=EnrollmentCode.use_count + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not taken:
+        db.session.refresh(code)
+        status_code, error_code, message = _UNUSABLE.get(code.status(utcnow()), _UNUSABLE["used_up"])
+        raise ApiError(status_code, error_code, message)
+    db.session.refresh(code)
+    use = EnrollmentUse(code_id=code.id, owner_id=owner.id, source_ip=audit._source_ip())
+    db.session.add(use)
+    if membership is None:
+        membership = Membership(owner_id=owner.id, agency_id=code.agency_id, district_id=code.district_id,
+                                enrollment_code_id=code.id)
+        db.session.add(membership)
+    elif code.district_id is not None:
+        membership.district_id = code.district_id
+    db.session.flush()
+    audit.record("enrollment_code.used", target=code, agency_id=code.agency_id, actor=owner,
+                 details={"owner_id": owner.id, "district_id": code.district_id, "use": code.use_count})
+    return membership
+
+
+def redeem_text(owner: User, text: str) -> Membership:
+    membership = redeem(owner, usable_code(text))
+    db.session.commit()
+    return membership
+
+
+def code_uses(user: User, code_id: int) -> list[EnrollmentUse]:
+    code = code_for(user, code_id)
+    return list(db.session.scalars(
+        sa.select(EnrollmentUse).where(EnrollmentUse.code_id == code.id).order_by(EnrollmentUse.id)))

@@ -1,0 +1,148 @@
+"""One JSON error shape for the whole API.
+
+Every error is ``{"error": {"status", "code", "message", "fields"?}}``: ``code`` is
+a stable machine-readable name, ``message`` a sentence for a person, and ``fields``
+maps each invalid input field to its messages.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import HTTPError
+from flask import Flask, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+_DEFAULT_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    410: "gone",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(HTTPError):
+    """An error answered to the client, with a stable code and optional field errors."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        fields: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        extra: dict[str, Any] = {"code": code}
+        if fields:
+            extra["fields"] = fields
+        super().__init__(status, message, extra_data=extra, headers=headers)
+
+
+def field_error(field: str, message: str, status: int = 422) -> ApiError:
+    """A validation error that names the offending field."""
+    return ApiError(status, "validation_error", f"{field}: {message}", fields={field: [message]})
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found.")
+
+
+def forbidden(message: str = "Your role does not allow this.") -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
+def _flatten_fields(detail: Any) -> dict[str, list[str]]:
+    """Turn webargs' {location: {field: [msgs]}} into {field: [msgs]}."""
+    fields: dict[str, list[str]] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), sub)
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            fields.setdefault(prefix or "body", []).extend(value)
+        elif isinstance(value, list):
+            for index, sub in enumerate(value):
+                walk(f"{prefix}[{index}]", sub)
+        else:
+            fields.setdefault(prefix or "body", []).append(str(value))
+
+    if isinstance(detail, dict):
+        for location, per_field in detail.items():
+            if isinstance(per_field, dict):
+                walk("", per_field)
+            else:
+                walk(str(location), per_field)
+    return fields
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["status", "code", "message"],
+            "properties": {
+                "status": {"type": "integer"},
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
+
+
+def error_body(status: int, code: str, message: str, fields: dict | None = None) -> dict:
+    body: dict[str, Any] = {"status": status, "code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return {"error": body}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.error_processor
+    def process(error: HTTPError):
+        status = error.status_code
+        extra = dict(error.extra_data or {})
+        code = extra.pop("code", None) or _DEFAULT_CODES.get(status, "error")
+        fields = extra.pop("fields", None)
+        message = error.message or "Error"
+        if status == 422 and error.detail and not fields:
+            fields = _flatten_fields(error.detail)
+            if fields:
+                parts = [f"{name}: {'; '.join(msgs)}" for name, msgs in sorted(fields.items())]
+                message = "Invalid input. " + " | ".join(parts)
+        elif status == 400 and error.detail and not fields:
+            fields = _flatten_fields(error.detail)
+        return error_body(status, code, message, fields), status, error.headers
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(exc: OperationalError):
+        app.logger.error("database error on %s %s: %s", request.method, request.path, exc.orig)
+        return error_body(503, "unavailable", "The database is unavailable; try again shortly."), 503
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):
+            status = exc.code or 500
+            return error_body(status, _DEFAULT_CODES.get(status, "error"), exc.description or exc.name), status
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error_body(500, "internal_error", "Something went wrong on our side; it has been logged."), 500
+
+
+__all__ = ["ApiError", "field_error", "not_found", "forbidden", "register_error_handlers"]

@@ -1,0 +1,134 @@
+"""Configuration classes, read from the environment.
+
+Every setting a deployment may change is an environment variable (docs/DEPLOY.md
+lists them). Development generates what it needs into instance/; production refuses
+to start without its secrets.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("PORCHLIGHT_INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_int(name: str, default: int) -> int:
+    raw = env_str(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = env_str(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise RuntimeError(f"environment variable {name} must be true or false, got {raw!r}")
+
+
+def _sqlalchemy_url(url: str) -> str:
+    # Hosting platforms hand out postgres:// URLs; SQLAlchemy wants the driver named.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class Config:
+    ENV_NAME = "base"
+    SECRET_KEY = env_str("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = _sqlalchemy_url(
+        env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'porchlight.sqlite3'}")
+    )
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    REDIS_URL = env_str("REDIS_URL")
+
+    # Absolute base URL printed in QR codes and links; falls back to the request host.
+    PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL")
+    # Number of proxies in front of the app whose X-Forwarded-* headers are trusted.
+    TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+
+    SESSION_COOKIE_NAME = "porchlight_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    PERMANENT_SESSION_LIFETIME = env_int("SESSION_LIFETIME_HOURS", 24 * 14) * 3600
+
+    # Argon2id cost. RFC 9106's second recommended option (64 MiB, t=3) by default.
+    ARGON2_TIME_COST = env_int("ARGON2_TIME_COST", 3)
+    ARGON2_MEMORY_KIB = env_int("ARGON2_MEMORY_KIB", 64 * 1024)
+    ARGON2_PARALLELISM = env_int("ARGON2_PARALLELISM", 2)
+
+    # Region assumed for phone numbers typed without a +country prefix.
+    DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US")
+    DEFAULT_TIMEZONE = env_str("DEFAULT_TIMEZONE", "America/Chicago")
+
+    # The OpenAPI document: Swagger UI 4 (shipped by swagger-ui-bundle) reads 3.0.
+    OPENAPI_VERSION = "3.0.3"
+    INFO = {
+        "description": (
+            "Porchlight: an owner-controlled community camera registry. "
+            "Authenticate with POST /api/auth/signin; the session cookie then "
+            "authorizes every call made from these docs."
+        ),
+        "license": {"name": "AGPL-3.0-or-later"},
+    }
+    AUTO_404_RESPONSE = True
+    SYNC_LOCAL_SPEC = False
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    # The embedded default serves plain http on 127.0.0.1.
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+
+class TestingConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+    REDIS_URL = None
+    PUBLIC_BASE_URL = "http://porchlight.test"
+    # Cheap hashing keeps the suite fast; production keeps the defaults above.
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_KIB = 8
+    ARGON2_PARALLELISM = 1
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_for(name: str | None) -> type[Config]:
+    name = name or env_str("PORCHLIGHT_ENV", "development")
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise RuntimeError(f"PORCHLIGHT_ENV must be one of {sorted(CONFIGS)}, got {name!r}") from None

@@ -1,0 +1,123 @@
+"""Fixtures: a fresh app and database per test, on SQLite and (when TEST_DATABASE_URL
+names one) on PostgreSQL; signed-in clients for each role."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import sqlalchemy as sa
+
+from app import create_app
+from app.extensions import db
+from tests import factories
+
+PG_URL = os.environ.get("TEST_DATABASE_URL") or None
+REDIS_URL = os.environ.get("TEST_REDIS_URL") or None
+DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def _pg_url() -> str:
+    from config import _sqlalchemy_url
+
+    return _sqlalchemy_url(PG_URL)
+
+
+@pytest.fixture(scope="session")
+def pg_schema_ready():
+    """Build the schema once per run on PostgreSQL; tests then truncate between them."""
+    engine = sa.create_engine(_pg_url())
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+        db.metadata.create_all(conn)
+    engine.dispose()
+    return True
+
+
+def _truncate_all() -> None:
+    names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+def build_app(database: str, tmp_path, request=None, **overrides):
+    if database == "sqlite":
+        uri = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    else:
+        request.getfixturevalue("pg_schema_ready")
+        uri = _pg_url()
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": uri, **overrides})
+    with app.app_context():
+        if database == "sqlite":
+            db.create_all()
+        else:
+            _truncate_all()
+    return app
+
+
+@pytest.fixture(params=DATABASES)
+def database(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def app(database, tmp_path, request):
+    app = build_app(database, tmp_path, request)
+    ctx = app.app_context()
+    ctx.push()
+    yield app
+    db.session.remove()
+    ctx.pop()
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def world(app):
+    """An agency with a district and one account of each role, plus a second agency."""
+    return factories.World.build()
+
+
+def signed_in(app, user, password=factories.PASSWORD):
+    client = app.test_client()
+    login = user.email or user.phone
+    response = client.post("/api/auth/signin", json={"login": login, "password": password})
+    assert response.status_code == 200, response.json
+    return client
+
+
+@pytest.fixture
+def as_owner(app, world):
+    return signed_in(app, world.owner)
+
+
+@pytest.fixture
+def as_officer(app, world):
+    return signed_in(app, world.officer)
+
+
+@pytest.fixture
+def as_supervisor(app, world):
+    return signed_in(app, world.supervisor)
+
+
+@pytest.fixture
+def as_manager(app, world):
+    return signed_in(app, world.manager)
+
+
+@pytest.fixture
+def redis_url():
+    if not REDIS_URL:
+        pytest.skip("set TEST_REDIS_URL to run tests that need Redis (.ci/run does)")
+    return REDIS_URL

@@ -1,0 +1,115 @@
+"""Factories for test data, written straight to the database (the API is what tests test)."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import timedelta
+
+from app.accounts.models import Role, User
+from app.accounts.passwords import hash_password
+from app.agencies.models import Agency, District, Membership
+from app.cameras.models import Camera, CameraMode
+from app.db import utcnow
+from app.enrollment import codes
+from app.enrollment.models import CodeKind, EnrollmentCode
+from app.extensions import db
+
+PASSWORD = "test-password-123"
+_seq = itertools.count(1)
+_hash_cache: dict[str, str] = {}
+
+
+def _password_hash(password: str) -> str:
+    if password not in _hash_cache:
+        _hash_cache[password] = hash_password(password)
+    return _hash_cache[password]
+
+
+def agency(name: str | None = None, **kw) -> Agency:
+    n = next(_seq)
+    obj = Agency(name=name or f"Agency {n}", slug=kw.pop("slug", f"agency-{n}"),
+                 timezone=kw.pop("timezone", "America/Chicago"), **kw)
+    db.session.add(obj)
+    db.session.flush()
+    return obj
+
+
+def district(agency: Agency, name: str | None = None) -> District:
+    obj = District(agency_id=agency.id, name=name or f"District {next(_seq)}")
+    db.session.add(obj)
+    db.session.flush()
+    return obj
+
+
+def user(role: Role, *, email: str | None = None, phone: str | None = None, password: str = PASSWORD,
+         **kw) -> User:
+    if email is None and phone is None:
+        email = f"{role.value}{next(_seq)}@example.com"
+    obj = User(role=role, email=email, phone=phone, password_hash=_password_hash(password), **kw)
+    db.session.add(obj)
+    db.session.flush()
+    return obj
+
+
+def membership(owner: User, agency: Agency, district: District | None = None) -> Membership:
+    obj = Membership(owner_id=owner.id, agency_id=agency.id, district_id=district.id if district else None)
+    db.session.add(obj)
+    db.session.flush()
+    return obj
+
+
+def camera(owner: User, lat: float = 43.0389, lon: float = -87.9065, *, shared_with=(), **kw) -> Camera:
+    obj = Camera(owner_id=owner.id, label=kw.pop("label", f"Camera {next(_seq)}"),
+                 retention_days=kw.pop("retention_days", 30), public_attestation=True,
+                 mode=kw.pop("mode", CameraMode.REGISTER), field_of_view=kw.pop("field_of_view", 90),
+                 blackout_windows=kw.pop("blackout_windows", []), shared_with=list(shared_with), **kw)
+    obj.place(lat, lon)
+    db.session.add(obj)
+    db.session.flush()
+    return obj
+
+
+def enrollment_code(agency: Agency, *, district: District | None = None, kind: CodeKind = CodeKind.SINGLE,
+                    max_uses: int = 1, expires_in: timedelta = timedelta(days=7), **kw) -> EnrollmentCode:
+    obj = EnrollmentCode(code=codes.generate(), agency_id=agency.id, district_id=district.id if district else None,
+                         label=kw.pop("label", "Test code"), kind=kind, max_uses=max_uses,
+                         expires_at=utcnow() + expires_in, **kw)
+    db.session.add(obj)
+    db.session.flush()
+    return obj
+
+
+@dataclass
+class World:
+    agency: Agency
+    district: District
+    supervisor: User
+    officer: User
+    manager: User
+    owner: User
+    other_agency: Agency
+    other_supervisor: User
+    other_officer: User
+    other_owner: User
+
+    @classmethod
+    def build(cls) -> World:
+        a = agency("Riverside Police Department")
+        d = district(a, "Downtown BID")
+        other = agency("Hillcrest Police Department")
+        world = cls(
+            agency=a,
+            district=d,
+            supervisor=user(Role.SUPERVISOR, agency_id=a.id),
+            officer=user(Role.OFFICER, agency_id=a.id),
+            manager=user(Role.MANAGER, district_id=d.id),
+            owner=user(Role.OWNER),
+            other_agency=other,
+            other_supervisor=user(Role.SUPERVISOR, agency_id=other.id),
+            other_officer=user(Role.OFFICER, agency_id=other.id),
+            other_owner=user(Role.OWNER),
+        )
+        membership(world.owner, a, d)
+        membership(world.other_owner, other)
+        db.session.commit()
+        return world
