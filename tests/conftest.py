@@ -3,6 +3,7 @@ names one) on PostgreSQL; signed-in clients for each role."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -22,16 +23,35 @@ def _pg_url() -> str:
     return _sqlalchemy_url(PG_URL)
 
 
+@contextmanager
+def scratch_pg_database(suffix: str):
+    """A PostgreSQL database of this test run's own, beside TEST_DATABASE_URL's, dropped afterwards.
+
+    Runs in parallel (or a crashed earlier run) never share tables.
+    """
+    base = sa.engine.make_url(_pg_url())
+    name = f"{base.database}_{suffix}_{os.getpid()}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
-def pg_schema_ready():
-    """Build the schema once per run on PostgreSQL; tests then truncate between them."""
-    engine = sa.create_engine(_pg_url())
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-        db.metadata.create_all(conn)
-    engine.dispose()
-    return True
+def pg_test_url():
+    """The run's PostgreSQL database with the schema built once; tests truncate between them."""
+    with scratch_pg_database("t") as url:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            db.metadata.create_all(conn)
+        engine.dispose()
+        yield url
 
 
 def _truncate_all() -> None:
@@ -44,8 +64,7 @@ def build_app(database: str, tmp_path, request=None, **overrides):
     if database == "sqlite":
         uri = f"sqlite:///{tmp_path / 'test.sqlite3'}"
     else:
-        request.getfixturevalue("pg_schema_ready")
-        uri = _pg_url()
+        uri = request.getfixturevalue("pg_test_url")
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": uri, **overrides})
     with app.app_context():
         if database == "sqlite":
