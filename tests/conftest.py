@@ -6,9 +6,12 @@ import os
 from contextlib import contextmanager
 
 import pytest
+from flask import has_app_context
+from flask.testing import FlaskClient
 import sqlalchemy as sa
 
 from app import create_app
+from app.audit.models import GENESIS_HASH, AuditChainHead
 from app.extensions import db
 from tests import factories
 
@@ -58,6 +61,26 @@ def _truncate_all() -> None:
     names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
     with db.engine.begin() as conn:
         conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        conn.execute(AuditChainHead.__table__.insert().values(id=1, length=0, last_hash=GENESIS_HASH))
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own app context, as in production.
+
+    Without this, requests would reuse the test's app context and with it ``g`` (where
+    flask-login caches the signed-in user) and the test's database session. The test's
+    own session is committed before each request and expired after it, so a test sees
+    what the request wrote and the request sees what the test made.
+    """
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            db.session.commit()
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        if has_app_context():
+            db.session.expire_all()
+        return response
 
 
 def build_app(database: str, tmp_path, request=None, **overrides):
@@ -66,6 +89,7 @@ def build_app(database: str, tmp_path, request=None, **overrides):
     else:
         uri = request.getfixturevalue("pg_test_url")
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": uri, **overrides})
+    app.test_client_class = IsolatedClient
     with app.app_context():
         if database == "sqlite":
             db.create_all()

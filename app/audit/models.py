@@ -48,3 +48,9 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     length: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     last_hash: Mapped[str] = mapped_column(sa.String(64), default=GENESIS_HASH)
+
+
+@sa.event.listens_for(AuditChainHead.__table__, "after_create")
+def _seed_chain_head(table, connection, **kw):
+    # metadata.create_all (tests, benchmarks) seeds the head as migration 0001 does.
+    connection.execute(table.insert().values(id=1, length=0, last_hash=GENESIS_HASH))
