@@ -130,6 +130,15 @@ def register_api_docs(app: APIFlask) -> None:
         SWAGGER_UI_CONFIG={"withCredentials": True, "persistAuthorization": True},
     )
 
+    @app.spec_processor
+    def bodies_are_required(spec: dict) -> dict:
+        # Every JSON body we declare is needed; apiflask leaves requestBody optional.
+        for operations in spec.get("paths", {}).values():
+            for operation in operations.values():
+                if isinstance(operation, dict) and "requestBody" in operation:
+                    operation["requestBody"]["required"] = True
+        return spec
+
     @app.get("/api/docs/assets/<path:filename>")
     @app.doc(hide=True)
     def docs_asset(filename: str):
