@@ -116,6 +116,23 @@ def app(database, tmp_path, request):
 
 
 @pytest.fixture
+def make_app(database, tmp_path, request):
+    """Build extra apps with config overrides on the test's database; disposed afterwards."""
+    apps = []
+
+    def make(**overrides):
+        app = build_app(database, tmp_path, request, **overrides)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 
