@@ -32,7 +32,7 @@ migrate: $(VENV)/.installed
 	$(FLASK) db upgrade
 
 demo: migrate
-	$(FLASK) demo load
+	$(FLASK) demo load --base-url http://$(HOST):$(PORT)
 
 run: demo
 	$(FLASK) run --host $(HOST) --port $(PORT)

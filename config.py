@@ -103,7 +103,7 @@ class DevelopmentConfig(Config):
 class TestingConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
-    SECRET_KEY = "test-secret-key-not-for-production"
+    SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105 (tests only)
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False

@@ -80,11 +80,12 @@ def verify():
 
 
 @demo_cli.command("load")
-def demo_load():
+@click.option("--base-url", default=None, help="Where the app will be served, for the printed links.")
+def demo_load(base_url):
     """Load the demo agency, people and cameras once, and print how to sign in."""
     from app.demo import load_demo, print_demo
 
-    print_demo(load_demo())
+    print_demo(load_demo(), base_url)
 
 
 def register_cli(app: Flask) -> None:

@@ -101,8 +101,8 @@ def load_demo() -> Demo:
     return Demo(agency=agency, code=code, created=created)
 
 
-def print_demo(demo: Demo) -> None:
-    base = (current_app.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+def print_demo(demo: Demo, base_url: str | None = None) -> None:
+    base = (base_url or current_app.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
     url = f"{base}/e/{demo.code.code}"
     echo = click.echo
     echo("")

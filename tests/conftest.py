@@ -6,9 +6,9 @@ import os
 from contextlib import contextmanager
 
 import pytest
+import sqlalchemy as sa
 from flask import has_app_context
 from flask.testing import FlaskClient
-import sqlalchemy as sa
 
 from app import create_app
 from app.audit.models import GENESIS_HASH, AuditChainHead

@@ -6,11 +6,12 @@ transaction as the change, so an event exists exactly when the change does.
 from __future__ import annotations
 
 import hashlib
-import re
 import json
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from flask import has_request_context, request
@@ -24,7 +25,7 @@ HEAD_ID = 1
 
 
 def _timestamp(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def event_hash(event: AuditEvent | sa.Row, prev_hash: str) -> str:
@@ -143,43 +144,41 @@ def _events_in_order(batch: int = 5000) -> Iterator[sa.Row]:
 
 def verify_chain() -> ChainReport:
     """Walk the chain and report the first changed, inserted or deleted row."""
-    expected_seq, prev_hash, prev_event_id, checked = 1, GENESIS_HASH, None, 0
+    expected_seq, prev_hash, prev_id, checked = 1, GENESIS_HASH, None, 0
+
+    def broken(kind: str, seq: int, event_id: int | None, message: str) -> ChainReport:
+        return ChainReport(checked, ChainProblem(kind, seq, event_id, message))
+
+    def seqs(first: int, last: int) -> str:
+        return f"seq {first}" if first == last else f"seqs {first}-{last}"
+
     for event in _events_in_order():
         checked += 1
+        name = f"event {event.id} (seq {event.seq}, {event.action})"
         if event_hash(event, event.prev_hash) != event.hash:
-            return ChainReport(checked, ChainProblem(
-                "changed", event.seq, event.id,
-                f"event {event.id} (seq {event.seq}, {event.action}) was changed: its content no longer matches its hash"))
+            return broken("changed", event.seq, event.id, f"{name} was changed: its content no longer matches its hash")
         if event.seq < expected_seq:
-            return ChainReport(checked, ChainProblem(
-                "inserted", event.seq, event.id,
-                f"event {event.id} (seq {event.seq}, {event.action}) was inserted: seq {event.seq} is already taken"))
+            return broken("inserted", event.seq, event.id, f"{name} was inserted: seq {event.seq} is already taken")
         if event.seq > expected_seq:
-            missing = f"seq {expected_seq}" if event.seq == expected_seq + 1 else f"seqs {expected_seq}-{event.seq - 1}"
-            return ChainReport(checked, ChainProblem(
-                "deleted", expected_seq, None,
-                f"{missing} deleted: event {event.id} (seq {event.seq}) follows seq {expected_seq - 1}"))
+            return broken("deleted", expected_seq, None,
+                          f"{seqs(expected_seq, event.seq - 1)} deleted: {name} follows seq {expected_seq - 1}")
         if event.prev_hash != prev_hash:
-            # The event is intact and in place, so its predecessor was rewritten with a fresh hash.
-            return ChainReport(checked, ChainProblem(
-                "changed", expected_seq - 1, prev_event_id,
-                f"event {prev_event_id} (seq {expected_seq - 1}) was changed and re-hashed: "
-                f"event {event.id} (seq {event.seq}) chains to a different hash"))
-        prev_hash, prev_event_id, expected_seq = event.hash, event.id, expected_seq + 1
+            # This event is intact and in place, so its predecessor was rewritten with a fresh hash.
+            return broken("changed", expected_seq - 1, prev_id,
+                          f"event {prev_id} (seq {expected_seq - 1}) was changed and re-hashed: "
+                          f"{name} chains to a different hash")
+        prev_hash, prev_id, expected_seq = event.hash, event.id, expected_seq + 1
+
     head = db.session.get(AuditChainHead, HEAD_ID)
-    length = head.length if head else 0
-    last_hash = head.last_hash if head else GENESIS_HASH
+    length, last_hash = (head.length, head.last_hash) if head else (0, GENESIS_HASH)
     seen = expected_seq - 1
     if length > seen:
-        missing = f"seq {seen + 1}" if length == seen + 1 else f"seqs {seen + 1}-{length}"
-        return ChainReport(checked, ChainProblem(
-            "deleted", seen + 1, None, f"{missing} deleted from the end of the chain (head records {length} events)"))
+        return broken("deleted", seen + 1, None,
+                      f"{seqs(seen + 1, length)} deleted from the end of the chain (head records {length} events)")
     if length < seen:
-        return ChainReport(checked, ChainProblem(
-            "inserted", length + 1, None,
-            f"seq {length + 1} onwards inserted after the chain's recorded end (head records {length} events)"))
+        return broken("inserted", length + 1, None,
+                      f"seq {length + 1} onwards inserted past the's recorded end (head records {length} events)")
     if last_hash != prev_hash:
-        return ChainReport(checked, ChainProblem(
-            "changed", seen, prev_event_id,
-            f"event {prev_event_id} (seq {seen}) was changed and re-hashed: it no longer matches the chain head"))
+        return broken("changed", seen, prev_id,
+                      f"event {prev_id} (seq {seen}) was changed and re-hashed: it no longer matches the chain head")
     return ChainReport(checked, None)
