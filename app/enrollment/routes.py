@@ -1,6 +1,7 @@
 """Enrollment codes: issuing and managing them, their QR images, looking up and redeeming."""
 from apiflask import APIBlueprint
 from flask import Response, url_for
+from flask_login import current_user
 
 from app.accounts.models import Role
 from app.accounts.schemas import MembershipOut
@@ -72,7 +73,8 @@ def code_uses(code_id):
 
 @bp.get("/codes/<int:code_id>/qr.png")
 @bp.doc(security=SECURITY, responses={200: {"description": "QR code (PNG) of the enrollment URL",
-                                            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+                                            "content": {"image/png": {"schema": {"type": "string",
+                                                                                 "format": "binary"}}}},
                                       401: "Unauthenticated", 403: "Forbidden", 404: "Not found"})
 @require_role(*ISSUERS)
 def code_qr_png(code_id):
@@ -101,9 +103,11 @@ def lookup(code):
     """What a code enrolls you in, before signing up (no session needed)
 
     Unknown codes answer 404 `enrollment_code_unknown`; expired, revoked and
-    used-up codes answer 410 with `enrollment_code_expired`, `_revoked` or `_used_up`.
+    used-up codes answer 410 with `enrollment_code_expired`, `_revoked` or `_used_up`
+    (a signed-in owner who used a code up still sees it).
     """
-    return service.usable_code(code)
+    owner = me() if current_user.is_authenticated and current_user.role == Role.OWNER else None
+    return service.usable_code(code, owner)
 
 
 @bp.post("/redeem")

@@ -1,6 +1,6 @@
 """Request and response bodies of the enrollment API."""
 from apiflask import Schema, fields
-from apiflask.validators import Length, OneOf
+from apiflask.validators import Length, OneOf, Range
 
 from app.common.fields import StrictInteger, TrimmedString
 
@@ -9,9 +9,12 @@ class CodeIn(Schema):
     label = TrimmedString(required=True, validate=Length(min=1, max=120),
                           metadata={"description": "What the code is for, e.g. 'Riverwest block party'."})
     kind = fields.String(required=True, validate=OneOf(["single", "campaign"]))
-    max_uses = StrictInteger(allow_none=True, metadata={"description": "Campaign codes only: how many owners may use it."})
-    expires_at = fields.AwareDateTime(allow_none=True, metadata={"description": "Default 30 days (single) or 90 days (campaign)."})
-    district_id = StrictInteger(allow_none=True)
+    max_uses = StrictInteger(allow_none=True,
+                             metadata={"description": "Campaign codes only: how many owners may use it."})
+    expires_at = fields.AwareDateTime(allow_none=True,
+                                      metadata={"description": "Default 30 days (single) or 90 days (campaign)."})
+    # The range keeps ids PostgreSQL's integer column cannot hold out of the query.
+    district_id = StrictInteger(allow_none=True, validate=Range(min=1, max=2**31 - 1, error="No such district."))
 
 
 class CodeOut(Schema):

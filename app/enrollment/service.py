@@ -18,6 +18,7 @@ from app.extensions import db
 MAX_LIFETIME = timedelta(days=365)
 DEFAULT_LIFETIME = {CodeKind.SINGLE: timedelta(days=30), CodeKind.CAMPAIGN: timedelta(days=90)}
 MAX_CAMPAIGN_USES = 100_000
+MAX_ID = 2**31 - 1  # PostgreSQL INTEGER
 
 _UNUSABLE = {
     "revoked": (410, "enrollment_code_revoked", "This enrollment code was withdrawn by the agency."),
@@ -36,7 +37,9 @@ def _codes_visible_to(user: User) -> sa.Select:
 
 
 def code_for(user: User, code_id: int) -> EnrollmentCode:
-    code = db.session.scalar(_codes_visible_to(user).where(EnrollmentCode.id == code_id))
+    query = _codes_visible_to(user)
+    # An id beyond PostgreSQL's integer range would be a database error, not a missing code.
+    code = db.session.scalar(query.where(EnrollmentCode.id == code_id)) if code_id <= MAX_ID else None
     if code is None:
         raise not_found("Enrollment code")
     return code
@@ -127,13 +130,31 @@ def find_code(text: str) -> EnrollmentCode:
     return code
 
 
-def usable_code(text: str) -> EnrollmentCode:
-    """The code if it can be used now, or the error that says why not."""
+def _refuse(status: str) -> ApiError:
+    status_code, error_code, message = _UNUSABLE[status]
+    return ApiError(status_code, error_code, message)
+
+
+def _has_used(owner: User | None, code: EnrollmentCode) -> bool:
+    if owner is None or owner.role != Role.OWNER:
+        return False
+    return db.session.scalar(
+        sa.select(EnrollmentUse.id).where(EnrollmentUse.code_id == code.id, EnrollmentUse.owner_id == owner.id)
+    ) is not None
+
+
+def usable_code(text: str, owner: User | None = None) -> EnrollmentCode:
+    """The code if it can be used now, or the error that says why not.
+
+    A code ``owner`` has already used stays usable to them once used up: their use is
+    the one counted, and using it again changes nothing.
+    """
     code = find_code(text)
     status = code.status(utcnow())
+    if status == "used_up" and _has_used(owner, code):
+        return code
     if status != "active":
-        status_code, error_code, message = _UNUSABLE[status]
-        raise ApiError(status_code, error_code, message)
+        raise _refuse(status)
     return code
 
 
@@ -147,15 +168,18 @@ def redeem(owner: User, code: EnrollmentCode) -> Membership:
         raise forbidden("Enrollment codes are for camera owners.")
     membership = db.session.scalar(
         sa.select(Membership).where(Membership.owner_id == owner.id, Membership.agency_id == code.agency_id))
-    already = db.session.scalar(
-        sa.select(EnrollmentUse.id).where(EnrollmentUse.code_id == code.id, EnrollmentUse.owner_id == owner.id))
-    if already is not None:
+    if _has_used(owner, code):
+        status = code.status(utcnow())
+        if status in ("revoked", "expired"):
+            raise _refuse(status)
         # Used before (perhaps before leaving the agency): rejoin without using it up again.
         if membership is None:
             membership = Membership(owner_id=owner.id, agency_id=code.agency_id,
                                     district_id=code.district_id, enrollment_code_id=code.id)
             db.session.add(membership)
             db.session.flush()
+            audit.record("enrollment_code.used", target=code, agency_id=code.agency_id, actor=owner,
+                         details={"owner_id": owner.id, "district_id": code.district_id, "rejoined": True})
         return membership
     # Counting with a guarded UPDATE keeps two owners from taking a single-use code's last use.
     taken = db.session.execute(
@@ -167,8 +191,8 @@ def redeem(owner: User, code: EnrollmentCode) -> Membership:
     ).rowcount
     if not taken:
         db.session.refresh(code)
-        status_code, error_code, message = _UNUSABLE.get(code.status(utcnow()), _UNUSABLE["used_up"])
-        raise ApiError(status_code, error_code, message)
+        status = code.status(utcnow())
+        raise _refuse(status if status in _UNUSABLE else "used_up")
     db.session.refresh(code)
     use = EnrollmentUse(code_id=code.id, owner_id=owner.id, source_ip=audit._source_ip())
     db.session.add(use)
@@ -185,7 +209,7 @@ def redeem(owner: User, code: EnrollmentCode) -> Membership:
 
 
 def redeem_text(owner: User, text: str) -> Membership:
-    membership = redeem(owner, usable_code(text))
+    membership = redeem(owner, usable_code(text, owner))
     db.session.commit()
     return membership
 

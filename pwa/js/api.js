@@ -1,0 +1,48 @@
+// Calls to the Porchlight JSON API from the browser, with the session cookie.
+//
+// Every call resolves (never throws) to {ok, status, data} or {ok: false, status, error},
+// where error has the API's shape {status, code, message, fields?}.
+
+const NETWORK_ERROR = {
+  status: 0,
+  code: "network_error",
+  message: "Porchlight could not be reached. Check your connection and try again.",
+};
+
+export async function api(method, path, body) {
+  const options = {
+    method,
+    credentials: "same-origin",
+    headers: { Accept: "application/json" },
+  };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch {
+    return { ok: false, status: 0, error: NETWORK_ERROR };
+  }
+  let data = null;
+  if (response.status !== 204) {
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+  }
+  if (response.ok) {
+    return { ok: true, status: response.status, data };
+  }
+  const error = data && data.error ? data.error : {
+    status: response.status,
+    code: "error",
+    message: `Something went wrong on our side (HTTP ${response.status}). Try again shortly.`,
+  };
+  return { ok: false, status: response.status, error };
+}
+
+export const get = (path) => api("GET", path);
+export const post = (path, body) => api("POST", path, body);
