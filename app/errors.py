@@ -122,8 +122,16 @@ def register_error_handlers(app: Flask) -> None:
         code = extra.pop("code", None) or _DEFAULT_CODES.get(status, "error")
         fields = extra.pop("fields", None)
         message = error.message or "Error"
+        if status == 400 and message == "Bad Request" and request.is_json:
+            # webargs could not decode the body at all.
+            code, message = "malformed_json", "The request body is not valid JSON."
         if status == 422 and error.detail and not fields:
             fields = _flatten_fields(error.detail)
+            if "_schema" in fields:
+                fields["body"] = ["Expected a JSON object." if m == "Invalid input type." else m
+                                  for m in fields.pop("_schema")]
+            if fields and request.content_length and not request.is_json and request.method != "GET":
+                fields.setdefault("body", []).append("Send the body as JSON (Content-Type: application/json).")
             if fields:
                 parts = [f"{name}: {'; '.join(msgs)}" for name, msgs in sorted(fields.items())]
                 message = "Invalid input. " + " | ".join(parts)

@@ -34,10 +34,22 @@ def test_errors_share_one_shape(client, method, path):
     assert r.json["error"]["message"]
 
 
-def test_malformed_json_is_a_clear_400(client, world):
+def test_malformed_json_is_a_clear_400(client):
     r = client.post("/api/auth/signin", data="{not json", content_type="application/json")
-    assert r.status_code in (400, 422)
-    assert r.json["error"]["message"]
+    assert r.status_code == 400
+    assert r.json["error"] == {"status": 400, "code": "malformed_json", "message": "The request body is not valid JSON."}
+
+
+def test_a_json_array_instead_of_an_object_is_named(client):
+    r = client.post("/api/auth/signin", json=[1, 2])
+    assert r.status_code == 422
+    assert r.json["error"]["fields"] == {"body": ["Expected a JSON object."]}
+
+
+def test_a_form_body_is_told_to_send_json(client):
+    r = client.post("/api/auth/signin", data={"login": "x", "password": "y"})
+    assert r.status_code == 422
+    assert "Content-Type: application/json" in r.json["error"]["fields"]["body"][0]
 
 
 def test_unexpected_errors_are_json_500_without_traceback(app, client):
