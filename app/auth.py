@@ -1,8 +1,8 @@
 """Session authentication: the flask-login wiring and the role guard for routes."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable
 
 from flask import Flask, request, session
 from flask_login import current_user, login_user

@@ -13,7 +13,7 @@ from app.agencies.models import Agency, District
 from app.db import Base, utcnow
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     OWNER = "owner"
     MANAGER = "manager"
     OFFICER = "officer"

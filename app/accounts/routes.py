@@ -1,13 +1,13 @@
 """Sign-up, sign-in, sign-out, the current user, and supervisors' staff management."""
 from apiflask import APIBlueprint
-from flask_login import login_user, logout_user
+from flask import session
+from flask_login import logout_user
 
 from app.accounts import service
 from app.accounts.models import Role
-from app.accounts.schemas import (MeOut, PasswordChangeIn, ProfileIn, SignInIn, SignUpIn, StaffIn,
-                                  StaffPatchIn, UserOut)
+from app.accounts.schemas import MeOut, PasswordChangeIn, ProfileIn, SignInIn, SignUpIn, StaffIn, StaffPatchIn, UserOut
 from app.agencies.service import memberships_of
-from app.auth import SECURITY, me, require_login, require_role
+from app.auth import SECURITY, me, require_login, require_role, start_session
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api", tag="Accounts")
 
@@ -28,7 +28,7 @@ def sign_up(data):
     enrollment code the account joins that agency (and district) at once.
     """
     user = service.sign_up_owner(**data)
-    login_user(user)
+    start_session(user)
     return _me_payload(user)
 
 
@@ -39,7 +39,7 @@ def sign_up(data):
 def sign_in(data):
     """Sign in with e-mail or phone and password; sets the session cookie"""
     user = service.authenticate(data["login"], data["password"])
-    login_user(user)
+    start_session(user)
     return _me_payload(user)
 
 
@@ -51,6 +51,7 @@ def sign_out():
     """End this session"""
     service.record_sign_out(me())
     logout_user()
+    session.clear()
     return ""
 
 
@@ -82,7 +83,8 @@ def change_password(data):
     """Change the password; every other session of the account ends"""
     user = me()
     service.change_password(user, data["current_password"], data["new_password"])
-    login_user(user)
+    # The token rotated, which ended every session; this one starts again with the new token.
+    start_session(user)
     return ""
 
 

@@ -1,14 +1,22 @@
 """Sign-up, sign-in, passwords and staff accounts."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
+from zoneinfo import available_timezones
+
 import sqlalchemy as sa
+from flask import current_app
+from marshmallow import ValidationError
 
 from app.accounts.models import Role, User
 from app.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
 from app.agencies.models import Agency, District
 from app.audit import service as audit
+from app.common.fields import fits_int, normalize_email, normalize_phone
 from app.db import utcnow
-from app.errors import ApiError, field_error, forbidden, not_found
+from app.errors import ApiError, field_error, not_found
 from app.extensions import db
 
 
@@ -27,10 +35,11 @@ def _check_unique_login(email: str | None, phone: str | None, exclude_id: int | 
         raise ApiError(409, "account_exists", f"An account with this {names} already exists.", fields=fields)
 
 
-def _checked_password(password: str, *identifiers: str | None) -> str:
+def _checked_password(password: str, *identifiers: str | None, field: str = "password") -> str:
+    """The hash of an acceptable new password, or a 422 naming ``field``."""
     problem = password_problem(password, *identifiers)
     if problem:
-        raise field_error("password", problem)
+        raise field_error(field, problem)
     return hash_password(password)
 
 
@@ -71,14 +80,16 @@ def sign_up_owner(
 
 def authenticate(login: str, password: str) -> User:
     """The active user with these credentials, or a 401 (audited) that does not say which part was wrong."""
-    login = login.strip()
-    column = User.email if "@" in login else User.phone
-    value = login.lower() if "@" in login else _phone_or_none(login)
+    kind, value = _parse_login(login)
+    column = User.email if kind == "email" else User.phone
     user = db.session.scalar(sa.select(User).where(column == value)) if value else None
     if not verify_password(user.password_hash if user else None, password) or not user.active:
+        # The typed login is not kept: people paste passwords into the login box, and the
+        # log is append-only. A keyed fingerprint still ties repeated attempts together.
         audit.record("auth.signin_failed", target_type="user", target_id=user.id if user else None,
-                     actor=user if user else None,
-                     details={"login": login[:254], "reason": "inactive" if user and not user.active else "bad_credentials"})
+                     actor=None, agency_id=user.agency_id if user else None,
+                     details={"login_kind": kind, "login_fingerprint": _fingerprint(value or login.strip()),
+                              "reason": "inactive" if user and not user.active else "bad_credentials"})
         db.session.commit()
         raise ApiError(401, "invalid_credentials", "That login and password do not match an active account.")
     if needs_rehash(user.password_hash):
@@ -89,15 +100,25 @@ def authenticate(login: str, password: str) -> User:
     return user
 
 
-def _phone_or_none(text: str) -> str | None:
-    from marshmallow import ValidationError
-
-    from app.common.fields import normalize_phone
-
+def _parse_login(login: str) -> tuple[str, str | None]:
+    """("email" | "phone", the stored form of the login or None when it cannot be one)."""
+    login = login.strip()
+    if "@" in login:
+        try:
+            return "email", normalize_email(login)
+        except ValidationError:
+            # An address the sign-up form would refuse may still belong to an account
+            # made another way (the demo data, say): look it up as typed.
+            return "email", login.lower()
     try:
-        return normalize_phone(text)
+        return "phone", normalize_phone(login)
     except ValidationError:
-        return None
+        return "phone", None
+
+
+def _fingerprint(text: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def record_sign_out(user: User) -> None:
@@ -110,7 +131,7 @@ def change_password(user: User, current_password: str, new_password: str) -> Non
         audit.record("auth.password_change_failed", target=user, actor=user)
         db.session.commit()
         raise field_error("current_password", "Does not match your current password.", status=403)
-    user.password_hash = _checked_password(new_password, user.email, user.phone)
+    user.password_hash = _checked_password(new_password, user.email, user.phone, field="new_password")
     user.password_changed_at = utcnow()
     # Every other session of this account ends; the caller signs this one in again.
     user.rotate_session_token()
@@ -141,7 +162,8 @@ def staff_query(agency_id: int) -> sa.Select:
 
 
 def staff_for(supervisor: User, user_id: int) -> User:
-    user = db.session.scalar(staff_query(supervisor.agency_id).where(User.id == user_id))
+    """A staff account of the supervisor's agency, or 404 (another agency's staff included)."""
+    user = db.session.scalar(staff_query(supervisor.agency_id).where(User.id == user_id)) if fits_int(user_id) else None
     if user is None:
         raise not_found("Staff account")
     return user
@@ -154,7 +176,7 @@ def list_staff(supervisor: User) -> list[User]:
 def _district_in_agency(agency_id: int, district_id: int | None) -> District:
     if district_id is None:
         raise field_error("district_id", "A district manager needs a district.")
-    district = db.session.get(District, district_id)
+    district = db.session.get(District, district_id) if fits_int(district_id) else None
     if district is None or district.agency_id != agency_id:
         raise field_error("district_id", "No such district in your agency.")
     return district
@@ -183,52 +205,72 @@ def create_staff(
     return user
 
 
-def _supervisor_count(agency_id: int) -> int:
-    return db.session.scalar(
+def _is_last_supervisor(user: User) -> bool:
+    """Whether ``user`` is the only active supervisor of their agency (so cannot stop being one)."""
+    if user.role != Role.SUPERVISOR or not user.active:
+        return False
+    others = db.session.scalar(
         sa.select(sa.func.count()).select_from(User).where(
-            User.agency_id == agency_id, User.role == Role.SUPERVISOR, User.active.is_(True))
+            User.agency_id == user.agency_id, User.role == Role.SUPERVISOR, User.active.is_(True),
+            User.id != user.id)
     )
+    return others == 0
 
 
 def update_staff(supervisor: User, user_id: int, *, role: Role | None = None, active: bool | None = None) -> User:
-    """Change an officer's or supervisor's role, or (de)activate any staff account."""
+    """Change an officer's or supervisor's role, or (de)activate any staff account of the agency."""
     user = staff_for(supervisor, user_id)
-    changes: dict[str, list] = {}
-    if role is not None and role != user.role:
-        if role not in (Role.OFFICER, Role.SUPERVISOR) or user.role == Role.MANAGER:
-            raise field_error("role", "Roles change between officer and supervisor only.")
-        if user.role == Role.SUPERVISOR and _supervisor_count(supervisor.agency_id) <= 1:
-            raise ApiError(409, "last_supervisor", "An agency keeps at least one active supervisor.")
-        changes["role"] = [user.role.value, role.value]
+    role_changes = role is not None and role != user.role
+    deactivates = active is False and user.active
+    reactivates = active is True and not user.active
+    # Every check before any change, so a refused request changes nothing.
+    if role_changes and (role not in (Role.OFFICER, Role.SUPERVISOR) or user.role == Role.MANAGER):
+        raise field_error("role", "Roles change between officer and supervisor only.")
+    if deactivates and user.id == supervisor.id:
+        raise field_error("active", "You cannot deactivate your own account.")
+    if (role_changes or deactivates) and _is_last_supervisor(user):
+        raise ApiError(409, "last_supervisor", "An agency keeps at least one active supervisor.")
+    if role_changes:
+        audit.record("staff.role_changed", target=user, agency_id=supervisor.agency_id,
+                     details={"role": [user.role.value, role.value]})
         user.role = role
-    if active is not None and active != user.active:
-        if not active and user.id == supervisor.id:
-            raise field_error("active", "You cannot deactivate your own account.")
-        if not active and user.role == Role.SUPERVISOR and _supervisor_count(supervisor.agency_id) <= 1:
-            raise ApiError(409, "last_supervisor", "An agency keeps at least one active supervisor.")
-        changes["active"] = [user.active, active]
-        user.active = active
-        if not active:
+    if deactivates or reactivates:
+        user.active = bool(active)
+        if deactivates:
+            # Ends every session the account has open; they stay ended if it is reactivated.
             user.rotate_session_token()
-    if changes:
-        audit.record("staff.role_changed" if "role" in changes else "staff.updated", target=user,
-                     agency_id=supervisor.agency_id, details=changes)
+        audit.record("staff.deactivated" if deactivates else "staff.reactivated", target=user,
+                     agency_id=supervisor.agency_id, details={"role": user.role.value})
     db.session.commit()
     return user
+
+
+SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 def create_agency_with_supervisor(
     *, name: str, slug: str, timezone: str, email: str, password: str, display_name: str | None = None
 ) -> tuple[Agency, User]:
-    """The CLI's bootstrap: a new tenant and its first supervisor, in one transaction."""
+    """The CLI's bootstrap: a new tenant and its first supervisor, in one transaction.
+
+    Everything is checked before anything is written, so a refusal leaves no agency behind.
+    """
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise field_error("name", "Must be 1 to 200 characters.")
+    if not SLUG_RE.fullmatch(slug) or len(slug) > 64:
+        raise field_error("slug", "Must be lower-case letters a-z, digits and single dashes, at most 64 characters.")
+    if timezone not in available_timezones():
+        raise field_error("timezone", f"Unknown IANA time zone {timezone!r}, e.g. America/Chicago.")
     if db.session.scalar(sa.select(Agency.id).where(Agency.slug == slug)) is not None:
         raise ApiError(409, "agency_exists", f"An agency with slug {slug!r} already exists.")
     _check_unique_login(email, None)
+    password_hash = _checked_password(password, email)
     agency = Agency(name=name, slug=slug, timezone=timezone)
     db.session.add(agency)
     db.session.flush()
-    user = User(role=Role.SUPERVISOR, email=email, agency_id=agency.id, display_name=display_name,
-                password_hash=_checked_password(password, email), password_changed_at=utcnow())
+    user = User(role=Role.SUPERVISOR, email=email, agency_id=agency.id, display_name=display_name or None,
+                password_hash=password_hash, password_changed_at=utcnow())
     db.session.add(user)
     db.session.flush()
     audit.record("agency.created", target=agency, agency_id=agency.id, actor=None,

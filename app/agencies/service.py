@@ -6,12 +6,13 @@ import sqlalchemy as sa
 from app.accounts.models import User
 from app.agencies.models import Agency, District, Membership
 from app.audit import service as audit
+from app.common.fields import fits_int
 from app.errors import ApiError, not_found
 from app.extensions import db
 
 
 def district_for(agency_id: int, district_id: int) -> District:
-    district = db.session.get(District, district_id)
+    district = db.session.get(District, district_id) if fits_int(district_id) else None
     if district is None or district.agency_id != agency_id:
         raise not_found("District")
     return district
@@ -22,8 +23,10 @@ def list_districts(agency_id: int) -> list[District]:
 
 
 def create_district(supervisor: User, name: str) -> District:
+    # "Downtown BID" and "downtown bid" would be the same district on a QR sheet.
     exists = db.session.scalar(
-        sa.select(District.id).where(District.agency_id == supervisor.agency_id, District.name == name))
+        sa.select(District.id).where(District.agency_id == supervisor.agency_id,
+                                     sa.func.lower(District.name) == name.lower()))
     if exists is not None:
         raise ApiError(409, "district_exists", f"Your agency already has a district named {name!r}.",
                        fields={"name": ["Already exists in your agency."]})

@@ -89,15 +89,5 @@ def nearby_cameras(query):
 
     Only location and direction: officers never see who owns a camera.
     """
-    hits = service.cameras_within(query["lat"], query["lon"], query["radius_m"],
-                                  agency_id=me().agency_id, active_only=True)
-    cameras = service.cameras_by_id([h.camera_id for h in hits])
-    items = []
-    for hit in hits:
-        camera = cameras[hit.camera_id]
-        items.append({
-            "id": camera.id, "latitude": camera.latitude, "longitude": camera.longitude,
-            "bearing": camera.bearing, "field_of_view": camera.field_of_view,
-            "mode": camera.mode.value, "distance_m": round(hit.distance_m, 1),
-        })
+    items = service.nearby_for_agency(me().agency_id, query["lat"], query["lon"], query["radius_m"])
     return {"count": len(items), "cameras": items}

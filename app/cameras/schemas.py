@@ -23,7 +23,8 @@ class BlackoutWindow(Schema):
     def check_times(self, data, **kwargs):
         errors = {}
         for key in ("start", "end"):
-            if key in data and not _HHMM.match(data[key]):
+            # fullmatch: "$" alone would accept a trailing newline ("22:00\n").
+            if key in data and not _HHMM.fullmatch(data[key]):
                 errors[key] = ["Must be a 24-hour time HH:MM."]
         if not errors and data.get("start") == data.get("end"):
             errors["end"] = ["Must differ from start."]

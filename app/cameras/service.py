@@ -12,6 +12,7 @@ from app.agencies.service import member_agency_ids
 from app.audit import service as audit
 from app.cameras import geo
 from app.cameras.models import Camera, CameraMode, CameraStatus, camera_shares
+from app.common.fields import fits_int
 from app.db import utcnow
 from app.errors import field_error, not_found
 from app.extensions import db
@@ -22,6 +23,8 @@ EDITABLE = ("label", "address", "bearing", "field_of_view", "retention_days", "m
 
 def camera_for(owner: User, camera_id: int) -> Camera:
     """The owner's own camera; anyone else's is indistinguishable from a missing one."""
+    if not fits_int(camera_id):
+        raise not_found("Camera")
     camera = db.session.scalar(sa.select(Camera).where(Camera.id == camera_id, Camera.owner_id == owner.id))
     if camera is None:
         raise not_found("Camera")
@@ -51,12 +54,17 @@ def _latest_district_id(owner: User) -> int | None:
 
 def _audit_snapshot(camera: Camera) -> dict[str, Any]:
     return {
-        "label": camera.label, "latitude": camera.latitude, "longitude": camera.longitude,
-        "bearing": camera.bearing, "field_of_view": camera.field_of_view,
+        "label": camera.label, "address": camera.address, "latitude": camera.latitude,
+        "longitude": camera.longitude, "bearing": camera.bearing, "field_of_view": camera.field_of_view,
         "retention_days": camera.retention_days, "mode": camera.mode.value, "status": camera.status.value,
         "blackout_windows": camera.blackout_windows,
         "shared_agency_ids": [a.id for a in camera.shared_with],
     }
+
+
+def _blank_to_none(text: str | None) -> str | None:
+    # An emptied address input means "no address", not an address of "".
+    return text or None
 
 
 def create_camera(owner: User, data: dict[str, Any]) -> Camera:
@@ -64,6 +72,8 @@ def create_camera(owner: User, data: dict[str, Any]) -> Camera:
         raise field_error("public_attestation",
                           "Confirm that this camera records only what is visible from public space.")
     shares = data.get("shared_agency_ids")
+    # By default a new camera is shared with every agency the owner has joined.
+    shared_with = _share_targets(owner, sorted(member_agency_ids(owner)) if shares is None else shares)
     camera = Camera(
         owner_id=owner.id,
         district_id=_latest_district_id(owner),
@@ -73,11 +83,11 @@ def create_camera(owner: User, data: dict[str, Any]) -> Camera:
         status=CameraStatus.ACTIVE,
         field_of_view=data.get("field_of_view", 90),
         blackout_windows=data.get("blackout_windows") or [],
-        **{k: data.get(k) for k in ("label", "address", "bearing", "retention_days")},
+        address=_blank_to_none(data.get("address")),
+        shared_with=shared_with,
+        **{k: data.get(k) for k in ("label", "bearing", "retention_days")},
     )
     camera.place(data["latitude"], data["longitude"])
-    # By default a new camera is shared with every agency the owner has joined.
-    camera.shared_with = _share_targets(owner, sorted(member_agency_ids(owner)) if shares is None else shares)
     db.session.add(camera)
     db.session.flush()
     audit.record("camera.created", target=camera, details=_audit_snapshot(camera))
@@ -86,28 +96,34 @@ def create_camera(owner: User, data: dict[str, Any]) -> Camera:
 
 
 def update_camera(owner: User, camera_id: int, data: dict[str, Any]) -> Camera:
+    """Change only the fields given; every check runs before anything changes."""
     camera = camera_for(owner, camera_id)
-    before = _audit_snapshot(camera)
     if "public_attestation" in data and data["public_attestation"] is not True:
         raise field_error("public_attestation", "Cannot be withdrawn; pause or delete the camera instead.")
     if ("latitude" in data) != ("longitude" in data):
         missing = "longitude" if "latitude" in data else "latitude"
         raise field_error(missing, "Latitude and longitude change together.")
+    shared_with = _share_targets(owner, data["shared_agency_ids"]) if "shared_agency_ids" in data else None
+    before = _audit_snapshot(camera)
     for key in EDITABLE:
         if key in data:
             value = data[key]
             if key == "mode":
                 value = CameraMode(value)
-            if key == "blackout_windows":
+            elif key == "blackout_windows":
                 value = value or []
+            elif key == "address":
+                value = _blank_to_none(value)
             setattr(camera, key, value)
     if "latitude" in data:
         camera.place(data["latitude"], data["longitude"])
-    if "shared_agency_ids" in data:
-        camera.shared_with = _share_targets(owner, data["shared_agency_ids"])
+    if shared_with is not None:
+        camera.shared_with = shared_with
     after = _audit_snapshot(camera)
     changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
     if changed:
+        # onupdate misses a change to the shares alone (another table), so set it here.
+        camera.updated_at = utcnow()
         audit.record("camera.updated", target=camera, details=changed)
     db.session.commit()
     return camera
@@ -130,9 +146,30 @@ def delete_camera(owner: User, camera_id: int) -> None:
     db.session.commit()
 
 
+def nearby_for_agency(agency_id: int | None, latitude: float, longitude: float, radius_m: float) -> list[dict]:
+    """Active cameras shared with the agency within the radius, nearest first.
+
+    Only where each camera is and where it looks: nothing that tells who owns it.
+    """
+    if agency_id is None:
+        # cameras_within reads None as "every agency"; staff without one see nothing.
+        return []
+    hits = cameras_within(latitude, longitude, radius_m, agency_id=agency_id, active_only=True)
+    cameras = cameras_by_id([h.camera_id for h in hits])
+    return [
+        {"id": camera.id, "latitude": camera.latitude, "longitude": camera.longitude,
+         "bearing": camera.bearing, "field_of_view": camera.field_of_view,
+         "mode": camera.mode.value, "distance_m": round(hit.distance_m, 1)}
+        for hit in hits
+        # A camera deleted between the two queries is simply no longer there.
+        if (camera := cameras.get(hit.camera_id)) is not None
+    ]
+
+
 # --- radius search ---------------------------------------------------------------
 
-@dataclass(frozen=True)
+# Slots and no frozen __setattr__: a dense downtown builds thousands of these a query.
+@dataclass(slots=True)
 class CameraHit:
     camera_id: int
     latitude: float
@@ -141,13 +178,15 @@ class CameraHit:
 
 
 def _bbox_condition(box: geo.BoundingBox) -> sa.ColumnElement[bool]:
+    # Table columns, not ORM attributes: a plain Core select skips the ORM's per-row work.
+    c = Camera.__table__.c
     bands = box.bands
     if len(bands) <= geo.MAX_BAND_LIST:
-        band_filter = Camera.lat_band.in_(list(bands))
+        band_filter = c.lat_band.in_(list(bands))
     else:
-        band_filter = Camera.lat_band.between(bands.start, bands.stop - 1)
-    lon_filter = sa.or_(*(Camera.longitude.between(west, east) for west, east in box.lon_ranges))
-    return sa.and_(band_filter, lon_filter, Camera.latitude.between(box.min_lat, box.max_lat))
+        band_filter = c.lat_band.between(bands.start, bands.stop - 1)
+    lon_filter = sa.or_(*(c.longitude.between(west, east) for west, east in box.lon_ranges))
+    return sa.and_(band_filter, lon_filter, c.latitude.between(box.min_lat, box.max_lat))
 
 
 def cameras_within(
@@ -163,23 +202,26 @@ def cameras_within(
     The bounding box is answered from the ``ix_cameras_geo`` index; the exact distance
     filters its candidates. ``agency_id`` keeps cameras shared with that agency.
     """
+    c = Camera.__table__.c
     box = geo.bounding_box(latitude, longitude, radius_m)
-    query = sa.select(Camera.id, Camera.latitude, Camera.longitude).where(_bbox_condition(box))
+    query = sa.select(c.id, c.latitude, c.longitude).where(_bbox_condition(box))
     if agency_id is not None:
         query = query.where(sa.exists().where(
-            camera_shares.c.camera_id == Camera.id, camera_shares.c.agency_id == agency_id))
+            camera_shares.c.camera_id == c.id, camera_shares.c.agency_id == agency_id))
     if active_only:
-        query = query.where(Camera.status == CameraStatus.ACTIVE)
-    hits = []
-    for camera_id, lat, lon in db.session.execute(query):
-        distance = geo.great_circle_m(latitude, longitude, lat, lon)
-        if distance <= radius_m:
-            hits.append(CameraHit(camera_id, lat, lon, distance))
-    hits.sort(key=lambda hit: (hit.distance_m, hit.camera_id))
-    return hits
+        query = query.where(c.status == CameraStatus.ACTIVE)
+    candidates = db.session.execute(query).all()
+    return [CameraHit(camera_id, lat, lon, distance)
+            for distance, camera_id, lat, lon in geo.points_within(latitude, longitude, radius_m, candidates)]
+
+
+ID_CHUNK = 5_000
 
 
 def cameras_by_id(ids: list[int]) -> dict[int, Camera]:
-    if not ids:
-        return {}
-    return {c.id: c for c in db.session.scalars(sa.select(Camera).where(Camera.id.in_(ids)))}
+    # A dense downtown can hold more cameras than SQLite binds in one statement (32,766).
+    found: dict[int, Camera] = {}
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ids[start:start + ID_CHUNK]
+        found.update((c.id, c) for c in db.session.scalars(sa.select(Camera).where(Camera.id.in_(chunk))))
+    return found

@@ -18,9 +18,13 @@ class StrictFloat(fields.Float):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValidationError("Must be a number.")
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer literal beyond any float, e.g. 10**400
+            raise ValidationError("Must be a finite number.") from None
+        if not math.isfinite(number):
             raise ValidationError("Must be a finite number.")
-        return float(value)
+        return number
 
 
 class StrictBool(fields.Boolean):
@@ -47,11 +51,26 @@ class EmailAddress(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
-        try:
-            result = validate_email(text, check_deliverability=False)
-        except EmailNotValidError as exc:
-            raise ValidationError(f"Not a valid e-mail address: {exc}") from None
-        return result.normalized.lower()
+        if not text:
+            return _blank(self)
+        return normalize_email(text)
+
+
+def _blank(field: fields.Field) -> None:
+    # A form's empty input means "not given" where the field may be absent (sign-up
+    # takes an e-mail, a phone, or both); where it is required, blank is an error.
+    if field.allow_none:
+        return None
+    raise ValidationError("Must not be blank.")
+
+
+def normalize_email(text: str) -> str:
+    """The stored form of an e-mail address (lower case), or ValidationError saying why not."""
+    try:
+        result = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValidationError(f"Not a valid e-mail address: {exc}") from None
+    return result.normalized.lower()
 
 
 def normalize_phone(text: str) -> str:
@@ -72,10 +91,18 @@ class PhoneNumber(fields.String):
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return normalize_phone(super()._deserialize(value, attr, data, **kwargs).strip())
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            return _blank(self)
+        return normalize_phone(text)
+
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 class StrictInteger(fields.Integer):
+    """An integer that fits the database's INTEGER columns (ids among them)."""
+
     def __init__(self, **kwargs):
         kwargs.setdefault("strict", True)
         super().__init__(**kwargs)
@@ -83,4 +110,13 @@ class StrictInteger(fields.Integer):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool):
             raise ValidationError("Not a valid integer.")
-        return super()._deserialize(value, attr, data, **kwargs)
+        number = super()._deserialize(value, attr, data, **kwargs)
+        # Larger numbers make PostgreSQL and SQLite raise instead of finding nothing.
+        if not INT32_MIN <= number <= INT32_MAX:
+            raise ValidationError(f"Must be between {INT32_MIN} and {INT32_MAX}.")
+        return number
+
+
+def fits_int(value: int) -> bool:
+    """Whether ``value`` can be looked up in an INTEGER column (URL ids are unbounded)."""
+    return INT32_MIN <= value <= INT32_MAX
