@@ -49,3 +49,9 @@ class Base(DeclarativeBase):
         metadata=sa.MetaData(naming_convention=NAMING_CONVENTION),
         type_annotation_map={datetime: UTCDateTime()},
     )
+
+
+def db_enum(cls: type, name: str) -> sa.Enum:
+    """A Python enum stored as its values in a VARCHAR with a CHECK (portable, easy to extend)."""
+    return sa.Enum(cls, name=name, values_callable=lambda members: [m.value for m in members],
+                   native_enum=False, length=16, validate_strings=True)

@@ -10,7 +10,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.agencies.models import Agency, District
-from app.db import Base, utcnow
+from app.db import Base, db_enum, utcnow
 
 
 class Role(enum.StrEnum):
@@ -24,8 +24,7 @@ class Role(enum.StrEnum):
         return self in (Role.OFFICER, Role.SUPERVISOR)
 
 
-ROLE_TYPE = sa.Enum(Role, name="user_role", values_callable=lambda e: [m.value for m in e],
-                    native_enum=False, length=16, validate_strings=True)
+ROLE_TYPE = db_enum(Role, "user_role")
 
 
 def new_session_token() -> str:
@@ -54,6 +53,9 @@ class User(UserMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[datetime | None] = mapped_column()
     last_signin_at: Mapped[datetime | None] = mapped_column()
+    # The owner's chosen channels for footage asks (push needs a subscription, SMS a verified phone).
+    notify_push: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    notify_sms: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
 
     agency: Mapped[Agency | None] = relationship()
     district: Mapped[District | None] = relationship()

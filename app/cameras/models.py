@@ -10,22 +10,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.agencies.models import Agency
 from app.cameras.geo import lat_band
-from app.db import Base, utcnow
+from app.db import Base, db_enum, utcnow
 
 
-class CameraMode(str, enum.Enum):
+class CameraMode(enum.StrEnum):
     REGISTER = "register"
     INTEGRATE = "integrate"
 
 
-class CameraStatus(str, enum.Enum):
+class CameraStatus(enum.StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
-
-
-def _enum(cls: type[enum.Enum], name: str) -> sa.Enum:
-    return sa.Enum(cls, name=name, values_callable=lambda e: [m.value for m in e],
-                   native_enum=False, length=16, validate_strings=True)
 
 
 camera_shares = sa.Table(
@@ -62,9 +57,9 @@ class Camera(Base):
     bearing: Mapped[int | None] = mapped_column(sa.SmallInteger)
     field_of_view: Mapped[int] = mapped_column(sa.SmallInteger, default=90)
     retention_days: Mapped[int] = mapped_column(sa.SmallInteger)
-    mode: Mapped[CameraMode] = mapped_column(_enum(CameraMode, "camera_mode"), default=CameraMode.REGISTER)
+    mode: Mapped[CameraMode] = mapped_column(db_enum(CameraMode, "camera_mode"), default=CameraMode.REGISTER)
     status: Mapped[CameraStatus] = mapped_column(
-        _enum(CameraStatus, "camera_status"), default=CameraStatus.ACTIVE
+        db_enum(CameraStatus, "camera_status"), default=CameraStatus.ACTIVE
     )
     public_attestation: Mapped[bool] = mapped_column()
     attested_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.agencies.models import Agency, District
-from app.db import Base, utcnow
+from app.db import Base, db_enum, utcnow
 
 
-class CodeKind(str, enum.Enum):
+class CodeKind(enum.StrEnum):
     SINGLE = "single"
     CAMPAIGN = "campaign"
 
@@ -31,10 +31,7 @@ class EnrollmentCode(Base):
         sa.ForeignKey("districts.id", ondelete="CASCADE"), index=True
     )
     label: Mapped[str] = mapped_column(sa.String(120))
-    kind: Mapped[CodeKind] = mapped_column(
-        sa.Enum(CodeKind, name="code_kind", values_callable=lambda e: [m.value for m in e],
-                native_enum=False, length=16, validate_strings=True)
-    )
+    kind: Mapped[CodeKind] = mapped_column(db_enum(CodeKind, "code_kind"))
     max_uses: Mapped[int] = mapped_column()
     use_count: Mapped[int] = mapped_column(default=0)
     expires_at: Mapped[datetime] = mapped_column()

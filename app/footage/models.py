@@ -1,0 +1,135 @@
+"""Footage requests, the asks they send to camera owners, and each agency's policy."""
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, db_enum, utcnow
+
+GIB = 1024**3
+
+
+class AgencyPolicy(Base):
+    """Scope limits and retention of one agency (PRODUCT.md's defaults); supervisors change them."""
+
+    __tablename__ = "agency_policies"
+    __table_args__ = (
+        sa.CheckConstraint("max_radius_m > 0", name="radius_positive"),
+        sa.CheckConstraint("max_window_minutes > 0", name="window_positive"),
+        sa.CheckConstraint("request_lifetime_hours > 0", name="lifetime_positive"),
+        sa.CheckConstraint("max_clip_bytes > 0 AND max_clips_per_ask > 0", name="clip_limits_positive"),
+    )
+
+    agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id", ondelete="CASCADE"), primary_key=True)
+    max_radius_m: Mapped[int] = mapped_column(default=500)
+    max_window_minutes: Mapped[int] = mapped_column(default=120)
+    request_lifetime_hours: Mapped[int] = mapped_column(default=72)
+    escalation_minutes: Mapped[int] = mapped_column(default=30)
+    reminder_before_expiry_hours: Mapped[int] = mapped_column(default=12)
+    clip_retention_days: Mapped[int] = mapped_column(default=90)
+    max_clip_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=4 * GIB)
+    max_clips_per_ask: Mapped[int] = mapped_column(default=16)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class RequestStatus(enum.StrEnum):
+    PENDING_APPROVAL = "pending_approval"  # over a scope limit: waits for a supervisor
+    ACTIVE = "active"                      # asks sent, owners answering
+    REJECTED = "rejected"                  # a supervisor refused the over-limit request
+    CANCELLED = "cancelled"                # the officer withdrew it
+    EXPIRED = "expired"                    # its lifetime ran out; open asks closed
+
+
+class FootageRequest(Base):
+    __tablename__ = "footage_requests"
+    __table_args__ = (
+        sa.CheckConstraint("window_start < window_end", name="window_order"),
+        sa.CheckConstraint("radius_m > 0", name="radius_positive"),
+        sa.Index("ix_footage_requests_agency_status", "agency_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id", ondelete="CASCADE"))
+    officer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    case_number: Mapped[str] = mapped_column(sa.String(64))
+    incident_type: Mapped[str] = mapped_column(sa.String(64))
+    # What owners read: the officer writes it for them.
+    summary: Mapped[str] = mapped_column(sa.String(1000))
+    latitude: Mapped[float] = mapped_column(sa.Double)
+    longitude: Mapped[float] = mapped_column(sa.Double)
+    radius_m: Mapped[float] = mapped_column(sa.Double)
+    window_start: Mapped[datetime] = mapped_column()
+    window_end: Mapped[datetime] = mapped_column()
+    status: Mapped[RequestStatus] = mapped_column(db_enum(RequestStatus, "request_status"))
+    # Which limits it exceeds ("radius", "window") and the officer's justification.
+    exceeded_limits: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    justification: Mapped[str | None] = mapped_column(sa.String(1000))
+    reviewed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    reviewed_at: Mapped[datetime | None] = mapped_column()
+    review_reason: Mapped[str | None] = mapped_column(sa.String(1000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+    asks: Mapped[list[Ask]] = relationship(back_populates="request", order_by="Ask.id")
+
+    @property
+    def over_limit(self) -> bool:
+        return bool(self.exceeded_limits)
+
+
+class AskState(enum.StrEnum):
+    QUEUED = "queued"
+    NOTIFIED = "notified"
+    SEEN = "seen"
+    APPROVED = "approved"
+    UPLOADING = "uploading"
+    DELIVERED = "delivered"
+    DECLINED = "declined"
+    NO_FOOTAGE = "no_footage"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+OPEN_ASK_STATES = (AskState.QUEUED, AskState.NOTIFIED, AskState.SEEN)
+
+
+class Ask(Base):
+    """One camera's owner asked for footage of one request."""
+
+    __tablename__ = "asks"
+    __table_args__ = (
+        sa.UniqueConstraint("request_id", "camera_id"),
+        sa.Index("ix_asks_owner_state", "owner_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(sa.ForeignKey("footage_requests.id", ondelete="CASCADE"), index=True)
+    camera_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cameras.id", ondelete="SET NULL"))
+    owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    state: Mapped[AskState] = mapped_column(db_enum(AskState, "ask_state"))
+    # Typed in SMS replies ("YES 4821"): unique among the owner's open asks.
+    reply_code: Mapped[str] = mapped_column(sa.String(8))
+    distance_m: Mapped[float] = mapped_column(sa.Double)
+    # A snapshot of the camera label, so the owner's history survives deleting the camera.
+    camera_label: Mapped[str] = mapped_column(sa.String(120))
+    decline_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    notified_at: Mapped[datetime | None] = mapped_column()
+    seen_at: Mapped[datetime | None] = mapped_column()
+    responded_at: Mapped[datetime | None] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    # How the owner answered: app, notification, sms, link.
+    answered_via: Mapped[str | None] = mapped_column(sa.String(16))
+
+    request: Mapped[FootageRequest] = relationship(back_populates="asks")
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"state": self.state.value, "request_id": self.request_id, "camera_id": self.camera_id}

@@ -1,0 +1,121 @@
+"""Push subscriptions, notification deliveries, the SMS log/outbox and phone verification."""
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, db_enum, utcnow
+
+
+class PushSubscription(Base):
+    """One browser/device of a user, as the Push API's PushSubscription.toJSON() gives it."""
+
+    __tablename__ = "push_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    endpoint: Mapped[str] = mapped_column(sa.String(2048), unique=True)
+    p256dh: Mapped[str] = mapped_column(sa.String(256))
+    auth: Mapped[str] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_success_at: Mapped[datetime | None] = mapped_column()
+
+
+class Channel(enum.StrEnum):
+    PUSH = "push"
+    SMS = "sms"
+
+
+class NotificationKind(enum.StrEnum):
+    REQUEST = "request"        # the first message about an ask
+    ESCALATION = "escalation"  # SMS after an unanswered push
+    REMINDER = "reminder"      # before the request expires
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"    # recorded, waiting for a worker
+    SENDING = "sending"    # claimed by a worker
+    SENT = "sent"
+    FAILED = "failed"      # gave up after retries
+    SKIPPED = "skipped"    # nothing to send to (no subscription, opted out, ask closed)
+
+
+class Notification(Base):
+    """One message about one ask on one channel: the unit of idempotence.
+
+    The unique (ask, channel, kind) means a retry or a second worker can never make a
+    second message of the same kind on the same channel.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        sa.UniqueConstraint("ask_id", "channel", "kind"),
+        sa.Index("ix_notifications_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ask_id: Mapped[int] = mapped_column(sa.ForeignKey("asks.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    channel: Mapped[Channel] = mapped_column(db_enum(Channel, "channel"))
+    kind: Mapped[NotificationKind] = mapped_column(db_enum(NotificationKind, "notification_kind"))
+    status: Mapped[DeliveryStatus] = mapped_column(db_enum(DeliveryStatus, "delivery_status"),
+                                                   default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # Not before: retries back off by moving it; escalations and reminders are scheduled by it.
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SmsDirection(enum.StrEnum):
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+class SmsMessage(Base):
+    """Every SMS in or out. Without Twilio credentials outbound ones stay here as the outbox."""
+
+    __tablename__ = "sms_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    notification_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("notifications.id", ondelete="SET NULL"), unique=True)
+    direction: Mapped[SmsDirection] = mapped_column(db_enum(SmsDirection, "sms_direction"))
+    to_number: Mapped[str] = mapped_column(sa.String(20))
+    from_number: Mapped[str | None] = mapped_column(sa.String(20))
+    body: Mapped[str] = mapped_column(sa.String(1600))
+    # outbox | queued | sending | sent | delivered | undelivered | failed | received (Twilio's words)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    provider_sid: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    error_code: Mapped[str | None] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SmsOptOut(Base):
+    """A number that texted STOP: nothing more is sent to it until it texts START."""
+
+    __tablename__ = "sms_opt_outs"
+
+    phone: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    opted_out_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PhoneVerification(Base):
+    __tablename__ = "phone_verifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    phone: Mapped[str] = mapped_column(sa.String(20))
+    code_hash: Mapped[str] = mapped_column(sa.String(128))
+    attempts: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime] = mapped_column()
+    verified_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
