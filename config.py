@@ -79,6 +79,29 @@ class Config:
     DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US")
     DEFAULT_TIMEZONE = env_str("DEFAULT_TIMEZONE", "America/Chicago")
 
+    # --- footage requests: notifications, SMS, uploads (issue 3) ---
+    # Web Push VAPID keys: generated into instance/ on first run unless given here
+    # (VAPID_PRIVATE_KEY as PEM or base64url raw key, VAPID_PUBLIC_KEY base64url).
+    VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY")
+    VAPID_PUBLIC_KEY = env_str("VAPID_PUBLIC_KEY")
+    VAPID_SUBJECT = env_str("VAPID_SUBJECT", "mailto:porchlight@localhost")
+    # Twilio: without an account SID and token, SMS go to the local outbox (table + log).
+    TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+    TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+    TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
+    TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID")
+    # Job queue: RQ on REDIS_URL when set, else a worker thread inside the app process.
+    JOB_QUEUE_NAME = env_str("JOB_QUEUE_NAME", "porchlight")
+    RUN_IN_PROCESS_WORKER = env_bool("RUN_IN_PROCESS_WORKER", True)
+    SCHEDULER_INTERVAL_SECONDS = env_int("SCHEDULER_INTERVAL_SECONDS", 30)
+    # Clip storage: "local" keeps clips under CLIP_STORAGE_ROOT.
+    CLIP_STORAGE_BACKEND = env_str("CLIP_STORAGE_BACKEND", "local")
+    CLIP_STORAGE_ROOT = env_str("CLIP_STORAGE_ROOT", str(INSTANCE_DIR / "clips"))
+    # Unfinished uploads are cleaned up this long after their last byte.
+    UPLOAD_EXPIRY_HOURS = env_int("UPLOAD_EXPIRY_HOURS", 24)
+    # Containers accepted by their leading bytes (comma-separated).
+    ALLOWED_VIDEO_CONTAINERS = env_str("ALLOWED_VIDEO_CONTAINERS", "mp4,matroska,avi,mpegts,h264")
+
     # The OpenAPI document: Swagger UI 4 (shipped by swagger-ui-bundle) reads 3.0.
     OPENAPI_VERSION = "3.0.3"
     INFO = {
@@ -113,6 +136,8 @@ class TestingConfig(Config):
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_KIB = 8
     ARGON2_PARALLELISM = 1
+    # Tests run jobs explicitly; a background thread would race them.
+    RUN_IN_PROCESS_WORKER = False
 
 
 class ProductionConfig(Config):

@@ -92,9 +92,13 @@ def register_blueprints(app: APIFlask) -> None:
     from app.accounts.routes import bp as accounts_bp
     from app.agencies.routes import bp as agencies_bp
     from app.cameras.routes import bp as cameras_bp
+    from app.clips.routes import bp as clips_bp
     from app.enrollment.routes import bp as enrollment_bp
+    from app.footage.routes import bp as footage_bp
+    from app.notifications.routes import bp as notifications_bp
 
-    for bp in (health.bp, accounts_bp, agencies_bp, cameras_bp, enrollment_bp, pwa.bp):
+    for bp in (health.bp, accounts_bp, agencies_bp, cameras_bp, enrollment_bp, footage_bp, notifications_bp,
+               clips_bp, pwa.bp):
         app.register_blueprint(bp)
 
 
