@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.audit.models import GENESIS_HASH, AuditChainHead
 from app.extensions import db
-from tests import factories
+from tests import factories, scratchdb
 
 PG_URL = os.environ.get("TEST_DATABASE_URL") or None
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or None
@@ -28,22 +28,9 @@ def _pg_url() -> str:
 
 @contextmanager
 def scratch_pg_database(suffix: str):
-    """A PostgreSQL database of this test run's own, beside TEST_DATABASE_URL's, dropped afterwards.
-
-    Runs in parallel (or a crashed earlier run) never share tables.
-    """
-    base = sa.engine.make_url(_pg_url())
-    name = f"{base.database}_{suffix}_{os.getpid()}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    """A scratch PostgreSQL database beside TEST_DATABASE_URL's (see tests/scratchdb.py)."""
+    with scratchdb.scratch_pg_database(PG_URL, suffix) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

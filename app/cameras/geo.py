@@ -9,6 +9,7 @@ great-circle distance then filters the small candidate set.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # IUGG mean Earth radius, the sphere that great-circle distance is measured on.
@@ -26,10 +27,38 @@ def lat_band(latitude: float) -> int:
 def great_circle_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Distance in metres along the sphere (haversine, stable at short range)."""
     phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi = phi2 - phi1
-    dlmb = math.radians(lon2 - lon1)
-    h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+    h = (math.sin((phi2 - phi1) / 2) ** 2
+         + math.cos(phi1) * math.cos(phi2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(h) if h < 1.0 else 1.0)
+
+
+def points_within(
+    lat: float, lon: float, radius_m: float, points: Iterable[tuple[int, float, float]]
+) -> list[tuple[float, int, float, float]]:
+    """``(distance_m, key, lat, lon)`` of each ``(key, lat, lon)`` at most ``radius_m`` away, nearest first.
+
+    The arithmetic is ``great_circle_m``'s, step for step, so a distance here is the
+    same float that function returns. A dense downtown sends thousands of candidates
+    through this loop, hence the hoisted constants and the cheap test on the haversine
+    term before the ``asin`` (``h`` grows with distance; its slack leaves the decision
+    to the exact distance).
+    """
+    radians, sin, cos, asin, sqrt = math.radians, math.sin, math.cos, math.asin, math.sqrt
+    diameter = 2 * EARTH_RADIUS_M
+    phi1 = radians(lat)
+    cos_phi1 = cos(phi1)
+    half_angle = radius_m / diameter
+    h_max = sin(half_angle) ** 2 * (1 + 1e-9) + 1e-15 if half_angle < math.pi / 2 else math.inf
+    found = []
+    for key, lat2, lon2 in points:
+        phi2 = radians(lat2)
+        h = sin((phi2 - phi1) / 2) ** 2 + cos_phi1 * cos(phi2) * sin(radians(lon2 - lon) / 2) ** 2
+        if h <= h_max:
+            distance = diameter * asin(sqrt(h) if h < 1.0 else 1.0)
+            if distance <= radius_m:
+                found.append((distance, key, lat2, lon2))
+    found.sort()
+    return found
 
 
 @dataclass(frozen=True)
