@@ -86,3 +86,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(agency_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(demo_cli)
+    from app.notifications.cli import register as register_notifications_cli
+
+    register_notifications_cli(app)

@@ -75,7 +75,8 @@ def build_app(database: str, tmp_path, request=None, **overrides):
         uri = f"sqlite:///{tmp_path / 'test.sqlite3'}"
     else:
         uri = request.getfixturevalue("pg_test_url")
-    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": uri, **overrides})
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": uri,
+                                 "CLIP_STORAGE_ROOT": str(tmp_path / "clips"), **overrides})
     app.test_client_class = IsolatedClient
     with app.app_context():
         if database == "sqlite":

@@ -113,3 +113,55 @@ class World:
         membership(world.other_owner, other)
         db.session.commit()
         return world
+
+
+# --- footage requests, asks, agency policy (issue 3) -------------------------------------
+
+def policy(agency: Agency, **kw):
+    """The agency's stored policy: the defaults, with ``kw`` changed."""
+    from app.footage.models import AgencyPolicy
+
+    obj = db.session.get(AgencyPolicy, agency.id)
+    if obj is None:
+        obj = AgencyPolicy.defaults(agency.id)
+        db.session.add(obj)
+    for key, value in kw.items():
+        setattr(obj, key, value)
+    db.session.flush()
+    return obj
+
+
+def footage_request(agency: Agency, officer: User | None = None, lat: float = 43.0389, lon: float = -87.9065, *,
+                    radius_m: float = 300, window_ago: timedelta = timedelta(hours=3),
+                    window_length: timedelta = timedelta(hours=1), status=None,
+                    lifetime: timedelta = timedelta(hours=72), **kw):
+    """A request written straight to the database (active by default, with no asks)."""
+    from app.footage.models import FootageRequest, RequestStatus
+
+    now = utcnow()
+    status = status or RequestStatus.ACTIVE
+    active = status != RequestStatus.PENDING_APPROVAL
+    obj = FootageRequest(
+        agency_id=agency.id, officer_id=officer.id if officer else None,
+        case_number=kw.pop("case_number", f"2026-{next(_seq):06d}"), incident_type=kw.pop("incident_type", "burglary"),
+        summary=kw.pop("summary", "Break-in at the corner store; looking for people on foot."),
+        latitude=lat, longitude=lon, radius_m=radius_m, window_start=now - window_ago,
+        window_end=now - window_ago + window_length, status=status,
+        exceeded_limits=kw.pop("exceeded_limits", []),
+        activated_at=kw.pop("activated_at", now if active else None),
+        expires_at=kw.pop("expires_at", now + lifetime if active else None), **kw)
+    db.session.add(obj)
+    db.session.flush()
+    return obj
+
+
+def ask(request, camera: Camera, *, state=None, reply_code: str | None = None, **kw):
+    """An ask of ``camera``'s owner for ``request``, in ``state`` (queued by default)."""
+    from app.footage.models import Ask, AskState
+
+    obj = Ask(request_id=request.id, camera_id=camera.id, owner_id=camera.owner_id, state=state or AskState.QUEUED,
+              reply_code=reply_code or f"{next(_seq) % 10_000:04d}", distance_m=kw.pop("distance_m", 25.0),
+              camera_label=camera.label, **kw)
+    db.session.add(obj)
+    db.session.flush()
+    return obj

@@ -41,6 +41,10 @@ class Clip(Base):
     container: Mapped[str | None] = mapped_column(sa.String(16))  # mp4, matroska, avi, mpegts, h264
     storage_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
     sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    # The running SHA-256 of the bytes received so far (app.clips.digest), saved with the
+    # offset so that whichever process takes the last chunk finishes the hash without
+    # reading the clip back; cleared when the clip completes.
+    sha256_state: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     upload_expires_at: Mapped[datetime | None] = mapped_column()

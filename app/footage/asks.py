@@ -5,15 +5,23 @@
     any open or approved state → expired | cancelled
 
 Every transition is checked against TRANSITIONS (an illegal one is a 409) and
-audited as ``ask.<new state>``. Callers commit.
+audited as ``ask.<new state>``. Each is a compare-and-set on the row, so a decision
+taken on a stale read (the owner answered in the app while the notification worker
+marked the ask notified, say) never overwrites what another process wrote: it is
+taken again on the fresh state. Callers commit.
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.audit import service as audit
 from app.db import utcnow
 from app.errors import ApiError
+from app.extensions import db
 from app.footage.models import Ask, AskState
 
 S = AskState
@@ -43,38 +51,74 @@ def can_transition(ask: Ask, to: AskState) -> bool:
     return to in TRANSITIONS[ask.state]
 
 
-def transition(ask: Ask, to: AskState, *, actor: Any = None, via: str | None = None,
-               details: dict[str, Any] | None = None) -> Ask:
-    if not can_transition(ask, to):
-        raise ApiError(409, "illegal_transition",
-                       f"This ask is {ask.state.value.replace('_', ' ')}; it cannot become {to.value.replace('_', ' ')}.")
-    before = ask.state
+def _stamps(to: AskState, via: str | None) -> dict[str, Any]:
+    """The columns a transition to ``to`` sets besides the state."""
     now = utcnow()
-    ask.state = to
+    values: dict[str, Any] = {"state": to}
     if to == S.NOTIFIED:
-        ask.notified_at = now
+        values["notified_at"] = now
     elif to == S.SEEN:
-        ask.seen_at = now
+        values["seen_at"] = now
     elif to in _ANSWERS:
-        ask.responded_at = now
-        ask.answered_via = via
+        values["responded_at"] = now
+        values["answered_via"] = via
     elif to == S.DELIVERED:
-        ask.delivered_at = now
+        values["delivered_at"] = now
     if to in _ENDINGS or to in (S.DECLINED, S.NO_FOOTAGE, S.DELIVERED):
-        ask.closed_at = now
-    audit.record(f"ask.{to.value}", target=ask, actor=actor,
+        values["closed_at"] = now
+    return values
+
+
+def _compare_and_set(ask: Ask, before: AskState, values: dict[str, Any]) -> bool:
+    """Write ``values`` only if the row is still in ``before``; True if it was."""
+    table = Ask.__table__
+    db.session.flush()
+    updated = db.session.execute(
+        sa.update(table).where(table.c.id == ask.id, table.c.state == before).values(**values)).rowcount
+    if updated != 1:
+        return False
+    for key, value in values.items():
+        set_committed_value(ask, key, value)
+    return True
+
+
+def transition(ask: Ask, to: AskState, *, actor: Any = None, via: str | None = None,
+               details: dict[str, Any] | None = None, if_from: Collection[AskState] | None = None) -> Ask:
+    """Move ``ask`` to ``to`` and audit it; 409 illegal_transition if its state does not allow it.
+
+    With ``if_from``, an ask in any other state is left as it is (no error): for
+    moves that only apply sometimes, such as "notified" after the first message.
+    """
+    while True:
+        if if_from is not None and ask.state not in if_from:
+            return ask
+        if not can_transition(ask, to):
+            now_, then = ask.state.value.replace("_", " "), to.value.replace("_", " ")
+            raise ApiError(409, "illegal_transition", f"This ask is {now_}; it cannot become {then}.")
+        before = ask.state
+        if _compare_and_set(ask, before, _stamps(to, via)):
+            break
+        # Someone else changed it since it was read: decide again on what they wrote.
+        db.session.refresh(ask)
+    # The agency's audit log shows its requests' asks; the owner stays an actor id only.
+    audit.record(f"ask.{to.value}", target=ask, actor=actor, agency_id=ask.request.agency_id,
                  details={"from": before.value, "request_id": ask.request_id, **({"via": via} if via else {}),
                           **(details or {})})
     return ask
 
 
+def states_leading_to(to: AskState) -> list[AskState]:
+    """The states from which an ask can become ``to`` (e.g. every state a cancel closes)."""
+    return [state for state, targets in TRANSITIONS.items() if to in targets]
+
+
 def mark_notified(ask: Ask) -> Ask:
     """A first message went out; later messages leave the state alone."""
-    return transition(ask, S.NOTIFIED) if ask.state == S.QUEUED else ask
+    return transition(ask, S.NOTIFIED, if_from={S.QUEUED})
 
 
 def mark_seen(ask: Ask, owner: Any) -> Ask:
-    return transition(ask, S.SEEN, actor=owner) if ask.state in (S.QUEUED, S.NOTIFIED) else ask
+    return transition(ask, S.SEEN, actor=owner, if_from={S.QUEUED, S.NOTIFIED})
 
 
 def approve(ask: Ask, owner: Any, *, via: str) -> Ask:
@@ -93,16 +137,16 @@ def report_no_footage(ask: Ask, owner: Any, *, via: str) -> Ask:
 
 
 def start_upload(ask: Ask, owner: Any = None) -> Ask:
-    return transition(ask, S.UPLOADING, actor=owner) if ask.state == S.APPROVED else ask
+    return transition(ask, S.UPLOADING, actor=owner, if_from={S.APPROVED})
 
 
 def deliver(ask: Ask) -> Ask:
-    return transition(ask, S.DELIVERED) if ask.state == S.UPLOADING else ask
+    return transition(ask, S.DELIVERED, if_from={S.UPLOADING})
 
 
 def expire(ask: Ask) -> Ask:
-    return transition(ask, S.EXPIRED) if can_transition(ask, S.EXPIRED) else ask
+    return transition(ask, S.EXPIRED, if_from=states_leading_to(S.EXPIRED))
 
 
 def cancel(ask: Ask, actor: Any = None) -> Ask:
-    return transition(ask, S.CANCELLED, actor=actor) if can_transition(ask, S.CANCELLED) else ask
+    return transition(ask, S.CANCELLED, actor=actor, if_from=states_leading_to(S.CANCELLED))

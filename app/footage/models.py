@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.agencies.models import Agency
 from app.db import Base, db_enum, utcnow
 
 GIB = 1024**3
@@ -35,6 +36,13 @@ class AgencyPolicy(Base):
     max_clips_per_ask: Mapped[int] = mapped_column(default=16)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+
+    @classmethod
+    def defaults(cls, agency_id: int) -> AgencyPolicy:
+        """An unsaved policy holding the defaults (column defaults fill in only on insert)."""
+        values = {column.key: column.default.arg for column in cls.__table__.columns
+                  if column.default is not None and column.default.is_scalar}
+        return cls(agency_id=agency_id, **values)
 
 
 class RequestStatus(enum.StrEnum):
@@ -77,6 +85,7 @@ class FootageRequest(Base):
     expires_at: Mapped[datetime | None] = mapped_column(index=True)
     closed_at: Mapped[datetime | None] = mapped_column()
 
+    agency: Mapped[Agency] = relationship()
     asks: Mapped[list[Ask]] = relationship(back_populates="request", order_by="Ask.id")
 
     @property
@@ -98,6 +107,8 @@ class AskState(enum.StrEnum):
 
 
 OPEN_ASK_STATES = (AskState.QUEUED, AskState.NOTIFIED, AskState.SEEN)
+# The same condition as SQL, for the partial unique index on reply codes.
+_OPEN_SQL = sa.text("state IN ('queued', 'notified', 'seen')")
 
 
 class Ask(Base):
@@ -107,6 +118,10 @@ class Ask(Base):
     __table_args__ = (
         sa.UniqueConstraint("request_id", "camera_id"),
         sa.Index("ix_asks_owner_state", "owner_id", "state"),
+        # "YES 4821" must name one ask: two requests activated at the same moment
+        # cannot give one owner the same code (the loser retries with fresh codes).
+        sa.Index("uq_asks_owner_open_reply_code", "owner_id", "reply_code", unique=True,
+                 sqlite_where=_OPEN_SQL, postgresql_where=_OPEN_SQL),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

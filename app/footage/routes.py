@@ -1,4 +1,182 @@
-"""Footage requests (officers, supervisors) and asks (owners)."""
+"""Footage requests (officers, supervisors), agency policy, and asks (owners)."""
 from apiflask import APIBlueprint
 
+from app.accounts.models import Role
+from app.auth import SECURITY, me, require_role
+from app.footage import service
+from app.footage.schemas import (
+    ActionResultOut,
+    AskListQuery,
+    AskOut,
+    DeclineIn,
+    PolicyOut,
+    PolicyPatchIn,
+    PreviewOut,
+    RequestIn,
+    RequestListQuery,
+    RequestOut,
+    ReviewIn,
+)
+
 bp = APIBlueprint("footage", __name__, url_prefix="/api", tag="Footage requests")
+
+STAFF = (Role.OFFICER, Role.SUPERVISOR)
+ASKS = {"tags": ["Asks"]}
+
+
+# --- agency policy ---------------------------------------------------------------------
+
+@bp.get("/agency/policy")
+@bp.output(PolicyOut)
+@bp.doc(security=SECURITY, responses=[401, 403])
+@require_role(*STAFF)
+def get_policy():
+    """Your agency's scope limits and retention"""
+    return service.agency_policy(me())
+
+
+@bp.patch("/agency/policy")
+@bp.input(PolicyPatchIn, arg_name="data")
+@bp.output(PolicyOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 422])
+@require_role(Role.SUPERVISOR)
+def update_policy(data):
+    """Change your agency's policy (only the fields given change)"""
+    return service.update_policy(me(), data)
+
+
+# --- footage requests -----------------------------------------------------------------------
+
+@bp.post("/requests")
+@bp.input(RequestIn, arg_name="data")
+@bp.output(RequestOut, status_code=201)
+@bp.doc(security=SECURITY, responses=[401, 403, 409, 422])
+@require_role(*STAFF)
+def create_request(data):
+    """Ask camera owners for footage of an incident
+
+    Within your agency's limits the request goes out at once; over a limit it needs
+    a `justification` and waits for a supervisor (`status` `pending_approval`).
+    """
+    return service.issue_request(me(), data)
+
+
+@bp.post("/requests/preview")
+@bp.input(RequestIn, arg_name="data")
+@bp.output(PreviewOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 422])
+@require_role(*STAFF)
+def preview_request(data):
+    """How many cameras a request would ask, without sending it"""
+    return service.preview_request(me(), data)
+
+
+@bp.get("/requests")
+@bp.input(RequestListQuery, location="query", arg_name="query")
+@bp.output(RequestOut(many=True))
+@bp.doc(security=SECURITY, responses=[401, 403, 422])
+@require_role(*STAFF)
+def list_requests(query):
+    """Your agency's requests, newest first
+
+    `?status=pending_approval` is the supervisor's approval queue.
+    """
+    return service.list_requests(me(), query.get("status"), query["limit"])
+
+
+@bp.get("/requests/<int:request_id>")
+@bp.output(RequestOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 404])
+@require_role(*STAFF)
+def get_request(request_id):
+    """One request, with how many asks are in each state (never which owner)"""
+    return service.get_request(me(), request_id)
+
+
+@bp.post("/requests/<int:request_id>/approve")
+@bp.input(ReviewIn, arg_name="data")
+@bp.output(RequestOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 404, 409, 422])
+@require_role(Role.SUPERVISOR)
+def approve_request(request_id, data):
+    """Approve a request over the limits: it goes out, and the override is recorded"""
+    return service.approve_request(me(), request_id, data["reason"])
+
+
+@bp.post("/requests/<int:request_id>/reject")
+@bp.input(ReviewIn, arg_name="data")
+@bp.output(RequestOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 404, 409, 422])
+@require_role(Role.SUPERVISOR)
+def reject_request(request_id, data):
+    """Reject a request over the limits"""
+    return service.reject_request(me(), request_id, data["reason"])
+
+
+@bp.post("/requests/<int:request_id>/cancel")
+@bp.output(RequestOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 404, 409])
+@require_role(*STAFF)
+def cancel_request(request_id):
+    """Withdraw a request (its officer or a supervisor): unanswered asks are cancelled"""
+    return service.cancel_request(me(), request_id)
+
+
+# --- asks (owners) -------------------------------------------------------------------------------
+
+@bp.get("/asks")
+@bp.input(AskListQuery, location="query", arg_name="query")
+@bp.output(AskOut(many=True))
+@bp.doc(security=SECURITY, responses=[401, 403, 422], **ASKS)
+@require_role(Role.OWNER)
+def list_asks(query):
+    """Footage requests made to you, open and past, newest first"""
+    return service.list_asks(me(), query["limit"])
+
+
+@bp.get("/asks/<int:ask_id>")
+@bp.output(AskOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 404], **ASKS)
+@require_role(Role.OWNER)
+def get_ask(ask_id):
+    """One request made to you (opening it marks it seen)"""
+    return service.view_ask(me(), ask_id)
+
+
+@bp.post("/asks/<int:ask_id>/approve")
+@bp.output(AskOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 404, 409], **ASKS)
+@require_role(Role.OWNER)
+def approve_ask(ask_id):
+    """Agree to share footage; then upload clips"""
+    return service.answer_own_ask(me(), ask_id, "approve")
+
+
+@bp.post("/asks/<int:ask_id>/decline")
+@bp.input(DeclineIn, arg_name="data")
+@bp.output(AskOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 404, 409, 422], **ASKS)
+@require_role(Role.OWNER)
+def decline_ask(ask_id, data):
+    """Decline (the reason is optional and only you see it)"""
+    return service.answer_own_ask(me(), ask_id, "decline", data.get("reason"))
+
+
+@bp.post("/asks/<int:ask_id>/no-footage")
+@bp.output(AskOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 404, 409], **ASKS)
+@require_role(Role.OWNER)
+def no_footage(ask_id):
+    """Say you have no footage of that time"""
+    return service.answer_own_ask(me(), ask_id, "no_footage")
+
+
+@bp.post("/ask-actions/<token>")
+@bp.output(ActionResultOut)
+@bp.doc(responses=[403, 409, 410], **ASKS)
+def ask_action(token):
+    """Answer from a notification's button: the signed link is the authority, no session needed
+
+    A link that was altered is answered 403; one whose request has ended, 410.
+    """
+    return service.answer_with_token(token)

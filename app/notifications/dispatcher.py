@@ -1,18 +1,24 @@
 """The one way footage asks reach owners: record deliveries, then hand them to the queue.
 
-(Interface stub for the footage-request work; the notifications work fills it in.)
+The footage service calls :func:`record_new_asks` inside the transaction that creates
+the asks (so a request and its notifications commit together) and :func:`enqueue`
+after the commit. Rows that never reach the queue are found by the scheduler's tick.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from flask import current_app
+
 from app.footage.models import Ask
+from app.notifications import queue, service
 
 
 def record_new_asks(asks: Iterable[Ask]) -> list[int]:
     """In the caller's transaction: the Notification rows for these new asks. Returns their ids."""
-    return []
+    return service.record_request_notifications(list(asks))
 
 
 def enqueue(notification_ids: Iterable[int]) -> None:
     """After the caller's commit: hand the deliveries to the job queue (RQ or in-process)."""
+    queue.enqueue_deliveries(current_app._get_current_object(), notification_ids)

@@ -140,6 +140,10 @@ def upgrade():
     with op.batch_alter_table('asks', schema=None) as batch_op:
         batch_op.create_index('ix_asks_owner_state', ['owner_id', 'state'], unique=False)
         batch_op.create_index(batch_op.f('ix_asks_request_id'), ['request_id'], unique=False)
+        # Reply codes are unique among an owner's open asks only.
+        batch_op.create_index('uq_asks_owner_open_reply_code', ['owner_id', 'reply_code'], unique=True,
+                              sqlite_where=sa.text("state IN ('queued', 'notified', 'seen')"),
+                              postgresql_where=sa.text("state IN ('queued', 'notified', 'seen')"))
 
     op.create_table('evidence_holds',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -172,6 +176,7 @@ def upgrade():
     sa.Column('container', sa.String(length=16), nullable=True),
     sa.Column('storage_key', sa.String(length=64), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('sha256_state', sa.LargeBinary(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('upload_expires_at', sa.DateTime(timezone=True), nullable=True),
@@ -298,6 +303,7 @@ def downgrade():
 
     op.drop_table('evidence_holds')
     with op.batch_alter_table('asks', schema=None) as batch_op:
+        batch_op.drop_index('uq_asks_owner_open_reply_code')
         batch_op.drop_index(batch_op.f('ix_asks_request_id'))
         batch_op.drop_index('ix_asks_owner_state')
 

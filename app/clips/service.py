@@ -1,0 +1,732 @@
+"""Clips: resumable uploads for approved asks, officers' review, owners' history, retention.
+
+The upload state machine lives here (the tus wire format is in :mod:`app.clips.tus`):
+
+    POST      create_upload    a Clip row (status uploading) and an empty storage object;
+                               the ask's first clip moves it approved → uploading
+    PATCH     receive_chunk    bytes at the committed offset, streamed to storage; the
+                               row's offset moves only once they are all written (and
+                               match Upload-Checksum), with the running SHA-256 of the
+                               bytes so far (app.clips.digest); the last byte completes
+                               the clip with its SHA-256 and delivers the ask
+    DELETE    terminate_upload the uploader gives up: bytes deleted, status aborted
+    scheduler clean_abandoned_uploads, purge_expired_clips
+
+Everything an upload needs is in its row and its storage object, so any app process
+can take the next PATCH. One writer at a time holds the storage object; the row's
+offset changes only by a compare-and-set on the offset that writer started from.
+
+Every access by agency staff is recorded (ClipAccess) and audited; the owner reads
+both. Officers never see who uploaded: the officer views carry no owner, ask,
+camera label or file name.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import IO, Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import joinedload
+from werkzeug.datastructures import Range
+from werkzeug.exceptions import ClientDisconnected
+
+from app.accounts.models import Role, User
+from app.agencies.models import Agency
+from app.audit import service as audit
+from app.clips import digest, links, sniff, tus
+from app.clips.models import Clip, ClipAccess, ClipStatus, EvidenceHold
+from app.common.fields import fits_int
+from app.db import utcnow
+from app.errors import ApiError, forbidden, not_found
+from app.extensions import db
+from app.footage import asks
+from app.footage.models import AgencyPolicy, Ask, FootageRequest, RequestStatus
+from app.storage import ObjectMissing, StorageBusy, get_storage, new_key
+from app.storage.base import CHUNK_SIZE
+
+VIA_APP, VIA_LINK = "app", "link"
+UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+# Range requests of one playback arrive by the dozen (every seek is one): within this
+# window they belong to the access already recorded for that officer, clip and action.
+ACCESS_WINDOW = timedelta(minutes=10)
+VIEW, DOWNLOAD = "view", "download"
+# Shown in the officer's list: what has arrived or was delivered (aborted uploads never were).
+STAFF_VISIBLE = (ClipStatus.UPLOADING, ClipStatus.COMPLETE, ClipStatus.PURGED)
+
+
+def _footage():
+    # Imported when first needed: the footage service imports the notification dispatcher,
+    # which builds upload links from this package.
+    from app.footage import service
+
+    return service
+
+
+# --- who may upload ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Uploader:
+    """An upload's authority: the ask, its owner, and how they came (session or link)."""
+
+    ask: Ask
+    owner_id: int | None
+    via: str
+    token: str | None = None
+
+    @property
+    def owner(self) -> User | None:
+        # Loaded only when an event is audited: most PATCHes never need it.
+        return db.session.get(User, self.owner_id) if self.owner_id is not None else None
+
+
+def _session_owner(user: Any) -> User:
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise ApiError(401, "unauthenticated", "Sign in, or use the upload link from your message.")
+    if user.role != Role.OWNER:
+        raise forbidden("Only the camera's owner uploads clips.")
+    return user
+
+
+def uploader_for(user: Any, token: str | None, ask_id: str | None) -> Uploader:
+    """Who is creating an upload for which ask: a link token, or the owner's session and ``ask_id``."""
+    if token:
+        ask = links.ask_for_token(token)
+        if ask_id not in (None, "") and ask_id != str(ask.id):
+            raise not_found("Ask")
+        return Uploader(ask, ask.owner_id, VIA_LINK, token)
+    owner = _session_owner(user)
+    if not ask_id or not ask_id.isascii() or not ask_id.isdigit():
+        raise ApiError(400, "validation_error", "Upload-Metadata: give the ask_id the clip is for.",
+                       fields={"Upload-Metadata": ["ask_id: required, the id of your approved ask."]})
+    return Uploader(_footage().ask_for_owner(owner, int(ask_id)), owner.id, VIA_APP)
+
+
+def upload_for(user: Any, token: str | None, upload_id: str) -> tuple[Clip, Uploader]:
+    """The upload behind a tus URL, for its own owner (session) or its ask's link; 404 for anyone else."""
+    if token:
+        ask = links.ask_for_token(token)
+        owner_id, condition, via = ask.owner_id, Clip.ask_id == ask.id, VIA_LINK
+    else:
+        owner_id = _session_owner(user).id
+        condition, via = Clip.owner_id == owner_id, VIA_APP
+    clip = db.session.scalar(sa.select(Clip).where(Clip.upload_id == upload_id, condition)) \
+        if UPLOAD_ID.fullmatch(upload_id) else None
+    if clip is None:
+        raise not_found("Upload")
+    ask = db.session.get(Ask, clip.ask_id, options=[joinedload(Ask.request)])
+    return clip, Uploader(ask, owner_id, via, token)
+
+
+# --- creating and receiving uploads -----------------------------------------------------------
+
+def allowed_containers() -> list[str]:
+    return sniff.allowed_containers(current_app.config["ALLOWED_VIDEO_CONTAINERS"])
+
+
+def _ask_closed_reason(ask: Ask, now: datetime) -> str | None:
+    request = ask.request
+    if request.status != RequestStatus.ACTIVE or (request.expires_at and request.expires_at <= now):
+        return "This footage request is closed; it takes no more clips."
+    if ask.state not in asks.UPLOADABLE:
+        if ask.state in asks.OPEN:
+            return "Approve the request before uploading."
+        return f"This ask is {ask.state.value.replace('_', ' ')}; it takes no clips."
+    return None
+
+
+def check_uploadable(ask: Ask, now: datetime | None = None) -> None:
+    """409 unless the ask is approved (or already uploading/delivered) and its request still active."""
+    reason = _ask_closed_reason(ask, now or utcnow())
+    if reason:
+        raise ApiError(409, "ask_not_uploadable", reason)
+
+
+def _upload_expiry(request: FootageRequest, now: datetime) -> datetime:
+    """An idle upload is abandoned after UPLOAD_EXPIRY_HOURS, and never outlives its request."""
+    expiry = now + timedelta(hours=current_app.config["UPLOAD_EXPIRY_HOURS"])
+    return min(expiry, request.expires_at) if request.expires_at else expiry
+
+
+def _clean_filename(name: str | None) -> str | None:
+    # Shown to the owner only and never used as a path: just printable and short.
+    if not name:
+        return None
+    text = "".join(ch for ch in name if ch.isprintable()).strip()
+    return text[:255] or None
+
+
+def _counted_clips(ask_id: int) -> int:
+    return db.session.scalar(sa.select(sa.func.count(Clip.id))
+                             .where(Clip.ask_id == ask_id, Clip.status != ClipStatus.ABORTED)) or 0
+
+
+def create_upload(uploader: Uploader, *, length: int, filename: str | None = None,
+                  now: datetime | None = None) -> Clip:
+    """tus creation: check the ask, the size and the clip count, then make the row and an empty object."""
+    now = now or utcnow()
+    ask = db.session.scalar(sa.select(Ask).where(Ask.id == uploader.ask.id).with_for_update()
+                            .execution_options(populate_existing=True))
+    check_uploadable(ask, now)
+    policy = _footage().policy_for(ask.request.agency_id)
+    if length > policy.max_clip_bytes:
+        raise ApiError(413, "clip_too_large",
+                       f"A clip may be at most {policy.max_clip_bytes} bytes; this one is {length}.",
+                       headers={"Tus-Max-Size": str(policy.max_clip_bytes)})
+    if length == 0:
+        raise ApiError(400, "empty_upload", "Upload-Length: an empty file is not a video.",
+                       fields={"Upload-Length": ["Must be more than 0."]})
+    if _counted_clips(ask.id) >= policy.max_clips_per_ask:
+        raise ApiError(403, "clip_limit_reached",
+                       f"This ask already has {policy.max_clips_per_ask} clips, the agency's maximum.")
+    storage = get_storage()
+    clip = Clip(upload_id=new_key(), ask_id=ask.id, request_id=ask.request_id, agency_id=ask.request.agency_id,
+                owner_id=ask.owner_id, status=ClipStatus.UPLOADING, filename=_clean_filename(filename),
+                size=length, upload_offset=0, storage_key=new_key(), created_at=now, updated_at=now,
+                upload_expires_at=_upload_expiry(ask.request, now))
+    db.session.add(clip)
+    db.session.flush()
+    asks.start_upload(ask, uploader.owner)
+    audit.record("clip.upload_started", target=clip, actor=uploader.owner, agency_id=clip.agency_id,
+                 details={"ask_id": ask.id, "request_id": ask.request_id, "size": length, "via": uploader.via})
+    storage.create(clip.storage_key)
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        storage.delete(clip.storage_key)
+        raise
+    return clip
+
+
+def _gone(code: str, message: str) -> ApiError:
+    return ApiError(410, code, message)
+
+
+def check_live(clip: Clip, ask: Ask, now: datetime | None = None) -> None:
+    """410 for an upload that can take no more requests: ended, expired, or its ask closed."""
+    now = now or utcnow()
+    if clip.status == ClipStatus.ABORTED:
+        raise _gone("upload_gone", "This upload was ended; start a new one.")
+    if clip.status == ClipStatus.PURGED:
+        raise _gone("clip_purged", "This clip was deleted when the agency's retention ended.")
+    if clip.status == ClipStatus.UPLOADING:
+        if clip.upload_expires_at and clip.upload_expires_at <= now:
+            raise _gone("upload_expired", "This upload expired unfinished; start a new one.")
+        reason = _ask_closed_reason(ask, now)
+        if reason:
+            raise _gone("ask_closed", reason)
+
+
+def _offset_mismatch(expected: int) -> ApiError:
+    return ApiError(409, "offset_mismatch", f"Upload-Offset must be {expected}, where this upload stands.",
+                    headers={"Upload-Offset": str(expected)})
+
+
+def _read_upto(stream: IO[bytes], count: int) -> bytes:
+    parts, have = [], 0
+    while have < count:
+        data = stream.read(count - have)
+        if not data:
+            break
+        parts.append(data)
+        have += len(data)
+    return b"".join(parts)
+
+
+def _sniff(clip: Clip, stream: IO[bytes], offset: int) -> tuple[str | None, bytes]:
+    """Decide the container from the leading bytes: (container or None if undecided, bytes taken from the body).
+
+    415 before anything is written when the leading bytes are no allowed container.
+    """
+    prior = get_storage().read_bytes(clip.storage_key, 0, offset) if offset else b""
+    head = _read_upto(stream, min(clip.size - offset, sniff.SNIFF_BYTES - offset))
+    verdict = sniff.detect(prior + head, clip.size, allowed_containers())
+    if verdict is None:
+        raise ApiError(415, "not_a_video",
+                       f"This file is not a video container accepted here ({', '.join(allowed_containers())}).")
+    return (None if verdict is sniff.UNDECIDED else verdict), head
+
+
+@dataclass
+class _Received:
+    count: int
+    disconnected: bool
+
+
+def _copy(stream: IO[bytes], out, head: bytes, room: int, expected: int | None, hashers: list) -> _Received:
+    """Stream the body into ``out`` and ``hashers`` CHUNK_SIZE bytes at a time; 413 past ``room`` bytes."""
+    received = 0
+    data = head
+    while True:
+        if data:
+            if received + len(data) > room:
+                raise ApiError(413, "chunk_too_large", f"Only {room} more bytes fit in this upload.")
+            out.write(data)
+            for hasher in hashers:
+                hasher.update(data)
+            received += len(data)
+        # One byte more than fits, so a chunked body that is too long is noticed.
+        try:
+            data = stream.read(min(CHUNK_SIZE, room - received + 1))
+        except (ClientDisconnected, OSError):
+            return _Received(received, True)
+        if not data:
+            return _Received(received, expected is not None and received < expected)
+
+
+def _sha256(key: str) -> str:
+    digest = hashlib.sha256()
+    for chunk in get_storage().read(key):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where an upload stands after a PATCH: what the tus answer reports."""
+
+    offset: int
+    size: int
+    status: ClipStatus
+    expires_at: datetime | None
+
+
+def receive_chunk(uploader: Uploader, clip: Clip, *, offset: int, stream: IO[bytes], content_length: int | None,
+                  checksum=None, now: datetime | None = None) -> Progress:
+    """tus PATCH: append the body at ``offset``; completes the clip with its last byte.
+
+    Constant memory: the body moves to storage CHUNK_SIZE bytes at a time and no
+    database transaction stays open while it arrives. With Upload-Checksum the bytes
+    count only if the whole body matches (460 and nothing kept otherwise); without
+    one, what arrived before a dropped connection is kept, so a phone resumes from there.
+    """
+    now = now or utcnow()
+    check_live(clip, uploader.ask, now)
+    if clip.status == ClipStatus.COMPLETE:
+        if offset == clip.size and not content_length:
+            return Progress(clip.size, clip.size, clip.status, None)
+        raise _offset_mismatch(clip.size)
+    if offset != clip.upload_offset:
+        raise _offset_mismatch(clip.upload_offset)
+    room = clip.size - offset
+    if content_length is not None and content_length > room:
+        raise ApiError(413, "chunk_too_large", f"Only {room} more bytes fit in this upload.")
+    container, head = (clip.container, b"") if clip.container else _sniff(clip, stream, offset)
+    running = digest.resume(clip.sha256_state, offset)
+    target = _Target(clip.id, clip.storage_key, clip.size, clip.agency_id, offset, container, running,
+                     _upload_expiry(uploader.ask.request, now))
+    # Nothing stays open in the database while the bytes arrive.
+    db.session.rollback()
+    try:
+        with get_storage().open_append(target.key, offset) as out:
+            # Under the object's lock: another request may have moved the offset before we got it.
+            current = db.session.scalar(sa.select(Clip.upload_offset).where(Clip.id == target.clip_id))
+            db.session.rollback()
+            if current != offset:
+                raise _offset_mismatch(current)
+            hasher = checksum.new() if checksum else None
+            hashers = [h for h in (hasher, running) if h is not None]
+            received = _copy(stream, out, head, room, content_length, hashers)
+            if received.disconnected and hasher:
+                out.discard()
+                raise ClientDisconnected()
+            if hasher and hasher.digest() != checksum.digest:
+                out.discard()
+                raise tus.ChecksumMismatch(f"Upload-Checksum: the {checksum.algorithm} of the body "
+                                           "does not match it; nothing was kept.")
+            progress = _commit_offset(uploader, target, offset + received.count, now, out)
+            if received.disconnected:
+                raise ClientDisconnected()
+    except StorageBusy:
+        raise ApiError(423, "upload_locked", "Another request is writing to this upload; try again shortly.") \
+            from None
+    except ObjectMissing:
+        _mark_lost(target.clip_id)
+        raise _gone("upload_gone", "This upload's bytes are gone; start a new one.") from None
+    return progress
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a PATCH needs of its clip once the database transaction that read it has ended."""
+
+    clip_id: int
+    key: str
+    size: int
+    agency_id: int
+    start: int
+    container: str | None
+    running: digest.ResumableSha256 | None
+    expiry: datetime
+
+
+def _commit_offset(uploader: Uploader, target: _Target, end: int, now: datetime, out) -> Progress:
+    """Move the row's offset from ``target.start`` to ``end`` (compare-and-set); finish the clip at its end.
+
+    The clip's SHA-256 comes from the running hash saved with each offset; where there
+    is none (see app.clips.digest) it is computed by reading the stored clip.
+    """
+    running = target.running
+    finished = end == target.size
+    values: dict[str, Any] = {"upload_offset": end, "upload_expires_at": target.expiry,
+                              "container": target.container, "sha256_state": running.state() if running else None,
+                              "updated_at": now}
+    if finished:
+        policy = _footage().policy_for(target.agency_id)
+        values.update(status=ClipStatus.COMPLETE, sha256=running.hexdigest() if running else _sha256(target.key),
+                      sha256_state=None, completed_at=now, upload_expires_at=None,
+                      retain_until=now + timedelta(days=policy.clip_retention_days))
+    changed = db.session.execute(
+        sa.update(Clip).where(Clip.id == target.clip_id, Clip.status == ClipStatus.UPLOADING,
+                              Clip.upload_offset == target.start)
+        .values(**values).execution_options(synchronize_session=False)).rowcount
+    if changed != 1:
+        # Ended (terminated, abandoned, discarded) while the bytes arrived.
+        db.session.rollback()
+        out.discard()
+        raise _gone("upload_gone", "This upload was ended while the bytes arrived.")
+    if finished:
+        ask = db.session.scalar(sa.select(Ask).where(Ask.id == uploader.ask.id).with_for_update()
+                                .execution_options(populate_existing=True))
+        asks.deliver(ask)
+        audit.record("clip.upload_completed", target_type="clip", target_id=target.clip_id, actor=uploader.owner,
+                     agency_id=target.agency_id,
+                     details={"ask_id": ask.id, "request_id": ask.request_id, "size": end,
+                              "sha256": values["sha256"], "container": target.container, "via": uploader.via})
+    db.session.commit()
+    return Progress(end, target.size, values.get("status", ClipStatus.UPLOADING), values["upload_expires_at"])
+
+
+def _mark_lost(clip_id: int) -> None:
+    db.session.rollback()
+    changed = db.session.execute(
+        sa.update(Clip).where(Clip.id == clip_id, Clip.status == ClipStatus.UPLOADING)
+        .values(status=ClipStatus.ABORTED).execution_options(synchronize_session=False)).rowcount
+    if changed:
+        clip = db.session.get(Clip, clip_id, populate_existing=True)
+        current_app.logger.error("upload %s lost its stored bytes; marked aborted", clip.upload_id)
+        audit.record("clip.upload_lost", target=clip, agency_id=clip.agency_id, details={"ask_id": clip.ask_id})
+    db.session.commit()
+
+
+def terminate_upload(uploader: Uploader, clip: Clip) -> None:
+    """tus termination: an unfinished upload's bytes are deleted and it ends (aborted)."""
+    if clip.status == ClipStatus.COMPLETE:
+        raise ApiError(409, "clip_delivered", "This clip was delivered to the agency; an upload can no longer end it.")
+    if clip.status != ClipStatus.UPLOADING:
+        raise _gone("upload_gone", "This upload has already ended.")
+    if not _abort(clip, "clip.upload_terminated", actor=uploader.owner, via=uploader.via):
+        raise _gone("upload_gone", "This upload has already ended.")
+    db.session.commit()
+    get_storage().delete(clip.storage_key)
+
+
+def _abort(clip: Clip, action: str, *, actor: Any = None, **details: Any) -> bool:
+    """Mark an unfinished upload aborted (compare-and-set on its status) and audit it; False if it had ended."""
+    changed = db.session.execute(
+        sa.update(Clip).where(Clip.id == clip.id, Clip.status == ClipStatus.UPLOADING)
+        .values(status=ClipStatus.ABORTED, updated_at=utcnow()).execution_options(synchronize_session=False)
+    ).rowcount
+    if not changed:
+        return False
+    audit.record(action, target=clip, actor=actor, agency_id=clip.agency_id,
+                 details={"ask_id": clip.ask_id, "received": clip.upload_offset, "size": clip.size, **details})
+    return True
+
+
+def discard_uploads_for(ask: Ask) -> int:
+    """Delete the unfinished uploads of an ask that ended (declined, no footage, expired, cancelled).
+
+    Call it in the transaction that closes the ask; the caller commits. Rows are
+    marked aborted and audited there, and the bytes are deleted at once: a declined
+    ask keeps no data. (Should the caller roll back, the next request to those
+    uploads finds no bytes and ends them too.) Returns how many were discarded.
+    """
+    clips = list(db.session.scalars(sa.select(Clip).where(Clip.ask_id == ask.id,
+                                                          Clip.status == ClipStatus.UPLOADING)))
+    discarded = [c for c in clips if _abort(c, "clip.upload_discarded", ask_state=ask.state.value)]
+    storage = get_storage()
+    for clip in discarded:
+        storage.delete(clip.storage_key)
+    return len(discarded)
+
+
+def clean_abandoned_uploads(now: datetime | None = None) -> int:
+    """Delete unfinished uploads idle past ``upload_expires_at``, or whose ask has closed. Returns the count.
+
+    For the scheduler; each upload commits on its own, and one already ended by
+    another process is skipped.
+    """
+    now = now or utcnow()
+    closed_asks = sa.select(Ask.id).where(Ask.state.not_in(asks.UPLOADABLE))
+    due = list(db.session.scalars(
+        sa.select(Clip).where(Clip.status == ClipStatus.UPLOADING,
+                              sa.or_(Clip.upload_expires_at <= now, Clip.ask_id.in_(closed_asks)))
+        .order_by(Clip.id)))
+    cleaned = 0
+    storage = get_storage()
+    for clip in due:
+        if _abort(clip, "clip.upload_abandoned"):
+            db.session.commit()
+            storage.delete(clip.storage_key)
+            cleaned += 1
+        else:
+            db.session.rollback()
+    return cleaned
+
+
+# --- the upload page behind an SMS link ------------------------------------------------------
+
+def max_clip_bytes(token: str | None = None) -> int:
+    """Tus-Max-Size: the link's agency's limit, else the largest any agency allows."""
+    if token:
+        try:
+            ask = links.ask_for_token(token)
+        except ApiError:
+            ask = None
+        if ask is not None:
+            return _footage().current_policy(ask.request.agency_id).max_clip_bytes
+    stored = db.session.scalar(sa.select(sa.func.max(AgencyPolicy.max_clip_bytes))) or 0
+    return max(stored, AgencyPolicy.defaults(0).max_clip_bytes)
+
+
+def link_page(token: str) -> dict[str, Any]:
+    """What the upload page shows an owner who has no account: the ask, the limits, where to send."""
+    ask = links.ask_for_token(token)
+    check_uploadable(ask)
+    request = ask.request
+    policy = _footage().current_policy(request.agency_id)
+    used = _counted_clips(ask.id)
+    return {
+        "agency": {"id": request.agency_id, "name": db.session.get(Agency, request.agency_id).name},
+        "request": request,
+        "ask": ask,
+        "limits": {"max_clip_bytes": policy.max_clip_bytes, "max_clips_per_ask": policy.max_clips_per_ask,
+                   "clips_remaining": max(0, policy.max_clips_per_ask - used), "containers": allowed_containers()},
+        "clips": owner_clips_of_ask(ask.id),
+    }
+
+
+# --- officers' review ---------------------------------------------------------------------------
+
+def _active_holds(request_ids: list[int]) -> set[int]:
+    if not request_ids:
+        return set()
+    return set(db.session.scalars(sa.select(EvidenceHold.request_id).where(
+        EvidenceHold.request_id.in_(request_ids), EvidenceHold.released_at.is_(None))))
+
+
+def _with_hold_flags(clips: list[Clip]) -> list[Clip]:
+    held = _active_holds(sorted({c.request_id for c in clips}))
+    for clip in clips:
+        clip.held = clip.request_id in held
+    return clips
+
+
+def clips_for_request(user: User, request_id: int) -> list[Clip]:
+    """A request's clips for its agency's staff: arrived and arriving, never who sent them."""
+    request = _footage().request_for_staff(user, request_id)
+    clips = list(db.session.scalars(sa.select(Clip).where(Clip.request_id == request.id,
+                                                          Clip.status.in_(STAFF_VISIBLE)).order_by(Clip.id)))
+    return _with_hold_flags(clips)
+
+
+def clip_for_staff(user: User, clip_id: int) -> Clip:
+    """A clip of the user's agency; another agency's is indistinguishable from a missing one."""
+    if not fits_int(clip_id) or user.agency_id is None:
+        raise not_found("Clip")
+    clip = db.session.scalar(sa.select(Clip).where(Clip.id == clip_id, Clip.agency_id == user.agency_id,
+                                                   Clip.status.in_(STAFF_VISIBLE)))
+    if clip is None:
+        raise not_found("Clip")
+    return clip
+
+
+def record_access(clip: Clip, user: User, action: str, byte_range: str | None = None,
+                  source_ip: str | None = None, now: datetime | None = None) -> ClipAccess | None:
+    """Record and audit a view or download; requests within ACCESS_WINDOW of the same one join it."""
+    now = now or utcnow()
+    recent = db.session.scalar(sa.select(ClipAccess.id).where(
+        ClipAccess.clip_id == clip.id, ClipAccess.user_id == user.id, ClipAccess.action == action,
+        ClipAccess.created_at > now - ACCESS_WINDOW).limit(1))
+    if recent is not None:
+        return None
+    access = ClipAccess(clip_id=clip.id, user_id=user.id, action=action, byte_range=byte_range,
+                        source_ip=source_ip, created_at=now)
+    db.session.add(access)
+    audit.record("clip.viewed" if action == VIEW else "clip.downloaded", target=clip, actor=user,
+                 agency_id=clip.agency_id,
+                 details={"request_id": clip.request_id, "sha256": clip.sha256, "range": byte_range})
+    return access
+
+
+@dataclass
+class ClipBody:
+    """What a content or download response sends."""
+
+    clip: Clip
+    start: int
+    end: int  # exclusive
+    partial: bool
+    chunks: Iterator[bytes]
+
+    @property
+    def media_type(self) -> str:
+        return sniff.MEDIA_TYPES.get(self.clip.container or "", "application/octet-stream")
+
+    @property
+    def filename(self) -> str:
+        # Made by the server: the uploader's own file name never reaches the agency.
+        return f"porchlight-clip-{self.clip.id}.{sniff.EXTENSIONS.get(self.clip.container or '', 'bin')}"
+
+
+def etag(clip: Clip) -> str:
+    return f'"{clip.sha256}"'
+
+
+def _byte_range(byte_range: Range | None, size: int) -> tuple[int, int] | None:
+    """The one satisfiable range asked for, None to send everything; 416 when it cannot be satisfied."""
+    if byte_range is None or byte_range.units != "bytes" or len(byte_range.ranges) != 1:
+        # Several ranges at once are answered in full, as RFC 9110 allows; players never ask for them.
+        return None
+    span = byte_range.range_for_length(size)
+    if span is None:
+        raise ApiError(416, "range_not_satisfiable", f"This clip has {size} bytes; the range asked for lies outside.",
+                       headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"})
+    return span
+
+
+def open_clip(user: User, clip_id: int, action: str, byte_range: Range | None = None,
+              if_range: str | None = None, source_ip: str | None = None) -> ClipBody:
+    """Play (HTTP Range) or download a delivered clip; the access is recorded before a byte goes out."""
+    clip = clip_for_staff(user, clip_id)
+    if clip.status == ClipStatus.PURGED:
+        raise _gone("clip_purged", "This clip was deleted when the agency's retention ended.")
+    if clip.status != ClipStatus.COMPLETE:
+        raise ApiError(409, "clip_not_ready", "This clip is still uploading.")
+    if if_range is not None and if_range != etag(clip):
+        byte_range = None  # the representation changed (it cannot, but RFC 9110 says so): send it all
+    span = _byte_range(byte_range, clip.size)
+    start, end = span or (0, clip.size)
+    record_access(clip, user, action, f"{start}-{end - 1}" if span else None, source_ip)
+    db.session.commit()
+    return ClipBody(clip, start, end, span is not None, get_storage().read(clip.storage_key, start, end))
+
+
+# --- owners: their clips and every access to them ----------------------------------------
+
+def _accesses_query() -> sa.Select:
+    return (sa.select(ClipAccess, Clip, User.role, Agency.name)
+            .join(Clip, Clip.id == ClipAccess.clip_id)
+            .join(Agency, Agency.id == Clip.agency_id)
+            .outerjoin(User, User.id == ClipAccess.user_id))
+
+
+def _access_view(access: ClipAccess, clip: Clip, role: Role | None, agency_name: str) -> dict[str, Any]:
+    return {"id": access.id, "clip_id": clip.id, "ask_id": clip.ask_id, "request_id": clip.request_id,
+            "action": access.action, "byte_range": access.byte_range, "accessed_at": access.created_at,
+            "agency_name": agency_name, "accessor_role": role.value if role else None}
+
+
+def owner_clips_of_ask(ask_id: int) -> list[dict[str, Any]]:
+    clips = list(db.session.scalars(sa.select(Clip).where(Clip.ask_id == ask_id,
+                                                          Clip.status != ClipStatus.ABORTED).order_by(Clip.id)))
+    accesses: dict[int, list[dict[str, Any]]] = {c.id: [] for c in clips}
+    if clips:
+        rows = db.session.execute(_accesses_query().where(ClipAccess.clip_id.in_(list(accesses)))
+                                  .order_by(ClipAccess.id))
+        for access, clip, role, agency_name in rows:
+            accesses[clip.id].append(_access_view(access, clip, role, agency_name))
+    return [{"clip": clip, "accesses": accesses[clip.id]} for clip in clips]
+
+
+def clips_for_ask(owner: User, ask_id: int) -> list[dict[str, Any]]:
+    """The owner's clips for one of their asks, each with its SHA-256 and every access to it."""
+    ask = _footage().ask_for_owner(owner, ask_id)
+    return owner_clips_of_ask(ask.id)
+
+
+def accesses_for_owner(owner: User, limit: int = 100, before_id: int | None = None) -> list[dict[str, Any]]:
+    """Every view and download of the owner's clips, newest first."""
+    query = _accesses_query().where(Clip.owner_id == owner.id)
+    if before_id is not None:
+        query = query.where(ClipAccess.id < before_id)
+    rows = db.session.execute(query.order_by(ClipAccess.id.desc()).limit(limit))
+    return [_access_view(*row) for row in rows]
+
+
+# --- evidence holds and retention ---------------------------------------------------------
+
+def holds_for_request(user: User, request_id: int) -> list[EvidenceHold]:
+    request = _footage().request_for_staff(user, request_id)
+    return list(db.session.scalars(sa.select(EvidenceHold).where(EvidenceHold.request_id == request.id)
+                                   .order_by(EvidenceHold.id)))
+
+
+def place_hold(supervisor: User, request_id: int, reason: str) -> EvidenceHold:
+    """Keep a request's clips past retention until released; the reason is required and audited."""
+    request = _footage().request_for_staff(supervisor, request_id)
+    hold = EvidenceHold(request_id=request.id, reason=reason, placed_by_id=supervisor.id, placed_at=utcnow())
+    db.session.add(hold)
+    db.session.flush()
+    audit.record("hold.placed", target=hold, agency_id=request.agency_id,
+                 details={"request_id": request.id, "reason": reason})
+    db.session.commit()
+    return hold
+
+
+def hold_for_staff(user: User, hold_id: int) -> EvidenceHold:
+    if not fits_int(hold_id) or user.agency_id is None:
+        raise not_found("Hold")
+    hold = db.session.scalar(sa.select(EvidenceHold).join(FootageRequest, FootageRequest.id == EvidenceHold.request_id)
+                             .where(EvidenceHold.id == hold_id, FootageRequest.agency_id == user.agency_id))
+    if hold is None:
+        raise not_found("Hold")
+    return hold
+
+
+def release_hold(supervisor: User, hold_id: int, reason: str) -> EvidenceHold:
+    """End a hold: its request's clips past retention are purged at the next run."""
+    hold = hold_for_staff(supervisor, hold_id)
+    if hold.released_at is not None:
+        raise ApiError(409, "hold_released", "This hold was already released.")
+    hold.released_at = utcnow()
+    hold.released_by_id = supervisor.id
+    hold.release_reason = reason
+    audit.record("hold.released", target=hold, agency_id=supervisor.agency_id,
+                 details={"request_id": hold.request_id, "reason": reason})
+    db.session.commit()
+    return hold
+
+
+def _purgeable(now: datetime) -> sa.ColumnElement[bool]:
+    held = sa.exists().where(EvidenceHold.request_id == Clip.request_id, EvidenceHold.released_at.is_(None))
+    return sa.and_(Clip.status == ClipStatus.COMPLETE, Clip.retain_until <= now, ~held)
+
+
+def purge_expired_clips(now: datetime | None = None) -> int:
+    """Delete the bytes of clips past ``retain_until`` unless a hold covers their request. Returns the count."""
+    now = now or utcnow()
+    due = list(db.session.scalars(sa.select(Clip).where(_purgeable(now)).order_by(Clip.id)))
+    storage = get_storage()
+    purged = 0
+    for clip in due:
+        changed = db.session.execute(
+            sa.update(Clip).where(Clip.id == clip.id, _purgeable(now))
+            .values(status=ClipStatus.PURGED, purged_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)).rowcount
+        if not changed:  # a hold arrived, or another scheduler was first
+            db.session.rollback()
+            continue
+        audit.record("clip.purged", target=clip, agency_id=clip.agency_id,
+                     details={"request_id": clip.request_id, "sha256": clip.sha256, "retain_until":
+                              clip.retain_until.isoformat() if clip.retain_until else None})
+        db.session.commit()
+        storage.delete(clip.storage_key)
+        purged += 1
+    return purged

@@ -1,0 +1,224 @@
+"""Request and response bodies of the footage-request API (staff) and the ask API (owners).
+
+What officers read is counts only: no schema here carries an owner's identity, phone
+or e-mail, nor which camera answered what.
+"""
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+from apiflask import Schema, fields
+from apiflask.validators import Length, OneOf, Range
+from marshmallow import ValidationError, validates_schema
+
+from app.common.fields import StrictFloat, StrictInteger, TrimmedString
+from app.db import utcnow
+from app.footage.models import GIB, AskState, RequestStatus
+
+# Hard caps, whatever an agency's policy: a supervisor can approve a request over the
+# policy, never one over these.
+MAX_RADIUS_M = 5000
+MAX_WINDOW = timedelta(days=7)
+# No recorder keeps video longer (Camera.retention_days is at most 365).
+MAX_WINDOW_AGE = timedelta(days=365)
+MIB = 1024**2
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 time with a UTC offset ("2026-05-01T21:30:00-05:00"), returned in UTC."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("format", "iso")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # year 1 at +01:00, year 9999 at -01:00
+            raise ValidationError("Out of range.") from None
+
+
+# --- agency policy --------------------------------------------------------------------
+
+class PolicyPatchIn(Schema):
+    max_radius_m = StrictInteger(validate=Range(10, MAX_RADIUS_M),
+                                 metadata={"description": "Largest radius (metres) without approval."})
+    max_window_minutes = StrictInteger(validate=Range(1, int(MAX_WINDOW.total_seconds()) // 60),
+                                       metadata={"description": "Longest time window (minutes) without approval."})
+    request_lifetime_hours = StrictInteger(validate=Range(1, 720),
+                                           metadata={"description": "How long owners can answer a request."})
+    escalation_minutes = StrictInteger(validate=Range(1, 1440),
+                                       metadata={"description": "An unanswered push escalates to SMS after this."})
+    reminder_before_expiry_hours = StrictInteger(validate=Range(0, 719), metadata={
+        "description": "A reminder goes out this long before a request expires (0: none); "
+                       "less than the request lifetime."})
+    clip_retention_days = StrictInteger(validate=Range(1, 3650),
+                                        metadata={"description": "Clips are purged after this, unless held."})
+    # Bytes outgrow a 32-bit integer: a plain strict Integer, bounded by its range.
+    max_clip_bytes = fields.Integer(strict=True, validate=Range(MIB, 64 * GIB),
+                                    metadata={"description": "Largest clip an owner may upload (bytes)."})
+    max_clips_per_ask = StrictInteger(validate=Range(1, 100),
+                                      metadata={"description": "Clips an owner may upload per ask."})
+
+
+class PolicyOut(Schema):
+    agency_id = fields.Integer()
+    max_radius_m = fields.Integer()
+    max_window_minutes = fields.Integer()
+    request_lifetime_hours = fields.Integer()
+    escalation_minutes = fields.Integer()
+    reminder_before_expiry_hours = fields.Integer()
+    clip_retention_days = fields.Integer()
+    max_clip_bytes = fields.Integer()
+    max_clips_per_ask = fields.Integer()
+    updated_at = fields.DateTime(allow_none=True, metadata={"description": "Null while the defaults apply."})
+    updated_by_id = fields.Integer(allow_none=True)
+
+
+# --- footage requests (staff) -----------------------------------------------------------
+
+class RequestIn(Schema):
+    latitude = StrictFloat(required=True, validate=Range(-90, 90), metadata={"description": "WGS84 degrees."})
+    longitude = StrictFloat(required=True, validate=Range(-180, 180), metadata={"description": "WGS84 degrees."})
+    radius_m = StrictFloat(required=True, validate=Range(1, MAX_RADIUS_M),
+                           metadata={"description": "Metres; over the agency's limit needs a supervisor's approval."})
+    window_start = UtcDateTime(required=True, metadata={"description": "With a UTC offset; in the past."})
+    window_end = UtcDateTime(required=True, metadata={
+        "description": "With a UTC offset; in the past and after window_start; "
+                       "longer than the agency's limit needs a supervisor's approval."})
+    case_number = TrimmedString(required=True, validate=Length(min=1, max=64))
+    incident_type = TrimmedString(required=True, validate=Length(min=1, max=64),
+                                  metadata={"example": "burglary"})
+    summary = TrimmedString(required=True, validate=Length(min=1, max=1000),
+                            metadata={"description": "What owners read: say what happened and what to look for."})
+    justification = TrimmedString(allow_none=True, validate=Length(max=1000), metadata={
+        "description": "Why a request over the agency's limits is needed (required then)."})
+
+    # Runs beside the field checks, so one answer names every bad field.
+    @validates_schema(skip_on_field_errors=False)
+    def check_window(self, data, **kwargs):
+        start, end = data.get("window_start"), data.get("window_end")
+        now = utcnow()
+        errors: dict[str, list[str]] = {}
+        if start is not None:
+            if start > now:
+                errors.setdefault("window_start", []).append("Must be in the past.")
+            elif now - start > MAX_WINDOW_AGE:
+                errors.setdefault("window_start", []).append(
+                    "No recorder keeps video that long (365 days at most).")
+        if end is not None and end > now:
+            errors.setdefault("window_end", []).append("Must be in the past.")
+        if start is not None and end is not None:
+            if end <= start:
+                errors.setdefault("window_end", []).append("Must be after window_start.")
+            elif end - start > MAX_WINDOW:
+                errors.setdefault("window_end", []).append("The window can be at most 7 days long.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class RequestListQuery(Schema):
+    status = fields.String(validate=OneOf([s.value for s in RequestStatus]),
+                           metadata={"description": "pending_approval: the supervisor's approval queue."})
+    limit = fields.Integer(load_default=100, validate=Range(1, 500))
+
+
+class ReviewIn(Schema):
+    reason = TrimmedString(required=True, validate=Length(min=1, max=1000),
+                           metadata={"description": "Recorded with the decision and in the audit log."})
+
+
+class AskCountsOut(Schema):
+    """How many asks of the request are in each state: counts, never who."""
+
+    queued = fields.Integer()
+    notified = fields.Integer()
+    seen = fields.Integer()
+    approved = fields.Integer()
+    uploading = fields.Integer()
+    delivered = fields.Integer()
+    declined = fields.Integer()
+    no_footage = fields.Integer()
+    expired = fields.Integer()
+    cancelled = fields.Integer()
+
+
+class RequestOut(Schema):
+    id = fields.Integer()
+    agency_id = fields.Integer()
+    officer_id = fields.Integer(allow_none=True)
+    status = fields.String(metadata={"enum": [s.value for s in RequestStatus]})
+    case_number = fields.String()
+    incident_type = fields.String()
+    summary = fields.String()
+    latitude = fields.Float()
+    longitude = fields.Float()
+    radius_m = fields.Float()
+    window_start = fields.DateTime()
+    window_end = fields.DateTime()
+    exceeded_limits = fields.List(fields.String(metadata={"enum": ["radius", "window"]}))
+    justification = fields.String(allow_none=True)
+    reviewed_by_id = fields.Integer(allow_none=True)
+    reviewed_at = fields.DateTime(allow_none=True)
+    review_reason = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    activated_at = fields.DateTime(allow_none=True)
+    expires_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    asks_total = fields.Integer()
+    counts = fields.Nested(AskCountsOut)
+
+
+class PreviewOut(Schema):
+    cameras = fields.Integer(metadata={"description": "How many cameras would be asked now."})
+    exceeded_limits = fields.List(fields.String(metadata={"enum": ["radius", "window"]}))
+    needs_approval = fields.Boolean()
+
+
+# --- asks (owners) ---------------------------------------------------------------------------
+
+ACTIONS = ["approve", "decline", "no_footage"]
+
+
+class AskListQuery(Schema):
+    limit = fields.Integer(load_default=100, validate=Range(1, 500))
+
+
+class AskOut(Schema):
+    """An ask as its owner sees it: who asks, for what, and until when."""
+
+    id = fields.Integer()
+    request_id = fields.Integer()
+    state = fields.String(attribute="state.value", metadata={"enum": [s.value for s in AskState]})
+    camera_id = fields.Integer(allow_none=True)
+    camera_label = fields.String()
+    distance_m = fields.Float()
+    reply_code = fields.String(metadata={"description": "For SMS replies: YES <code>, NO <code>, NONE <code>."})
+    agency_name = fields.String(attribute="request.agency.name")
+    case_number = fields.String(attribute="request.case_number")
+    incident_type = fields.String(attribute="request.incident_type")
+    summary = fields.String(attribute="request.summary")
+    window_start = fields.DateTime(attribute="request.window_start")
+    window_end = fields.DateTime(attribute="request.window_end")
+    deadline = fields.DateTime(attribute="request.expires_at", allow_none=True)
+    actions = fields.Function(
+        lambda ask: ACTIONS if ask.state in (AskState.QUEUED, AskState.NOTIFIED, AskState.SEEN) else [],
+        metadata={"type": "array", "items": {"type": "string", "enum": ACTIONS},
+                  "description": "The answers still possible."})
+    created_at = fields.DateTime()
+    seen_at = fields.DateTime(allow_none=True)
+    responded_at = fields.DateTime(allow_none=True)
+    answered_via = fields.String(allow_none=True)
+    decline_reason = fields.String(allow_none=True)
+
+
+class DeclineIn(Schema):
+    reason = TrimmedString(allow_none=True, validate=Length(max=500),
+                           metadata={"description": "Optional; only you see it. Officers see counts."})
+
+
+class ActionResultOut(Schema):
+    ask_id = fields.Integer(attribute="id")
+    request_id = fields.Integer()
+    state = fields.String(attribute="state.value", metadata={"enum": [s.value for s in AskState]})

@@ -1,0 +1,500 @@
+"""Delivering notifications: the worker's side of the dispatcher.
+
+A delivery is one Notification row (one message about one ask on one channel):
+
+    pending ──claim──▶ sending ──▶ sent
+       ▲                  │ ├────▶ skipped   (nothing to send to, or the ask was answered)
+       └── retry (backoff)┘ └────▶ failed    (after NOTIFICATION_MAX_ATTEMPTS)
+
+A worker claims rows with one guarded UPDATE (only ``pending`` rows that are due become
+``sending``), so two workers given the same ids never both send. Sending happens in a
+thread pool with no database work; each batch's outcomes are written back in one
+transaction, again guarded by the claim, while the next batch is already sending.
+Marking the asks ``notified`` (one audited transition each) waits until no sending
+does. A worker that dies leaves ``sending`` rows, which
+:func:`recover_stale` returns to ``pending`` after NOTIFICATION_CLAIM_TIMEOUT_SECONDS:
+
+- push: sent again with the same Web Push ``Topic``, which replaces an undelivered
+  copy at the push service (and the same notification ``tag`` on the device);
+- SMS: an SmsMessage row (unique per notification) is written *before* calling Twilio
+  and gets the provider SID after. A resend first looks at that row: with a SID it was
+  sent; without one Twilio is asked whether it has the message (same number and body)
+  before anything is sent again.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from app.accounts.models import User
+from app.agencies.models import Agency
+from app.db import utcnow
+from app.extensions import db
+from app.footage import asks as ask_states
+from app.footage.models import OPEN_ASK_STATES, Ask, AskState, FootageRequest, RequestStatus
+from app.notifications import messages, sms, webpush
+from app.notifications.models import (
+    Channel,
+    DeliveryStatus,
+    Notification,
+    NotificationKind,
+    PushSubscription,
+    SmsDirection,
+    SmsMessage,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {
+    "NOTIFICATION_MAX_ATTEMPTS": 6,
+    "NOTIFICATION_RETRY_BASE_SECONDS": 30,
+    "NOTIFICATION_RETRY_MAX_SECONDS": 3600,
+    "NOTIFICATION_CLAIM_TIMEOUT_SECONDS": 300,
+    "NOTIFICATION_BATCH_SIZE": 50,   # rows claimed and sent together
+    "NOTIFICATION_JOB_SIZE": 200,    # rows per queued job (its batches overlap)
+    "NOTIFICATION_CONCURRENCY": 16,
+}
+# The first message about an ask moves it from queued to notified.
+FIRST_MESSAGES = (NotificationKind.REQUEST, NotificationKind.ESCALATION)
+
+
+def setting(name: str) -> int:
+    return int(current_app.config.get(name, DEFAULTS[name]))
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long after the ``attempts``-th failed attempt the next one is due: doubling, capped."""
+    seconds = setting("NOTIFICATION_RETRY_BASE_SECONDS") * 2 ** max(0, attempts - 1)
+    return timedelta(seconds=min(seconds, setting("NOTIFICATION_RETRY_MAX_SECONDS")))
+
+
+# --- resources a worker keeps between batches ---------------------------------------------
+
+class Resources:
+    """A pooled push client and the sending threads; one set per worker process."""
+
+    def __init__(self, app: Flask) -> None:
+        size = int(app.config.get("NOTIFICATION_CONCURRENCY", DEFAULTS["NOTIFICATION_CONCURRENCY"]))
+        self.push = webpush.PushClient(app, pool_size=size)
+        self.pool = ThreadPoolExecutor(size, thread_name_prefix="porchlight-send")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.push.close()
+
+
+_shared: dict[int, Resources] = {}
+
+
+@contextmanager
+def shared_resources(app: Flask) -> Iterator[Resources]:
+    """Keep one set of resources for every batch this process delivers (a long-running worker)."""
+    resources = Resources(app)
+    _shared[id(app)] = resources
+    try:
+        yield resources
+    finally:
+        _shared.pop(id(app), None)
+        resources.close()
+
+
+@contextmanager
+def _resources_for(app: Flask) -> Iterator[Resources]:
+    shared = _shared.get(id(app))
+    if shared is not None:
+        yield shared
+        return
+    resources = Resources(app)
+    try:
+        yield resources
+    finally:
+        resources.close()
+
+
+# --- one batch ---------------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    status: DeliveryStatus | None = None  # None: retry
+    error: str | None = None
+
+
+@dataclass
+class Item:
+    """What the outcome of one claimed notification needs, as plain values.
+
+    Batches overlap (the next one is claimed while this one sends), and every commit
+    expires ORM objects: nothing here may depend on them after preparation.
+    """
+
+    id: int
+    channel: Channel
+    kind: NotificationKind
+    attempts: int
+    ask_id: int
+    ask_state: AskState
+    owner_id: int | None
+    outcome: Outcome | None = None
+    sms_row_id: int | None = None
+    sms_to: str | None = None
+    futures: list[Future] = field(default_factory=list)
+
+
+@dataclass
+class Batch:
+    items: list[Item]
+    claim_time: datetime
+
+
+@dataclass
+class Report:
+    claimed: int = 0
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    retried: int = 0
+    follow_up: list[int] = field(default_factory=list)  # new notifications to enqueue (SMS fallbacks)
+    reached: list[int] = field(default_factory=list)  # asks whose first message went out
+
+
+def claim(ids: Sequence[int], now: datetime) -> list[int]:
+    """pending → sending for the due rows among ``ids``; returns the ids this worker now holds."""
+    if not ids:
+        return []
+    claimed = list(db.session.scalars(
+        sa.update(Notification)
+        .where(Notification.id.in_(ids), Notification.status == DeliveryStatus.PENDING, Notification.due_at <= now)
+        .values(status=DeliveryStatus.SENDING, claimed_at=now, attempts=Notification.attempts + 1)
+        .returning(Notification.id)
+        .execution_options(synchronize_session=False)))
+    db.session.commit()
+    return claimed
+
+
+def deliver(ids: Sequence[int], now: datetime | None = None, *, mark_asks: bool = True) -> Report:
+    """Claim, send and record the notifications ``ids`` (those still pending and due).
+
+    Batches of NOTIFICATION_BATCH_SIZE overlap: the next batch is claimed and prepared
+    while the previous one is on the wire. Then the asks that got their first message
+    become ``notified`` — unless ``mark_asks`` is false: workers leave that (an audited
+    transition per ask, the slow part) to :func:`mark_asks_notified` when no sending
+    waits, so a fan-out is not held up by its own bookkeeping. The scheduler's tick
+    catches up any ask left behind.
+    """
+    app = current_app._get_current_object()
+    now = now or utcnow()
+    report = Report()
+    if not ids:
+        return report
+    size = setting("NOTIFICATION_BATCH_SIZE")
+    with _resources_for(app) as resources:
+        in_flight: Batch | None = None
+        for start in range(0, len(ids), size):
+            claimed = claim(ids[start:start + size], now)
+            batch = _start(claimed, now, resources) if claimed else None
+            report.claimed += len(claimed)
+            if in_flight is not None:
+                _finish(in_flight, now, report)
+            in_flight = batch
+        if in_flight is not None:
+            _finish(in_flight, now, report)
+    if mark_asks:
+        mark_asks_notified(report.reached)
+        report.reached = []
+    return report
+
+
+def _start(claimed: list[int], now: datetime, resources: Resources) -> Batch:
+    """Read the claimed rows, decide what to send, and hand the sending to the thread pool."""
+    from app.notifications import service  # channel rules live with the rest of the service
+
+    rows = db.session.execute(
+        sa.select(Notification, Ask, FootageRequest, Agency, User)
+        .join(Ask, Ask.id == Notification.ask_id)
+        .join(FootageRequest, FootageRequest.id == Ask.request_id)
+        .join(Agency, Agency.id == FootageRequest.agency_id)
+        .outerjoin(User, User.id == Notification.user_id)
+        .where(Notification.id.in_(claimed))
+        .order_by(Notification.id)
+    ).all()
+    channels = service.channels_for({user.id for *_, user in rows if user is not None})
+    subscriptions: dict[int, list[PushSubscription]] = defaultdict(list)
+    push_users = [user.id for n, *_, user in rows if n.channel == Channel.PUSH and user is not None]
+    if push_users:
+        for sub in db.session.scalars(sa.select(PushSubscription).where(PushSubscription.user_id.in_(push_users))):
+            subscriptions[sub.user_id].append(sub)
+
+    items: list[Item] = []
+    sms_work: list[tuple[Item, str, str]] = []
+    for n, ask, request, agency, user in rows:
+        item = Item(n.id, n.channel, n.kind, n.attempts, ask.id, ask.state, ask.owner_id)
+        items.append(item)
+        item.outcome = _precheck(n, ask, request, user, channels, subscriptions)
+        if item.outcome is not None:
+            continue
+        if n.channel == Channel.PUSH:
+            data = messages.push_payload(n.kind, ask, request, agency)
+            ttl = int(((request.expires_at or now + timedelta(days=3)) - now).total_seconds())
+            topic = messages.push_topic(ask.id, n.kind)
+            for sub in subscriptions[user.id]:
+                # A fresh request, an escalation or a last reminder is worth waking the phone for.
+                message = webpush.PushMessage(sub.id, sub.endpoint, sub.p256dh, sub.auth, data, ttl, "high", topic)
+                item.futures.append(resources.pool.submit(resources.push.send, message))
+        else:
+            sms_work.append((item, user.phone, messages.sms_text(n.kind, ask, request, agency)))
+    _start_sms(sms_work, resources)
+    return Batch(items, now)
+
+
+def _precheck(n: Notification, ask: Ask, request: FootageRequest, user: User | None,
+              channels: dict[int, set[Channel]], subscriptions) -> Outcome | None:
+    """An outcome decided without sending (skip), or None to send."""
+    if ask.state not in OPEN_ASK_STATES or request.status != RequestStatus.ACTIVE:
+        return Outcome(DeliveryStatus.SKIPPED, f"ask {ask.state.value}, request {request.status.value}")
+    if user is None or n.channel not in channels.get(user.id, set()):
+        return Outcome(DeliveryStatus.SKIPPED, f"owner has no {n.channel.value} channel now")
+    if n.channel == Channel.PUSH and not subscriptions.get(user.id):
+        return Outcome(DeliveryStatus.SKIPPED, "no push subscription")
+    return None
+
+
+# --- SMS ---------------------------------------------------------------------------------------
+
+@dataclass
+class SmsAttempt:
+    sent: sms.Sent | None = None
+    error: sms.SendError | None = None
+
+
+def _status_callback(row_id: int) -> str | None:
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    # Twilio can only call back a public address; the row id links a callback that
+    # arrives before the SID is stored.
+    return f"{base.rstrip('/')}/api/sms/status-callback?m={row_id}" if base else None
+
+
+def _start_sms(work: list[tuple[Item, str, str]], resources: Resources) -> None:
+    """Write each message's SmsMessage row before anything is sent, then send."""
+    if not work:
+        return
+    gateway = sms.gateway(current_app._get_current_object())
+    existing = {row.notification_id: row for row in db.session.scalars(
+        sa.select(SmsMessage).where(SmsMessage.notification_id.in_([item.id for item, _, _ in work])))}
+    to_send: list[tuple[Item, SmsMessage, bool]] = []
+    for item, phone, body in work:
+        row = existing.get(item.id)
+        if row is not None and (row.provider_sid or row.status not in ("sending", "failed")):
+            item.outcome = Outcome(DeliveryStatus.SENT)  # sent by an earlier attempt that died before recording it
+            continue
+        if gateway.mode == sms.OUTBOX:
+            # Nothing leaves the machine: the row, committed with the outcome, is the message.
+            gateway.send(phone, body)
+            if row is None:
+                db.session.add(_sms_row(item, phone, body, sms.OUTBOX))
+            else:
+                row.status = sms.OUTBOX
+            item.outcome = Outcome(DeliveryStatus.SENT)
+            continue
+        reconcile = row is not None and row.status == "sending"
+        if row is None:
+            row = _sms_row(item, phone, body, "sending")
+            db.session.add(row)
+        row.status = "sending"
+        to_send.append((item, row, reconcile))
+    db.session.flush()
+    jobs = [(item, row.id, row.to_number, row.body, row.created_at if reconcile else None)
+            for item, row, reconcile in to_send]
+    db.session.commit()  # the write-ahead rows exist before any request reaches Twilio
+
+    def attempt(to: str, body: str, callback: str | None, since: datetime | None) -> SmsAttempt:
+        try:
+            if since is not None:
+                found = gateway.find_sent(to, body, since)
+                if found is not None:
+                    return SmsAttempt(sent=found)
+            return SmsAttempt(sent=gateway.send(to, body, callback))
+        except sms.SendError as exc:
+            return SmsAttempt(error=exc)
+
+    for item, row_id, to, body, since in jobs:
+        item.sms_row_id, item.sms_to = row_id, to
+        item.futures.append(resources.pool.submit(attempt, to, body, _status_callback(row_id), since))
+
+
+def _sms_row(item: Item, phone: str, body: str, status: str) -> SmsMessage:
+    return SmsMessage(user_id=item.owner_id, notification_id=item.id, direction=SmsDirection.OUTBOUND,
+                      to_number=phone, body=body, status=status)
+
+
+# --- recording outcomes ----------------------------------------------------------------------
+
+def _push_outcome(results: list[webpush.PushResult]) -> Outcome:
+    if any(r.ok for r in results):
+        return Outcome(DeliveryStatus.SENT)
+    if all(r.gone for r in results):
+        return Outcome(DeliveryStatus.SKIPPED, "every push subscription is gone (404/410)")
+    errors = "; ".join(sorted({r.error or "?" for r in results}))[:500]
+    if any(r.retry for r in results):
+        return Outcome(None, errors)
+    return Outcome(DeliveryStatus.FAILED, errors)
+
+
+def _sms_outcome(item: Item, attempt: SmsAttempt, opt_outs: set[str]) -> Outcome:
+    rows = sa.update(SmsMessage).where(SmsMessage.id == item.sms_row_id).execution_options(synchronize_session=False)
+    if attempt.sent is not None:
+        db.session.execute(rows.values(provider_sid=attempt.sent.sid, status=attempt.sent.status[:16],
+                                       from_number=attempt.sent.from_number, updated_at=utcnow()))
+        return Outcome(DeliveryStatus.SENT)
+    error = attempt.error
+    if error.accepted_unknown:
+        return Outcome(None, str(error))  # the row stays 'sending': the retry asks Twilio first
+    db.session.execute(rows.values(status="failed", error_code=str(error.code) if error.code is not None else None,
+                                   updated_at=utcnow()))
+    if error.unsubscribed:
+        opt_outs.add(item.sms_to)
+        return Outcome(DeliveryStatus.SKIPPED, "the number texted STOP (Twilio 21610)")
+    return Outcome(None if error.retry else DeliveryStatus.FAILED, str(error))
+
+
+def _finish(batch: Batch, now: datetime, report: Report) -> None:
+    """Wait for the batch's sending and record every outcome in one transaction."""
+    from app.notifications import service
+
+    gone: set[int] = set()
+    ok_subscriptions: set[int] = set()
+    opt_outs: set[str] = set()
+    max_attempts = setting("NOTIFICATION_MAX_ATTEMPTS")
+    for item in batch.items:
+        results = [future.result() for future in item.futures]
+        if item.outcome is None and item.channel == Channel.PUSH:
+            gone |= {r.subscription_id for r in results if r.gone}
+            ok_subscriptions |= {r.subscription_id for r in results if r.ok}
+            item.outcome = _push_outcome(results)
+        elif item.outcome is None:
+            item.outcome = _sms_outcome(item, results[0], opt_outs)
+        if item.outcome.status is None and item.attempts >= max_attempts:
+            error = f"gave up after {max_attempts} attempts: {item.outcome.error}"
+            item.outcome = Outcome(DeliveryStatus.FAILED, error)
+
+    claimed_by_us = [Notification.status == DeliveryStatus.SENDING, Notification.claimed_at == batch.claim_time]
+    sent = [i.id for i in batch.items if i.outcome.status == DeliveryStatus.SENT]
+    if sent:
+        _update(sent, claimed_by_us, {"status": DeliveryStatus.SENT, "sent_at": now, "last_error": None})
+    for item in batch.items:
+        status, error = item.outcome.status, (item.outcome.error or "")[:500] or None
+        if status is None:
+            _update([item.id], claimed_by_us, {"status": DeliveryStatus.PENDING, "last_error": error,
+                                               "due_at": now + backoff(item.attempts)})
+        elif status != DeliveryStatus.SENT:
+            _update([item.id], claimed_by_us, {"status": status, "last_error": error})
+            log.info("notification %s (%s %s, ask %s) %s: %s", item.id, item.channel.value, item.kind.value,
+                     item.ask_id, status.value, error)
+    counts = defaultdict(int)
+    for item in batch.items:
+        counts[item.outcome.status] += 1
+    report.sent += counts[DeliveryStatus.SENT]
+    report.skipped += counts[DeliveryStatus.SKIPPED]
+    report.failed += counts[DeliveryStatus.FAILED]
+    report.retried += counts[None]
+
+    if gone:
+        log.info("removing %d push subscriptions the push service says are gone", len(gone))
+        db.session.execute(sa.delete(PushSubscription).where(PushSubscription.id.in_(gone))
+                           .execution_options(synchronize_session=False))
+    if ok_subscriptions:
+        db.session.execute(sa.update(PushSubscription).where(PushSubscription.id.in_(ok_subscriptions))
+                           .values(last_success_at=now).execution_options(synchronize_session=False))
+    for phone in opt_outs:
+        service.record_opt_out(phone)
+    report.reached += sorted({i.ask_id for i in batch.items if i.outcome.status == DeliveryStatus.SENT
+                              and i.kind in FIRST_MESSAGES and i.ask_state == AskState.QUEUED})
+    # A first push that reached nobody falls back to SMS at once rather than after the escalation delay.
+    unreachable = [(i.ask_id, i.owner_id) for i in batch.items
+                   if i.channel == Channel.PUSH and i.kind == NotificationKind.REQUEST and i.owner_id is not None
+                   and i.outcome.status in (DeliveryStatus.SKIPPED, DeliveryStatus.FAILED)]
+    if unreachable:
+        report.follow_up += service.record_sms_escalations(unreachable, now)
+    db.session.commit()
+
+
+def _update(ids: list[int], guard: list, values: dict) -> None:
+    db.session.execute(sa.update(Notification).where(Notification.id.in_(ids), *guard).values(**values)
+                       .execution_options(synchronize_session=False))
+
+
+MARK_CHUNK = 25  # asks per transaction: short write locks, so owners and officers are not kept waiting
+SQLITE_YIELD_SECONDS = 0.05
+
+
+def mark_asks_notified(ask_ids: Sequence[int]) -> int:
+    """queued → notified (audited) for these asks, whose first message went out; returns how many changed."""
+    # SQLite has one write lock and its busy handler sleeps while it waits: without a
+    # pause between chunks, a request that wants to write would wait for all of them.
+    pause = SQLITE_YIELD_SECONDS if db.session.get_bind().dialect.name == "sqlite" else 0
+    changed = 0
+    ids = sorted(set(ask_ids))
+    for start in range(0, len(ids), MARK_CHUNK):
+        # Locked and re-read: an owner answering at this moment must not be overwritten.
+        locked = db.session.scalars(
+            sa.select(Ask).where(Ask.id.in_(ids[start:start + MARK_CHUNK]), Ask.state == AskState.QUEUED)
+            .order_by(Ask.id).with_for_update().execution_options(populate_existing=True)).all()
+        for ask in locked:
+            ask_states.mark_notified(ask)
+        db.session.commit()
+        changed += len(locked)
+        if pause and start + MARK_CHUNK < len(ids):
+            time.sleep(pause)
+    return changed
+
+
+def asks_left_queued(limit: int = 1000) -> list[int]:
+    """Asks still ``queued`` although a first message reached their owner (bookkeeping that was lost)."""
+    return list(db.session.scalars(
+        sa.select(Notification.ask_id)
+        .join(Ask, Ask.id == Notification.ask_id)
+        .where(Ask.state == AskState.QUEUED, Notification.status == DeliveryStatus.SENT,
+               Notification.kind.in_(FIRST_MESSAGES))
+        .distinct().limit(limit)))
+
+
+# --- crashed workers ---------------------------------------------------------------------------
+
+def recover_stale(now: datetime | None = None) -> int:
+    """Give back rows claimed by a worker that died: sending → pending (failed past the attempts)."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=setting("NOTIFICATION_CLAIM_TIMEOUT_SECONDS"))
+    stale = [Notification.status == DeliveryStatus.SENDING, Notification.claimed_at < cutoff]
+    exhausted = db.session.execute(
+        sa.update(Notification).where(*stale, Notification.attempts >= setting("NOTIFICATION_MAX_ATTEMPTS"))
+        .values(status=DeliveryStatus.FAILED, last_error="worker died on the last attempt")
+        .execution_options(synchronize_session=False)).rowcount
+    recovered = db.session.execute(
+        sa.update(Notification).where(*stale)
+        .values(status=DeliveryStatus.PENDING, due_at=now, last_error="worker died while sending; recovered")
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    if recovered or exhausted:
+        log.warning("recovered %d notifications from a worker that died (%d gave up)", recovered, exhausted)
+    return recovered
+
+
+def due_ids(now: datetime, fresh_grace: timedelta) -> list[int]:
+    """Pending rows that are due, except new ones their creator handed to the queue moments ago.
+
+    Retries (attempts > 0) are only ever queued from here; a new row still pending after
+    ``fresh_grace`` was lost on its way (Redis down, a process killed before enqueueing).
+    """
+    return list(db.session.scalars(
+        sa.select(Notification.id)
+        .where(Notification.status == DeliveryStatus.PENDING, Notification.due_at <= now,
+               sa.or_(Notification.attempts > 0, Notification.created_at <= now - fresh_grace))
+        .order_by(Notification.due_at, Notification.id)))

@@ -1,0 +1,496 @@
+"""Notification rules: which channel reaches an owner, push subscriptions, phone
+verification, and what an SMS reply does.
+
+Channel choice (PRODUCT.md): Web Push where the owner has a subscription and wants
+push; SMS where the phone is verified, the owner wants SMS and the number has not
+texted STOP. When both work, push goes first and SMS is the escalation.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import current_app
+from marshmallow import ValidationError
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.accounts.models import Role, User
+from app.audit import service as audit
+from app.common.fields import normalize_phone
+from app.db import utcnow
+from app.errors import ApiError, field_error
+from app.extensions import db
+from app.footage.models import Ask
+from app.notifications import messages, sms, webpush
+from app.notifications.models import (
+    Channel,
+    DeliveryStatus,
+    Notification,
+    NotificationKind,
+    PhoneVerification,
+    PushSubscription,
+    SmsDirection,
+    SmsMessage,
+    SmsOptOut,
+)
+
+CHUNK = 500  # ids per IN (...) list
+
+# --- channels and recording deliveries ------------------------------------------------------
+
+
+def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def push_reaches() -> sa.ColumnElement[bool]:
+    """SQL: Web Push reaches this User row (active, wants push, has a subscription)."""
+    return sa.and_(User.active.is_(True), User.notify_push.is_(True),
+                   sa.exists().where(PushSubscription.user_id == User.id))
+
+
+def sms_reaches() -> sa.ColumnElement[bool]:
+    """SQL: SMS reaches this User row (active, wants SMS, verified phone that has not texted STOP)."""
+    return sa.and_(User.active.is_(True), User.notify_sms.is_(True), User.phone_verified.is_(True),
+                   User.phone.is_not(None), ~sa.exists().where(SmsOptOut.phone == User.phone))
+
+
+def channels_for(user_ids: Iterable[int]) -> dict[int, set[Channel]]:
+    """The channels that reach each of these users right now."""
+    result: dict[int, set[Channel]] = {}
+    for chunk in _chunks(sorted(set(user_ids))):
+        for user_id, push, sms_ok in db.session.execute(
+                sa.select(User.id, push_reaches(), sms_reaches()).where(User.id.in_(chunk))):
+            result[user_id] = {c for c, ok in ((Channel.PUSH, push), (Channel.SMS, sms_ok)) if ok}
+    return result
+
+
+def _insert(dialect: str):
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def insert_notifications(rows: list[dict[str, Any]]) -> list[int]:
+    """Insert deliveries, skipping any (ask, channel, kind) that already exists; the new ids."""
+    if not rows:
+        return []
+    insert = _insert(db.session.get_bind().dialect.name)
+    ids: list[int] = []
+    for chunk in _chunks(rows):
+        statement = (insert(Notification).on_conflict_do_nothing(index_elements=["ask_id", "channel", "kind"])
+                     .returning(Notification.id))
+        ids += db.session.execute(statement, chunk).scalars().all()
+    return ids
+
+
+def _row(ask_id: int, user_id: int, channel: Channel, kind: NotificationKind, now: datetime) -> dict[str, Any]:
+    return {"ask_id": ask_id, "user_id": user_id, "channel": channel, "kind": kind, "status": DeliveryStatus.PENDING,
+            "attempts": 0, "due_at": now, "created_at": now}
+
+
+def record_request_notifications(asks: list[Ask], now: datetime | None = None) -> list[int]:
+    """The first message for each new ask, on the owner's first channel (push, else SMS).
+
+    One INSERT ... SELECT per 500 asks: the channel is chosen in the database, so a
+    request to a thousand owners adds a few milliseconds to the officer's POST.
+    """
+    now = now or utcnow()
+    if any(ask.id is None for ask in asks):
+        db.session.flush()
+    table = Notification.__table__
+    stamp = sa.bindparam("now", now, type_=table.c.created_at.type)
+    ids: list[int] = []
+    for chunk in _chunks(sorted(ask.id for ask in asks if ask.owner_id is not None)):
+        push, sms_ok = push_reaches(), sms_reaches()
+        rows = (sa.select(Ask.id, Ask.owner_id,
+                          sa.case((push, sa.literal(Channel.PUSH.value)), else_=sa.literal(Channel.SMS.value)),
+                          sa.literal(NotificationKind.REQUEST.value), sa.literal(DeliveryStatus.PENDING.value),
+                          sa.literal(0), stamp, stamp)
+                .join(User, User.id == Ask.owner_id)
+                .where(Ask.id.in_(chunk), sa.or_(push, sms_ok)))
+        statement = (_insert(db.session.get_bind().dialect.name)(table)
+                     .from_select(["ask_id", "user_id", "channel", "kind", "status", "attempts", "due_at",
+                                   "created_at"], rows)
+                     .on_conflict_do_nothing(index_elements=["ask_id", "channel", "kind"])
+                     .returning(table.c.id))
+        ids += db.session.execute(statement).scalars().all()
+    return sorted(ids)
+
+
+def record_sms_escalations(asks: list[tuple[int, int]], now: datetime) -> list[int]:
+    """An SMS escalation for each (ask id, owner id) whose owner SMS reaches and who got no SMS yet."""
+    if not asks:
+        return []
+    channels = channels_for(owner for _, owner in asks)
+    had_sms = set(db.session.scalars(
+        sa.select(Notification.ask_id).where(Notification.ask_id.in_([a for a, _ in asks]),
+                                             Notification.channel == Channel.SMS,
+                                             Notification.kind == NotificationKind.REQUEST)))
+    rows = [_row(ask_id, owner_id, Channel.SMS, NotificationKind.ESCALATION, now) for ask_id, owner_id in asks
+            if Channel.SMS in channels.get(owner_id, set()) and ask_id not in had_sms]
+    return insert_notifications(rows)
+
+
+def record_reminders(asks: list[tuple[int, int]], now: datetime) -> list[int]:
+    """A reminder for each (ask id, owner id) on the channels that reached the owner about it."""
+    if not asks:
+        return []
+    ask_ids = [a for a, _ in asks]
+    reached: dict[int, set[Channel]] = {}
+    for ask_id, channel in db.session.execute(
+            sa.select(Notification.ask_id, Notification.channel)
+            .where(Notification.ask_id.in_(ask_ids), Notification.status == DeliveryStatus.SENT,
+                   Notification.kind.in_((NotificationKind.REQUEST, NotificationKind.ESCALATION)))):
+        reached.setdefault(ask_id, set()).add(channel)
+    channels = channels_for(owner for _, owner in asks)
+    rows = []
+    for ask_id, owner_id in asks:
+        available = channels.get(owner_id, set())
+        # Where no earlier message got through, the owner's first channel today.
+        wanted = reached.get(ask_id) or ({Channel.PUSH} if Channel.PUSH in available else {Channel.SMS})
+        rows += [_row(ask_id, owner_id, c, NotificationKind.REMINDER, now) for c in sorted(wanted & available)]
+    return insert_notifications(rows)
+
+
+def record_opt_out(phone: str) -> None:
+    db.session.execute(_insert(db.session.get_bind().dialect.name)(SmsOptOut).values(phone=phone, opted_out_at=utcnow())
+                       .on_conflict_do_nothing(index_elements=["phone"]))
+
+
+# --- push subscriptions --------------------------------------------------------------------------
+
+_LOOPBACK_HOSTS = {"localhost"}
+
+
+def _endpoint_problem(endpoint: str) -> str | None:
+    """Why a push endpoint is unacceptable, or None.
+
+    Push services are public HTTPS servers. Plain http is accepted only on this machine
+    outside production (local push services in tests and benchmarks); anything else
+    could make the server POST to a host of the subscriber's choosing.
+    """
+    try:
+        parts = urlsplit(endpoint)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        return "Must be an absolute https URL."
+    if not host or parts.username or parts.password or parts.fragment:
+        return "Must be an absolute https URL without credentials or fragment."
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    loopback = host in _LOOPBACK_HOSTS or (address is not None and address.is_loopback)
+    production = current_app.config["ENV_NAME"] == "production"
+    if loopback:
+        if production:
+            return "Must be a push service's public https URL."
+        return None if parts.scheme in ("http", "https") else "Must be an https URL."
+    if parts.scheme != "https":
+        return "Must be a push service's https URL."
+    if address is not None and not address.is_global:
+        return "Must be a push service's public https URL."
+    return None
+
+
+def subscribe(owner: User, endpoint: str, p256dh: str, auth: str, user_agent: str | None = None) -> PushSubscription:
+    """Register (or refresh) this device's push subscription for ``owner``."""
+    problem = _endpoint_problem(endpoint)
+    if problem:
+        raise field_error("endpoint", problem)
+    problems = webpush.valid_subscription_keys(p256dh, auth)
+    if problems:
+        message = "Invalid input. " + " | ".join(f"{k}: {v}" for k, v in problems.items())
+        raise ApiError(422, "validation_error", message, fields={k: [v] for k, v in problems.items()})
+    subscription = db.session.scalar(sa.select(PushSubscription).where(PushSubscription.endpoint == endpoint))
+    created = subscription is None
+    if created:
+        subscription = PushSubscription(user_id=owner.id, endpoint=endpoint, p256dh=p256dh, auth=auth)
+        db.session.add(subscription)
+    else:
+        # The browser profile is now this owner's (another account may have used it before).
+        subscription.user_id, subscription.p256dh, subscription.auth = owner.id, p256dh, auth
+    subscription.user_agent = (user_agent or "")[:300] or None
+    db.session.flush()
+    # The endpoint is a capability URL: the log keeps its push service only.
+    audit.record("push.subscribed", target=subscription, actor=owner,
+                 details={"push_service": urlsplit(endpoint).hostname, "new": created})
+    db.session.commit()
+    return subscription
+
+
+def unsubscribe(owner: User, endpoint: str) -> None:
+    subscription = db.session.scalar(sa.select(PushSubscription).where(
+        PushSubscription.endpoint == endpoint, PushSubscription.user_id == owner.id))
+    if subscription is None:
+        raise ApiError(404, "not_found", "No push subscription of yours has this endpoint.")
+    audit.record("push.unsubscribed", target=subscription, actor=owner,
+                 details={"push_service": urlsplit(endpoint).hostname})
+    db.session.delete(subscription)
+    db.session.commit()
+
+
+def push_subscriptions_of(owner: User) -> list[PushSubscription]:
+    return list(db.session.scalars(sa.select(PushSubscription).where(PushSubscription.user_id == owner.id)
+                                   .order_by(PushSubscription.id)))
+
+
+# --- SMS status ------------------------------------------------------------------------------------
+
+def sms_status() -> dict[str, Any]:
+    mode = sms.mode(current_app)
+    if mode == sms.OUTBOX:
+        return {"mode": "outbox", "sending": False,
+                "message": "SMS are NOT being sent: no Twilio credentials are configured, so text messages "
+                           "are kept in the server's outbox (the sms_messages table and the log)."}
+    return {"mode": "twilio", "sending": True, "message": "SMS are sent through Twilio."}
+
+
+def _send_direct(user: User | None, to: str, body: str) -> SmsMessage:
+    """Send one SMS now (not about an ask) and log it; 503 if the provider refuses."""
+    gateway = sms.gateway(current_app._get_current_object())
+    try:
+        sent = gateway.send(to, body)
+    except sms.SendError as exc:
+        current_app.logger.warning("SMS to %s failed: %s", sms.mask(to), exc)
+        if exc.unsubscribed:
+            db.session.rollback()  # nothing of this attempt is kept but the opt-out Twilio reports
+            record_opt_out(to)
+            db.session.commit()
+            raise ApiError(409, "sms_opted_out", "This number texted STOP to Porchlight; text START to it first.")
+        raise ApiError(503, "sms_unavailable", "The text message could not be sent; try again in a minute.")
+    row = SmsMessage(user_id=user.id if user else None, direction=SmsDirection.OUTBOUND, to_number=to,
+                     from_number=sent.from_number, body=body, status=sent.status[:16], provider_sid=sent.sid)
+    db.session.add(row)
+    return row
+
+
+# --- phone verification --------------------------------------------------------------------------
+
+CODE_TTL = timedelta(minutes=10)
+MAX_CODE_ATTEMPTS = 5
+MAX_CODES_PER_HOUR = 5
+
+
+def _code_hash(user_id: int, phone: str, code: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"phone-verification:{user_id}:{phone}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def start_phone_verification(owner: User, phone: str | None) -> dict[str, Any]:
+    """Text a 6-digit code to ``phone`` (default: the account's number); it proves the owner holds it."""
+    phone = phone or owner.phone
+    if not phone:
+        raise field_error("phone", "Give the mobile number to verify.")
+    if phone == owner.phone and owner.phone_verified:
+        raise ApiError(409, "already_verified", "This number is already verified.")
+    taken = db.session.scalar(sa.select(User.id).where(User.phone == phone, User.id != owner.id))
+    if taken is not None:
+        raise ApiError(409, "phone_taken", "Another account uses this number.", fields={"phone": ["Already in use."]})
+    if db.session.get(SmsOptOut, phone) is not None:
+        raise ApiError(409, "sms_opted_out", "This number texted STOP to Porchlight; text START to it first.")
+    now = utcnow()
+    hour_ago = now - timedelta(hours=1)
+    recent = db.session.scalar(sa.select(sa.func.count(PhoneVerification.id)).where(
+        sa.or_(PhoneVerification.user_id == owner.id, PhoneVerification.phone == phone),
+        PhoneVerification.created_at > hour_ago))
+    if recent >= MAX_CODES_PER_HOUR:
+        raise ApiError(429, "too_many_requests", "Too many codes sent in the last hour; try again later.")
+    code = f"{secrets.randbelow(10**6):06d}"
+    verification = PhoneVerification(user_id=owner.id, phone=phone, code_hash=_code_hash(owner.id, phone, code),
+                                      expires_at=now + CODE_TTL, created_at=now)
+    db.session.add(verification)
+    # Sent before the audit record: the audit chain's lock is not held across a network call.
+    _send_direct(owner, phone, f"Your Porchlight code is {code}. It expires in 10 minutes. "
+                               "Do not share it with anyone.")
+    audit.record("phone.verification_sent", target=owner, actor=owner, details={"phone_changed": phone != owner.phone})
+    db.session.commit()
+    status = sms_status()
+    return {"phone": phone, "expires_at": verification.expires_at, "delivery": status["mode"],
+            "message": "A 6-digit code was texted to the number." if status["sending"] else status["message"]}
+
+
+def verify_phone(owner: User, code: str) -> User:
+    """Check the latest code; on success the number becomes the account's, verified."""
+    verification = db.session.scalar(
+        sa.select(PhoneVerification)
+        .where(PhoneVerification.user_id == owner.id, PhoneVerification.verified_at.is_(None))
+        .order_by(PhoneVerification.id.desc()).limit(1))
+    if verification is None:
+        raise ApiError(409, "no_code", "No code is waiting: request one first.")
+    if verification.expires_at <= utcnow():
+        raise ApiError(410, "code_expired", "This code has expired: request a new one.")
+    # Counted before comparing, atomically: parallel guesses cannot exceed the limit.
+    counted = db.session.execute(
+        sa.update(PhoneVerification)
+        .where(PhoneVerification.id == verification.id, PhoneVerification.attempts < MAX_CODE_ATTEMPTS)
+        .values(attempts=PhoneVerification.attempts + 1).execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    if not counted:
+        raise ApiError(429, "too_many_attempts", "Too many wrong codes: request a new one.")
+    if not hmac.compare_digest(verification.code_hash, _code_hash(owner.id, verification.phone, code)):
+        db.session.refresh(verification)
+        left = MAX_CODE_ATTEMPTS - verification.attempts
+        audit.record("phone.verification_failed", target=owner, actor=owner, details={"attempts_left": left})
+        db.session.commit()
+        raise field_error("code", f"Wrong code; {left} {'try' if left == 1 else 'tries'} left." if left
+                          else "Wrong code; request a new one.")
+    verification.verified_at = utcnow()
+    changed = owner.phone != verification.phone
+    owner.phone = verification.phone
+    owner.phone_verified = True
+    audit.record("phone.verified", target=owner, actor=owner, details={"phone_changed": changed})
+    db.session.commit()
+    return owner
+
+
+# --- inbound SMS -------------------------------------------------------------------------------------
+
+STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+START_WORDS = {"START", "UNSTOP", "OPTIN"}
+HELP_WORDS = {"HELP", "INFO"}
+ANSWERS = {"YES": "approve", "Y": "approve", "APPROVE": "approve", "NO": "decline", "N": "decline",
+           "DECLINE": "decline", "NONE": "no_footage", "NOFOOTAGE": "no_footage"}
+_CODE = re.compile(r"^[A-Z0-9]{3,8}$")
+
+
+def parse_reply(text: str) -> tuple[str, str | None]:
+    """(keyword, reply code or None) of an SMS: 'yes 4821' → ('YES', '4821'); 'no footage' → ('NONE', None)."""
+    words = re.sub(r"[^A-Za-z0-9 ]+", " ", text or "").upper().split()
+    if not words:
+        return "", None
+    keyword, rest = words[0], words[1:]
+    if keyword == "NO" and rest[:1] == ["FOOTAGE"]:
+        keyword, rest = "NONE", rest[1:]
+    code = rest[0] if rest and _CODE.match(rest[0]) else None
+    return keyword, code
+
+
+def _owner_by_phone(phone: str) -> User | None:
+    return db.session.scalar(sa.select(User).where(User.phone == phone, User.phone_verified.is_(True),
+                                                   User.role == Role.OWNER, User.active.is_(True)))
+
+
+def _open_asks(owner: User) -> list[Ask]:
+    from app.footage.service import open_asks_of  # here: the footage service imports the dispatcher
+
+    return open_asks_of(owner)
+
+
+def _code_list(asks: list[Ask]) -> str:
+    return ", ".join(f"{a.reply_code} ({a.camera_label})" for a in asks[:5])
+
+
+def _upload_link(ask: Ask) -> str:
+    try:
+        from app.clips.links import upload_link
+    except ImportError:
+        return messages.ask_url(ask)
+    return upload_link(ask)
+
+
+def _answer(owner: User, keyword: str, code: str | None) -> str:
+    action = ANSWERS[keyword]
+    open_asks = _open_asks(owner)
+    if code is not None:
+        ask = next((a for a in open_asks if a.reply_code == code), None)
+        if ask is None:
+            if not open_asks:
+                return f"No open request has code {code}; you have no open requests."
+            return f"No open request has code {code}. Your open requests: {_code_list(open_asks)}."
+    elif len(open_asks) == 1:
+        ask = open_asks[0]
+    elif not open_asks:
+        return "You have no open requests right now."
+    else:
+        return (f"You have {len(open_asks)} open requests: reply {keyword} <code> with one of "
+                f"{_code_list(open_asks)}.")
+    from app.footage.service import answer_ask
+
+    try:
+        answer_ask(ask, owner, action, via="sms")
+    except ApiError as exc:
+        # Refused before anything changed (answered already, expired): the inbound row stays.
+        return f"Request {ask.reply_code}: {exc.message}"
+    if action == "approve":
+        return f"Thank you. Upload your clip for request {ask.reply_code} here: {_upload_link(ask)}"
+    if action == "decline":
+        return f"Thank you; you declined request {ask.reply_code}. Nothing is shared."
+    return f"Thank you; noted that you have no footage for request {ask.reply_code}."
+
+
+def inbound_sms(form: Any) -> str | None:
+    """Act on an inbound SMS (already authenticated as Twilio's); the reply text, or None for no reply."""
+    sid = (form.get("MessageSid") or form.get("SmsSid") or "")[:64] or None
+    if sid and db.session.scalar(sa.select(SmsMessage.id).where(SmsMessage.provider_sid == sid)) is not None:
+        return None  # Twilio retried a webhook we already handled
+    try:
+        sender = normalize_phone(form.get("From") or "")
+    except ValidationError:
+        sender = (form.get("From") or "")[:20]
+    body = (form.get("Body") or "")[:1600]
+    owner = _owner_by_phone(sender)
+    db.session.add(SmsMessage(user_id=owner.id if owner else None, direction=SmsDirection.INBOUND,
+                              to_number=(form.get("To") or "")[:20], from_number=sender, body=body,
+                              status="received", provider_sid=sid))
+    keyword, code = parse_reply(body)
+    reply: str | None
+    if keyword in STOP_WORDS:
+        record_opt_out(sender)
+        audit.record("sms.opted_out", target_type="user", target_id=owner.id if owner else None, actor=owner)
+        # Twilio answers STOP itself and would refuse our reply to an opted-out number.
+        reply = None
+    elif keyword in START_WORDS:
+        db.session.execute(sa.delete(SmsOptOut).where(SmsOptOut.phone == sender))
+        audit.record("sms.opted_in", target_type="user", target_id=owner.id if owner else None, actor=owner)
+        reply = "You will get Porchlight messages again. Reply HELP for help."
+    elif keyword in HELP_WORDS:
+        reply = messages.HELP_TEXT
+    elif keyword in ANSWERS:
+        if owner is None:
+            reply = "This number is not linked to a verified Porchlight account."
+        else:
+            db.session.flush()
+            reply = _answer(owner, keyword, code)
+    else:
+        reply = "Sorry, that was not understood. " + messages.HELP_TEXT
+    db.session.commit()
+    return reply
+
+
+# Twilio's statuses in the order a message goes through them; callbacks can arrive out of order.
+_STATUS_RANK = {"sending": 0, "accepted": 1, "scheduled": 1, "queued": 2, "sent": 4,
+                "delivered": 5, "undelivered": 5, "failed": 5, "read": 6}
+
+
+def status_callback(form: Any, ref: str | None) -> None:
+    """Record a delivery status Twilio reports for one of our messages."""
+    sid = (form.get("MessageSid") or form.get("SmsSid") or "")[:64]
+    status = (form.get("MessageStatus") or form.get("SmsStatus") or "")[:16].lower()
+    if not sid or not status:
+        return
+    row = db.session.scalar(sa.select(SmsMessage).where(SmsMessage.provider_sid == sid))
+    if row is None and ref and ref.isdigit() and len(ref) < 10:
+        # The callback came before the worker stored the SID (or the worker died first).
+        row = db.session.scalar(sa.select(SmsMessage).where(SmsMessage.id == int(ref),
+                                                            SmsMessage.provider_sid.is_(None)))
+        if row is not None:
+            row.provider_sid = sid
+    if row is None or row.direction != SmsDirection.OUTBOUND:
+        return
+    if _STATUS_RANK.get(status, 3) >= _STATUS_RANK.get(row.status, 0):
+        row.status = status
+    if form.get("ErrorCode"):
+        row.error_code = str(form.get("ErrorCode"))[:16]
+        if str(form.get("ErrorCode")) == str(sms.UNSUBSCRIBED_CODE):
+            record_opt_out(row.to_number)
+    db.session.commit()

@@ -1,0 +1,413 @@
+"""SMS through the real twilio Client against a local Twilio API, webhooks signed with
+RequestValidator, STOP/START/HELP, phone verification, and the outbox mode."""
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from xml.etree import ElementTree
+
+import pytest
+import sqlalchemy as sa
+from twilio.request_validator import RequestValidator
+
+from app.accounts.models import User
+from app.audit.models import AuditEvent
+from app.db import utcnow
+from app.extensions import db
+from app.footage.models import Ask, AskState
+from app.notifications import delivery, service, sms
+from app.notifications.models import (
+    Channel,
+    DeliveryStatus,
+    Notification,
+    NotificationKind,
+    PhoneVerification,
+    SmsDirection,
+    SmsMessage,
+    SmsOptOut,
+)
+from tests import factories
+from tests.conftest import signed_in
+from tests.peers import scenario
+from tests.peers.twilio_api import AUTH_TOKEN, FROM_NUMBER, LocalTwilio, signed_post
+
+BASE = "http://porchlight.test"
+INBOUND = f"{BASE}/api/sms/inbound"
+
+
+@pytest.fixture
+def twilio():
+    with LocalTwilio() as server:
+        yield server
+    assert not server.errors, server.errors
+
+
+@pytest.fixture
+def sms_app(make_app, twilio):
+    """An app with Twilio credentials whose real Twilio client talks to the local server."""
+    app = make_app(**twilio.config())
+    http = twilio.http_client()
+    sms.use_http_client(app, http)
+    ctx = app.app_context()
+    ctx.push()
+    yield app
+    sms.close(app)
+    http.close()
+    db.session.remove()
+    ctx.pop()
+
+
+@pytest.fixture
+def sworld(sms_app):
+    return factories.World.build()
+
+
+def sms_owner(**kw):
+    return scenario.owner(phone=scenario.phone_number(), **kw)
+
+
+def inbound(client, sender, body, sid=None, **extra):
+    params = {"MessageSid": sid or f"SM{utcnow().timestamp():.6f}".replace(".", ""), "AccountSid": "AC1",
+              "From": sender, "To": FROM_NUMBER, "Body": body, "NumMedia": "0", **extra}
+    return signed_post(client, INBOUND, params)
+
+
+def reply_text(response) -> str:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.content_type.startswith("application/xml")
+    root = ElementTree.fromstring(response.get_data())
+    assert root.tag == "Response"
+    found = [m.text for m in root.iter("Message")]
+    return found[0] if found else ""
+
+
+# --- outbound ----------------------------------------------------------------------------------------
+
+def test_request_sms_goes_through_the_twilio_client(sms_app, sworld, twilio):
+    owner = sms_owner()
+    request, (ask,), ids = scenario.issue(sworld.agency, [owner], case_number="2026-00777")
+    assert [n.channel for n in db.session.scalars(sa.select(Notification))] == [Channel.SMS]
+    report = delivery.deliver(ids)
+    assert report.sent == 1
+    (message,) = twilio.messages
+    assert message.to == owner.phone and message.from_ == FROM_NUMBER
+    assert "Riverside Police Department" in message.body and "2026-00777" in message.body
+    assert f"YES {ask.reply_code}" in message.body and f"NO {ask.reply_code}" in message.body
+    assert f"{BASE}/?ask={ask.id}" in message.body
+    row = db.session.scalar(sa.select(SmsMessage))
+    assert row.provider_sid == message.sid and row.status == "queued"
+    assert message.status_callback == f"{BASE}/api/sms/status-callback?m={row.id}"
+    db.session.expire_all()
+    assert db.session.get(Ask, ask.id).state == AskState.NOTIFIED
+    assert sms_app.test_client().get("/api/sms/status").json["mode"] == "twilio"
+
+
+def test_outbox_mode_sends_nothing_and_says_so(app, world, client, caplog):
+    owner = sms_owner()
+    _, (ask,), ids = scenario.issue(world.agency, [owner])
+    with caplog.at_level(logging.WARNING, logger="app.notifications.sms"):
+        assert delivery.deliver(ids).sent == 1
+    row = db.session.scalar(sa.select(SmsMessage))
+    assert row.status == "outbox" and row.provider_sid is None and f"YES {ask.reply_code}" in row.body
+    assert any("SMS NOT SENT" in r.getMessage() and "outbox" in r.getMessage() for r in caplog.records)
+    assert owner.phone not in caplog.text  # masked in the log
+    status = client.get("/api/sms/status").json
+    assert status["mode"] == "outbox" and status["sending"] is False and "NOT being sent" in status["message"]
+
+
+def test_twilio_errors_are_retried_and_21610_means_opted_out(sms_app, sworld, twilio):
+    owner, stopped = sms_owner(), sms_owner()
+    _, (ask,), ids = scenario.issue(sworld.agency, [owner])
+    t0 = utcnow()
+    twilio.fail_next(500, 20500)
+    delivery.deliver(ids, now=t0)
+    n = db.session.scalar(sa.select(Notification))
+    assert (n.status, n.attempts) == (DeliveryStatus.PENDING, 1) and "Twilio 500" in n.last_error
+    assert db.session.scalar(sa.select(SmsMessage.status)) == "failed"
+    assert delivery.deliver(ids, now=t0 + timedelta(seconds=30)).sent == 1
+    assert len(twilio.to(owner.phone)) == 1
+    assert db.session.scalar(sa.select(sa.func.count(SmsMessage.id))) == 1  # the same row, now with a SID
+
+    _, _, ids = scenario.issue(sworld.agency, [stopped])
+    twilio.fail_next(400, 21610, "Attempt to send to unsubscribed recipient")
+    delivery.deliver(ids)
+    db.session.expire_all()
+    assert db.session.get(Notification, ids[0]).status == DeliveryStatus.SKIPPED
+    assert db.session.get(SmsOptOut, stopped.phone) is not None
+
+
+# --- inbound webhook ---------------------------------------------------------------------------------
+
+def test_unsigned_or_forged_webhooks_are_refused(sms_app, sworld):
+    client = sms_app.test_client()
+    owner = sms_owner()
+    scenario.issue(sworld.agency, [owner])
+    params = {"MessageSid": "SM1", "From": owner.phone, "To": FROM_NUMBER, "Body": "YES"}
+    assert client.post("/api/sms/inbound", data=params).status_code == 403
+    forged = RequestValidator("not-the-token").compute_signature(INBOUND, params)
+    r = signed_post(client, INBOUND, params, signature=forged)
+    assert r.status_code == 403 and r.json["error"]["code"] == "invalid_signature"
+    # Signed for other content: the body was changed on the way.
+    good = RequestValidator(AUTH_TOKEN).compute_signature(INBOUND, params)
+    assert signed_post(client, INBOUND, {**params, "Body": "NO"}, signature=good).status_code == 403
+    # Signed for another URL.
+    other = RequestValidator(AUTH_TOKEN).compute_signature(f"{BASE}/api/sms/elsewhere", params)
+    assert signed_post(client, INBOUND, params, signature=other).status_code == 403
+    assert db.session.scalar(sa.select(Ask.state)) == AskState.QUEUED
+    assert client.post("/api/sms/status-callback", data={"MessageSid": "SM1",
+                                                         "MessageStatus": "delivered"}).status_code == 403
+
+
+def test_webhooks_are_refused_without_twilio_credentials(app, world, client):
+    params = {"MessageSid": "SM1", "From": "+14145550123", "Body": "HELP"}
+    assert signed_post(client, INBOUND, params).status_code == 403
+
+
+@pytest.mark.parametrize("text,state", [
+    ("YES {code}", AskState.APPROVED), ("no {code}", AskState.DECLINED), ("None {code}", AskState.NO_FOOTAGE),
+    ("NO FOOTAGE {code}", AskState.NO_FOOTAGE), ("yes", AskState.APPROVED)])
+def test_owner_answers_by_sms(sms_app, sworld, text, state):
+    owner = sms_owner()
+    _, (ask,), _ = scenario.issue(sworld.agency, [owner])
+    reply = reply_text(inbound(sms_app.test_client(), owner.phone, text.format(code=ask.reply_code)))
+    db.session.expire_all()
+    ask = db.session.get(Ask, ask.id)
+    assert ask.state == state and ask.answered_via == "sms"
+    assert ask.reply_code in reply
+    if state == AskState.APPROVED:
+        assert reply.startswith("Thank you. Upload your clip") and BASE in reply
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == f"ask.{state.value}"))
+    assert event.details["via"] == "sms"
+    inbound_row = db.session.scalar(sa.select(SmsMessage).where(SmsMessage.direction == SmsDirection.INBOUND))
+    assert inbound_row.user_id == owner.id and inbound_row.status == "received"
+
+
+def test_bare_answer_with_several_open_asks_asks_which(sms_app, sworld):
+    owner = sms_owner()
+    _, (first,), _ = scenario.issue(sworld.agency, [owner])
+    _, (second,), _ = scenario.issue(sworld.agency, [owner])
+    client = sms_app.test_client()
+    reply = reply_text(inbound(client, owner.phone, "YES"))
+    assert "2 open requests" in reply and first.reply_code in reply and second.reply_code in reply
+    assert db.session.scalars(sa.select(Ask.state)).all() == [AskState.QUEUED, AskState.QUEUED]
+    reply = reply_text(inbound(client, owner.phone, "YES 0000"))
+    assert "No open request has code 0000" in reply
+    reply = reply_text(inbound(client, owner.phone, f"no {second.reply_code}"))
+    db.session.expire_all()
+    assert db.session.get(Ask, second.id).state == AskState.DECLINED
+    reply = reply_text(inbound(client, owner.phone, f"YES {second.reply_code}"))
+    assert "No open request" in reply  # already answered: no longer open
+    assert db.session.get(Ask, second.id).state == AskState.DECLINED
+
+
+def test_replies_from_unknown_numbers_help_and_gibberish(sms_app, sworld):
+    client = sms_app.test_client()
+    assert "not linked to a verified Porchlight account" in reply_text(inbound(client, "+14145559999", "YES 1234"))
+    assert reply_text(inbound(client, "+14145559999", "help")).startswith("Porchlight: reply YES <code>")
+    assert "not understood" in reply_text(inbound(client, "+14145559999", "who is this?"))
+    unverified = scenario.owner(phone=scenario.phone_number(), verified=False)
+    scenario.issue(sworld.agency, [unverified])
+    assert "not linked" in reply_text(inbound(client, unverified.phone, "YES"))
+
+
+def test_a_retried_webhook_is_handled_once(sms_app, sworld):
+    owner = sms_owner()
+    _, (ask,), _ = scenario.issue(sworld.agency, [owner])
+    client = sms_app.test_client()
+    assert "Upload" in reply_text(inbound(client, owner.phone, "YES", sid="SMdup"))
+    assert reply_text(inbound(client, owner.phone, "YES", sid="SMdup")) == ""
+    assert db.session.scalar(sa.select(sa.func.count(SmsMessage.id))
+                             .where(SmsMessage.direction == SmsDirection.INBOUND)) == 1
+
+
+def test_stop_stops_messages_until_start(sms_app, sworld, twilio):
+    owner = sms_owner()
+    client = sms_app.test_client()
+    assert reply_text(inbound(client, owner.phone, "STOP")) == ""
+    assert db.session.get(SmsOptOut, owner.phone) is not None
+    assert service.channels_for([owner.id])[owner.id] == set()
+
+    _, _, ids = scenario.issue(sworld.agency, [owner])
+    assert ids == []  # no channel left: nothing recorded
+    delivery.deliver(ids)
+    assert twilio.messages == []
+
+    # A message recorded before STOP arrived is not sent after it.
+    other = sms_owner()
+    _, _, ids = scenario.issue(sworld.agency, [other])
+    inbound(client, other.phone, "stop")
+    delivery.deliver(ids)
+    db.session.expire_all()
+    assert db.session.get(Notification, ids[0]).status == DeliveryStatus.SKIPPED
+    assert twilio.messages == []
+
+    assert "again" in reply_text(inbound(client, owner.phone, "START"))
+    assert db.session.get(SmsOptOut, owner.phone) is None
+    _, _, ids = scenario.issue(sworld.agency, [owner])
+    delivery.deliver(ids)
+    assert len(twilio.to(owner.phone)) == 1
+    actions = db.session.scalars(sa.select(AuditEvent.action).where(AuditEvent.action.like("sms.opt%"))
+                                 .order_by(AuditEvent.seq)).all()
+    assert actions == ["sms.opted_out", "sms.opted_out", "sms.opted_in"]
+
+
+# --- delivery status callbacks -----------------------------------------------------------------------------
+
+def test_status_callbacks_record_delivery(sms_app, sworld, twilio):
+    owner = sms_owner()
+    _, _, ids = scenario.issue(sworld.agency, [owner])
+    delivery.deliver(ids)
+    (message,) = twilio.messages
+    client = sms_app.test_client()
+    callback = message.status_callback
+    for status in ("sent", "delivered", "sent"):  # the last one arrives late, out of order
+        r = signed_post(client, callback, {"MessageSid": message.sid, "MessageStatus": status, "To": owner.phone})
+        assert r.status_code == 204
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(SmsMessage.status)) == "delivered"
+    r = signed_post(client, callback, {"MessageSid": message.sid, "MessageStatus": "undelivered", "ErrorCode": "30003"})
+    assert r.status_code == 204
+    db.session.expire_all()
+    row = db.session.scalar(sa.select(SmsMessage))
+    assert (row.status, row.error_code) == ("undelivered", "30003")
+
+
+def test_a_status_callback_links_a_message_whose_sid_was_not_stored(sms_app, sworld):
+    owner = sms_owner()
+    row = SmsMessage(user_id=owner.id, direction=SmsDirection.OUTBOUND, to_number=owner.phone, body="x",
+                     status="sending")
+    db.session.add(row)
+    db.session.commit()
+    r = signed_post(sms_app.test_client(), f"{BASE}/api/sms/status-callback?m={row.id}",
+                    {"MessageSid": "SMlate", "MessageStatus": "sent"})
+    assert r.status_code == 204
+    db.session.expire_all()
+    assert (db.session.get(SmsMessage, row.id).provider_sid, db.session.get(SmsMessage, row.id).status) == (
+        "SMlate", "sent")
+
+
+# --- phone verification --------------------------------------------------------------------------------------
+
+def test_phone_verification_by_texted_code(sms_app, sworld, twilio):
+    owner = scenario.owner(phone="+14145550142", verified=False)
+    db.session.commit()
+    client = signed_in(sms_app, owner)
+    r = client.post("/api/auth/phone/verification", json={})
+    assert r.status_code == 202, r.json
+    assert r.json["delivery"] == "twilio" and r.json["phone"] == owner.phone
+    (message,) = twilio.to(owner.phone)
+    code = re.search(r"\b(\d{6})\b", message.body).group(1)
+    stored = db.session.scalar(sa.select(PhoneVerification))
+    assert code not in stored.code_hash and len(stored.code_hash) == 64
+    assert stored.expires_at - stored.created_at == timedelta(minutes=10)
+
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    r = client.post("/api/auth/phone/verify", json={"code": wrong})
+    assert r.status_code == 422 and "4 tries left" in r.json["error"]["fields"]["code"][0]
+    r = client.post("/api/auth/phone/verify", json={"code": code})
+    assert r.status_code == 200 and r.json == {"phone": owner.phone, "phone_verified": True}
+    db.session.expire_all()
+    assert db.session.get(User, owner.id).phone_verified is True
+    assert service.channels_for([owner.id])[owner.id] == {Channel.SMS}
+    actions = db.session.scalars(sa.select(AuditEvent.action).where(AuditEvent.action.like("phone.%"))
+                                 .order_by(AuditEvent.seq)).all()
+    assert actions == ["phone.verification_sent", "phone.verification_failed", "phone.verified"]
+    assert client.post("/api/auth/phone/verification", json={}).json["error"]["code"] == "already_verified"
+
+
+def test_a_new_number_is_verified_before_it_is_used(sms_app, sworld, twilio):
+    owner = scenario.owner()  # signed up with e-mail only
+    db.session.commit()
+    client = signed_in(sms_app, owner)
+    r = client.post("/api/auth/phone/verification", json={"phone": "(414) 555-0177"})
+    assert r.status_code == 202 and r.json["phone"] == "+14145550177"
+    db.session.expire_all()
+    assert db.session.get(User, owner.id).phone is None  # not the account's number until verified
+    code = re.search(r"\b(\d{6})\b", twilio.messages[0].body).group(1)
+    assert client.post("/api/auth/phone/verify", json={"code": code}).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(User, owner.id).phone == "+14145550177"
+
+
+def test_verification_codes_expire_and_guesses_are_limited(sms_app, sworld, twilio):
+    owner = scenario.owner(phone="+14145550143", verified=False)
+    db.session.commit()
+    client = signed_in(sms_app, owner)
+    assert client.post("/api/auth/phone/verify", json={"code": "123456"}).json["error"]["code"] == "no_code"
+    client.post("/api/auth/phone/verification", json={})
+    code = re.search(r"\b(\d{6})\b", twilio.messages[-1].body).group(1)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    for _ in range(5):
+        assert client.post("/api/auth/phone/verify", json={"code": wrong}).status_code == 422
+    r = client.post("/api/auth/phone/verify", json={"code": code})  # right, but too late
+    assert r.status_code == 429 and r.json["error"]["code"] == "too_many_attempts"
+
+    client.post("/api/auth/phone/verification", json={})
+    code = re.search(r"\b(\d{6})\b", twilio.messages[-1].body).group(1)
+    db.session.execute(sa.update(PhoneVerification).values(expires_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    r = client.post("/api/auth/phone/verify", json={"code": code})
+    assert r.status_code == 410 and r.json["error"]["code"] == "code_expired"
+    assert client.post("/api/auth/phone/verify", json={"code": "12345"}).status_code == 422
+
+    for _ in range(3):
+        assert client.post("/api/auth/phone/verification", json={}).status_code == 202
+    r = client.post("/api/auth/phone/verification", json={})
+    assert r.status_code == 429  # five codes an hour
+    db.session.expire_all()
+    assert db.session.get(User, owner.id).phone_verified is False
+
+
+def test_verification_refuses_taken_and_stopped_numbers(sms_app, sworld):
+    taken = scenario.owner(phone="+14145550144")
+    me_ = scenario.owner()
+    db.session.add(SmsOptOut(phone="+14145550145"))
+    db.session.commit()
+    client = signed_in(sms_app, me_)
+    assert client.post("/api/auth/phone/verification", json={}).json["error"]["fields"] == {
+        "phone": ["Give the mobile number to verify."]}
+    r = client.post("/api/auth/phone/verification", json={"phone": taken.phone})
+    assert r.status_code == 409 and r.json["error"]["code"] == "phone_taken"
+    r = client.post("/api/auth/phone/verification", json={"phone": "+14145550145"})
+    assert r.status_code == 409 and r.json["error"]["code"] == "sms_opted_out"
+    assert signed_in(sms_app, sworld.officer).post("/api/auth/phone/verification", json={}).status_code == 403
+
+
+def test_verification_in_outbox_mode_says_the_code_was_not_sent(app, world):
+    owner = scenario.owner(phone="+14145550146", verified=False)
+    db.session.commit()
+    r = signed_in(app, owner).post("/api/auth/phone/verification", json={})
+    assert r.status_code == 202 and r.json["delivery"] == "outbox" and "NOT being sent" in r.json["message"]
+    row = db.session.scalar(sa.select(SmsMessage))
+    assert row.status == "outbox" and re.search(r"\b\d{6}\b", row.body)
+
+
+def test_sms_escalation_and_reminder_kinds_use_distinct_texts(app, world):
+    owner = sms_owner()
+    request, (ask,), _ = scenario.issue(world.agency, [owner])
+    from app.notifications import messages
+
+    first = messages.sms_text(NotificationKind.REQUEST, ask, request, world.agency)
+    reminder = messages.sms_text(NotificationKind.REMINDER, ask, request, world.agency)
+    assert first != reminder and reminder.startswith("Porchlight reminder")
+    assert len(first) <= 320  # two SMS segments at most
+
+
+def test_a_number_twilio_reports_as_stopped_gets_no_code(sms_app, sworld, twilio):
+    owner = scenario.owner(phone="+14145550147", verified=False)
+    db.session.commit()
+    twilio.fail_next(400, 21610, "Attempt to send to unsubscribed recipient")
+    r = signed_in(sms_app, owner).post("/api/auth/phone/verification", json={})
+    assert r.status_code == 409 and r.json["error"]["code"] == "sms_opted_out"
+    assert db.session.get(SmsOptOut, owner.phone) is not None
+    assert db.session.scalar(sa.select(sa.func.count(PhoneVerification.id))) == 0
+
+
+def test_twilio_down_during_verification_is_a_clear_503(sms_app, sworld, twilio):
+    owner = scenario.owner(phone="+14145550148", verified=False)
+    db.session.commit()
+    twilio.fail_next(503, 20503, "Service unavailable")
+    r = signed_in(sms_app, owner).post("/api/auth/phone/verification", json={})
+    assert r.status_code == 503 and r.json["error"]["code"] == "sms_unavailable"
+    assert db.session.scalar(sa.select(sa.func.count(PhoneVerification.id))) == 0
