@@ -74,20 +74,10 @@ def database(pg_url: str | None):
         with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
             yield f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
         return
-    from config import _sqlalchemy_url
+    from tests.scratchdb import scratch_pg_database
 
-    base = sa.engine.make_url(_sqlalchemy_url(pg_url))
-    name = f"bench_fanout_{os.getpid()}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_pg_database(pg_url, "bench_fanout") as url:
+        yield url
 
 
 def app_config(uri: str, mode: str, redis_url: str | None, queue_name: str, vapid_pem: str, base_url: str) -> dict:
