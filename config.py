@@ -94,6 +94,15 @@ class Config:
     JOB_QUEUE_NAME = env_str("JOB_QUEUE_NAME", "porchlight")
     RUN_IN_PROCESS_WORKER = env_bool("RUN_IN_PROCESS_WORKER", True)
     SCHEDULER_INTERVAL_SECONDS = env_int("SCHEDULER_INTERVAL_SECONDS", 30)
+    # Notification delivery: retries double from the base up to the cap, a claimed row
+    # whose worker died is retried after the claim timeout; fan-out tuning below.
+    NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 6)
+    NOTIFICATION_RETRY_BASE_SECONDS = env_int("NOTIFICATION_RETRY_BASE_SECONDS", 30)
+    NOTIFICATION_RETRY_MAX_SECONDS = env_int("NOTIFICATION_RETRY_MAX_SECONDS", 3600)
+    NOTIFICATION_CLAIM_TIMEOUT_SECONDS = env_int("NOTIFICATION_CLAIM_TIMEOUT_SECONDS", 300)
+    NOTIFICATION_BATCH_SIZE = env_int("NOTIFICATION_BATCH_SIZE", 50)  # rows claimed and sent together
+    NOTIFICATION_JOB_SIZE = env_int("NOTIFICATION_JOB_SIZE", 200)  # rows per queued job
+    NOTIFICATION_CONCURRENCY = env_int("NOTIFICATION_CONCURRENCY", 16)  # sending threads per worker
     # Clip storage: "local" keeps clips under CLIP_STORAGE_ROOT.
     CLIP_STORAGE_BACKEND = env_str("CLIP_STORAGE_BACKEND", "local")
     CLIP_STORAGE_ROOT = env_str("CLIP_STORAGE_ROOT", str(INSTANCE_DIR / "clips"))

@@ -37,7 +37,8 @@ def test_errors_share_one_shape(client, method, path):
 def test_malformed_json_is_a_clear_400(client):
     r = client.post("/api/auth/signin", data="{not json", content_type="application/json")
     assert r.status_code == 400
-    assert r.json["error"] == {"status": 400, "code": "malformed_json", "message": "The request body is not valid JSON."}
+    assert r.json["error"] == {"status": 400, "code": "malformed_json",
+                               "message": "The request body is not valid JSON."}
 
 
 def test_a_json_array_instead_of_an_object_is_named(client):

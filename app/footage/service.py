@@ -31,6 +31,7 @@ from app.agencies.models import Agency
 from app.audit import service as audit
 from app.cameras.models import Camera
 from app.cameras.service import cameras_within
+from app.clips import service as clips_service
 from app.common.fields import fits_int
 from app.db import utcnow
 from app.errors import ApiError, field_error, forbidden, not_found
@@ -475,10 +476,14 @@ def _close_asks(request: FootageRequest, ending: AskState, actor: User | None = 
              .order_by(Ask.id).with_for_update().execution_options(populate_existing=True))
     closed = 0
     for ask in db.session.scalars(query):
+        uploading = ask.state == AskState.UPLOADING
         if ending == AskState.CANCELLED:
             asks.cancel(ask, actor)
         else:
             asks.expire(ask)
+        if uploading:
+            # A clip half-sent when the request closed is not delivered footage: keep none of it.
+            clips_service.discard_uploads_for(ask)
         closed += 1
     return closed
 

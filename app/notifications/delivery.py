@@ -54,21 +54,13 @@ from app.notifications.models import (
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {
-    "NOTIFICATION_MAX_ATTEMPTS": 6,
-    "NOTIFICATION_RETRY_BASE_SECONDS": 30,
-    "NOTIFICATION_RETRY_MAX_SECONDS": 3600,
-    "NOTIFICATION_CLAIM_TIMEOUT_SECONDS": 300,
-    "NOTIFICATION_BATCH_SIZE": 50,   # rows claimed and sent together
-    "NOTIFICATION_JOB_SIZE": 200,    # rows per queued job (its batches overlap)
-    "NOTIFICATION_CONCURRENCY": 16,
-}
 # The first message about an ask moves it from queued to notified.
 FIRST_MESSAGES = (NotificationKind.REQUEST, NotificationKind.ESCALATION)
 
 
 def setting(name: str) -> int:
-    return int(current_app.config.get(name, DEFAULTS[name]))
+    """A NOTIFICATION_* setting (config.py holds the defaults)."""
+    return int(current_app.config[name])
 
 
 def backoff(attempts: int) -> timedelta:
@@ -83,7 +75,7 @@ class Resources:
     """A pooled push client and the sending threads; one set per worker process."""
 
     def __init__(self, app: Flask) -> None:
-        size = int(app.config.get("NOTIFICATION_CONCURRENCY", DEFAULTS["NOTIFICATION_CONCURRENCY"]))
+        size = int(app.config["NOTIFICATION_CONCURRENCY"])
         self.push = webpush.PushClient(app, pool_size=size)
         self.pool = ThreadPoolExecutor(size, thread_name_prefix="porchlight-send")
 

@@ -39,7 +39,7 @@ def batches(ids: list[int], size: int) -> list[list[int]]:
 
 
 def _job_size(app: Flask) -> int:
-    return int(app.config.get("NOTIFICATION_JOB_SIZE", delivery.DEFAULTS["NOTIFICATION_JOB_SIZE"]))
+    return int(app.config["NOTIFICATION_JOB_SIZE"])
 
 
 def enqueue_deliveries(app: Flask, ids: Iterable[int]) -> None:
