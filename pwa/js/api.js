@@ -36,6 +36,10 @@ export async function api(method, path, body) {
   if (response.ok) {
     return { ok: true, status: response.status, data };
   }
+  if (response.status === 401 && !path.startsWith("/api/auth/")) {
+    // The session ended (signed out elsewhere, expired): the shell asks to sign in again.
+    window.dispatchEvent(new CustomEvent("porchlight:signed-out"));
+  }
   const error = data && data.error ? data.error : {
     status: response.status,
     code: "error",
@@ -46,3 +50,5 @@ export async function api(method, path, body) {
 
 export const get = (path) => api("GET", path);
 export const post = (path, body) => api("POST", path, body);
+export const patch = (path, body) => api("PATCH", path, body);
+export const del = (path, body) => api("DELETE", path, body);

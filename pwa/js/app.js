@@ -1,0 +1,253 @@
+// The app shell: session, hash router, navigation, service worker.
+//
+// Screens live in views/ (see routes.js). The shell loads a screen's module when it
+// is first opened, draws it into <main>, moves focus to its heading and names it in
+// the title, so keyboard and screen-reader users follow every change of screen.
+
+import { get } from "./api.js";
+import { HOME, NAV, ROUTES } from "./routes.js";
+import { announce, errorCard, h, loading, replace } from "./ui.js";
+
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+
+const session = {
+  user: undefined, // undefined: not asked yet; null: signed out
+  offline: false,
+};
+
+let cleanup = null;
+let renderCount = 0;
+
+// --- session -------------------------------------------------------------------------------
+
+export async function refreshUser() {
+  const answer = await get("/api/auth/me");
+  if (answer.ok) {
+    session.user = answer.data;
+    session.offline = false;
+  } else if (answer.status === 0) {
+    // Offline: keep what we knew; the screen says why it cannot load.
+    session.offline = true;
+    if (session.user === undefined) {
+      session.user = null;
+    }
+  } else {
+    session.user = null;
+    session.offline = false;
+  }
+  drawNav();
+  return session.user;
+}
+
+export function setUser(user) {
+  session.user = user;
+  drawNav();
+}
+
+// --- routing -------------------------------------------------------------------------------
+
+function parseHash() {
+  const raw = location.hash.replace(/^#/, "") || "/";
+  const [path, search = ""] = raw.split("?");
+  return { path: path || "/", query: new URLSearchParams(search) };
+}
+
+function match(path) {
+  const parts = path.split("/").filter(Boolean);
+  for (const route of ROUTES) {
+    const pattern = route.path.split("/").filter(Boolean);
+    if (pattern.length !== parts.length) {
+      continue;
+    }
+    const params = {};
+    const same = pattern.every((segment, i) => {
+      if (segment.startsWith(":")) {
+        params[segment.slice(1)] = decodeURIComponent(parts[i]);
+        return true;
+      }
+      return segment === parts[i];
+    });
+    if (same) {
+      return { route, params };
+    }
+  }
+  return null;
+}
+
+export function navigate(path, { replace: replaceEntry = false } = {}) {
+  const target = `#${path}`;
+  if (location.hash === target) {
+    render();
+  } else if (replaceEntry) {
+    history.replaceState(null, "", target);
+    render();
+  } else {
+    location.hash = target;
+  }
+}
+
+export function homeFor(user) {
+  return user ? HOME[user.role] || "/" : "/";
+}
+
+function drawNav() {
+  const user = session.user;
+  const items = NAV[user ? user.role : "anonymous"] || [];
+  const current = parseHash().path;
+  replace(nav, h("ul", items.map(([path, text]) => h("li",
+    h("a", { href: `#${path}`, "aria-current": current === path ? "page" : null }, text)))));
+}
+
+function notFound() {
+  return h("section",
+    h("h1", { tabindex: "-1" }, "Page not found"),
+    h("p", "There is nothing at this address."),
+    h("p", h("a.button", { href: `#${homeFor(session.user)}` }, "Go to the start")));
+}
+
+function notForRole(user) {
+  return h("section",
+    h("h1", { tabindex: "-1" }, "Not available to your account"),
+    h("p", `This screen is not for ${user.role} accounts.`),
+    h("p", h("a.button", { href: `#${homeFor(user)}` }, "Go to your start page")));
+}
+
+function focusHeading() {
+  const heading = main.querySelector("h1");
+  if (heading) {
+    if (!heading.hasAttribute("tabindex")) {
+      heading.setAttribute("tabindex", "-1");
+    }
+    heading.focus({ preventScroll: true });
+  } else {
+    main.focus({ preventScroll: true });
+  }
+  window.scrollTo(0, 0);
+}
+
+export async function render() {
+  const ticket = ++renderCount;
+  if (cleanup) {
+    try { cleanup(); } catch { /* a screen's cleanup must not stop the next one */ }
+    cleanup = null;
+  }
+  const { path, query } = parseHash();
+  drawNav();
+  const found = match(path);
+  if (!found) {
+    replace(main, notFound());
+    document.title = "Not found · Porchlight";
+    focusHeading();
+    return;
+  }
+  const { route, params } = found;
+  if (session.user === undefined) {
+    replace(main, loading());
+    await refreshUser();
+  }
+  const user = session.user;
+  if (route.roles && !user) {
+    if (session.offline) {
+      replace(main, offlineNotice());
+      focusHeading();
+      return;
+    }
+    const next = encodeURIComponent(path + (query.toString() ? `?${query}` : ""));
+    navigate(`/signin?next=${next}`, { replace: true });
+    return;
+  }
+  if (route.roles && !route.roles.includes(user.role)) {
+    replace(main, notForRole(user));
+    focusHeading();
+    return;
+  }
+  replace(main, loading());
+  let view;
+  try {
+    view = (await import(route.module)).default;
+  } catch (error) {
+    console.error(error);
+    replace(main, session.offline || !navigator.onLine ? offlineNotice() : errorCard({
+      message: "This screen could not be loaded. Reload the page to try again.",
+    }));
+    focusHeading();
+    return;
+  }
+  const ctx = {
+    params, query, user, session, navigate, refreshUser, setUser, homeFor, announce,
+    // True while this screen is still the one shown (async work checks it before drawing).
+    get current() { return ticket === renderCount; },
+  };
+  let result;
+  try {
+    result = await view.render(ctx);
+  } catch (error) {
+    console.error(error);
+    result = errorCard({ message: "Something went wrong on this screen. Reload the page to try again." });
+  }
+  if (ticket !== renderCount) {
+    // Another screen was opened while this one loaded.
+    if (result && typeof result.cleanup === "function") {
+      result.cleanup();
+    }
+    return;
+  }
+  const node = result instanceof Node ? result : result && result.node;
+  cleanup = result && typeof result.cleanup === "function" ? result.cleanup : null;
+  replace(main, node || "");
+  document.title = `${view.title || "Porchlight"} · Porchlight`;
+  focusHeading();
+}
+
+function offlineNotice() {
+  return h("section",
+    h("h1", { tabindex: "-1" }, "You are offline"),
+    h("p", "Porchlight needs a connection to load this screen. It will work again as soon as you are back online."),
+    h("button", { type: "button", onclick: () => { session.user = undefined; render(); } }, "Try again"));
+}
+
+// --- start -----------------------------------------------------------------------------------
+
+function upgradeLegacyLinks() {
+  // Notifications and SMS link to /?ask=<id>: open that ask's screen.
+  const params = new URLSearchParams(location.search);
+  const ask = params.get("ask");
+  if (location.pathname === "/" && ask && /^\d+$/.test(ask)) {
+    history.replaceState(null, "", `/#/asks/${ask}`);
+  }
+}
+
+async function registerServiceWorker() {
+  if ("serviceWorker" in navigator) {
+    try {
+      await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+    } catch (error) {
+      console.warn("Service worker not registered:", error);
+    }
+  }
+}
+
+async function start() {
+  upgradeLegacyLinks();
+  window.addEventListener("hashchange", render);
+  window.addEventListener("porchlight:signed-out", () => {
+    if (session.user) {
+      session.user = null;
+      render();
+    }
+  });
+  navigator.serviceWorker?.addEventListener("message", (event) => {
+    // The service worker answered from a notification: redraw what the owner sees.
+    if (event.data && event.data.type === "ask-answered") {
+      render();
+    } else if (event.data && event.data.type === "open" && event.data.url) {
+      location.assign(event.data.url);
+    }
+  });
+  window.addEventListener("online", () => { if (session.offline) { session.user = undefined; render(); } });
+  await render();
+  registerServiceWorker();
+}
+
+start();

@@ -1,0 +1,56 @@
+// Every screen of the app: its hash path, the module that draws it, and who may see it.
+//
+// A view module exports `default` an object:
+//   { title: "Inbox",                       // document title and the heading screen readers hear
+//     async render(ctx) { return node },    // ctx: see app.js (params, query, user, navigate, ...)
+//   }
+// render may also return {node, cleanup} when it starts timers or polling.
+//
+// roles: who may open the screen (null: anyone, signed in or not). A signed-out
+// visitor of a protected screen is sent to sign in and brought back afterwards.
+
+export const OWNER = ["owner"];
+export const STAFF = ["officer", "supervisor"];
+export const SUPERVISOR = ["supervisor"];
+export const MANAGER = ["manager"];
+
+export const ROUTES = [
+  { path: "/", module: "./views/home.js", roles: null },
+  { path: "/signin", module: "./views/account/signin.js", roles: null },
+  { path: "/signup", module: "./views/account/signup.js", roles: null },
+  { path: "/scan", module: "./views/owner/scan.js", roles: null },
+  { path: "/settings", module: "./views/account/settings.js", roles: ["owner", "officer", "supervisor", "manager"] },
+
+  { path: "/inbox", module: "./views/owner/inbox.js", roles: OWNER },
+  { path: "/asks/:id", module: "./views/owner/ask.js", roles: OWNER },
+  { path: "/cameras", module: "./views/owner/cameras.js", roles: OWNER },
+  { path: "/cameras/new", module: "./views/owner/camera-form.js", roles: OWNER },
+  { path: "/cameras/:id", module: "./views/owner/camera-form.js", roles: OWNER },
+  { path: "/history", module: "./views/owner/history.js", roles: OWNER },
+
+  { path: "/officer/map", module: "./views/officer/map.js", roles: STAFF },
+  { path: "/officer/new", module: "./views/officer/new-request.js", roles: STAFF },
+  { path: "/officer/requests", module: "./views/officer/requests.js", roles: STAFF },
+  { path: "/officer/requests/:id", module: "./views/officer/request.js", roles: STAFF },
+  { path: "/officer/approvals", module: "./views/officer/approvals.js", roles: SUPERVISOR },
+
+  { path: "/district", module: "./views/manager/district.js", roles: MANAGER },
+];
+
+// Where each role lands after signing in, and its navigation.
+export const HOME = {
+  owner: "/inbox",
+  officer: "/officer/requests",
+  supervisor: "/officer/requests",
+  manager: "/district",
+};
+
+export const NAV = {
+  owner: [["/inbox", "Inbox"], ["/cameras", "Cameras"], ["/history", "History"], ["/settings", "Settings"]],
+  officer: [["/officer/requests", "Requests"], ["/officer/new", "New request"], ["/officer/map", "Map"],
+    ["/settings", "Settings"]],
+  supervisor: [["/officer/requests", "Requests"], ["/officer/new", "New request"],
+    ["/officer/approvals", "Approvals"], ["/officer/map", "Map"], ["/settings", "Settings"]],
+  manager: [["/district", "District"], ["/settings", "Settings"]],
+  anonymous: [["/signin", "Sign in"], ["/signup", "Sign up"]],
+};

@@ -1,0 +1,160 @@
+// Small DOM and formatting helpers shared by every screen.
+//
+// Screens build their DOM with h() rather than innerHTML, so text from the API is
+// never parsed as markup.
+
+// h("p.hint", {id: "x"}, "text", child, ...) → element. Attributes starting with "on"
+// are event listeners; `class`, `for`, `hidden`, `dataset` and aria-* work as expected;
+// false, null and undefined children and attributes are skipped.
+export function h(tag, attrs, ...children) {
+  const [name, ...classes] = tag.split(".");
+  const element = document.createElement(name || "div");
+  if (classes.length) {
+    element.className = classes.join(" ");
+  }
+  if (attrs && (typeof attrs !== "object" || attrs instanceof Node || Array.isArray(attrs))) {
+    children.unshift(attrs);
+    attrs = null;
+  }
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === false || value === null || value === undefined) {
+      continue;
+    }
+    if (key.startsWith("on") && typeof value === "function") {
+      element.addEventListener(key.slice(2).toLowerCase(), value);
+    } else if (key === "class") {
+      element.className = [element.className, value].filter(Boolean).join(" ");
+    } else if (key === "dataset") {
+      Object.assign(element.dataset, value);
+    } else if (key in element && !key.startsWith("aria-") && key !== "list" && key !== "form") {
+      element[key] = value;
+    } else {
+      element.setAttribute(key, value === true ? "" : String(value));
+    }
+  }
+  append(element, children);
+  return element;
+}
+
+function append(parent, children) {
+  for (const child of children) {
+    if (child === false || child === null || child === undefined) {
+      continue;
+    }
+    if (Array.isArray(child)) {
+      append(parent, child);
+    } else {
+      parent.append(child instanceof Node ? child : String(child));
+    }
+  }
+}
+
+// Replaces the children of `parent` with `children`.
+export function replace(parent, ...children) {
+  parent.replaceChildren();
+  append(parent, children);
+  return parent;
+}
+
+// The polite live region in the shell: screen readers hear `text` without focus moving.
+export function announce(text) {
+  const region = document.getElementById("status");
+  if (region) {
+    region.textContent = "";
+    // A fresh text node after a tick is announced even when the text repeats.
+    setTimeout(() => { region.textContent = text; }, 50);
+  }
+}
+
+// A labelled form field: label, control, hint and the error slot forms.js fills.
+// `control` is an element with an id and a name.
+export function field(labelText, control, { hint, optional } = {}) {
+  const id = control.id;
+  const describedBy = [hint ? `${id}-hint` : null, `${id}-error`].filter(Boolean).join(" ");
+  control.setAttribute("aria-describedby", describedBy);
+  return h("div.field",
+    h("label", { for: id }, labelText, optional ? h("span.optional", " (optional)") : null),
+    hint ? h("p.hint", { id: `${id}-hint` }, hint) : null,
+    control,
+    h("p.field-error", { id: `${id}-error`, hidden: true }));
+}
+
+// The error paragraph every form has for problems that belong to no single field.
+export function formError() {
+  return h("p.form-error", { tabindex: "-1", hidden: true, role: "alert" });
+}
+
+// A card showing an API error ({message}) with an optional retry button.
+export function errorCard(error, retry) {
+  return h("div.alert", { role: "alert" },
+    h("p", error.message),
+    retry ? h("button", { type: "button", onclick: retry }, "Try again") : null);
+}
+
+export function loading(text = "Loading…") {
+  return h("p.loading", { role: "status" }, text);
+}
+
+// --- formatting -------------------------------------------------------------------------
+
+const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const timeOnly = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+
+export function formatDateTime(iso) {
+  return iso ? dateTime.format(new Date(iso)) : "";
+}
+
+// "12 Nov 2026, 21:40 – 22:40" (the end without its date when both fall on one day).
+export function formatWindow(startIso, endIso) {
+  const start = new Date(startIso);
+  const end = new Date(endIso);
+  const sameDay = start.toDateString() === end.toDateString();
+  return `${dateTime.format(start)} – ${sameDay ? timeOnly.format(end) : dateTime.format(end)}`;
+}
+
+// <time> element with a readable text and the machine-readable value.
+export function time(iso, text) {
+  return h("time", { dateTime: iso }, text || formatDateTime(iso));
+}
+
+export function formatDistance(metres) {
+  if (metres === null || metres === undefined) {
+    return "";
+  }
+  return metres < 1000 ? `${Math.round(metres)} m` : `${(metres / 1000).toFixed(1)} km`;
+}
+
+// "in 3 h", "in 12 min", "5 min ago".
+export function relativeTime(iso, now = Date.now()) {
+  const minutes = Math.round((new Date(iso).getTime() - now) / 60000);
+  const format = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  if (Math.abs(minutes) < 60) {
+    return format.format(minutes, "minute");
+  }
+  const hours = Math.round(minutes / 60);
+  if (Math.abs(hours) < 48) {
+    return format.format(hours, "hour");
+  }
+  return format.format(Math.round(hours / 24), "day");
+}
+
+export function formatBytes(bytes) {
+  const units = ["B", "KB", "MB", "GB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${value.toFixed(unit && value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+// Words for API enum values: "no_footage" → "no footage".
+export function words(value) {
+  return String(value || "").replaceAll("_", " ");
+}
+
+// A status pill: <span class="pill pill-approved">approved</span>.
+export function pill(state) {
+  return h(`span.pill.pill-${state}`, words(state));
+}
