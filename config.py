@@ -47,6 +47,21 @@ def _sqlalchemy_url(url: str) -> str:
     return url
 
 
+def _coordinates(text: str) -> tuple[float, float]:
+    """"lat,lon" → (lat, lon); a setting that is not two numbers in range stops start-up."""
+    try:
+        lat, lon = (float(part) for part in text.split(","))
+    except ValueError:
+        raise RuntimeError(f"MAP_DEFAULT_CENTER must be 'latitude,longitude', not {text!r}") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise RuntimeError(f"MAP_DEFAULT_CENTER is out of range: {text!r}")
+    return lat, lon
+
+
+def _tile_url(text: str) -> str:
+    return "" if text.strip().lower() in ("none", "off") else text
+
+
 class Config:
     ENV_NAME = "base"
     SECRET_KEY = env_str("SECRET_KEY")
@@ -111,6 +126,14 @@ class Config:
     # Containers accepted by their leading bytes (comma-separated).
     ALLOWED_VIDEO_CONTAINERS = env_str("ALLOWED_VIDEO_CONTAINERS", "mp4,matroska,avi,mpegts,h264")
 
+    # Maps in the PWA (Leaflet). MAP_TILE_URL=none shows pins on a plain grid, no tiles;
+    # the tile server's usage policy applies (OpenStreetMap's asks for light use only).
+    MAP_TILE_URL = _tile_url(env_str("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png"))
+    MAP_TILE_ATTRIBUTION = env_str("MAP_TILE_ATTRIBUTION", "© OpenStreetMap contributors")
+    MAP_DEFAULT_CENTER = _coordinates(env_str("MAP_DEFAULT_CENTER", "43.0417,-87.9095"))
+    MAP_DEFAULT_ZOOM = env_int("MAP_DEFAULT_ZOOM", 15)
+    MAP_MAX_ZOOM = env_int("MAP_MAX_ZOOM", 19)
+
     # The OpenAPI document: Swagger UI 4 (shipped by swagger-ui-bundle) reads 3.0.
     OPENAPI_VERSION = "3.0.3"
     INFO = {
@@ -147,6 +170,8 @@ class TestingConfig(Config):
     ARGON2_PARALLELISM = 1
     # Tests run jobs explicitly; a background thread would race them.
     RUN_IN_PROCESS_WORKER = False
+    # No tile server is reachable from the tests.
+    MAP_TILE_URL = ""
 
 
 class ProductionConfig(Config):

@@ -98,7 +98,7 @@ def register_blueprints(app: APIFlask) -> None:
     from app.notifications.routes import bp as notifications_bp
 
     for bp in (health.bp, accounts_bp, agencies_bp, cameras_bp, enrollment_bp, footage_bp, notifications_bp,
-               clips_bp, pwa.bp):
+               clips_bp, pwa.bp, pwa.config_bp):
         app.register_blueprint(bp)
 
 

@@ -110,7 +110,11 @@ async function openOrFocus(path) {
   const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
   for (const client of windows) {
     if (new URL(client.url).origin === self.location.origin && "focus" in client) {
-      await client.focus();
+      try {
+        await client.focus();
+      } catch {
+        // Only a real tap on the notification may focus a window; navigate it anyway.
+      }
       if ("navigate" in client) {
         return client.navigate(target);
       }

@@ -363,6 +363,23 @@ def test_profile_display_name(as_owner):
     assert r.status_code == 422 and "email" in r.json["error"]["fields"]
 
 
+def test_owners_choose_their_channels(as_owner, as_officer):
+    me = as_owner.get("/api/auth/me").json
+    assert (me["notify_push"], me["notify_sms"]) == (True, True)
+    r = as_owner.patch("/api/auth/me", json={"notify_sms": False})
+    assert r.status_code == 200 and (r.json["notify_push"], r.json["notify_sms"]) == (True, False)
+    assert as_owner.get("/api/auth/me").json["notify_sms"] is False
+    # A name change alone leaves the channels as they are.
+    assert as_owner.patch("/api/auth/me", json={"display_name": "Home"}).json["notify_sms"] is False
+    r = as_owner.patch("/api/auth/me", json={"notify_push": "no"})
+    assert r.status_code == 422 and "notify_push" in r.json["error"]["fields"]
+    r = as_owner.patch("/api/auth/me", json={})
+    assert r.status_code == 422 and "notify_sms" in r.json["error"]["message"]
+    r = as_officer.patch("/api/auth/me", json={"notify_push": False})
+    assert r.status_code == 422 and "notify_push" in r.json["error"]["fields"]
+    assert as_officer.get("/api/auth/me").json["notify_push"] is True
+
+
 # --- 401 and 403 are JSON, never a redirect -------------------------------------------
 
 PROTECTED = [

@@ -70,8 +70,8 @@ def current():
 @bp.doc(security=SECURITY, responses=[401, 422])
 @require_login
 def update_me(data):
-    """Change the display name"""
-    return _me_payload(service.update_profile(me(), display_name=data["display_name"]))
+    """Change the display name or, for owners, the channels requests arrive by"""
+    return _me_payload(service.update_profile(me(), **data))
 
 
 @bp.post("/auth/password")

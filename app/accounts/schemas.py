@@ -26,7 +26,9 @@ class PasswordChangeIn(Schema):
 
 
 class ProfileIn(Schema):
-    display_name = TrimmedString(required=True, allow_none=True, validate=Length(max=120))
+    display_name = TrimmedString(allow_none=True, validate=Length(max=120))
+    notify_push = StrictBool(metadata={"description": "Owners: send requests as push notifications."})
+    notify_sms = StrictBool(metadata={"description": "Owners: send requests by SMS (to a verified number)."})
 
 
 class MembershipOut(Schema):
@@ -47,6 +49,8 @@ class UserOut(Schema):
     agency_id = fields.Integer(allow_none=True)
     district_id = fields.Integer(allow_none=True)
     active = fields.Boolean()
+    notify_push = fields.Boolean()
+    notify_sms = fields.Boolean()
     created_at = fields.DateTime()
 
 

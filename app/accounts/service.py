@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from typing import Any
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
@@ -139,9 +140,27 @@ def change_password(user: User, current_password: str, new_password: str) -> Non
     db.session.commit()
 
 
-def update_profile(user: User, *, display_name: str | None) -> User:
-    user.display_name = display_name or None
-    audit.record("account.profile_updated", target=user, actor=user)
+_UNSET: Any = object()
+
+
+def update_profile(user: User, *, display_name: str | None = _UNSET, notify_push: bool | None = None,
+                   notify_sms: bool | None = None) -> User:
+    """Change the given fields only; channel choices are for owners (staff get no requests)."""
+    channels = {name: value for name, value in (("notify_push", notify_push), ("notify_sms", notify_sms))
+                if value is not None}
+    if display_name is _UNSET and not channels:
+        raise ApiError(422, "validation_error", "Give display_name, notify_push or notify_sms.")
+    if channels and user.role != Role.OWNER:
+        raise field_error(next(iter(channels)), "Only camera owners choose how requests reach them.")
+    changed = {}
+    if display_name is not _UNSET:
+        user.display_name = display_name or None
+        changed["display_name"] = True
+    for name, value in channels.items():
+        if getattr(user, name) != value:
+            changed[name] = value
+        setattr(user, name, value)
+    audit.record("account.profile_updated", target=user, actor=user, details={"changed": sorted(changed)})
     db.session.commit()
     return user
 

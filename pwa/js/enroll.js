@@ -60,6 +60,9 @@ function showInvite(code) {
 }
 
 function showDone(membership, already) {
+  // Members who already have cameras go to their list; new ones add their first camera.
+  $("done-next").textContent = already ? "Open Porchlight" : "Add your camera";
+  $("done-next").href = already ? "/#/cameras" : "/#/cameras/new?welcome=1";
   const where = membership.district_name
     ? `${membership.district_name} (${membership.agency_name})`
     : membership.agency_name;
@@ -210,7 +213,20 @@ function onShowPassword(event) {
   $("signup-password").type = event.currentTarget.checked ? "text" : "password";
 }
 
+// The same service worker as the app (offline shell, notifications), so the phone
+// that joins here is ready for push as soon as the owner turns it on.
+async function registerServiceWorker() {
+  if ("serviceWorker" in navigator) {
+    try {
+      await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+    } catch (error) {
+      console.warn("Service worker not registered:", error);
+    }
+  }
+}
+
 async function start() {
+  registerServiceWorker();
   $("retype-form").addEventListener("submit", onRetype);
   $("join-form").addEventListener("submit", onJoin);
   $("signup-form").addEventListener("submit", onSignUp);

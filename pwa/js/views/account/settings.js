@@ -1,0 +1,268 @@
+// Settings for every role: the account, password, sign out. Owners also find here how
+// they are notified (push on this device, text messages to a verified number) and the
+// agencies they joined.
+
+import { get, patch, post } from "../../api.js";
+import { clearErrors, setBusy, showErrors, values } from "../../forms.js";
+import { disablePush, enablePush, pushState } from "../../push.js";
+import { field, formError, h, replace, time, words } from "../../ui.js";
+
+function accountFacts(user) {
+  return h("dl.card.account-facts",
+    user.display_name ? [h("dt", "Name"), h("dd", user.display_name)] : null,
+    user.email ? [h("dt", "E-mail"), h("dd", user.email)] : null,
+    user.phone ? [h("dt", "Mobile"), h("dd", user.phone, user.role === "owner"
+      ? h("span.meta", user.phone_verified ? " (verified)" : " (not verified)") : null)] : null,
+    h("dt", "Account"), h("dd", words(user.role)),
+    h("dt", "Since"), h("dd", time(user.created_at)));
+}
+
+// --- push on this device -----------------------------------------------------------------------
+
+function pushSection(ctx) {
+  const status = h("p.push-status", { role: "status", "aria-live": "polite" }, "Checking this device…");
+  const on = h("button.primary", { type: "button", hidden: true }, "Turn on notifications");
+  const off = h("button", { type: "button", hidden: true }, "Turn off notifications on this device");
+
+  function show(result) {
+    status.textContent = result.message;
+    on.hidden = !(result.state === "disabled" || result.state === "unknown");
+    off.hidden = result.state !== "enabled";
+  }
+
+  on.addEventListener("click", async () => {
+    on.disabled = true;
+    status.textContent = "Turning on notifications…";
+    const result = await enablePush();
+    on.disabled = false;
+    show(result);
+    if (result.ok) {
+      ctx.announce(result.message);
+      off.focus();
+    }
+  });
+  off.addEventListener("click", async () => {
+    off.disabled = true;
+    const result = await disablePush();
+    off.disabled = false;
+    show(result);
+    if (result.ok) {
+      on.focus();
+    }
+  });
+  pushState().then((result) => {
+    if (ctx.current) {
+      show(result);
+    }
+  });
+  return h("div.push-setting",
+    h("h3", "Push notifications on this device"),
+    h("p", "So you hear when an officer asks for footage near your camera, with Approve and Decline on the notification."),
+    status,
+    h("div.actions", on, off));
+}
+
+// --- which channels requests use ---------------------------------------------------------------
+
+function channelsSection(ctx, user) {
+  const push = h("input", { id: "channel-push", name: "notify_push", type: "checkbox", checked: user.notify_push });
+  const sms = h("input", { id: "channel-sms", name: "notify_sms", type: "checkbox", checked: user.notify_sms });
+  const status = h("p.hint", { role: "status", "aria-live": "polite" });
+  async function save(event) {
+    const box = event.target;
+    box.disabled = true;
+    const answer = await patch("/api/auth/me", { [box.name]: box.checked });
+    box.disabled = false;
+    if (!answer.ok) {
+      box.checked = !box.checked;
+      status.textContent = answer.error.message;
+      return;
+    }
+    ctx.setUser({ ...ctx.user, ...answer.data });
+    status.textContent = `${box.name === "notify_push" ? "Push notifications" : "Text messages"} `
+      + `${box.checked ? "on" : "off"} for new requests.`;
+  }
+  push.addEventListener("change", save);
+  sms.addEventListener("change", save);
+  return h("fieldset.channel-choice",
+    h("legend", "Send me requests by"),
+    h("label.check", { for: "channel-push" }, push, "Push notification (on devices where it is turned on)"),
+    h("label.check", { for: "channel-sms" }, sms, "Text message (to your verified mobile number)"),
+    status);
+}
+
+// --- phone verification --------------------------------------------------------------------------
+
+function phoneSection(ctx, user) {
+  const box = h("div.phone-setting");
+
+  function verified(phone) {
+    replace(box,
+      h("h3", "Text messages"),
+      h("p", "Your mobile number ", h("strong", phone), " is verified: text messages about requests reach it, "
+        + "and you can answer by replying YES, NO or NONE with the request’s code. Reply STOP to end texts, "
+        + "START to resume."));
+  }
+
+  function askForCode() {
+    const form = h("form.phone-form", { novalidate: true },
+      formError(),
+      field("Mobile number", h("input", { id: "settings-phone", name: "phone", type: "tel", autocomplete: "tel",
+        inputMode: "tel", value: user.phone || "" }), { hint: "We text a 6-digit code to it, e.g. +1 414 555 0123." }),
+      h("button", { type: "submit" }, "Text me a code"));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearErrors(form);
+      const data = values(form);
+      setBusy(form, true);
+      const answer = await post("/api/auth/phone/verification", data.phone ? { phone: data.phone } : {});
+      setBusy(form, false);
+      if (!answer.ok) {
+        showErrors(form, answer.error);
+        return;
+      }
+      enterCode(answer.data);
+    });
+    replace(box,
+      h("h3", "Text messages"),
+      h("p", user.phone
+        ? "Your mobile number is not verified yet, so no text messages are sent to it. Verify it to get requests by text."
+        : "Add and verify a mobile number to get requests by text message as well (or instead of push)."),
+      form);
+  }
+
+  function enterCode(sent) {
+    const form = h("form.code-form", { novalidate: true },
+      formError(),
+      field("Code from the text message", h("input", { id: "settings-code", name: "code", type: "text",
+        inputMode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxLength: 6 }),
+      { hint: `Sent to ${sent.phone}; valid until ${new Date(sent.expires_at).toLocaleTimeString([], { timeStyle: "short" })}.` }),
+      h("div.actions",
+        h("button.primary", { type: "submit" }, "Verify"),
+        h("button", { type: "button", onclick: askForCode }, "Use another number")));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearErrors(form);
+      const code = values(form).code || "";
+      setBusy(form, true);
+      const answer = await post("/api/auth/phone/verify", { code });
+      setBusy(form, false);
+      if (!answer.ok) {
+        showErrors(form, answer.error);
+        return;
+      }
+      user.phone = answer.data.phone;
+      user.phone_verified = answer.data.phone_verified;
+      ctx.announce("Mobile number verified.");
+      verified(answer.data.phone);
+      ctx.refreshUser();
+    });
+    replace(box,
+      h("h3", "Text messages"),
+      sent.message ? h("p", { role: "status" }, sent.message) : null,
+      form);
+    form.querySelector("input").focus();
+  }
+
+  if (user.phone && user.phone_verified) {
+    verified(user.phone);
+  } else {
+    askForCode();
+  }
+  return box;
+}
+
+function agenciesSection(user) {
+  const memberships = user.memberships || [];
+  return h("section.agencies", { "aria-labelledby": "agencies-title" },
+    h("h2", { id: "agencies-title" }, "Agencies you joined"),
+    memberships.length
+      ? h("ul.cards", memberships.map((m) => h("li",
+        h("h3", m.agency_name),
+        m.district_name ? h("p.meta", m.district_name) : null,
+        h("p.meta", "Joined ", time(m.joined_at)))))
+      : h("p.empty", "None yet."),
+    h("p", "Each camera says which of them it is shared with (", h("a", { href: "#/cameras" }, "your cameras"),
+      "). To join another, ", h("a", { href: "#/scan" }, "scan or type its enrollment code"), "."));
+}
+
+function passwordSection(ctx) {
+  const done = h("p.success", { role: "status", hidden: true });
+  const form = h("form.password-form", { novalidate: true },
+    formError(),
+    field("Current password", h("input", { id: "settings-current-password", name: "current_password", type: "password",
+      autocomplete: "current-password", required: true })),
+    field("New password", h("input", { id: "settings-new-password", name: "new_password", type: "password",
+      autocomplete: "new-password", required: true, minLength: 10 }), { hint: "At least 10 characters." }),
+    h("button", { type: "submit" }, "Change password"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    done.hidden = true;
+    const data = values(form);
+    if (!data.current_password || !data.new_password) {
+      showErrors(form, { message: "Please check the fields marked below.", fields: {
+        ...(data.current_password ? {} : { current_password: ["Enter your current password."] }),
+        ...(data.new_password ? {} : { new_password: ["Choose a new password."] }),
+      } });
+      return;
+    }
+    setBusy(form, true);
+    const answer = await post("/api/auth/password", data);
+    setBusy(form, false);
+    if (!answer.ok) {
+      showErrors(form, answer.error);
+      return;
+    }
+    form.reset();
+    done.hidden = false;
+    done.textContent = "Password changed. Every other device you were signed in on is now signed out.";
+    ctx.announce("Password changed.");
+  });
+  return h("section.password", { "aria-labelledby": "password-title" },
+    h("h2", { id: "password-title" }, "Change password"), done, form);
+}
+
+export default {
+  title: "Settings",
+  async render(ctx) {
+    const me = await get("/api/auth/me");
+    const user = me.ok ? me.data : ctx.user;
+    const owner = user.role === "owner";
+    const signOutError = h("p.form-error", { role: "alert", tabindex: "-1", hidden: true });
+    const signOut = h("button", { type: "button" }, "Sign out");
+    signOut.addEventListener("click", async () => {
+      signOut.disabled = true;
+      const answer = await post("/api/auth/signout");
+      signOut.disabled = false;
+      if (!answer.ok && answer.status !== 401) {
+        signOutError.hidden = false;
+        signOutError.textContent = answer.error.message;
+        signOutError.focus();
+        return;
+      }
+      ctx.setUser(null);
+      ctx.announce("Signed out.");
+      ctx.navigate("/");
+    });
+    return h("section.settings",
+      h("h1", "Settings"),
+      h("section", { "aria-labelledby": "account-title" },
+        h("h2", { id: "account-title" }, "Your account"),
+        accountFacts(user)),
+      owner ? h("section.channels", { "aria-labelledby": "channels-title" },
+        h("h2", { id: "channels-title" }, "How you hear about requests"),
+        h("p", "Porchlight sends a push notification to each device where you turned them on, and a text message "
+          + "to your verified mobile number. An unanswered push is followed by a text."),
+        channelsSection(ctx, user),
+        pushSection(ctx),
+        phoneSection(ctx, user)) : null,
+      owner ? agenciesSection(user) : null,
+      passwordSection(ctx),
+      h("section", { "aria-labelledby": "signout-title" },
+        h("h2", { id: "signout-title" }, "Sign out"),
+        signOutError,
+        h("p", "Signing out on this device keeps your account and its cameras as they are."),
+        signOut));
+  },
+};

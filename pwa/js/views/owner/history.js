@@ -1,0 +1,81 @@
+// Everything the owner was asked and answered, and every time police opened what they
+// shared (each view and download is logged; see GET /api/me/clip-accesses).
+
+import { get } from "../../api.js";
+import { errorCard, formatWindow, h, pill, time, words } from "../../ui.js";
+
+function answerText(ask) {
+  switch (ask.state) {
+    case "approved":
+    case "uploading":
+      return "You approved";
+    case "delivered":
+      return "You approved and shared a clip";
+    case "declined":
+      return "You declined";
+    case "no_footage":
+      return "You had no footage";
+    case "expired":
+      return "Closed without an answer";
+    case "cancelled":
+      return "Withdrawn by the agency";
+    default:
+      return "Not answered yet";
+  }
+}
+
+// How an answer came: "in the app", "from the notification", "by text message".
+export function viaText(via) {
+  return { app: "in the app", notification: "from the notification", sms: "by text message",
+    link: "through the upload link" }[via] || words(via);
+}
+
+function askItem(ask) {
+  return h("li.history-ask", { dataset: { askId: String(ask.id) } },
+    h("h3", h("a", { href: `#/asks/${ask.id}` }, `${ask.agency_name}: case ${ask.case_number}`)),
+    h("p.meta", pill(ask.state), ` ${ask.incident_type} · ${ask.camera_label}`),
+    h("p", `${answerText(ask)}`,
+      ask.responded_at ? [" on ", time(ask.responded_at)] : null,
+      ask.answered_via ? ` ${viaText(ask.answered_via)}` : null, "."),
+    ask.decline_reason ? h("p.hint", `Your reason: “${ask.decline_reason}”`) : null,
+    h("p.hint", "Asked ", time(ask.created_at), " for ", formatWindow(ask.window_start, ask.window_end), "."));
+}
+
+function accessItem(access, asks) {
+  const ask = asks.get(access.ask_id);
+  const who = access.accessor_role === "supervisor" ? "A supervisor" : access.accessor_role === "officer"
+    ? "An officer" : "Agency staff";
+  const what = access.action === "download" ? "downloaded" : "played";
+  return h("li.history-access", { dataset: { accessId: String(access.id) } },
+    h("p", h("strong", `${who} of ${access.agency_name} ${what} clip ${access.clip_id}`)),
+    h("p.meta", time(access.accessed_at), " · ",
+      h("a", { href: `#/asks/${access.ask_id}` }, ask ? `case ${ask.case_number}` : "the request"),
+      access.byte_range ? ` · bytes ${access.byte_range}` : null));
+}
+
+export default {
+  title: "History",
+  async render(ctx) {
+    const [asks, accesses] = await Promise.all([get("/api/asks?limit=500"), get("/api/me/clip-accesses?limit=500")]);
+    if (!asks.ok || !accesses.ok) {
+      return h("section", h("h1", "Your history"),
+        errorCard((asks.ok ? accesses : asks).error, () => ctx.navigate("/history")));
+    }
+    const answered = asks.data.length;
+    const byId = new Map(asks.data.map((ask) => [ask.id, ask]));
+    return h("section.history",
+      h("h1", "Your history"),
+      h("p", "Every request made to you, what you answered, and every time police opened a clip you shared. "
+        + "The same events are in the agency’s tamper-evident audit log."),
+      h("section", { "aria-labelledby": "history-access-title" },
+        h("h2", { id: "history-access-title" }, "Police access to your clips"),
+        accesses.data.length
+          ? h("ul.cards.accesses", accesses.data.map((access) => accessItem(access, byId)))
+          : h("p.empty", "No one has opened a clip of yours.")),
+      h("section", { "aria-labelledby": "history-asks-title" },
+        h("h2", { id: "history-asks-title" }, `Requests made to you (${answered})`),
+        answered
+          ? h("ul.cards.history-asks", asks.data.map(askItem))
+          : h("p.empty", "No requests yet.")));
+  },
+};

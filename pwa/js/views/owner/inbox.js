@@ -1,0 +1,94 @@
+// The owner's inbox: every request for footage made to them, open ones first.
+
+import { get } from "../../api.js";
+import { errorCard, formatDateTime, formatDistance, formatWindow, h, pill, relativeTime, time } from "../../ui.js";
+
+export const OPEN_STATES = ["queued", "notified", "seen"];
+export const UPLOAD_STATES = ["approved", "uploading"];
+
+function deadlinePassed(ask) {
+  return ask.deadline && new Date(ask.deadline).getTime() <= Date.now();
+}
+
+// 0: waiting for an answer, 1: approved and waiting for clips, 2: everything else.
+function rank(ask) {
+  if (deadlinePassed(ask)) {
+    return 2;
+  }
+  if (OPEN_STATES.includes(ask.state)) {
+    return 0;
+  }
+  return UPLOAD_STATES.includes(ask.state) ? 1 : 2;
+}
+
+export function sortAsks(asks) {
+  return [...asks].sort((a, b) => {
+    const byRank = rank(a) - rank(b);
+    if (byRank) {
+      return byRank;
+    }
+    if (rank(a) < 2) {
+      // The one closing soonest first.
+      return new Date(a.deadline || 8.64e15) - new Date(b.deadline || 8.64e15);
+    }
+    return b.id - a.id;
+  });
+}
+
+function nextStep(ask) {
+  if (deadlinePassed(ask)) {
+    return null;
+  }
+  if (OPEN_STATES.includes(ask.state)) {
+    return h("p.next-step", "Waiting for your answer");
+  }
+  if (UPLOAD_STATES.includes(ask.state)) {
+    return h("p.next-step", "Approved: upload your clip");
+  }
+  return null;
+}
+
+export function askCard(ask) {
+  const titleId = `ask-${ask.id}-title`;
+  return h("li.ask-card", { dataset: { askId: String(ask.id), state: ask.state } },
+    h("h2", { id: titleId },
+      h("a.stretch", { href: `#/asks/${ask.id}` }, `${ask.agency_name}: case ${ask.case_number}`)),
+    h("p.meta", pill(ask.state), " ", ask.incident_type),
+    nextStep(ask),
+    h("dl.facts",
+      h("div", h("dt", "Time asked for"), h("dd", formatWindow(ask.window_start, ask.window_end))),
+      h("div", h("dt", "Camera"), h("dd", `${ask.camera_label} · ${formatDistance(ask.distance_m)} from the incident`)),
+      ask.deadline ? h("div", h("dt", deadlinePassed(ask) ? "Closed" : "Answer by"),
+        h("dd", time(ask.deadline, formatDateTime(ask.deadline)),
+          deadlinePassed(ask) ? null : ` (${relativeTime(ask.deadline)})`)) : null));
+}
+
+export default {
+  title: "Inbox",
+  async render(ctx) {
+    const answer = await get("/api/asks");
+    if (!answer.ok) {
+      return h("section",
+        h("h1", "Requests for footage"),
+        errorCard(answer.error, () => ctx.navigate("/inbox")));
+    }
+    const asks = sortAsks(answer.data);
+    const waiting = asks.filter((ask) => rank(ask) === 0).length;
+    if (!asks.length) {
+      return h("section",
+        h("h1", "Requests for footage"),
+        h("div.card.empty-state",
+          h("h2", "No requests yet"),
+          h("p", "When an officer asks for footage near one of your cameras, the request appears here and you "
+            + "decide whether to share. Nothing is shared without your answer."),
+          h("div.actions",
+            h("a.button", { href: "#/cameras" }, "Your cameras"),
+            h("a.button", { href: "#/settings" }, "Notification settings"))));
+    }
+    return h("section",
+      h("h1", "Requests for footage"),
+      h("p.lead", waiting === 0 ? "Nothing is waiting for your answer."
+        : `${waiting} ${waiting === 1 ? "request is" : "requests are"} waiting for your answer.`),
+      h("ul.cards.asks", asks.map(askCard)));
+  },
+};
