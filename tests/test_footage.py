@@ -440,6 +440,10 @@ def test_preview_counts_cameras_and_changes_nothing(as_officer, world):
     assert count(FootageRequest) == count(Ask) == count(AgencyPolicy) == 0
     assert count(AuditEvent) == audit_before
     assert "window_end" in invalid(as_officer.post("/api/requests/preview", json=body(window_end=ago(hours=-1))))
+    # A half-filled form previews too: only where and when decide the count.
+    scope = {k: v for k, v in body().items() if k not in ("case_number", "incident_type", "summary")}
+    assert as_officer.post("/api/requests/preview", json=scope).json["cameras"] == 2
+    assert "radius_m" in invalid(as_officer.post("/api/requests/preview", json={**scope, "radius_m": None}))
 
 
 # --- matching ----------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from app.footage.schemas import (
     DeclineIn,
     PolicyOut,
     PolicyPatchIn,
+    PreviewIn,
     PreviewOut,
     RequestIn,
     RequestListQuery,
@@ -62,7 +63,7 @@ def create_request(data):
 
 
 @bp.post("/requests/preview")
-@bp.input(RequestIn, arg_name="data")
+@bp.input(PreviewIn, arg_name="data")
 @bp.output(PreviewOut)
 @bp.doc(security=SECURITY, responses=[401, 403, 422])
 @require_role(*STAFF)

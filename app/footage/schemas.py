@@ -9,7 +9,7 @@ from datetime import UTC, timedelta
 
 from apiflask import Schema, fields
 from apiflask.validators import Length, OneOf, Range
-from marshmallow import ValidationError, validates_schema
+from marshmallow import EXCLUDE, ValidationError, validates_schema
 
 from app.common.fields import StrictFloat, StrictInteger, TrimmedString
 from app.db import utcnow
@@ -78,7 +78,9 @@ class PolicyOut(Schema):
 
 # --- footage requests (staff) -----------------------------------------------------------
 
-class RequestIn(Schema):
+class RequestScopeIn(Schema):
+    """Where and when: what decides which cameras a request asks."""
+
     latitude = StrictFloat(required=True, validate=Range(-90, 90), metadata={"description": "WGS84 degrees."})
     longitude = StrictFloat(required=True, validate=Range(-180, 180), metadata={"description": "WGS84 degrees."})
     radius_m = StrictFloat(required=True, validate=Range(1, MAX_RADIUS_M),
@@ -87,13 +89,6 @@ class RequestIn(Schema):
     window_end = UtcDateTime(required=True, metadata={
         "description": "With a UTC offset; in the past and after window_start; "
                        "longer than the agency's limit needs a supervisor's approval."})
-    case_number = TrimmedString(required=True, validate=Length(min=1, max=64))
-    incident_type = TrimmedString(required=True, validate=Length(min=1, max=64),
-                                  metadata={"example": "burglary"})
-    summary = TrimmedString(required=True, validate=Length(min=1, max=1000),
-                            metadata={"description": "What owners read: say what happened and what to look for."})
-    justification = TrimmedString(allow_none=True, validate=Length(max=1000), metadata={
-        "description": "Why a request over the agency's limits is needed (required then)."})
 
     # Runs beside the field checks, so one answer names every bad field.
     @validates_schema(skip_on_field_errors=False)
@@ -116,6 +111,23 @@ class RequestIn(Schema):
                 errors.setdefault("window_end", []).append("The window can be at most 7 days long.")
         if errors:
             raise ValidationError(errors)
+
+
+class RequestIn(RequestScopeIn):
+    case_number = TrimmedString(required=True, validate=Length(min=1, max=64))
+    incident_type = TrimmedString(required=True, validate=Length(min=1, max=64),
+                                  metadata={"example": "burglary"})
+    summary = TrimmedString(required=True, validate=Length(min=1, max=1000),
+                            metadata={"description": "What owners read: say what happened and what to look for."})
+    justification = TrimmedString(allow_none=True, validate=Length(max=1000), metadata={
+        "description": "Why a request over the agency's limits is needed (required then)."})
+
+
+class PreviewIn(RequestScopeIn):
+    """A request's scope; its other fields may come along (a form sends what it has) and are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
 
 
 class RequestListQuery(Schema):

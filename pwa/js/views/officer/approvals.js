@@ -1,0 +1,148 @@
+// The supervisor's approval queue: requests over the agency's limits, with the limits
+// exceeded and the officer's justification. Approving sends the request to owners and
+// records the override (counted publicly); rejecting closes it. Both need a reason.
+
+import { get, post } from "../../api.js";
+import { clearErrors, setBusy, showErrors } from "../../forms.js";
+import { errorCard, field, formError, formatWindow, h, loading, replace, time } from "../../ui.js";
+import { agencyPolicy, exceededText, formatCoordinates, formatMetres, formatMinutes, poll } from "./common.js";
+
+const POLL_MS = 15000;
+
+export default {
+  title: "Approvals",
+  async render(ctx) {
+    const [policy, staffAnswer] = await Promise.all([agencyPolicy(), get("/api/agency/staff")]);
+    const names = new Map((staffAnswer.ok ? staffAnswer.data : [])
+      .map((user) => [user.id, user.display_name || user.email || `Staff member ${user.id}`]));
+    const list = h("ul.cards.approval-list", { "aria-label": "Requests waiting for approval" });
+    const empty = h("p.empty", { hidden: true }, "No request is waiting for approval.");
+    const status = h("div.approval-status");
+    const cards = new Map(); // request id → li
+    let closed = false;
+
+    function officerName(request) {
+      if (request.officer_id === ctx.user.id) {
+        return "you";
+      }
+      return names.get(request.officer_id) || (request.officer_id ? `officer ${request.officer_id}` : "a former officer");
+    }
+
+    function card(request) {
+      const reason = h("textarea", { id: `review-${request.id}-reason`, name: "reason", rows: 3, maxLength: 1000,
+        required: true });
+      const approve = h("button.primary", { type: "submit", value: "approve" }, "Approve and send");
+      const reject = h("button.danger", { type: "submit", value: "reject" }, "Reject");
+      const form = h("form.review-form", { novalidate: true }, formError(),
+        field("Your reason", reason, { hint: "Recorded with your decision and in the audit log." }),
+        h("div.actions", approve, reject));
+      const titleId = `approval-${request.id}-title`;
+      const li = h("li", { dataset: { requestId: String(request.id) } },
+        h("h2", { id: titleId }, `Case ${request.case_number}`, h("span.meta-inline", ` · ${request.incident_type}`)),
+        h("p.meta", "Requested by ", officerName(request), ", ", time(request.created_at)),
+        h("ul.exceeded", exceededText(request, policy).map((text) => h("li", text))),
+        h("dl.card.stacked",
+          h("dt", "Justification"), h("dd.justification", request.justification || "(none given)"),
+          h("dt", "Summary"), h("dd", request.summary),
+          h("dt", "Time window"), h("dd", formatWindow(request.window_start, request.window_end)),
+          h("dt", "Area"), h("dd", `${formatMetres(request.radius_m)} around ${formatCoordinates(request.latitude,
+            request.longitude)}`)),
+        h("p", h("a", { href: `#/officer/requests/${request.id}` }, "Open the request",
+          h("span.visually-hidden", ` for case ${request.case_number}`))),
+        form);
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const action = event.submitter && event.submitter.value === "reject" ? "reject" : "approve";
+        clearErrors(form);
+        if (!reason.value.trim()) {
+          showErrors(form, { message: "Please check the fields marked below.",
+            fields: { reason: [`Give the reason you ${action} this request.`] } });
+          return;
+        }
+        setBusy(form, true);
+        reject.disabled = true;
+        const answer = await post(`/api/requests/${request.id}/${action}`, { reason: reason.value.trim() });
+        setBusy(form, false);
+        reject.disabled = false;
+        if (closed) {
+          return;
+        }
+        if (!answer.ok) {
+          showErrors(form, answer.error);
+          return;
+        }
+        const done = answer.data;
+        const text = action === "approve"
+          ? `Case ${done.case_number} approved and sent: ${done.asks_total} camera${done.asks_total === 1 ? "" : "s"} asked.`
+          : `Case ${done.case_number} rejected.`;
+        removeCard(request.id);
+        replace(status, h("p.success", { tabindex: "-1" }, text, " ",
+          h("a", { href: `#/officer/requests/${done.id}` }, "Open it")));
+        status.querySelector("p").focus();
+        ctx.announce(text);
+      });
+      return li;
+    }
+
+    function removeCard(id) {
+      cards.get(id)?.remove();
+      cards.delete(id);
+      empty.hidden = cards.size > 0;
+    }
+
+    async function load({ first = false } = {}) {
+      const answer = await get("/api/requests?status=pending_approval");
+      if (closed || !ctx.current) {
+        return;
+      }
+      if (!answer.ok) {
+        if (first) {
+          replace(status, errorCard(answer.error, () => load({ first: true })));
+        }
+        return;
+      }
+      const ids = new Set(answer.data.map((r) => r.id));
+      for (const id of [...cards.keys()]) {
+        // Decided elsewhere (another supervisor, or cancelled): the card goes, unless it is being typed in.
+        if (!ids.has(id) && !cards.get(id).contains(document.activeElement)) {
+          removeCard(id);
+        }
+      }
+      let added = 0;
+      // Oldest first: they have waited longest.
+      for (const request of [...answer.data].sort((a, b) => a.id - b.id)) {
+        if (!cards.has(request.id)) {
+          const li = card(request);
+          cards.set(request.id, li);
+          list.append(li);
+          added += 1;
+        }
+      }
+      empty.hidden = cards.size > 0;
+      if (added && !first) {
+        ctx.announce(`${added} new request${added === 1 ? "" : "s"} waiting for approval.`);
+      }
+    }
+
+    const intro = h("p.lead", "These requests go beyond your agency's limits",
+      policy ? ` (${formatMetres(policy.max_radius_m)} radius, ${formatMinutes(policy.max_window_minutes)} of footage)` : "",
+      ". Approving sends them to owners and is counted publicly as an override.");
+    replace(status, loading());
+    await load({ first: true });
+    status.querySelector(".loading")?.remove();
+    empty.hidden = cards.size > 0;
+    const stop = poll(() => load(), POLL_MS);
+    return {
+      node: h("section.officer",
+        h("h1", "Approval queue"),
+        intro,
+        status,
+        empty,
+        list),
+      cleanup() {
+        closed = true;
+        stop();
+      },
+    };
+  },
+};

@@ -1,0 +1,195 @@
+// Helpers shared by the officer, supervisor and district-manager screens: polling,
+// debouncing, counts per outcome, the agency's limits in words, and times for
+// <input type="datetime-local">.
+//
+// Nothing here (nor in any API these screens call) carries an owner's identity:
+// officers learn how many owners answered what, never who.
+
+import { get } from "../../api.js";
+import { h } from "../../ui.js";
+
+// Calls `fn` every `ms` while the page is visible (and at once when it becomes visible
+// again). Returns stop(). A call still running is never overlapped by the next one.
+export function poll(fn, ms) {
+  let timer = null;
+  let stopped = false;
+  let running = false;
+  const tick = async () => {
+    timer = null;
+    if (stopped) {
+      return;
+    }
+    if (!document.hidden && !running) {
+      running = true;
+      try {
+        await fn();
+      } catch (error) {
+        console.warn("poll failed", error);
+      } finally {
+        running = false;
+      }
+    }
+    if (!stopped) {
+      timer = setTimeout(tick, ms);
+    }
+  };
+  const onVisible = () => {
+    if (!document.hidden && !stopped && timer !== null) {
+      clearTimeout(timer);
+      tick();
+    }
+  };
+  document.addEventListener("visibilitychange", onVisible);
+  timer = setTimeout(tick, ms);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    document.removeEventListener("visibilitychange", onVisible);
+  };
+}
+
+// fn debounced by `ms`; .cancel() drops a pending call, .now() runs it at once.
+export function debounce(fn, ms) {
+  let timer = null;
+  const debounced = (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { timer = null; fn(...args); }, ms);
+  };
+  debounced.cancel = () => { clearTimeout(timer); timer = null; };
+  debounced.now = (...args) => { debounced.cancel(); fn(...args); };
+  return debounced;
+}
+
+// --- the agency's policy ---------------------------------------------------------------
+
+let policyPromise = null;
+
+// GET /api/agency/policy, fetched once per page load (null when it cannot be read).
+export function agencyPolicy({ fresh = false } = {}) {
+  if (!policyPromise || fresh) {
+    policyPromise = get("/api/agency/policy").then((answer) => {
+      if (!answer.ok) {
+        policyPromise = null;
+        return null;
+      }
+      return answer.data;
+    });
+  }
+  return policyPromise;
+}
+
+// 90 → "1 h 30 min", 120 → "2 h", 45 → "45 min", 2880 → "2 days".
+export function formatMinutes(minutes) {
+  const total = Math.round(minutes);
+  if (total >= 2880 && total % 1440 === 0) {
+    return `${total / 1440} days`;
+  }
+  const hours = Math.floor(total / 60);
+  const rest = total % 60;
+  if (!hours) {
+    return `${rest} min`;
+  }
+  return rest ? `${hours} h ${rest} min` : `${hours} h`;
+}
+
+export function formatMetres(metres) {
+  const value = Number(metres);
+  return value >= 1000 ? `${(value / 1000).toFixed(value % 1000 ? 1 : 0)} km` : `${Math.round(value)} m`;
+}
+
+// ["radius", "window"] of a request → readable sentences, with the policy's figures when known.
+export function exceededText(request, policy) {
+  const minutes = (new Date(request.window_end) - new Date(request.window_start)) / 60000;
+  return (request.exceeded_limits || []).map((limit) => {
+    if (limit === "radius") {
+      return `Radius ${formatMetres(request.radius_m)}` +
+        (policy ? ` — over the ${formatMetres(policy.max_radius_m)} limit` : " — over the agency's limit");
+    }
+    if (limit === "window") {
+      return `Time window ${formatMinutes(minutes)}` +
+        (policy ? ` — over the ${formatMinutes(policy.max_window_minutes)} limit` : " — over the agency's limit");
+    }
+    return limit;
+  });
+}
+
+// --- counts per outcome ------------------------------------------------------------------
+
+// How the ask states are shown to staff, grouped into the outcomes an officer cares about.
+export const OUTCOMES = [
+  ["waiting", "Waiting", ["queued", "notified", "seen"]],
+  ["approved", "Approved", ["approved"]],
+  ["uploading", "Uploading", ["uploading"]],
+  ["delivered", "Delivered", ["delivered"]],
+  ["declined", "Declined", ["declined"]],
+  ["no_footage", "No footage", ["no_footage"]],
+  ["expired", "Expired", ["expired"]],
+  ["cancelled", "Cancelled", ["cancelled"]],
+];
+
+export function outcomeCounts(counts = {}) {
+  return OUTCOMES.map(([key, label, states]) => ({
+    key, label, value: states.reduce((sum, state) => sum + (counts[state] || 0), 0),
+  }));
+}
+
+// <dl class="counts">: cameras asked, then each outcome (zeros included when `all`).
+export function countsList(request, { all = true } = {}) {
+  const items = outcomeCounts(request.counts).filter((item) => all || item.value > 0);
+  return h("dl.counts",
+    h("div", { dataset: { outcome: "asked" } }, h("dt", "Cameras asked"), h("dd", String(request.asks_total || 0))),
+    items.map((item) => h("div", { dataset: { outcome: item.key } }, h("dt", item.label), h("dd", String(item.value)))));
+}
+
+// "3 asked · 1 approved · 2 waiting" for list items.
+export function countsSentence(request) {
+  if (!request.asks_total) {
+    return request.status === "pending_approval" ? "Not sent yet: waiting for a supervisor" : "No cameras asked";
+  }
+  const parts = outcomeCounts(request.counts).filter((item) => item.value > 0)
+    .map((item) => `${item.value} ${item.label.toLowerCase()}`);
+  return [`${request.asks_total} asked`, ...parts].join(" · ");
+}
+
+export const STATUS_WORDS = {
+  pending_approval: "Waiting for approval",
+  active: "Active",
+  rejected: "Rejected",
+  cancelled: "Cancelled",
+  expired: "Expired",
+};
+
+// --- times for datetime-local inputs -------------------------------------------------------
+
+const pad = (n) => String(n).padStart(2, "0");
+
+// A Date → "2026-05-01T21:30" in the device's time zone.
+export function toLocalInput(date) {
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
+    `T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+// "2026-05-01T21:30" (device time) → "2026-05-02T02:30:00Z", or null when not a time.
+export function localInputToIso(value) {
+  if (!value) {
+    return null;
+  }
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) {
+    return null;
+  }
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+// A coordinate typed by hand ("43.0417" or "43,0417") → a number, or null.
+export function parseCoordinate(text, limit) {
+  const value = Number(String(text || "").trim().replace(",", "."));
+  if (String(text || "").trim() === "" || !Number.isFinite(value) || Math.abs(value) > limit) {
+    return null;
+  }
+  return value;
+}
+
+export function formatCoordinates(lat, lon) {
+  return `${Number(lat).toFixed(5)}, ${Number(lon).toFixed(5)}`;
+}

@@ -1,0 +1,142 @@
+// The agency's footage requests, newest first, with live status and counts per outcome
+// (polled while the screen is open). A status filter narrows the list.
+
+import { get } from "../../api.js";
+import { errorCard, formatWindow, h, loading, pill, relativeTime, replace } from "../../ui.js";
+import { STATUS_WORDS, countsSentence, formatMetres, outcomeCounts, poll } from "./common.js";
+
+const POLL_MS = 10000;
+const FILTERS = [["", "All requests"], ["active", "Active"], ["pending_approval", "Waiting for approval"],
+  ["expired", "Expired"], ["cancelled", "Cancelled"], ["rejected", "Rejected"]];
+
+export default {
+  title: "Requests",
+  async render(ctx) {
+    const status = FILTERS.some(([value]) => value === ctx.query.get("status")) ? ctx.query.get("status") : "";
+    const filter = h("select", { id: "requests-filter", name: "status" },
+      FILTERS.map(([value, text]) => h("option", { value, selected: value === status }, text)));
+    filter.addEventListener("change", () => {
+      ctx.navigate(filter.value ? `/officer/requests?status=${filter.value}` : "/officer/requests");
+    });
+    const totals = h("div.request-totals");
+    const list = h("div.request-list", loading());
+    const updated = h("p.hint.updated");
+    let last = null; // id → signature, to announce changes
+    let closed = false;
+
+    async function load({ first = false } = {}) {
+      const answer = await get(`/api/requests${status ? `?status=${status}` : ""}`);
+      if (closed || !ctx.current) {
+        return;
+      }
+      if (!answer.ok) {
+        if (first) {
+          replace(list, errorCard(answer.error, () => load({ first: true })));
+        } else {
+          updated.textContent = `Could not refresh: ${answer.error.message}`;
+        }
+        return;
+      }
+      const requests = answer.data;
+      drawTotals(requests);
+      drawList(requests);
+      announceChanges(requests);
+      updated.textContent = `Updated ${new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit",
+        second: "2-digit" })}; refreshes every ${POLL_MS / 1000} seconds.`;
+    }
+
+    function drawTotals(requests) {
+      const byStatus = {};
+      let asked = 0;
+      const outcomes = {};
+      for (const request of requests) {
+        byStatus[request.status] = (byStatus[request.status] || 0) + 1;
+        asked += request.asks_total || 0;
+        for (const item of outcomeCounts(request.counts)) {
+          outcomes[item.key] = (outcomes[item.key] || 0) + item.value;
+        }
+      }
+      const cell = (key, label, value) => h("div", { dataset: { outcome: key } }, h("dt", label), h("dd", String(value)));
+      replace(totals,
+        h("h2", { id: "requests-totals" }, "At a glance"),
+        h("dl.counts", { "aria-labelledby": "requests-totals" },
+          cell("requests", "Requests", requests.length),
+          cell("active", "Active", byStatus.active || 0),
+          cell("pending_approval", "Awaiting approval", byStatus.pending_approval || 0),
+          cell("asked", "Cameras asked", asked),
+          cell("approved", "Approved", (outcomes.approved || 0) + (outcomes.uploading || 0) + (outcomes.delivered || 0)),
+          cell("delivered", "Delivered", outcomes.delivered || 0),
+          cell("declined", "Declined", outcomes.declined || 0),
+          cell("no_footage", "No footage", outcomes.no_footage || 0)));
+    }
+
+    function card(request) {
+      const mine = request.officer_id === ctx.user.id;
+      return h("li", { dataset: { requestId: String(request.id), status: request.status } },
+        h("h3", h("a.stretch", { href: `#/officer/requests/${request.id}` },
+          `Case ${request.case_number}`, h("span.visually-hidden", `, ${request.incident_type}`))),
+        h("p.meta", pill(request.status), " ", request.incident_type, mine ? " · yours" : ""),
+        h("p.meta", formatWindow(request.window_start, request.window_end), " · ", formatMetres(request.radius_m)),
+        h("p.meta.counts-sentence", countsSentence(request)),
+        request.status === "active" && request.expires_at
+          ? h("p.meta", `Owners can answer; it closes ${relativeTime(request.expires_at)}.`) : null);
+    }
+
+    function drawList(requests) {
+      if (requests.length === 0) {
+        replace(list, h("p.empty", status
+          ? `No requests are ${STATUS_WORDS[status].toLowerCase()}.`
+          : "Your agency has made no footage requests yet."),
+        h("p", h("a.button.primary", { href: "#/officer/new" }, "New request")));
+        return;
+      }
+      // Keep focus on the link it was on when the list is redrawn.
+      const focused = document.activeElement && list.contains(document.activeElement)
+        ? document.activeElement.closest("li")?.dataset.requestId : null;
+      const ul = h("ul.cards.request-cards", { "aria-label": "Requests" }, requests.map(card));
+      replace(list, ul);
+      if (focused) {
+        ul.querySelector(`li[data-request-id="${focused}"] a`)?.focus();
+      }
+    }
+
+    function announceChanges(requests) {
+      const now = new Map(requests.map((r) => [r.id, `${r.status}|${JSON.stringify(r.counts)}`]));
+      if (last) {
+        const changed = requests.filter((r) => last.has(r.id) && last.get(r.id) !== now.get(r.id));
+        const added = requests.filter((r) => !last.has(r.id));
+        const parts = [];
+        if (changed.length) {
+          parts.push(changed.length === 1 ? `Case ${changed[0].case_number} updated: ${countsSentence(changed[0])}.`
+            : `${changed.length} requests updated.`);
+        }
+        if (added.length) {
+          parts.push(`${added.length} new request${added.length === 1 ? "" : "s"}.`);
+        }
+        if (parts.length) {
+          ctx.announce(parts.join(" "));
+        }
+      }
+      last = now;
+    }
+
+    await load({ first: true });
+    const stop = poll(() => load(), POLL_MS);
+    const node = h("section.officer",
+      h("h1", "Footage requests"),
+      h("div.actions", h("a.button.primary", { href: "#/officer/new" }, "New request"),
+        ctx.user.role === "supervisor" ? h("a.button", { href: "#/officer/approvals" }, "Approval queue") : null),
+      h("div.field", h("label", { for: "requests-filter" }, "Show"), filter),
+      totals,
+      h("h2", status ? STATUS_WORDS[status] : "All requests"),
+      list,
+      updated);
+    return {
+      node,
+      cleanup() {
+        closed = true;
+        stop();
+      },
+    };
+  },
+};
