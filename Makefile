@@ -6,11 +6,11 @@ FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint migrate demo clean help
+.PHONY: run test lint migrate demo clean help npm chromium
 
 help:
 	@echo "make run   - set up and serve on http://$(HOST):$(PORT) (SQLite under instance/)"
-	@echo "make test  - set up and run the whole test suite"
+	@echo "make test  - set up and run the whole test suite (as root it installs chromium for the browser tests)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Porchlight needs Python 3.11 or newer")'
@@ -34,14 +34,44 @@ migrate: $(VENV)/.installed
 demo: migrate
 	$(FLASK) demo load --base-url http://$(HOST):$(PORT)
 
-run: demo
+run: demo npm
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev npm chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Third-party browser JS (served under /app/vendor/) and the browser-test tools, at the
+# versions pinned in package-lock.json. npm ci runs only when the lock file is newer
+# than what it last installed (npm writes node_modules/.package-lock.json).
+npm: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package-lock.json
+	@if command -v npm >/dev/null; then \
+	  echo "npm ci (package-lock.json is newer than node_modules/)"; \
+	  npm ci --no-audit --no-fund && touch $@; \
+	else \
+	  echo "npm not found: install Node.js 20 (with npm) and rerun, or run 'npm ci' yourself."; \
+	  echo "Until then /app/vendor/ answers 404 and the browser tests skip (fail when CI is set)."; \
+	fi
+
+# Debian's chromium for the browser tests (tests/browser): Playwright drives it; never
+# `playwright install`, which downloads a browser of its own.
+CHROMIUM ?= /usr/bin/chromium
+FONT ?= /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+chromium:
+	@if [ -x $(CHROMIUM) ] && [ -f $(FONT) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium and fonts for the browser tests"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; } \
+	    || echo "could not install chromium: the browser tests will skip (and fail when CI is set)"; \
+	else \
+	  echo "$(CHROMIUM) (or a font for it) is missing: the browser tests (tests/browser) will be skipped."; \
+	  echo "To enable them run 'make test' as root (it runs: apt-get install chromium fonts-dejavu-core),"; \
+	  echo "or install Debian's chromium package yourself."; \
+	fi
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check app tests bench config.py wsgi.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

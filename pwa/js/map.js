@@ -57,8 +57,15 @@ export async function createMap(container, { center, zoom, onTap } = {}) {
     map.on("click", (event) => onTap(event.latlng.lat, event.latlng.lng));
   }
   // The container may have been sized after creation (screens render off-document first).
-  requestAnimationFrame(() => map.invalidateSize());
-  setTimeout(() => map.invalidateSize(), 300);
+  // A screen left in the meantime has removed the map: Leaflet throws on a removed map.
+  let removed = false;
+  const resize = () => {
+    if (!removed && container.isConnected) {
+      map.invalidateSize();
+    }
+  };
+  requestAnimationFrame(resize);
+  setTimeout(resize, 300);
 
   const controller = {
     L,
@@ -98,6 +105,7 @@ export async function createMap(container, { center, zoom, onTap } = {}) {
       return group;
     },
     remove() {
+      removed = true;
       map.remove();
     },
   };

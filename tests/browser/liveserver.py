@@ -1,0 +1,291 @@
+"""The real app in a subprocess, for the browser tests and bench/lighthouse.py.
+
+:class:`LiveServer` runs what ``make run`` runs, in a temporary instance directory of
+its own: ``flask db upgrade``, ``flask demo load --base-url ...``, then the app under
+gunicorn (one process, threaded, so the in-process notification worker and every
+request share one process, as with ``make run``) on a free port of 127.0.0.1.
+
+The database is SQLite in the instance directory. That is enough for the browser
+tests: they prove the pages against the real HTTP API, and the API's behaviour on
+PostgreSQL is proven by the rest of the suite. Pass ``database_url`` to point the
+server at another database (it must be empty or already migrated).
+
+Everything is in the standard library plus ``requests`` so that bench/ can use it
+without pytest.
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Mirrors app/demo.py's PASSWORDS (checked against it in tests/browser/test_harness.py).
+DEMO_LOGINS = {
+    "supervisor": ("supervisor@demo.porchlight.test", "demo-supervisor-pw"),
+    "officer": ("officer@demo.porchlight.test", "demo-officer-pw"),
+    "manager": ("manager@demo.porchlight.test", "demo-manager-pw"),
+    "owner": ("owner@demo.porchlight.test", "demo-owner-pw"),
+}
+
+
+def _config_variables() -> frozenset[str]:
+    """Every environment variable config.py reads: the server gets none of the caller's."""
+    text = (ROOT / "config.py").read_text()
+    names = set(re.findall(r'env_(?:str|int|bool)\(\s*"([A-Z0-9_]+)"', text))
+    names.update(re.findall(r'os\.environ\.get\(\s*"([A-Z0-9_]+)"', text))
+    return frozenset(names)
+
+
+def _die_with_parent() -> None:
+    """In the server's process, before exec: ask Linux for SIGTERM when the test process
+    dies, so a killed or crashed test run leaves no server behind (no-op elsewhere)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ApiSession(requests.Session):
+    """A ``requests.Session`` whose relative URLs (``"/api/auth/me"``) go to the live server."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/") + "/"
+
+    def request(self, method, url, *args, **kwargs):
+        kwargs.setdefault("timeout", 30)
+        return super().request(method, urljoin(self.base_url, url), *args, **kwargs)
+
+    @property
+    def cookie_header(self) -> str:
+        """The session's cookies as one ``Cookie:`` header value (e.g. for Lighthouse)."""
+        return "; ".join(f"{c.name}={c.value}" for c in self.cookies)
+
+
+@dataclass
+class Account:
+    """An account made for one test: its login, password, API session and ``/api/auth/me`` body."""
+
+    login: str
+    password: str
+    session: ApiSession
+    user: dict = field(default_factory=dict)
+
+    @property
+    def id(self) -> int:
+        return self.user["id"]
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+class LiveServer:
+    """The app served over HTTP from a subprocess. Use :meth:`start`/:meth:`stop` or ``with``.
+
+    Attributes: ``base_url`` (``http://127.0.0.1:PORT``), ``origin`` (the same, for
+    permissions and push), ``port``, ``instance_dir``, ``env`` (the server's extra
+    environment), ``log_path`` (gunicorn's output), ``enrollment_code`` (the demo's
+    live campaign code, joining the demo agency) and ``demo_output`` (what
+    ``flask demo load`` printed).
+    """
+
+    def __init__(self, instance_dir: Path | str, *, port: int | None = None,
+                 env: dict[str, str] | None = None, database_url: str | None = None,
+                 threads: int = 8) -> None:
+        self.instance_dir = Path(instance_dir)
+        self.instance_dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.origin = self.base_url
+        self.log_path = self.instance_dir / "server.log"
+        self.threads = threads
+        self.env = {
+            "PORCHLIGHT_ENV": "development",
+            "PORCHLIGHT_INSTANCE_DIR": str(self.instance_dir),
+            "DATABASE_URL": database_url or f"sqlite:///{self.instance_dir / 'porchlight.sqlite3'}",
+            "PUBLIC_BASE_URL": self.base_url,
+            "SESSION_COOKIE_SECURE": "false",
+            # Cheap password hashing: sign-ins stay fast; the cost is not under test here.
+            "ARGON2_TIME_COST": "1",
+            "ARGON2_MEMORY_KIB": "8",
+            "ARGON2_PARALLELISM": "1",
+            "PYTHONUNBUFFERED": "1",
+            # No tile server is reachable from the tests: maps show pins on the plain grid.
+            "MAP_TILE_URL": "none",
+            **(env or {}),
+        }
+        self.enrollment_code: str | None = None
+        self.demo_output = ""
+        self._process: subprocess.Popen | None = None
+        self._log = None
+
+    # -- the server's environment and CLI ---------------------------------------------
+
+    def _environ(self) -> dict[str, str]:
+        # No setting leaks in from the caller's shell (a real TWILIO_* would send real SMS).
+        ignored = _config_variables()
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_") and k not in ignored}
+        environ.update(self.env)
+        return environ
+
+    def flask(self, *args: str, check: bool = True, input: str | None = None,
+              timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run ``flask --app wsgi ARGS`` against this server's instance and database.
+
+        Returns the CompletedProcess (``stdout``/``stderr`` as text); with ``check`` a
+        non-zero exit raises :class:`ServerError` showing both.
+        """
+        command = [sys.executable, "-m", "flask", "--app", "wsgi", *args]
+        result = subprocess.run(command, cwd=ROOT, env=self._environ(), input=input, capture_output=True,
+                                text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise ServerError(f"`flask {' '.join(args)}` exited {result.returncode}\n"
+                              f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
+        return result
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self, timeout: float = 60) -> LiveServer:
+        self.flask("db", "upgrade")
+        self.demo_output = self.flask("demo", "load", "--base-url", self.base_url).stdout
+        match = re.search(r"/e/([A-Z0-9]{8})\b", self.demo_output)
+        if not match:
+            raise ServerError(f"no enrollment code in `flask demo load` output:\n{self.demo_output}")
+        self.enrollment_code = match.group(1)
+        self._log = open(self.log_path, "ab")  # closed in stop()
+        command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(self.threads),
+                   "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "3", "--timeout", "120",
+                   "--access-logfile", "-", "wsgi:app"]
+        self._process = subprocess.Popen(command, cwd=ROOT, env=self._environ(), stdout=self._log,
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._process.poll() is not None:
+                raise ServerError(f"the server exited with {self._process.returncode}:\n{self.log_tail()}")
+            try:
+                if requests.get(self.url("/api/health"), timeout=2).status_code in (200, 503):
+                    return self
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ServerError(f"the server did not answer within {timeout} s:\n{self.log_tail()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The last lines gunicorn and the app wrote (access log included)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no server log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    # -- HTTP helpers ------------------------------------------------------------------
+
+    def url(self, path: str = "/") -> str:
+        return urljoin(self.base_url + "/", path.lstrip("/"))
+
+    def api(self) -> ApiSession:
+        """A new, signed-out API session."""
+        return ApiSession(self.base_url)
+
+    def sign_in(self, who: str, password: str | None = None) -> ApiSession:
+        """An API session signed in as a demo role (``"owner"``, ``"officer"``, ``"supervisor"``,
+        ``"manager"``) or as any login (e-mail or phone) with its password."""
+        if who in DEMO_LOGINS and password is None:
+            who, password = DEMO_LOGINS[who]
+        session = self.api()
+        response = session.post("/api/auth/signin", json={"login": who, "password": password})
+        if response.status_code != 200:
+            raise ServerError(f"sign-in as {who} failed: {response.status_code} {response.text}")
+        return session
+
+    def new_owner(self, *, email: str | None = None, phone: str | None = None, password: str | None = None,
+                  display_name: str | None = None, enrollment_code: str | None = "demo") -> Account:
+        """Sign up a fresh owner through the API (a unique e-mail unless given).
+
+        By default the owner joins the demo agency with the demo's campaign code; pass
+        ``enrollment_code=None`` for an owner with no agency, or another code.
+        """
+        if email is None and phone is None:
+            email = f"owner-{secrets.token_hex(4)}@example.com"
+        password = password or f"pw-{secrets.token_urlsafe(12)}"
+        body = {"email": email, "phone": phone, "password": password, "display_name": display_name,
+                "enrollment_code": self.enrollment_code if enrollment_code == "demo" else enrollment_code}
+        session = self.api()
+        response = session.post("/api/auth/signup", json={k: v for k, v in body.items() if v is not None})
+        if response.status_code != 201:
+            raise ServerError(f"sign-up failed: {response.status_code} {response.text}")
+        return Account(login=email or phone, password=password, session=session, user=response.json())
+
+    def new_staff(self, role: str = "officer", *, email: str | None = None, password: str | None = None,
+                  display_name: str | None = None, district_id: int | None = None) -> Account:
+        """A fresh officer, supervisor or manager of the demo agency, created by the demo supervisor."""
+        email = email or f"{role}-{secrets.token_hex(4)}@example.com"
+        password = password or f"pw-{secrets.token_urlsafe(12)}"
+        if role == "manager" and district_id is None:
+            district_id = self.sign_in("manager").get("/api/auth/me").json()["district_id"]
+        body = {"email": email, "password": password, "role": role, "display_name": display_name,
+                "district_id": district_id}
+        response = self.sign_in("supervisor").post("/api/agency/staff",
+                                                    json={k: v for k, v in body.items() if v is not None})
+        if response.status_code != 201:
+            raise ServerError(f"creating a {role} failed: {response.status_code} {response.text}")
+        session = self.sign_in(email, password)
+        return Account(login=email, password=password, session=session,
+                       user=session.get("/api/auth/me").json())
+
+    def sign_in_context(self, context, login: str, password: str | None = None) -> dict:
+        """Sign a Playwright BrowserContext in (its cookie jar gets the session cookie).
+
+        ``login`` may be a demo role name; returns the ``/api/auth/signin`` body.
+        """
+        if login in DEMO_LOGINS and password is None:
+            login, password = DEMO_LOGINS[login]
+        response = context.request.post(self.url("/api/auth/signin"), data={"login": login, "password": password})
+        if response.status != 200:
+            raise ServerError(f"sign-in as {login} failed: {response.status} {response.text()}")
+        return response.json()
