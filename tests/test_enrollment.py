@@ -239,6 +239,10 @@ def test_missing_code_ids_are_404(as_supervisor, code_id):
 
 def _decode_qr(image: np.ndarray) -> str:
     text, points, _ = cv2.QRCodeDetector().detectAndDecode(image)
+    if not text:
+        # The classic detector misses about one clean code in 500 (random codes make this
+        # test flaky); OpenCV's ArUco-based detector reads those.
+        text, points, _ = cv2.QRCodeDetectorAruco().detectAndDecode(image)
     assert points is not None, "no QR code found in the image"
     return text
 

@@ -1,6 +1,7 @@
 """Delivering notifications: the worker's side of the dispatcher.
 
-A delivery is one Notification row (one message about one ask on one channel):
+A delivery is one Notification row (one message about one ask on one channel, or
+one district invitation SMS to a member business):
 
     pending ──claim──▶ sending ──▶ sent
        ▲                  │ ├────▶ skipped   (nothing to send to, or the ask was answered)
@@ -36,8 +37,10 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from app.accounts.models import User
-from app.agencies.models import Agency
+from app.agencies.models import Agency, District
 from app.db import utcnow
+from app.districts.models import DistrictMember
+from app.enrollment.models import EnrollmentCode
 from app.extensions import db
 from app.footage import asks as ask_states
 from app.footage.models import OPEN_ASK_STATES, Ask, AskState, FootageRequest, RequestStatus
@@ -50,6 +53,7 @@ from app.notifications.models import (
     PushSubscription,
     SmsDirection,
     SmsMessage,
+    SmsOptOut,
 )
 
 log = logging.getLogger(__name__)
@@ -132,9 +136,10 @@ class Item:
     channel: Channel
     kind: NotificationKind
     attempts: int
-    ask_id: int
-    ask_state: AskState
+    ask_id: int | None  # None for a district invitation
+    ask_state: AskState | None
     owner_id: int | None
+    member_id: int | None = None  # the district member an invitation goes to
     outcome: Outcome | None = None
     sms_row_id: int | None = None
     sms_to: str | None = None
@@ -227,6 +232,9 @@ def _start(claimed: list[int], now: datetime, resources: Resources) -> Batch:
 
     items: list[Item] = []
     sms_work: list[tuple[Item, str, str]] = []
+    invitations = sorted(set(claimed) - {n.id for n, *_ in rows})
+    if invitations:
+        _start_invitations(invitations, items, sms_work, now)
     for n, ask, request, agency, user in rows:
         item = Item(n.id, n.channel, n.kind, n.attempts, ask.id, ask.state, ask.owner_id)
         items.append(item)
@@ -245,6 +253,36 @@ def _start(claimed: list[int], now: datetime, resources: Resources) -> Batch:
             sms_work.append((item, user.phone, messages.sms_text(n.kind, ask, request, agency)))
     _start_sms(sms_work, resources)
     return Batch(items, now)
+
+
+def _start_invitations(ids: list[int], items: list[Item], sms_work: list[tuple[Item, str, str]],
+                       now: datetime) -> None:
+    """District invitations among the claimed rows: SMS to members not enrolled, not opted out."""
+    rows = db.session.execute(
+        sa.select(Notification, DistrictMember, EnrollmentCode, District, Agency)
+        .join(DistrictMember, DistrictMember.id == Notification.district_member_id)
+        .join(District, District.id == DistrictMember.district_id)
+        .join(Agency, Agency.id == District.agency_id)
+        .outerjoin(EnrollmentCode, EnrollmentCode.id == DistrictMember.enrollment_code_id)
+        .where(Notification.id.in_(ids))
+        .order_by(Notification.id)
+    ).all()
+    phones = {member.phone for _, member, *_ in rows if member.phone}
+    opted_out = (set(db.session.scalars(sa.select(SmsOptOut.phone).where(SmsOptOut.phone.in_(phones))))
+                 if phones else set())
+    for n, member, code, district, agency in rows:
+        item = Item(n.id, n.channel, n.kind, n.attempts, None, None, None, member_id=member.id)
+        items.append(item)
+        if member.owner_id is not None:
+            item.outcome = Outcome(DeliveryStatus.SKIPPED, "the member has enrolled")
+        elif not member.phone:
+            item.outcome = Outcome(DeliveryStatus.SKIPPED, "the member has no mobile number")
+        elif member.phone in opted_out:
+            item.outcome = Outcome(DeliveryStatus.SKIPPED, "the number texted STOP")
+        elif code is None or code.status(now) != "active":
+            item.outcome = Outcome(DeliveryStatus.SKIPPED, "the member's enrollment code is no longer usable")
+        else:
+            sms_work.append((item, member.phone, messages.invitation_sms_text(member, code, district, agency)))
 
 
 def _precheck(n: Notification, ask: Ask, request: FootageRequest, user: User | None,
@@ -407,6 +445,10 @@ def _finish(batch: Batch, now: datetime, report: Report) -> None:
                            .values(last_success_at=now).execution_options(synchronize_session=False))
     for phone in opt_outs:
         service.record_opt_out(phone)
+    invited = [i.member_id for i in batch.items if i.member_id is not None and i.outcome.status == DeliveryStatus.SENT]
+    if invited:
+        db.session.execute(sa.update(DistrictMember).where(DistrictMember.id.in_(invited)).values(sms_sent_at=now)
+                           .execution_options(synchronize_session=False))
     report.reached += sorted({i.ask_id for i in batch.items if i.outcome.status == DeliveryStatus.SENT
                               and i.kind in FIRST_MESSAGES and i.ask_state == AskState.QUEUED})
     # A first push that reached nobody falls back to SMS at once rather than after the escalation delay.

@@ -3,6 +3,8 @@
 The footage service calls :func:`record_new_asks` inside the transaction that creates
 the asks (so a request and its notifications commit together) and :func:`enqueue`
 after the commit. Rows that never reach the queue are found by the scheduler's tick.
+District invitations take the same way: :func:`record_invitations` in the districts
+service's transaction, :func:`enqueue` after it.
 """
 from __future__ import annotations
 
@@ -22,3 +24,8 @@ def record_new_asks(asks: Iterable[Ask]) -> list[int]:
 def enqueue(notification_ids: Iterable[int]) -> None:
     """After the caller's commit: hand the deliveries to the job queue (RQ or in-process)."""
     queue.enqueue_deliveries(current_app._get_current_object(), notification_ids)
+
+
+def record_invitations(member_ids: Iterable[int]) -> list[int]:
+    """In the caller's transaction: one pending invitation SMS per district member. Returns their ids."""
+    return service.record_invitation_notifications(list(member_ids))

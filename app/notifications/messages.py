@@ -144,3 +144,20 @@ def push_payload(kind: NotificationKind, ask: Ask, footage_request: FootageReque
 def push_topic(ask_id: int, kind: NotificationKind) -> str:
     """RFC 8030 Topic (at most 32 base64url characters): one per message, so a resend replaces it."""
     return f"ask{ask_id}-{kind.value}"[:32]
+
+
+# --- district invitations (issue 5) ------------------------------------------------------
+
+ENROLL_PATH = "/e/{code}"  # the PWA's enrollment page (app/pwa.py), which the QR codes carry too
+
+
+def enrollment_link(code: str) -> str:
+    return base_url() + ENROLL_PATH.format(code=code)
+
+
+def invitation_sms_text(member, code, district, agency: Agency) -> str:
+    """The SMS inviting a district member business to enroll with its single-use code."""
+    business = member.business_name if len(member.business_name) <= 60 else member.business_name[:57] + "..."
+    display = f"{code.code[:4]}-{code.code[4:]}"
+    return (f"Porchlight: {district.name} invites {business} to join {agency.name}'s voluntary camera registry. "
+            f"Sign up with code {display}: {enrollment_link(code.code)} Reply STOP to opt out.")

@@ -34,6 +34,7 @@ class NotificationKind(enum.StrEnum):
     REQUEST = "request"        # the first message about an ask
     ESCALATION = "escalation"  # SMS after an unanswered push
     REMINDER = "reminder"      # before the request expires
+    INVITATION = "invitation"  # a district's SMS inviting a member business to enroll (no ask)
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -48,17 +49,21 @@ class Notification(Base):
     """One message about one ask on one channel: the unit of idempotence.
 
     The unique (ask, channel, kind) means a retry or a second worker can never make a
-    second message of the same kind on the same channel.
+    second message of the same kind on the same channel. An invitation is about a
+    district member instead of an ask (one row per invitation sent).
     """
 
     __tablename__ = "notifications"
     __table_args__ = (
         sa.UniqueConstraint("ask_id", "channel", "kind"),
         sa.Index("ix_notifications_status_due", "status", "due_at"),
+        sa.CheckConstraint("ask_id IS NOT NULL OR district_member_id IS NOT NULL", name="has_subject"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    ask_id: Mapped[int] = mapped_column(sa.ForeignKey("asks.id", ondelete="CASCADE"), index=True)
+    ask_id: Mapped[int | None] = mapped_column(sa.ForeignKey("asks.id", ondelete="CASCADE"), index=True)
+    district_member_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("district_members.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
     channel: Mapped[Channel] = mapped_column(db_enum(Channel, "channel"))
     kind: Mapped[NotificationKind] = mapped_column(db_enum(NotificationKind, "notification_kind"))

@@ -160,6 +160,21 @@ def record_reminders(asks: list[tuple[int, int]], now: datetime) -> list[int]:
     return insert_notifications(rows)
 
 
+def record_invitation_notifications(member_ids: list[int], now: datetime | None = None) -> list[int]:
+    """A pending SMS invitation for each district member (the district service chose and rate-limited them)."""
+    if not member_ids:
+        return []
+    now = now or utcnow()
+    rows = [{"district_member_id": member_id, "user_id": None, "channel": Channel.SMS,
+             "kind": NotificationKind.INVITATION, "status": DeliveryStatus.PENDING, "attempts": 0, "due_at": now,
+             "created_at": now} for member_id in member_ids]
+    ids: list[int] = []
+    for chunk in _chunks(rows):
+        ids += db.session.scalars(sa.insert(Notification).returning(Notification.id, sort_by_parameter_order=True),
+                                  chunk).all()
+    return ids
+
+
 def record_opt_out(phone: str) -> None:
     db.session.execute(_insert(db.session.get_bind().dialect.name)(SmsOptOut).values(phone=phone, opted_out_at=utcnow())
                        .on_conflict_do_nothing(index_elements=["phone"]))

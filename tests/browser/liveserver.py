@@ -189,7 +189,7 @@ class LiveServer:
             try:
                 if requests.get(self.url("/api/health"), timeout=2).status_code in (200, 503):
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             if time.monotonic() > deadline:
                 self.stop()

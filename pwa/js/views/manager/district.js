@@ -1,15 +1,18 @@
-// The district manager's screen: the district's enrollment codes with their QR images
+// The district manager's codes screen: the district's enrollment codes with their QR images
 // for print, who joined with them (members by number: managers see no footage and no
-// requests), issuing and withdrawing codes. Bulk import arrives with a later issue.
+// requests), issuing and withdrawing codes. Bulk enrollment from a spreadsheet, the
+// dashboard, SMS invitations and the QR sheet are in members.js and import.js; the
+// single-use codes a bulk import issues (one per member) are folded away here.
 
 import { get, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors } from "../../forms.js";
 import { errorCard, field, formError, formatDateTime, h, loading, pill, replace, time } from "../../ui.js";
 
 const MEMBER_CODES = 25; // codes whose uses are read for the member list
+const SINGLE_CODES_SHOWN = 10; // single-use codes drawn before "Show all"
 
 export default {
-  title: "District",
+  title: "Enrollment codes",
   async render(ctx) {
     const first = await get("/api/enrollment/codes");
     if (!ctx.current) {
@@ -148,9 +151,28 @@ export default {
       return box;
     }
 
+    // A bulk import issues one single-use code per member: past a few, they wait behind a button.
+    let allSingles = false;
+    const moreSingles = h("button.more-codes", { type: "button", hidden: true });
+    moreSingles.addEventListener("click", () => {
+      allSingles = true;
+      const before = codeList.children.length;
+      drawCodes();
+      const first = codeList.children[before]?.querySelector("h3");
+      if (first) {
+        first.setAttribute("tabindex", "-1");
+        first.focus();
+      }
+    });
+
     function drawCodes() {
-      replace(codeList, codes.map(codeCard));
+      let singles = 0;
+      const shown = codes.filter((code) => code.kind !== "single" || allSingles || ++singles <= SINGLE_CODES_SHOWN);
+      const hiddenCount = codes.length - shown.length;
+      replace(codeList, shown.map(codeCard));
       noCodes.hidden = codes.length > 0;
+      moreSingles.hidden = hiddenCount === 0;
+      moreSingles.textContent = `Show ${hiddenCount} more single-use code${hiddenCount === 1 ? "" : "s"}`;
     }
 
     async function loadMembers() {
@@ -244,15 +266,18 @@ export default {
         h("h2", "Enrollment codes"),
         noCodes,
         codeList,
+        moreSingles,
         h("h2", "Members"),
         members,
         h("h2", "Issue a code"),
         issued,
         issueForm,
-        h("h2", "Bulk import"),
-        h("p", "Enrolling many members at once from a spreadsheet, sending invitations and printing QR sheets for "
-          + "each business arrive with the district work, in a later version of Porchlight. "
-          + "Until then, issue a campaign code and print its QR code."),
+        h("h2", "Bulk enrollment"),
+        h("p", "Enroll many member businesses at once from a spreadsheet: each gets a single-use code, "
+          + "an SMS invitation and a place on the printable QR sheet."),
+        h("div.actions",
+          h("a.button", { href: "#/district/import" }, "Import members"),
+          h("a.button", { href: "#/district/members" }, "Dashboard and invitations")),
         h("p.hint", `Shown as of ${formatDateTime(new Date().toISOString())}.`)),
       cleanup() {
         closed = true;

@@ -1,0 +1,336 @@
+// The district dashboard: participation in total (invited, enrolled, cameras registered
+// and active) and per member, with search, a status filter and paging; the CSV export,
+// the printable QR sheet and the SMS invitations (after a confirmation, with what was
+// queued and skipped, and when to try again when they are rate-limited).
+//
+// Managers see their members' participation only: never requests, asks or footage.
+
+import { get } from "../../api.js";
+import { errorCard, formatDateTime, h, loading, pill, replace, time } from "../../ui.js";
+import { debounce } from "../officer/common.js";
+import { countsList, plural, postWithRetry, retryWhen } from "./common.js";
+
+const PAGE_SIZE = 25;
+// Members per QR sheet download (the server allows DISTRICT_PDF_MAX_MEMBERS, 600 by default).
+const SHEET_SIZE = 500;
+// The API's "invited" status is every member not enrolled yet (sent an invitation or not).
+const STATUSES = [["", "All members"], ["invited", "Not enrolled yet"], ["enrolled", "Enrolled"]];
+
+function codeText(code) {
+  if (!code) {
+    return null;
+  }
+  if (typeof code === "string") {
+    return code.length === 8 ? `${code.slice(0, 4)}-${code.slice(4)}` : code;
+  }
+  return code.display_code || code.code || null;
+}
+
+function memberCard(member) {
+  const code = member.code_display || codeText(member.code);
+  const contact = [member.phone, member.email].filter(Boolean);
+  return h("li.member-card", { dataset: { memberId: String(member.id), status: member.status } },
+    h("h3", member.business_name),
+    h("p.meta", pill(member.status === "enrolled" ? "enrolled" : member.invited_at ? "invited" : "not_invited"),
+      member.member_ref ? ` Ref. ${member.member_ref}` : null),
+    member.contact_name ? h("p.member-contact", member.contact_name) : null,
+    contact.length ? h("p.meta.member-reach", contact.join(" · ")) : null,
+    member.address ? h("p.meta", member.address) : null,
+    h("dl.member-cameras",
+      h("div", h("dt", "Cameras expected"), h("dd", String(member.cameras_expected ?? "–"))),
+      h("div", { dataset: { count: "registered" } }, h("dt", "Registered"), h("dd", String(member.cameras_registered ?? 0))),
+      h("div", { dataset: { count: "active" } }, h("dt", "Active"), h("dd", String(member.cameras_active ?? 0)))),
+    member.status === "enrolled"
+      ? h("p.meta", "Enrolled", member.enrolled_at ? [" ", time(member.enrolled_at)] : null, ".")
+      : h("p.meta", member.invited_at ? ["Invited ", time(member.invited_at), ", not enrolled yet."]
+        : "Not invited yet.",
+      code ? [" Enrollment code ", h("span.code", code),
+        member.code_status && member.code_status !== "active" ? ` (${member.code_status})` : null, "."] : null));
+}
+
+export default {
+  title: "District dashboard",
+  async render(ctx) {
+    let closed = false;
+    const state = {
+      q: ctx.query.get("q") || "",
+      status: STATUSES.some(([value]) => value === ctx.query.get("status")) ? ctx.query.get("status") : "",
+      offset: Math.max(0, Number.parseInt(ctx.query.get("offset") || "0", 10) || 0),
+    };
+
+    const dashboard = await get("/api/district/dashboard");
+    if (!ctx.current) {
+      return null;
+    }
+    const heading = h("h1", "District dashboard");
+    if (!dashboard.ok) {
+      return h("section.manager", heading,
+        errorCard(dashboard.error, () => ctx.navigate("/district/members", { replace: true })));
+    }
+    let totals = dashboard.data;
+    const districtName = (totals.district && totals.district.name) || "";
+
+    // --- totals ---------------------------------------------------------------------------
+
+    const totalsBody = h("div");
+    const totalsBox = h("section.district-totals", { "aria-labelledby": "district-totals-title" },
+      h("h2", { id: "district-totals-title" }, "Participation"), totalsBody);
+    function drawTotals() {
+      replace(totalsBody,
+        countsList("Participation", [
+          ["members", "Members", totals.members],
+          ["invited", "Invited", totals.invited],
+          ["enrolled", "Enrolled", totals.enrolled],
+          ["cameras_expected", "Cameras expected", totals.cameras_expected],
+          ["cameras_registered", "Cameras registered", totals.cameras_registered],
+          ["cameras_active", "Cameras active", totals.cameras_active]]),
+        h("p.hint", "Invited: sent an SMS invitation or printed on a QR sheet."),
+        totals.members ? null : h("p.empty", "No members yet: ",
+          h("a", { href: "#/district/import" }, "import your member spreadsheet"), " to start."));
+    }
+    drawTotals();
+
+    // After invitations went out: the totals and the list say who was invited.
+    async function refresh() {
+      const answer = await get("/api/district/dashboard");
+      if (closed) {
+        return;
+      }
+      if (answer.ok) {
+        totals = answer.data;
+        drawTotals();
+      }
+      loadMembers();
+    }
+
+    // --- invitations and exports ------------------------------------------------------------
+
+    const smsBox = h("div.sms-invite");
+    const smsResult = h("div.sms-result", { role: "status", "aria-live": "polite" });
+
+    function smsStart() {
+      const button = h("button.primary", { type: "button" }, "Send SMS invitations…");
+      button.addEventListener("click", smsAsk);
+      replace(smsBox, button);
+      return button;
+    }
+
+    function smsAsk() {
+      replace(smsResult);
+      const waiting = waitingCount;
+      const question = h("p.confirm-question", { tabindex: "-1" },
+        `Send an SMS invitation with their enrollment link to the ${plural(waiting, "member")} not enrolled yet? `
+        + "Members who opted out of text messages, have no mobile number or were already sent one are skipped.");
+      const yes = h("button.primary", { type: "button" }, "Yes, send the invitations");
+      const no = h("button", { type: "button" }, "Cancel");
+      no.addEventListener("click", () => smsStart().focus());
+      yes.addEventListener("click", async () => {
+        yes.disabled = true;
+        no.disabled = true;
+        yes.setAttribute("aria-busy", "true");
+        replace(smsResult, h("p.loading", "Sending…"));
+        const answer = await postWithRetry("/api/district/invitations/sms", {});
+        if (closed) {
+          return;
+        }
+        const again = smsStart();
+        showSmsAnswer(answer);
+        (smsResult.querySelector("[tabindex]") || again).focus();
+      });
+      replace(smsBox, h("div.confirm", { role: "group", "aria-label": "Confirm sending SMS invitations" },
+        question, h("div.actions", yes, no)));
+      question.focus();
+    }
+
+    function showSmsAnswer(answer) {
+      if (answer.ok) {
+        const data = answer.data || {};
+        const skipped = (data.skipped_opted_out || 0) + (data.skipped_no_phone || 0) + (data.skipped_enrolled || 0)
+          + (data.skipped_already_invited || 0);
+        const title = h("p.sms-headline", { tabindex: "-1" },
+          h("strong", data.queued ? `${plural(data.queued, "invitation")} queued.` : "No invitation was sent."),
+          data.queued ? " They go out over the next minutes." : "");
+        replace(smsResult, h("div.success", { dataset: { result: "sms" } },
+          title,
+          countsList("SMS invitations", [
+            ["queued", "Queued", data.queued],
+            ["skipped_opted_out", "Skipped: opted out", data.skipped_opted_out],
+            ["skipped_no_phone", "Skipped: no mobile number", data.skipped_no_phone],
+            ["skipped_enrolled", "Skipped: already enrolled", data.skipped_enrolled],
+            ["skipped_already_invited", "Skipped: already sent", data.skipped_already_invited]]),
+          data.skipped_no_phone ? h("p.hint", "Members without a mobile number get their code from the printed QR sheet.")
+            : null,
+          data.message ? h("p.hint", data.message) : null));
+        ctx.announce(`${plural(data.queued || 0, "invitation")} queued, ${skipped} skipped.`);
+        if (data.queued) {
+          refresh();
+        }
+        return;
+      }
+      const rateLimited = answer.status === 429;
+      replace(smsResult, h("div.alert", { dataset: { status: String(answer.status) } },
+        h("p", { tabindex: "-1" }, h("strong", rateLimited ? "Too many invitations were sent just now." : "The invitations were not sent.")),
+        h("p", rateLimited
+          ? `Porchlight limits how fast text messages go out. You can send again ${retryWhen(answer.retryAfter)}.`
+          : answer.error.message),
+        rateLimited && answer.error.message ? h("p.hint", answer.error.message) : null));
+    }
+    smsStart();
+
+    const waitingCount = totals.not_enrolled ?? Math.max(0, (totals.members || 0) - (totals.enrolled || 0));
+    const sheets = [];
+    if (waitingCount === 0) {
+      // Nothing to print: everyone enrolled, or no member yet.
+    } else if (waitingCount <= SHEET_SIZE) {
+      sheets.push(h("a.button", { href: "/api/district/invitations.pdf", download: "" }, "Print QR sheet (PDF)"));
+    } else {
+      for (let offset = 0; offset < waitingCount; offset += SHEET_SIZE) {
+        const last = Math.min(waitingCount, offset + SHEET_SIZE);
+        sheets.push(h("a", { href: `/api/district/invitations.pdf?offset=${offset}&limit=${SHEET_SIZE}`, download: "" },
+          `QR sheet, members ${offset + 1}–${last} (PDF)`));
+      }
+    }
+
+    const tools = h("section.district-tools", { "aria-labelledby": "district-tools-title" },
+      h("h2", { id: "district-tools-title" }, "Invitations and exports"),
+      h("div.actions",
+        h("a.button", { href: "#/district/import" }, "Import members"),
+        h("a.button", { href: "/api/district/members.csv", download: "" }, "Export members (CSV)"),
+        sheets.length === 1 ? sheets[0] : null),
+      sheets.length > 1 ? h("div.sheet-links",
+        h("p", `${plural(waitingCount, "member")} are not enrolled yet: print their QR sheet in parts.`),
+        h("ul.plain-list", sheets.map((link) => h("li", link)))) : null,
+      h("p.hint", "The QR sheet has one QR code per member not enrolled yet, with the business’s name, "
+        + "for door-to-door enrollment."),
+      smsBox,
+      smsResult);
+
+    // --- members -----------------------------------------------------------------------------
+
+    const search = h("input", { id: "member-search", name: "q", type: "search", value: state.q,
+      autocomplete: "off", enterKeyHint: "search" });
+    const filter = h("select", { id: "member-status", name: "status" },
+      STATUSES.map(([value, text]) => h("option", { value, selected: value === state.status }, text)));
+    const filters = h("form.member-filters", { role: "search", "aria-label": "Find members" },
+      h("div.field", h("label", { for: "member-search" }, "Search by name, reference, phone or e-mail"), search),
+      h("div.field", h("label", { for: "member-status" }, "Show"), filter));
+    const listBox = h("div.member-list-box", loading("Loading members…"));
+    const pager = h("nav.pager", { "aria-label": "Pages of members" });
+    const found = h("p.member-count", { role: "status", "aria-live": "polite" });
+
+    function remember() {
+      const query = new URLSearchParams();
+      if (state.q) { query.set("q", state.q); }
+      if (state.status) { query.set("status", state.status); }
+      if (state.offset) { query.set("offset", String(state.offset)); }
+      const text = query.toString();
+      history.replaceState(null, "", `#/district/members${text ? `?${text}` : ""}`);
+    }
+
+    let loadTicket = 0;
+    async function loadMembers({ focusList = false } = {}) {
+      const ticket = ++loadTicket;
+      const query = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(state.offset) });
+      if (state.q) { query.set("q", state.q); }
+      if (state.status) { query.set("status", state.status); }
+      listBox.setAttribute("aria-busy", "true");
+      const answer = await get(`/api/district/members?${query}`);
+      if (closed || ticket !== loadTicket) {
+        return;
+      }
+      listBox.removeAttribute("aria-busy");
+      remember();
+      if (!answer.ok) {
+        replace(listBox, errorCard(answer.error, () => loadMembers()));
+        replace(pager);
+        found.textContent = "";
+        return;
+      }
+      const data = answer.data;
+      const members = Array.isArray(data) ? data : data.members || data.items || [];
+      const total = Array.isArray(data) ? null : (data.total ?? data.count ?? null);
+      if (!members.length && state.offset > 0) {
+        state.offset = 0; // a filter narrowed the list below the page shown
+        loadMembers({ focusList });
+        return;
+      }
+      const first = members.length ? state.offset + 1 : 0;
+      const last = state.offset + members.length;
+      found.textContent = members.length
+        ? `Members ${first}–${last}${total !== null ? ` of ${total}` : ""}${state.q || state.status ? " found" : ""}.`
+        : (state.q || state.status ? "No member matches." : "No members yet.");
+      replace(listBox, members.length
+        ? h("ul.cards.member-list", { "aria-label": "Members", tabindex: "-1" }, members.map(memberCard))
+        : h("p.empty", state.q || state.status ? "No member matches the search." : "No members yet."));
+      drawPager(members.length, total);
+      if (focusList) {
+        (listBox.querySelector("ul") || found).focus();
+      }
+    }
+
+    function drawPager(shown, total) {
+      const hasMore = total !== null ? state.offset + shown < total : shown === PAGE_SIZE;
+      if (!state.offset && !hasMore) {
+        replace(pager);
+        return;
+      }
+      const previous = h("button", { type: "button", disabled: state.offset === 0 }, "Previous page");
+      const next = h("button", { type: "button", disabled: !hasMore }, "Next page");
+      previous.addEventListener("click", () => {
+        state.offset = Math.max(0, state.offset - PAGE_SIZE);
+        loadMembers({ focusList: true });
+      });
+      next.addEventListener("click", () => {
+        state.offset += PAGE_SIZE;
+        loadMembers({ focusList: true });
+      });
+      const page = Math.floor(state.offset / PAGE_SIZE) + 1;
+      const pages = total !== null ? Math.max(1, Math.ceil(total / PAGE_SIZE)) : null;
+      replace(pager, h("div.actions", previous, next),
+        h("p.hint", pages ? `Page ${page} of ${pages}` : `Page ${page}`));
+    }
+
+    const searchLater = debounce(() => { state.offset = 0; loadMembers(); }, 350);
+    search.addEventListener("input", () => {
+      const value = search.value.trim();
+      if (value !== state.q) {
+        state.q = value;
+        searchLater();
+      }
+    });
+    filter.addEventListener("change", () => {
+      state.status = filter.value;
+      state.offset = 0;
+      searchLater.cancel();
+      loadMembers();
+    });
+    filters.addEventListener("submit", (event) => {
+      event.preventDefault();
+      state.q = search.value.trim();
+      state.offset = 0;
+      searchLater.cancel();
+      loadMembers({ focusList: true });
+    });
+
+    loadMembers();
+    return {
+      node: h("section.manager.district-dashboard",
+        heading,
+        h("p.lead", districtName ? `${districtName}: ` : "", "who was invited, who enrolled, and their cameras."),
+        totalsBox,
+        tools,
+        h("section.district-members", { "aria-labelledby": "district-members-title" },
+          h("h2", { id: "district-members-title" }, "Members"),
+          filters,
+          found,
+          listBox,
+          pager),
+        h("p.hint", "Porchlight shows districts who joined and their cameras — never the requests or footage "
+          + "members answer. ", `Figures as of ${formatDateTime(new Date().toISOString())}.`)),
+      cleanup() {
+        closed = true;
+        searchLater.cancel();
+      },
+    };
+  },
+};
