@@ -132,7 +132,7 @@ def cancel_request(request_id):
 @require_role(Role.OWNER)
 def list_asks(query):
     """Footage requests made to you, open and past, newest first"""
-    return service.list_asks(me(), query["limit"])
+    return service.list_asks(me(), query["limit"], query.get("before_id"))
 
 
 @bp.get("/asks/<int:ask_id>")

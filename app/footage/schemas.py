@@ -195,6 +195,8 @@ ACTIONS = ["approve", "decline", "no_footage"]
 
 class AskListQuery(Schema):
     limit = fields.Integer(load_default=100, validate=Range(1, 500))
+    before_id = fields.Integer(validate=Range(1, 2**31 - 1),
+                               metadata={"description": "Older than this ask id (the last one of a page)."})
 
 
 class AskOut(Schema):

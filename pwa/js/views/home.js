@@ -29,6 +29,8 @@ export default {
         h("li", "Officers never see your phone number or e-mail address, nor who declined."),
         h("li", "No face recognition, no plate reading: no video analysis of any kind."),
         h("li", "Every request and every look at shared footage goes into a tamper-evident audit log.")),
+      h("p", h("a", { href: "#/transparency" }, "Transparency reports"),
+        ": what each police department asked of camera owners, and what they answered."),
       h("p.hint", "Developers: the API and its documentation are at ", h("a", { href: "/api/docs" }, "/api/docs"), "."));
   },
 };

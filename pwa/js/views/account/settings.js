@@ -2,7 +2,7 @@
 // they are notified (push on this device, text messages to a verified number) and the
 // agencies they joined.
 
-import { get, patch, post } from "../../api.js";
+import { del, get, patch, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors, values } from "../../forms.js";
 import { disablePush, enablePush, pushState } from "../../push.js";
 import { field, formError, h, replace, time, words } from "../../ui.js";
@@ -172,7 +172,7 @@ function phoneSection(ctx, user) {
   return box;
 }
 
-function agenciesSection(user) {
+function agenciesSection(ctx, user) {
   const memberships = user.memberships || [];
   return h("section.agencies", { "aria-labelledby": "agencies-title" },
     h("h2", { id: "agencies-title" }, "Agencies you joined"),
@@ -180,7 +180,8 @@ function agenciesSection(user) {
       ? h("ul.cards", memberships.map((m) => h("li",
         h("h3", m.agency_name),
         m.district_name ? h("p.meta", m.district_name) : null,
-        h("p.meta", "Joined ", time(m.joined_at)))))
+        h("p.meta", "Joined ", time(m.joined_at)),
+        leaveAgency(ctx, m))))
       : h("p.empty", "None yet."),
     h("p", "Each camera says which of them it is shared with (", h("a", { href: "#/cameras" }, "your cameras"),
       "). To join another, ", h("a", { href: "#/scan" }, "scan or type its enrollment code"), "."));
@@ -223,6 +224,93 @@ function passwordSection(ctx) {
     h("h2", { id: "password-title" }, "Change password"), done, form);
 }
 
+// --- owner control: leave an agency, download or delete your data -------------------------------
+
+// "Leave <agency>" asks once more, in place, before anything changes.
+function leaveAgency(ctx, membership) {
+  const box = h("div.leave-agency");
+  const start = h("button", { type: "button" }, `Leave ${membership.agency_name}`);
+  function ask() {
+    const error = h("p.form-error", { role: "alert", tabindex: "-1", hidden: true });
+    const confirm = h("button.danger", { type: "button" }, `Yes, leave ${membership.agency_name}`);
+    const keep = h("button", { type: "button" }, "Stay");
+    keep.addEventListener("click", () => {
+      replace(box, start);
+      start.focus();
+    });
+    confirm.addEventListener("click", async () => {
+      confirm.disabled = true;
+      const answer = await post(`/api/me/agencies/${membership.agency_id}/leave`);
+      confirm.disabled = false;
+      if (!answer.ok) {
+        error.hidden = false;
+        error.textContent = answer.error.message;
+        error.focus();
+        return;
+      }
+      const done = `You left ${membership.agency_name}. ${answer.data.cameras_unshared} camera(s) no longer shared, `
+        + `${answer.data.asks_cancelled} open request(s) cancelled. Your history with it stays in History.`;
+      replace(box, h("p.success", { role: "status", tabindex: "-1" }, done));
+      ctx.announce(done);
+      ctx.refreshUser();
+    });
+    replace(box,
+      h("p.confirm-text", `Leave ${membership.agency_name}? Your cameras stop being shared with it and its open `
+        + "requests to you are cancelled. Clips you already delivered stay with it until its retention ends."),
+      error,
+      h("div.actions", confirm, keep));
+    confirm.focus();
+  }
+  start.addEventListener("click", ask);
+  return replace(box, start);
+}
+
+function deleteAccountForm(ctx) {
+  const form = h("form.delete-account-form", { novalidate: true },
+    formError(),
+    field("Your password", h("input", { id: "delete-password", name: "password", type: "password",
+      autocomplete: "current-password", required: true })),
+    field("Type DELETE to confirm", h("input", { id: "delete-confirm", name: "confirm", type: "text",
+      autocomplete: "off", autocapitalize: "characters", spellcheck: false, required: true })),
+    h("button.danger", { type: "submit" }, "Delete my account"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const data = values(form);
+    if (!data.password || data.confirm !== "DELETE") {
+      showErrors(form, { message: "Please check the fields marked below.", fields: {
+        ...(data.password ? {} : { password: ["Enter your password."] }),
+        ...(data.confirm === "DELETE" ? {} : { confirm: ["Type DELETE in capitals."] }),
+      } });
+      return;
+    }
+    setBusy(form, true);
+    const answer = await del("/api/me", data);
+    setBusy(form, false);
+    if (!answer.ok) {
+      showErrors(form, answer.error);
+      return;
+    }
+    ctx.setUser(null);
+    ctx.announce("Your account was deleted.");
+    ctx.navigate("/");
+  });
+  return form;
+}
+
+function privacySection(ctx) {
+  return h("section.privacy", { "aria-labelledby": "privacy-title" },
+    h("h2", { id: "privacy-title" }, "Your data"),
+    h("p", "Download everything Porchlight holds about you: your account, cameras, every request and answer, "
+      + "the clips you shared (their fingerprints, not the video) and every time police opened them."),
+    h("p", h("a.button", { href: "/api/me/export", download: "" }, "Download my data")),
+    h("h3", "Delete my account"),
+    h("p", "Your account, cameras, phone number and messages are deleted and open requests to you are cancelled. "
+      + "Clips you already delivered stay with the agency until its retention ends, with no link to you. "
+      + "This cannot be undone."),
+    deleteAccountForm(ctx));
+}
+
 export default {
   title: "Settings",
   async render(ctx) {
@@ -257,8 +345,9 @@ export default {
         channelsSection(ctx, user),
         pushSection(ctx),
         phoneSection(ctx, user)) : null,
-      owner ? agenciesSection(user) : null,
+      owner ? agenciesSection(ctx, user) : null,
       passwordSection(ctx),
+      owner ? privacySection(ctx) : null,
       h("section", { "aria-labelledby": "signout-title" },
         h("h2", { id: "signout-title" }, "Sign out"),
         signOutError,

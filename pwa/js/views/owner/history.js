@@ -53,10 +53,23 @@ function accessItem(access, asks) {
       access.byte_range ? ` · bytes ${access.byte_range}` : null));
 }
 
+// Every page of a list paged by id (newest first): the history is complete however long it is.
+async function getAll(path, pageSize = 500) {
+  let answer = await get(`${path}?limit=${pageSize}`);
+  const items = answer.ok ? [...answer.data] : [];
+  while (answer.ok && answer.data.length === pageSize) {
+    answer = await get(`${path}?limit=${pageSize}&before_id=${items[items.length - 1].id}`);
+    if (answer.ok) {
+      items.push(...answer.data);
+    }
+  }
+  return answer.ok ? { ...answer, data: items } : answer;
+}
+
 export default {
   title: "History",
   async render(ctx) {
-    const [asks, accesses] = await Promise.all([get("/api/asks?limit=500"), get("/api/me/clip-accesses?limit=500")]);
+    const [asks, accesses] = await Promise.all([getAll("/api/asks"), getAll("/api/me/clip-accesses")]);
     if (!asks.ok || !accesses.ok) {
       return h("section", h("h1", "Your history"),
         errorCard((asks.ok ? accesses : asks).error, () => ctx.navigate("/history")));

@@ -1,0 +1,48 @@
+"""The public transparency report: JSON and CSV per agency, no sign-in."""
+from apiflask import APIBlueprint
+from flask import Response
+
+from app.transparency import service
+from app.transparency.schemas import PublicAgencyOut, ReportOut, ReportQuery
+
+bp = APIBlueprint("transparency", __name__, url_prefix="/api/public", tag="Transparency")
+
+# Aggregates change slowly and anyone may read them: let browsers and proxies keep them a while.
+CACHE = {"Cache-Control": "public, max-age=300"}
+
+_DEFINITIONS = (
+    "Months are calendar months in the agency's time zone; each figure is counted in the month of its "
+    "own event. Rates are shares of the month's asks that reached an outcome (approved, declined, no "
+    "footage, expired); cancelled and still-open asks are no outcome. Cameras are counted over grid "
+    "cells of 0.01 degrees; a cell with fewer than 5 cameras is never shown, and the totals are sums "
+    "over the shown cells only. No owner, camera, case number or exact location is ever included."
+)
+
+
+@bp.get("/agencies")
+@bp.output(PublicAgencyOut(many=True))
+def list_agencies():
+    """Agencies with a public transparency report"""
+    return service.public_agencies(), 200, CACHE
+
+
+@bp.get("/agencies/<string:slug>/report")
+@bp.input(ReportQuery, location="query", arg_name="query")
+@bp.output(ReportOut)
+@bp.doc(description=_DEFINITIONS, responses=[404, 422])
+def agency_report(slug, query):
+    """An agency's transparency report: monthly figures and camera counts per area"""
+    return service.report(slug, query.get("from_"), query.get("to")), 200, CACHE
+
+
+@bp.get("/agencies/<string:slug>/report.csv")
+@bp.input(ReportQuery, location="query", arg_name="query")
+@bp.doc(description="The monthly table of the report as CSV (one row per month). " + _DEFINITIONS,
+        responses={200: {"description": "The monthly table, CSV with a header row",
+                         "content": {"text/csv": {"schema": {"type": "string"}}}},
+                   404: "Agency not found", 422: "Invalid from/to"})
+def agency_report_csv(slug, query):
+    """An agency's monthly transparency figures, CSV"""
+    data = service.report(slug, query.get("from_"), query.get("to"))
+    return Response(service.report_csv(data), mimetype="text/csv", headers={
+        **CACHE, "Content-Disposition": f'attachment; filename="{service.csv_filename(data)}"'})

@@ -1,0 +1,82 @@
+"""Bodies of the public transparency API: aggregates only, nothing about any one person or camera."""
+from apiflask import Schema, fields
+from apiflask.validators import Regexp
+
+_MONTH = Regexp(r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$", error="Use the form YYYY-MM, e.g. 2026-03.")
+
+
+class PublicAgencyOut(Schema):
+    slug = fields.String(metadata={"description": "Names the agency in /api/public/agencies/{slug}/report."})
+    name = fields.String()
+
+
+class ReportQuery(Schema):
+    from_ = fields.String(data_key="from", validate=_MONTH, metadata={
+        "description": "First month (YYYY-MM, in the agency's time zone). Default: 11 months before `to`.",
+        "example": "2026-01"})
+    to = fields.String(validate=_MONTH, metadata={
+        "description": "Last month (YYYY-MM). Default: the current month, or 11 months after `from` "
+                       "if that comes first. At most 36 months in all.",
+        "example": "2026-12"})
+
+
+def _rate(what: str) -> fields.Float:
+    return fields.Float(allow_none=True, metadata={
+        "description": f"Share of the month's outcomes that were {what} (0-1); null when no ask reached an outcome."})
+
+
+class MonthOut(Schema):
+    month = fields.String(metadata={"description": "YYYY-MM in the agency's time zone."})
+    requests = fields.Integer(metadata={"description": "Footage requests officers made this month."})
+    requests_over_limit_approved = fields.Integer(metadata={
+        "description": "Requests over the agency's scope limits that a supervisor approved this month."})
+    cameras_asked = fields.Integer(metadata={"description": "Asks sent this month: one per camera asked."})
+    approved = fields.Integer(metadata={"description": "Of those asks: the owner approved."})
+    declined = fields.Integer(metadata={"description": "The owner declined."})
+    no_footage = fields.Integer(metadata={"description": "The owner answered that there was no footage."})
+    expired = fields.Integer(metadata={"description": "No answer before the request ended."})
+    cancelled = fields.Integer(metadata={"description": "The officer withdrew the request: no outcome."})
+    open = fields.Integer(metadata={"description": "Still waiting for an answer: no outcome yet."})
+    outcomes = fields.Integer(metadata={"description": "approved + declined + no_footage + expired."})
+    approved_rate = _rate("approvals")
+    declined_rate = _rate("declines")
+    no_footage_rate = _rate("'no footage' answers")
+    expired_rate = _rate("expiries")
+    answered = fields.Integer(metadata={"description": "Asks the owner answered (approve, decline, no footage)."})
+    median_time_to_respond_minutes = fields.Float(allow_none=True, metadata={
+        "description": "Median minutes from ask to the owner's answer, over the month's answered asks; null if none."})
+    clips_received = fields.Integer(metadata={"description": "Clips whose upload completed this month."})
+    clips_purged = fields.Integer(metadata={"description": "Clips deleted this month when retention ended."})
+
+
+class CellOut(Schema):
+    latitude = fields.Float(metadata={"description": "Centre of the grid cell (never a camera's position)."})
+    longitude = fields.Float()
+    registered = fields.Integer()
+    integrated = fields.Integer()
+
+
+class CamerasOut(Schema):
+    cell_size_degrees = fields.Float()
+    min_cameras_per_cell = fields.Integer(metadata={"description": "Cells with fewer cameras are never shown."})
+    registered = fields.Integer(metadata={
+        "description": "Sum over the shown cells only: active cameras shared with the agency by its members. "
+                       "Cameras in cells under the threshold are not in it, so nothing can be learned by subtraction."})
+    integrated = fields.Integer(metadata={
+        "description": "Sum over the shown cells of cameras whose owner chose the 'integrate' mode."})
+    cells = fields.List(fields.Nested(CellOut))
+
+
+class ReportAgencyOut(Schema):
+    slug = fields.String()
+    name = fields.String()
+    timezone = fields.String()
+
+
+class ReportOut(Schema):
+    agency = fields.Nested(ReportAgencyOut)
+    from_ = fields.String(data_key="from", attribute="from")
+    to = fields.String()
+    generated_at = fields.DateTime()
+    months = fields.List(fields.Nested(MonthOut))
+    cameras = fields.Nested(CamerasOut)

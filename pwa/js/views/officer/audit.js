@@ -1,0 +1,167 @@
+// The supervisor's audit log: the agency's events newest first, filtered (action, actor,
+// target, time), paged by seq ("Show older"), the chain's verification status, and a CSV
+// export of the same selection. Evidence holds show as hold.placed / hold.released.
+
+import { get } from "../../api.js";
+import { errorCard, h, loading, replace, time, words } from "../../ui.js";
+
+const PAGE = 50;
+const FILTERS = [
+  ["action", "Action", "text", "e.g. hold.placed, or ask.* for every ask event"],
+  ["actor_id", "Actor id", "number", null],
+  ["target_type", "Target type", "text", "e.g. footage_request, clip, evidence_hold"],
+  ["target_id", "Target id", "text", null],
+  ["from", "From", "datetime-local", null],
+  ["to", "Until", "datetime-local", null],
+];
+
+// A datetime-local value ("2026-05-01T14:30") is local time; the API wants ISO with a zone.
+function isoFromLocal(value) {
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+function localFromIso(value) {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) {
+    return "";
+  }
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:`
+    + `${pad(date.getMinutes())}`;
+}
+
+function apiQuery(filters, extra = {}) {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries({ ...filters, ...extra })) {
+    if (value !== "" && value !== null && value !== undefined) {
+      params.set(name, String(value));
+    }
+  }
+  const text = params.toString();
+  return text ? `?${text}` : "";
+}
+
+function detailsText(details) {
+  const entries = Object.entries(details || {});
+  if (!entries.length) {
+    return null;
+  }
+  return entries.map(([key, value]) => `${words(key)}: ${typeof value === "object" ? JSON.stringify(value) : value}`)
+    .join(" · ");
+}
+
+function eventItem(event) {
+  const actor = event.actor_id ? `${words(event.actor_role || "user")} #${event.actor_id}` : "the system";
+  const target = event.target_type ? `${words(event.target_type)} ${event.target_id ?? ""}`.trim() : null;
+  const details = detailsText(event.details);
+  const hold = event.action.startsWith("hold.");
+  return h(`li.audit-event${hold ? ".audit-hold" : ""}`, { dataset: { seq: String(event.seq), action: event.action } },
+    h("p.audit-head", h("strong", event.action), h("span.meta-inline", ` · #${event.seq}`)),
+    h("p.meta", time(event.occurred_at), " · by ", actor, target ? [" · ", target] : null),
+    details ? h("p.audit-details", details) : null);
+}
+
+function chainCard(status) {
+  if (status.ok) {
+    return h("div.chain-status.chain-ok", { role: "status" },
+      h("p", h("strong", "Chain verified."), ` ${status.events_checked} events checked, none changed, inserted or `
+        + "deleted."),
+      h("p.meta", "Checked ", time(status.checked_at), "."));
+  }
+  const problem = status.problem;
+  return h("div.chain-status.chain-broken", { role: "alert" },
+    h("p", h("strong", "The chain does not verify."), ` First problem at seq ${problem.seq}: ${problem.message}`),
+    h("p.meta", problem.in_your_agency ? "The event belongs to your agency." : "The event is not one of your "
+      + "agency's; the operator of this Porchlight has been shown the same position."),
+    h("p.meta", "Checked ", time(status.checked_at), "."));
+}
+
+export default {
+  title: "Audit log",
+  async render(ctx) {
+    const filters = {};
+    for (const [name] of FILTERS) {
+      filters[name] = ctx.query.get(name) || "";
+    }
+    const active = FILTERS.filter(([name]) => filters[name]).map(([, label]) => label.toLowerCase()).join(", ");
+    const chain = h("div.chain-box", loading("Verifying the chain…"));
+    const list = h("ul.cards.audit-list", { "aria-label": "Audit events, newest first" });
+    const more = h("button", { type: "button", hidden: true }, "Show older events");
+    const results = h("div.audit-results", loading());
+    const count = h("p.hint", { role: "status", "aria-live": "polite" });
+    let cursor = null;
+    let shown = 0;
+
+    const inputs = FILTERS.map(([name, label, type, hint]) => {
+      const id = `audit-${name}`;
+      const input = h("input", { id, name, type, "aria-describedby": hint ? `${id}-hint` : null,
+        value: type === "datetime-local" ? localFromIso(filters[name]) : filters[name],
+        ...(type === "number" ? { min: 1, inputMode: "numeric" } : {}) });
+      return h("div.field",
+        h("label", { for: id }, label),
+        hint ? h("p.hint", { id: `${id}-hint` }, hint) : null,
+        input);
+    });
+    const form = h("form.audit-filters", { novalidate: true, "aria-label": "Filter the audit log" },
+      h("div.filter-grid", inputs),
+      h("div.actions",
+        h("button.primary", { type: "submit" }, "Apply filters"),
+        h("a.button", { href: "#/officer/audit" }, "Clear")));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const chosen = {};
+      for (const [name, , type] of FILTERS) {
+        const value = form.elements.namedItem(name).value.trim();
+        chosen[name] = type === "datetime-local" && value ? isoFromLocal(value) : value;
+      }
+      ctx.navigate(`/officer/audit${apiQuery(chosen)}`);
+    });
+
+    const csv = h("a.button", { href: `/api/agency/audit.csv${apiQuery(filters)}`, download: "" },
+      "Export these events as CSV");
+
+    async function loadPage() {
+      more.disabled = true;
+      const answer = await get(`/api/agency/audit${apiQuery(filters, { limit: PAGE, cursor })}`);
+      more.disabled = false;
+      if (!ctx.current) {
+        return;
+      }
+      if (!answer.ok) {
+        replace(results, errorCard(answer.error, () => loadPage()));
+        return;
+      }
+      for (const event of answer.data.events) {
+        list.append(eventItem(event));
+      }
+      shown += answer.data.events.length;
+      cursor = answer.data.next_cursor;
+      more.hidden = cursor === null;
+      count.textContent = shown ? `${shown} event${shown === 1 ? "" : "s"} shown${cursor ? "; older ones below" : ""}.`
+        : "";
+      replace(results, shown ? list : h("p.empty", "No events match these filters."), more);
+    }
+    more.addEventListener("click", () => loadPage());
+
+    get("/api/agency/audit/verification").then((answer) => {
+      if (ctx.current) {
+        replace(chain, answer.ok ? chainCard(answer.data) : errorCard(answer.error));
+      }
+    });
+    await loadPage();
+    return h("section.officer.audit",
+      h("h1", "Audit log"),
+      h("p", "Every state change and every access to footage in your agency, in an append-only, hash-chained "
+        + "log. Owners appear by account number only."),
+      h("h2", "Chain status"),
+      chain,
+      h("details.audit-filter-box", { open: Object.values(filters).some(Boolean) },
+        h("summary", "Filter events", h("span.meta-inline", active ? ` (${active})` : "")),
+        form),
+      h("p", csv),
+      h("h2", "Events"),
+      count,
+      results);
+  },
+};
