@@ -58,6 +58,13 @@ def _coordinates(text: str) -> tuple[float, float]:
     return lat, lon
 
 
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (env_str(name, default) or default).lower()
+    if value not in choices:
+        raise RuntimeError(f"environment variable {name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def _tile_url(text: str) -> str:
     return "" if text.strip().lower() in ("none", "off") else text
 
@@ -125,6 +132,24 @@ class Config:
     UPLOAD_EXPIRY_HOURS = env_int("UPLOAD_EXPIRY_HOURS", 24)
     # Containers accepted by their leading bytes (comma-separated).
     ALLOWED_VIDEO_CONTAINERS = env_str("ALLOWED_VIDEO_CONTAINERS", "mp4,matroska,avi,mpegts,h264")
+
+    # --- bulk enrollment for business improvement districts (issue 5) ---
+    # A member spreadsheet larger than this is refused with 413 before it is read.
+    DISTRICT_IMPORT_MAX_BYTES = env_int("DISTRICT_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
+    # More member rows than this (header not counted) is refused with 422.
+    DISTRICT_IMPORT_MAX_ROWS = env_int("DISTRICT_IMPORT_MAX_ROWS", 100_000)
+    # A checked file waits this long for its commit; then its rows are deleted.
+    DISTRICT_IMPORT_TTL_HOURS = env_int("DISTRICT_IMPORT_TTL_HOURS", 24)
+    # Checked, uncommitted imports kept per district; an upload beyond it expires the oldest.
+    DISTRICT_IMPORT_MAX_PENDING = env_int("DISTRICT_IMPORT_MAX_PENDING", 5)
+    # Lifetime of the single-use enrollment code each imported member gets (renewed when invited again).
+    DISTRICT_CODE_LIFETIME_DAYS = env_int("DISTRICT_CODE_LIFETIME_DAYS", 90)
+    # SMS invitations a district may queue per rolling hour.
+    DISTRICT_SMS_PER_HOUR = env_int("DISTRICT_SMS_PER_HOUR", 500)
+    # Members on one printed invitation sheet (PDF); more are asked for in pages (offset/limit).
+    DISTRICT_PDF_MAX_MEMBERS = env_int("DISTRICT_PDF_MAX_MEMBERS", 600)
+    # Paper of the printed sheets: letter or a4.
+    DISTRICT_PDF_PAGE_SIZE = _choice("DISTRICT_PDF_PAGE_SIZE", "letter", ("letter", "a4"))
 
     # Maps in the PWA (Leaflet). MAP_TILE_URL=none shows pins on a plain grid, no tiles;
     # the tile server's usage policy applies (OpenStreetMap's asks for light use only).

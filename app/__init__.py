@@ -66,6 +66,21 @@ def register_extensions(app: APIFlask) -> None:
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////:memory:"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     db.init_app(app)
+
+    @app.teardown_appcontext
+    def _release_session(_exc: BaseException | None = None) -> None:
+        # Runs before Flask-SQLAlchemy's own teardown (the last registered runs first). A
+        # connection lost after the request's last query (the database restarting) fails the
+        # closing rollback; the response is made by then and the pool has dropped that
+        # connection, so log it rather than turn the answer into a 500.
+        try:
+            db.session.remove()
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            db.session.registry.clear()
+            app.logger.warning("database connection lost at the end of a request: %s", exc.orig)
+
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     init_login(app)
     with app.app_context():
@@ -93,13 +108,21 @@ def register_blueprints(app: APIFlask) -> None:
     from app.agencies.routes import bp as agencies_bp
     from app.cameras.routes import bp as cameras_bp
     from app.clips.routes import bp as clips_bp
+    from app.districts.routes import bp as districts_bp
     from app.enrollment.routes import bp as enrollment_bp
     from app.footage.routes import bp as footage_bp
     from app.notifications.routes import bp as notifications_bp
+    from app.transparency.routes import bp as transparency_bp
 
     for bp in (health.bp, accounts_bp, agencies_bp, cameras_bp, enrollment_bp, footage_bp, notifications_bp,
-               clips_bp, pwa.bp, pwa.config_bp):
+               clips_bp, districts_bp, transparency_bp, pwa.bp, pwa.config_bp):
         app.register_blueprint(bp)
+    # Owners' data control and the supervisors' audit viewer (issue 6).
+    from app.accounts.privacy_routes import bp as privacy_bp
+    from app.audit.routes import bp as audit_bp
+
+    app.register_blueprint(privacy_bp)
+    app.register_blueprint(audit_bp)
 
 
 def register_errorhandlers(app: APIFlask) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from apiflask import HTTPError
 from flask import Flask, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 _DEFAULT_CODES = {
@@ -139,11 +139,6 @@ def register_error_handlers(app: Flask) -> None:
             fields = _flatten_fields(error.detail)
         return error_body(status, code, message, fields), status, error.headers
 
-    @app.errorhandler(OperationalError)
-    def database_unavailable(exc: OperationalError):
-        app.logger.error("database error on %s %s: %s", request.method, request.path, exc.orig)
-        return error_body(503, "unavailable", "The database is unavailable; try again shortly."), 503
-
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         if isinstance(exc, HTTPException):
@@ -151,6 +146,21 @@ def register_error_handlers(app: Flask) -> None:
             return error_body(status, _DEFAULT_CODES.get(status, "error"), exc.description or exc.name), status
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_body(500, "internal_error", "Something went wrong on our side; it has been logged."), 500
+
+    @app.errorhandler(DBAPIError)
+    def database_unavailable(exc: DBAPIError):
+        # A lost connection (the database restarting) or one refused; other driver errors are bugs.
+        if not (exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))):
+            return unexpected(exc)
+        from app.extensions import db
+
+        try:
+            db.session.rollback()  # the pool has dropped a lost connection; the next checkout reconnects
+        except DBAPIError:
+            pass
+        app.logger.error("database error on %s %s: %s", request.method, request.path, exc.orig)
+        return (error_body(503, "unavailable", "The database is unavailable; try again shortly."), 503,
+                {"Retry-After": "1"})
 
 
 __all__ = ["ApiError", "field_error", "not_found", "forbidden", "register_error_handlers"]

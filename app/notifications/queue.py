@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 JOB = "app.notifications.queue.run_delivery_job"
 BOOKKEEPING_JOB = "app.notifications.queue.run_bookkeeping_job"
 _WORKER = "porchlight.in_process_worker"
+_ENQUEUE_CLIENT = "porchlight.enqueue_redis"
 _lock = threading.Lock()
 _STOP = object()
 
@@ -65,6 +66,17 @@ def redis_connection(app: Flask):
     return redis.Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=10)
 
 
+def _enqueue_client(app: Flask):
+    """The app's Redis client for enqueueing, kept between calls: connecting anew cost each
+    officer's POST about 1 ms of its 1.7 ms enqueue (bench/load.py). Thread-safe (a pool);
+    gunicorn builds the app after forking, so no process shares another's sockets."""
+    url = app.config["REDIS_URL"]
+    cached = app.extensions.get(_ENQUEUE_CLIENT)
+    if cached is None or cached[0] != url:
+        cached = app.extensions[_ENQUEUE_CLIENT] = (url, redis_connection(app))
+    return cached[1]
+
+
 def rq_queue(app: Flask, connection, *, low: bool = False):
     """The deliveries queue, or (``low``) the bookkeeping one workers turn to when it is empty."""
     import rq
@@ -77,7 +89,7 @@ def _rq_enqueue(app: Flask, ids: list[int]) -> None:
     import redis
     import rq
 
-    connection = redis_connection(app)
+    connection = _enqueue_client(app)
     try:
         jobs = [rq.Queue.prepare_data(JOB, args=(batch,), result_ttl=0, failure_ttl=7 * 86400, timeout=600,
                                       description=f"deliver {len(batch)} notifications")
@@ -87,8 +99,6 @@ def _rq_enqueue(app: Flask, ids: list[int]) -> None:
             pipe.execute()
     except redis.RedisError as exc:
         log.warning("could not queue %d notifications (%s); the scheduler will queue them again", len(ids), exc)
-    finally:
-        connection.close()
 
 
 _standalone: Flask | None = None

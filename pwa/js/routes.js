@@ -19,6 +19,8 @@ export const ROUTES = [
   { path: "/signin", module: "./views/account/signin.js", roles: null },
   { path: "/signup", module: "./views/account/signup.js", roles: null },
   { path: "/scan", module: "./views/owner/scan.js", roles: null },
+  { path: "/transparency", module: "./views/public/transparency-index.js", roles: null },
+  { path: "/transparency/:slug", module: "./views/public/transparency.js", roles: null },
   { path: "/settings", module: "./views/account/settings.js", roles: ["owner", "officer", "supervisor", "manager"] },
 
   { path: "/inbox", module: "./views/owner/inbox.js", roles: OWNER },
@@ -33,8 +35,12 @@ export const ROUTES = [
   { path: "/officer/requests", module: "./views/officer/requests.js", roles: STAFF },
   { path: "/officer/requests/:id", module: "./views/officer/request.js", roles: STAFF },
   { path: "/officer/approvals", module: "./views/officer/approvals.js", roles: SUPERVISOR },
+  { path: "/officer/audit", module: "./views/officer/audit.js", roles: SUPERVISOR },
 
   { path: "/district", module: "./views/manager/district.js", roles: MANAGER },
+  { path: "/district/members", module: "./views/manager/members.js", roles: MANAGER },
+  { path: "/district/import", module: "./views/manager/import.js", roles: MANAGER },
+  { path: "/district/imports/:id", module: "./views/manager/import.js", roles: MANAGER },
 ];
 
 // Where each role lands after signing in, and its navigation.
@@ -42,7 +48,7 @@ export const HOME = {
   owner: "/inbox",
   officer: "/officer/requests",
   supervisor: "/officer/requests",
-  manager: "/district",
+  manager: "/district/members",
 };
 
 export const NAV = {
@@ -50,7 +56,9 @@ export const NAV = {
   officer: [["/officer/requests", "Requests"], ["/officer/new", "New request"], ["/officer/map", "Map"],
     ["/settings", "Settings"]],
   supervisor: [["/officer/requests", "Requests"], ["/officer/new", "New request"],
-    ["/officer/approvals", "Approvals"], ["/officer/map", "Map"], ["/settings", "Settings"]],
-  manager: [["/district", "District"], ["/settings", "Settings"]],
+    ["/officer/approvals", "Approvals"], ["/officer/map", "Map"], ["/officer/audit", "Audit log"],
+    ["/settings", "Settings"]],
+  manager: [["/district/members", "Dashboard"], ["/district/import", "Import"], ["/district", "Codes"],
+    ["/settings", "Settings"]],
   anonymous: [["/signin", "Sign in"], ["/signup", "Sign up"]],
 };
