@@ -37,6 +37,9 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     register_blueprints(app)
     register_errorhandlers(app)
     register_api_docs(app)
+    from app.security import register_security_headers
+
+    register_security_headers(app)
     from app.cli import register_cli
 
     register_cli(app)

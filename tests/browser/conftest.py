@@ -246,6 +246,10 @@ def context(request, browser, context_options, browser_log, live_server):
     yield context
     _save_failure_artifacts(request, [context], live_server)
     context.close()
+    # The app runs under a strict Content-Security-Policy: anything it blocked is a bug.
+    blocked = [line for line in browser_log.messages if "Content Security Policy" in line]
+    if blocked:
+        pytest.fail("the Content-Security-Policy blocked something:\n" + "\n".join(blocked[:10]))
 
 
 @pytest.fixture

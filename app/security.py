@@ -1,0 +1,86 @@
+"""Security headers on every response, with a strict Content-Security-Policy.
+
+The PWA has no inline script or style and loads nothing from other origins except map
+tiles, so its policy is ``'self'`` throughout (plus the tile server's origin for
+images). The one page with inline code is the interactive API documentation (Swagger
+UI's own template): it is allowed exactly its inline blocks by their SHA-256, nothing
+more.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, request
+
+_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
+_INLINE_STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
+
+
+def tile_origin(tile_url: str) -> str | None:
+    """The origin map tiles come from, as a CSP source ("https://*.tile.example.org" for {s} URLs)."""
+    if not tile_url:
+        return None
+    parts = urlsplit(tile_url.replace("{s}", "*"))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(app: Flask, *, scripts: list[str] = (), styles: list[str] = ()) -> str:
+    images = ["'self'", "data:", "blob:"]
+    tiles = tile_origin(app.config.get("MAP_TILE_URL") or "")
+    if tiles:
+        images.append(tiles)
+    directives = {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", *scripts],
+        "style-src": ["'self'", *styles],
+        "img-src": images,
+        "media-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "worker-src": ["'self'"],
+        "manifest-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+    return "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
+
+
+def _hashes(pattern: re.Pattern, html: str) -> list[str]:
+    return [f"'sha256-{base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()}'"
+            for block in pattern.findall(html)]
+
+
+def _set_headers(response: Response) -> Response:
+    app = current_app
+    headers = response.headers
+    if request.endpoint == "openapi.docs" and response.mimetype == "text/html":
+        html = response.get_data(as_text=True)
+        policy = content_security_policy(app, scripts=_hashes(_INLINE_SCRIPT, html),
+                                         styles=_hashes(_INLINE_STYLE, html))
+    else:
+        policy = app.extensions["porchlight_csp"]
+    headers.setdefault("Content-Security-Policy", policy)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+    # The camera (QR scanning) and location (camera placement, incident point) are the
+    # app's own; nothing else, and no embedded page, gets them.
+    headers.setdefault("Permissions-Policy",
+                       "camera=(self), geolocation=(self), microphone=(), payment=(), usb=(), interest-cohort=()")
+    if app.config.get("SESSION_COOKIE_SECURE") and request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response
+
+
+def register_security_headers(app: Flask) -> None:
+    app.extensions["porchlight_csp"] = content_security_policy(app)
+    app.after_request(_set_headers)
