@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 
+from app.errors import ApiError
+
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
 _INLINE_STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
 
@@ -84,3 +86,45 @@ def _set_headers(response: Response) -> Response:
 def register_security_headers(app: Flask) -> None:
     app.extensions["porchlight_csp"] = content_security_policy(app)
     app.after_request(_set_headers)
+    app.before_request(_refuse_cross_site_writes)
+
+
+# --- cross-site request forgery ----------------------------------------------------------
+
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+_SESSION_STARTING = {"accounts.sign_in", "accounts.sign_up"}
+
+
+def _own_origins() -> set[str]:
+    origins = {request.host_url.rstrip("/")}
+    public = current_app.config.get("PUBLIC_BASE_URL")
+    if public:
+        parts = urlsplit(public)
+        origins.add(f"{parts.scheme}://{parts.netloc}")
+    return origins
+
+
+def _refuse_cross_site_writes() -> None:
+    """Refuse a state-changing request that carries the session cookie but comes from another site.
+
+    The cookie is SameSite=Lax already; this is the second line (OWASP's "verifying
+    origin with standard headers"): browsers label every request with Sec-Fetch-Site
+    and send Origin on every cross-origin write, so a page elsewhere cannot make a
+    signed-in browser change anything here, nor sign it in to another account. Other
+    calls without the session cookie (signed links, Twilio's webhooks, bearer upload
+    links) are not cookie-authenticated and are unaffected; clients that are not
+    browsers send neither header.
+    """
+    if request.method in _SAFE_METHODS:
+        return
+    # Signing in or up from another site would sign the browser into someone else's account.
+    if (current_app.config["SESSION_COOKIE_NAME"] not in request.cookies
+            and request.endpoint not in _SESSION_STARTING):
+        return
+    site = request.headers.get("Sec-Fetch-Site")
+    origin = request.headers.get("Origin")
+    if site in ("cross-site", "same-site") or (origin is not None and origin not in _own_origins()):
+        current_app.logger.warning("refused a cross-site %s %s from origin %r (Sec-Fetch-Site %r)",
+                                   request.method, request.path, origin, site)
+        raise ApiError(403, "cross_site_request",
+                       "This request came from another site and was refused. Use Porchlight itself.")

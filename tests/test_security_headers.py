@@ -72,3 +72,34 @@ def test_hsts_only_over_https_when_cookies_are_secure(make_app):
     assert "Strict-Transport-Security" not in app.test_client().get("/api/health").headers
     secure = app.test_client().get("/api/health", base_url="https://porchlight.test")
     assert secure.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+# --- cross-site request forgery ----------------------------------------------------------------
+
+def test_a_write_from_another_site_is_refused(as_owner):
+    body = {"display_name": "Changed"}
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
+                    {"Origin": "null"}, {"Sec-Fetch-Site": "same-site", "Origin": "https://sub.porchlight.test"}):
+        response = as_owner.patch("/api/auth/me", json=body, headers=headers)
+        assert response.status_code == 403 and response.json["error"]["code"] == "cross_site_request", headers
+    assert as_owner.get("/api/auth/me").json["display_name"] != "Changed"
+    # From the app itself (what browsers send for its own fetches) it goes through.
+    same = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
+    assert as_owner.patch("/api/auth/me", json=body, headers=same).status_code == 200
+    public = {"Origin": "http://porchlight.test"}  # PUBLIC_BASE_URL, as seen behind a proxy
+    assert as_owner.patch("/api/auth/me", json=body, headers=public).status_code == 200
+
+
+def test_reads_and_cookie_less_writes_are_not_checked(as_owner, client):
+    # A link opened from another site (a GET) still works.
+    assert as_owner.get("/api/auth/me", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 200
+    # Without the session cookie there is nothing to forge: the call stands on its own credentials.
+    evil = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    response = client.post("/api/ask-actions/not-a-token", headers=evil)
+    assert response.status_code == 403 and response.json["error"]["code"] == "invalid_token"
+    # ...except signing in or up, which would put the browser in someone else's account.
+    response = client.post("/api/auth/signin", json={"login": "nobody@example.org", "password": "x" * 12},
+                           headers=evil)
+    assert response.status_code == 403 and response.json["error"]["code"] == "cross_site_request"
+    response = client.post("/api/auth/signin", json={"login": "nobody@example.org", "password": "x" * 12})
+    assert response.status_code == 401
