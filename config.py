@@ -91,6 +91,10 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     PERMANENT_SESSION_LIFETIME = env_int("SESSION_LIFETIME_HOURS", 24 * 14) * 3600
+    # Officers and supervisors: signed out after this long without a request, and after
+    # this long in all (owners and managers keep SESSION_LIFETIME_HOURS).
+    STAFF_IDLE_TIMEOUT_MINUTES = env_int("STAFF_IDLE_TIMEOUT_MINUTES", 30)
+    STAFF_SESSION_LIFETIME_HOURS = env_int("STAFF_SESSION_LIFETIME_HOURS", 12)
 
     # Argon2id cost. RFC 9106's second recommended option (64 MiB, t=3) by default.
     ARGON2_TIME_COST = env_int("ARGON2_TIME_COST", 3)
@@ -151,6 +155,23 @@ class Config:
     # Paper of the printed sheets: letter or a4.
     DISTRICT_PDF_PAGE_SIZE = _choice("DISTRICT_PDF_PAGE_SIZE", "letter", ("letter", "a4"))
 
+    # --- rate limits (issue 6): limits-library strings, ";" between several ---
+    # Counted in Redis when REDIS_URL is set, else in memory per process (per gunicorn worker).
+    RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+    # Sign-in attempts per client address, and per login typed (whatever the address).
+    RATELIMIT_SIGN_IN = env_str("RATELIMIT_SIGN_IN", "10 per minute; 50 per hour")
+    RATELIMIT_SIGN_IN_LOGIN = env_str("RATELIMIT_SIGN_IN_LOGIN", "10 per 10 minutes; 30 per hour")
+    # Verification codes texted, per account and per destination number; and all of them
+    # together per instance (the guard against SMS pumping to premium numbers).
+    RATELIMIT_PHONE_VERIFICATION = env_str("RATELIMIT_PHONE_VERIFICATION", "3 per 10 minutes; 10 per day")
+    RATELIMIT_VERIFICATION_SMS_TOTAL = env_str("RATELIMIT_VERIFICATION_SMS_TOTAL", "200 per hour")
+    # Attempts at typing the texted code, per account.
+    RATELIMIT_PHONE_VERIFY = env_str("RATELIMIT_PHONE_VERIFY", "10 per 10 minutes")
+    # Enrollment codes tried (lookup, redeem, sign-up with a code) per client address.
+    RATELIMIT_ENROLLMENT_LOOKUP = env_str("RATELIMIT_ENROLLMENT_LOOKUP", "30 per minute")
+    # Uploads started per upload link, else per signed-in owner.
+    RATELIMIT_UPLOAD_CREATION = env_str("RATELIMIT_UPLOAD_CREATION", "30 per hour")
+
     # Maps in the PWA (Leaflet). MAP_TILE_URL=none shows pins on a plain grid, no tiles;
     # the tile server's usage policy applies (OpenStreetMap's asks for light use only).
     MAP_TILE_URL = _tile_url(env_str("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png"))
@@ -197,6 +218,8 @@ class TestingConfig(Config):
     RUN_IN_PROCESS_WORKER = False
     # No tile server is reachable from the tests.
     MAP_TILE_URL = ""
+    # Rate-limit tests turn limits on with make_app(RATELIMIT_ENABLED=True).
+    RATELIMIT_ENABLED = False
 
 
 class ProductionConfig(Config):

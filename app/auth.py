@@ -1,10 +1,11 @@
 """Session authentication: the flask-login wiring and the role guard for routes."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import wraps
 
-from flask import Flask, request, session
+from flask import Flask, current_app, g, request, session
 from flask_login import current_user, login_user
 
 from app.accounts.models import Role, User
@@ -40,6 +41,8 @@ def init_login(app: Flask) -> None:
         # A rotated token (password change, deactivation) ends old sessions.
         if user is None or user.session_token != token or not user.active:
             return None
+        if user.role in TIMED_ROLES and not _staff_session_current():
+            return None
         return user
 
     @login_manager.unauthorized_handler
@@ -57,8 +60,40 @@ def init_login(app: Flask) -> None:
             _check_roles(roles)
 
 
+# Police sessions end after a quiet spell and after a working day, whatever the cookie
+# lifetime: a phone left on a desk or a shared patrol laptop does not stay signed in.
+TIMED_ROLES = (Role.OFFICER, Role.SUPERVISOR)
+_TOUCH_EVERY_SECONDS = 30  # how stale "last seen" may get before the cookie is rewritten
+
+
+def _staff_session_current() -> bool:
+    """True while an officer's or supervisor's session is within its idle and absolute limits."""
+    now = time.time()
+    started, seen = session.get("started_at"), session.get("seen_at")
+    idle = current_app.config["STAFF_IDLE_TIMEOUT_MINUTES"] * 60
+    lifetime = current_app.config["STAFF_SESSION_LIFETIME_HOURS"] * 3600
+    if not isinstance(started, (int, float)) or not isinstance(seen, (int, float)):
+        reason = "This session has no start time; sign in again."
+    elif now - seen > idle:
+        reason = (f"Your session ended after {current_app.config['STAFF_IDLE_TIMEOUT_MINUTES']} minutes "
+                  "without activity; sign in again.")
+    elif now - started > lifetime:
+        reason = (f"Your session ended: staff sessions last at most "
+                  f"{current_app.config['STAFF_SESSION_LIFETIME_HOURS']} hours; sign in again.")
+    else:
+        if now - seen > _TOUCH_EVERY_SECONDS:
+            session["seen_at"] = now
+        return True
+    g.session_expired = reason
+    session.clear()
+    return False
+
+
 def _check_roles(roles: tuple[Role, ...]) -> None:
     if not current_user.is_authenticated:
+        expired = g.get("session_expired")
+        if expired:
+            raise ApiError(401, "session_expired", expired)
         raise ApiError(401, "unauthenticated", "Sign in first: this needs a session.")
     if current_user.role not in roles:
         allowed = ", ".join(r.value for r in roles)
@@ -92,6 +127,7 @@ def start_session(user: User) -> None:
     # Permanent: the cookie gets an expiry, so a phone keeps it across browser restarts,
     # and the server rejects it once the lifetime has passed since the last request.
     session.permanent = True
+    session["started_at"] = session["seen_at"] = time.time()
     login_user(user)
 
 

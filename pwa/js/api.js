@@ -36,15 +36,16 @@ export async function api(method, path, body) {
   if (response.ok) {
     return { ok: true, status: response.status, data };
   }
-  if (response.status === 401 && !path.startsWith("/api/auth/")) {
-    // The session ended (signed out elsewhere, expired): the shell asks to sign in again.
-    window.dispatchEvent(new CustomEvent("porchlight:signed-out"));
-  }
   const error = data && data.error ? data.error : {
     status: response.status,
     code: "error",
     message: `Something went wrong on our side (HTTP ${response.status}). Try again shortly.`,
   };
+  if (response.status === 401 && (!path.startsWith("/api/auth/") || error.code === "session_expired")) {
+    // The session ended (signed out elsewhere, timed out): the shell asks to sign in again.
+    window.dispatchEvent(new CustomEvent("porchlight:signed-out",
+      { detail: error.code === "session_expired" ? error.message : "" }));
+  }
   return { ok: false, status: response.status, error };
 }
 

@@ -14,6 +14,7 @@ const nav = document.getElementById("nav");
 const session = {
   user: undefined, // undefined: not asked yet; null: signed out
   offline: false,
+  notice: "", // a message for the next sign-in screen (e.g. why the session ended)
 };
 
 let cleanup = null;
@@ -231,7 +232,10 @@ async function registerServiceWorker() {
 async function start() {
   upgradeLegacyLinks();
   window.addEventListener("hashchange", render);
-  window.addEventListener("porchlight:signed-out", () => {
+  window.addEventListener("porchlight:signed-out", (event) => {
+    if (event.detail) {
+      session.notice = event.detail; // why: shown on the sign-in screen
+    }
     if (session.user) {
       session.user = null;
       render();

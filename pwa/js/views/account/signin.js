@@ -40,8 +40,11 @@ export default {
       ctx.announce("Signed in.");
       ctx.navigate(safeNext(ctx.query, ctx.homeFor(answer.data)), { replace: true });
     });
+    const notice = ctx.session.notice;
+    ctx.session.notice = "";
     return h("section",
       h("h1", "Sign in"),
+      notice ? h("p.alert", { role: "status" }, notice) : null,
       form,
       h("p", "New here? ", h("a", { href: "#/signup" }, "Create an account"), " or ",
         h("a", { href: "#/scan" }, "scan an enrollment QR code"), "."));
