@@ -161,7 +161,7 @@ class Config:
     # Sign-in attempts per client address, and per login typed (whatever the address).
     RATELIMIT_SIGN_IN = env_str("RATELIMIT_SIGN_IN", "10 per minute; 50 per hour")
     RATELIMIT_SIGN_IN_LOGIN = env_str("RATELIMIT_SIGN_IN_LOGIN", "10 per 10 minutes; 30 per hour")
-    # Verification codes texted, per account and per destination number; and all of them
+    # Verification codes asked for per account, and texted per destination number; and all texted
     # together per instance (the guard against SMS pumping to premium numbers).
     RATELIMIT_PHONE_VERIFICATION = env_str("RATELIMIT_PHONE_VERIFICATION", "3 per 10 minutes; 10 per day")
     RATELIMIT_VERIFICATION_SMS_TOTAL = env_str("RATELIMIT_VERIFICATION_SMS_TOTAL", "200 per hour")

@@ -86,6 +86,9 @@ def register_extensions(app: APIFlask) -> None:
 
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     init_login(app)
+    from app.ratelimits import configure as configure_rate_limits
+
+    configure_rate_limits(app)
     with app.app_context():
         _configure_sqlite(db.engine)
 

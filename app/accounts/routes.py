@@ -8,6 +8,7 @@ from app.accounts.models import Role
 from app.accounts.schemas import MeOut, PasswordChangeIn, ProfileIn, SignInIn, SignUpIn, StaffIn, StaffPatchIn, UserOut
 from app.agencies.service import memberships_of
 from app.auth import SECURITY, me, require_login, require_role, start_session
+from app.ratelimits import RATE_LIMITED, client_ip, limited, typed_login, without_enrollment_code
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api", tag="Accounts")
 
@@ -18,9 +19,11 @@ def _me_payload(user):
 
 
 @bp.post("/auth/signup")
+@limited("RATELIMIT_ENROLLMENT_LOOKUP", client_ip, "enrollment codes tried from this address",
+         shared_scope="enrollment-code", exempt_when=without_enrollment_code)
 @bp.input(SignUpIn, arg_name="data")
 @bp.output(MeOut, status_code=201)
-@bp.doc(responses=[404, 409, 410, 422])
+@bp.doc(responses={404: "Not found", 409: "Conflict", 410: "Gone", 422: "Validation error", 429: RATE_LIMITED})
 def sign_up(data):
     """Create an owner account and sign in
 
@@ -33,9 +36,11 @@ def sign_up(data):
 
 
 @bp.post("/auth/signin")
+@limited("RATELIMIT_SIGN_IN", client_ip, "sign-in attempts from this address")
+@limited("RATELIMIT_SIGN_IN_LOGIN", typed_login, "sign-in attempts for this login")
 @bp.input(SignInIn, arg_name="data")
 @bp.output(MeOut)
-@bp.doc(responses=[401, 422])
+@bp.doc(responses={401: "Unauthenticated", 422: "Validation error", 429: RATE_LIMITED})
 def sign_in(data):
     """Sign in with e-mail or phone and password; sets the session cookie"""
     user = service.authenticate(data["login"], data["password"])

@@ -18,6 +18,7 @@ from app.clips import links, service, tus
 from app.clips.models import ClipStatus
 from app.clips.schemas import AccessOut, AccessQuery, ClipOut, HoldIn, HoldOut, OwnerClipOut, UploadLinkOut
 from app.errors import ApiError
+from app.ratelimits import RATE_LIMITED, limited, uploader
 
 bp = APIBlueprint("clips", __name__, url_prefix="/api", tag="Clips")
 
@@ -71,6 +72,7 @@ def tus_options():
 
 
 @bp.post("/uploads", provide_automatic_options=False)
+@limited("RATELIMIT_UPLOAD_CREATION", uploader, "uploads started")
 @bp.doc(security=SECURITY, extensions={"parameters": [
     _TUS_RESUMABLE,
     _header("Upload-Length", "The clip's size in bytes; over the agency's maximum answers 413 at once.",
@@ -83,7 +85,7 @@ def tus_options():
                                  "Upload-Expires": {**_OUT_HEADER, "required": True},
                                  "Tus-Resumable": {**_OUT_HEADER, "required": True}}},
                **_TUS_ERRORS, 409: "The ask is not approved, or its request is closed",
-               413: "Larger than the agency's maximum clip size"})
+               413: "Larger than the agency's maximum clip size", 429: RATE_LIMITED})
 def tus_create():
     """Start a resumable clip upload for an approved ask (tus creation)
 

@@ -10,6 +10,7 @@ from app.db import utcnow
 from app.enrollment import codes, service
 from app.enrollment.models import CodeKind, EnrollmentCode
 from app.enrollment.schemas import CodeIn, CodeLookupOut, CodeOut, CodeUseOut, RedeemIn
+from app.ratelimits import RATE_LIMITED, client_ip, limited
 
 bp = APIBlueprint("enrollment", __name__, url_prefix="/api/enrollment", tag="Enrollment")
 
@@ -97,8 +98,10 @@ def code_qr_svg(code_id):
 
 
 @bp.get("/lookup/<string:code>")
+@limited("RATELIMIT_ENROLLMENT_LOOKUP", client_ip, "enrollment codes tried from this address",
+         shared_scope="enrollment-code")
 @bp.output(CodeLookupOut)
-@bp.doc(responses=[404, 410])
+@bp.doc(responses={404: "Not found", 410: "Gone", 429: RATE_LIMITED})
 def lookup(code):
     """What a code enrolls you in, before signing up (no session needed)
 
@@ -111,9 +114,12 @@ def lookup(code):
 
 
 @bp.post("/redeem")
+@limited("RATELIMIT_ENROLLMENT_LOOKUP", client_ip, "enrollment codes tried from this address",
+         shared_scope="enrollment-code")
 @bp.input(RedeemIn, arg_name="data")
 @bp.output(MembershipOut)
-@bp.doc(security=SECURITY, responses=[401, 403, 404, 410, 422])
+@bp.doc(security=SECURITY, responses={401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 410: "Gone",
+                                      422: "Validation error", 429: RATE_LIMITED})
 @require_role(Role.OWNER)
 def redeem(data):
     """Join the agency (and district) of a code with your signed-in owner account"""

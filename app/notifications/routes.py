@@ -19,6 +19,7 @@ from app.notifications.schemas import (
     TwilioWebhookForm,
     VapidKeyOut,
 )
+from app.ratelimits import RATE_LIMITED, destination_phone, everyone, limited, user_or_ip
 
 bp = APIBlueprint("notifications", __name__, url_prefix="/api", tag="Notifications")
 # The embedded worker starts with the app's first request (see queue.py for why not earlier).
@@ -76,9 +77,15 @@ def unsubscribe(data):
 # --- phone verification ------------------------------------------------------------------------
 
 @bp.post("/auth/phone/verification")
+@limited("RATELIMIT_PHONE_VERIFICATION", user_or_ip, "verification codes sent to your account")
+@limited("RATELIMIT_PHONE_VERIFICATION", destination_phone, "verification codes sent to this number",
+         only_when_sent=True)
+@limited("RATELIMIT_VERIFICATION_SMS_TOTAL", everyone, "verification texts sent by this server just now",
+         shared_scope="verification-sms", only_when_sent=True)
 @bp.input(PhoneVerificationIn, arg_name="data")
 @bp.output(PhoneVerificationOut, status_code=202)
-@bp.doc(security=SECURITY, responses=[401, 403, 409, 422, 429, 503])
+@bp.doc(security=SECURITY, responses={401: "Unauthenticated", 403: "Forbidden", 409: "Conflict",
+                                      422: "Validation error", 429: RATE_LIMITED, 503: "Service unavailable"})
 @require_role(Role.OWNER)
 def start_phone_verification(data):
     """Text a 6-digit code to your mobile number
@@ -90,9 +97,11 @@ def start_phone_verification(data):
 
 
 @bp.post("/auth/phone/verify")
+@limited("RATELIMIT_PHONE_VERIFY", user_or_ip, "attempts at the texted code")
 @bp.input(PhoneVerifyIn, arg_name="data")
 @bp.output(PhoneOut)
-@bp.doc(security=SECURITY, responses=[401, 403, 409, 410, 422, 429])
+@bp.doc(security=SECURITY, responses={401: "Unauthenticated", 403: "Forbidden", 409: "Conflict", 410: "Gone",
+                                      422: "Validation error", 429: RATE_LIMITED})
 @require_role(Role.OWNER)
 def verify_phone(data):
     """Confirm the texted code: the number becomes your verified SMS channel"""

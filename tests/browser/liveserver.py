@@ -135,6 +135,9 @@ class LiveServer:
             "PYTHONUNBUFFERED": "1",
             # No tile server is reachable from the tests: maps show pins on the plain grid.
             "MAP_TILE_URL": "none",
+            # Every test signs in from 127.0.0.1, far beyond the sign-in limit per address;
+            # the limits are tested in tests/test_rate_limits.py.
+            "RATELIMIT_ENABLED": "false",
             **(env or {}),
         }
         self.enrollment_code: str | None = None

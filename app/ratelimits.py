@@ -1,0 +1,144 @@
+"""Rate limits on the endpoints worth abusing: sign-in, phone codes, enrollment lookups, uploads.
+
+flask-limiter counts in Redis when REDIS_URL is set, else in process memory (each
+gunicorn worker then counts on its own). Limits are settings (config.py, docs/DEPLOY.md)
+read per request, so a test or a deployment changes them without code. Keys never hold
+what the client typed: logins and phone numbers are HMAC fingerprints.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import time
+from collections.abc import Callable
+
+from flask import Flask, current_app, request
+from flask_limiter import RateLimitExceeded
+from flask_login import current_user
+from limits import parse_many
+
+from app.errors import ERROR_SCHEMA, error_body
+from app.extensions import limiter
+
+KEY_PREFIX = "porchlight-limits"
+LIMIT_SETTINGS = ("RATELIMIT_SIGN_IN", "RATELIMIT_SIGN_IN_LOGIN", "RATELIMIT_PHONE_VERIFICATION",
+                  "RATELIMIT_VERIFICATION_SMS_TOTAL", "RATELIMIT_PHONE_VERIFY", "RATELIMIT_ENROLLMENT_LOOKUP",
+                  "RATELIMIT_UPLOAD_CREATION")
+# The 429 response in the OpenAPI document (@bp.doc(responses={..., 429: RATE_LIMITED})).
+RATE_LIMITED = {
+    "description": "Rate limited (code `rate_limited`): retry after Retry-After seconds",
+    "content": {"application/json": {"schema": ERROR_SCHEMA}},
+    "headers": {"Retry-After": {"description": "Seconds until the limit resets", "required": True,
+                                "schema": {"type": "integer", "minimum": 1}}},
+}
+
+
+def configure(app: Flask) -> None:
+    """Point the limiter at Redis or memory, then bind it and its JSON 429 answer to the app."""
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", KEY_PREFIX)
+    # flask-limiter's own headers would rewrite our Retry-After as int(reset - now), which
+    # rounds down to 0 in a window's last second; the 429 handler below sets it instead.
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
+    for name in LIMIT_SETTINGS:  # a typo in a limit stops start-up, not a sign-in later
+        try:
+            parse_many(app.config[name])
+        except ValueError:
+            raise RuntimeError(f"{name} is not a rate limit like '10 per minute': {app.config[name]!r}") from None
+    limiter.init_app(app)
+    app.register_error_handler(RateLimitExceeded, _rate_limited)
+
+
+def _rate_limited(exc: RateLimitExceeded):
+    current = limiter.current_limit
+    # The window's exact reset time: RequestLimit.reset_at adds a second to it.
+    reset_at = current.window.reset_time if current else time.time() + 60
+    retry_after = max(1, math.ceil(reset_at - time.time()))
+    message = f"{exc.description} Try again in {retry_after} seconds."
+    return error_body(429, "rate_limited", message), 429, {"Retry-After": str(retry_after)}
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+def _fingerprint(kind: str, text: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return kind + ":" + hmac.new(key, f"{kind}:{text}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def client_ip() -> str:
+    # ProxyFix (TRUSTED_PROXIES) has already put the client's address here; the raw
+    # X-Forwarded-For is whatever the client chose to send.
+    return "ip:" + (request.remote_addr or "unknown")
+
+
+def user_or_ip() -> str:
+    return f"user:{current_user.id}" if current_user.is_authenticated else client_ip()
+
+
+def typed_login() -> str:
+    """The login typed at sign-in, normalised as sign-in looks it up; "" (no limit) when absent."""
+    from app.accounts.service import _parse_login
+
+    body = request.get_json(silent=True)
+    login = body.get("login") if isinstance(body, dict) else None
+    if not isinstance(login, str) or not login.strip():
+        return ""
+    kind, value = _parse_login(login)
+    return _fingerprint("login", f"{kind}:{value or login.strip().lower()}")
+
+
+def destination_phone() -> str:
+    """The number a verification code would be texted to (the body's, else the account's)."""
+    from app.accounts.service import _parse_login
+
+    body = request.get_json(silent=True)
+    phone = body.get("phone") if isinstance(body, dict) else None
+    if not isinstance(phone, str) or not phone.strip():
+        phone = current_user.phone if current_user.is_authenticated else None
+    if not phone:
+        return ""
+    _kind, value = _parse_login(phone)
+    return _fingerprint("phone", value or phone.strip())
+
+
+def everyone() -> str:
+    return "all"
+
+
+def uploader() -> str:
+    """An upload link's token when one is sent, else the signed-in user, else the address."""
+    from app.clips.links import token_from_request
+
+    token = token_from_request()
+    return _fingerprint("upload-link", token) if token else user_or_ip()
+
+
+# --- decorators ------------------------------------------------------------------------------
+
+def _setting(name: str) -> Callable[[], str]:
+    return lambda: current_app.config[name]
+
+
+def _sent(response) -> bool:
+    return response.status_code == 202
+
+
+def limited(setting: str, key: Callable[[], str], what: str, *, shared_scope: str | None = None,
+            only_when_sent: bool = False, exempt_when: Callable[[], bool] | None = None):
+    """Limit a view by the limit string in ``setting``, counted per ``key()``.
+
+    ``shared_scope`` makes views count into one budget; ``only_when_sent`` counts only
+    answers that texted a code (202), so refused attempts do not use up an SMS budget.
+    A ``key()`` of "" leaves the request out of this limit.
+    """
+    options = {"key_func": key, "error_message": f"Too many {what}.", "exempt_when": exempt_when,
+               "deduct_when": _sent if only_when_sent else None, "override_defaults": False}
+    if shared_scope:
+        return limiter.shared_limit(_setting(setting), shared_scope, **options)
+    return limiter.limit(_setting(setting), scope=key.__name__, **options)
+
+
+def without_enrollment_code() -> bool:
+    body = request.get_json(silent=True)
+    return not (isinstance(body, dict) and body.get("enrollment_code"))
