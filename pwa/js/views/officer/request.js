@@ -246,6 +246,35 @@ export default {
       drawHolds(answer.data);
     }
 
+    // A supervisor's form that sends a reason to `url` (placing or releasing a hold), then redraws.
+    function holdReasonForm({ id, label, hint, button, buttonClass = "button", url, missing, done }) {
+      const reason = h("textarea", { id, name: "reason", rows: 2, maxLength: 1000, required: true });
+      const form = h("form", { novalidate: true }, formError(), field(label, reason, { hint }),
+        h(buttonClass, { type: "submit" }, button));
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        clearErrors(form);
+        if (!reason.value.trim()) {
+          showErrors(form, { message: "Please check the fields marked below.", fields: { reason: [missing] } });
+          return;
+        }
+        setBusy(form, true);
+        const answer = await post(url, { reason: reason.value.trim() });
+        setBusy(form, false);
+        if (closed) {
+          return;
+        }
+        if (!answer.ok) {
+          showErrors(form, answer.error);
+          return;
+        }
+        ctx.announce(done);
+        await loadHolds();
+        refresh();
+      });
+      return form;
+    }
+
     function holdItem(hold) {
       const li = h("li", { dataset: { holdId: String(hold.id), active: String(hold.active) } },
         h("p", hold.active ? pill("active") : pill("released"), " ", "Placed ", time(hold.placed_at)),
@@ -253,27 +282,11 @@ export default {
         hold.active ? null : h("p.meta", "Released ", time(hold.released_at),
           hold.release_reason ? `: ${hold.release_reason}` : ""));
       if (hold.active && supervisor) {
-        const reason = h("textarea", { id: `release-${hold.id}-reason`, name: "reason", rows: 2, maxLength: 1000,
-          required: true });
-        const form = h("form", { novalidate: true }, formError(),
-          field("Why release it", reason, { hint: "Clips past the agency's retention are purged once released." }),
-          h("button.danger", { type: "submit" }, "Release the hold"));
-        form.addEventListener("submit", async (event) => {
-          event.preventDefault();
-          clearErrors(form);
-          setBusy(form, true);
-          const answer = await post(`/api/holds/${hold.id}/release`, { reason: reason.value.trim() });
-          setBusy(form, false);
-          if (closed) {
-            return;
-          }
-          if (!answer.ok) {
-            showErrors(form, answer.error);
-            return;
-          }
-          ctx.announce("Evidence hold released.");
-          await loadHolds();
-          refresh();
+        const form = holdReasonForm({
+          id: `release-${hold.id}-reason`, label: "Why release it", buttonClass: "button.danger",
+          hint: "Clips past the agency's retention are purged once released.", button: "Release the hold",
+          url: `/api/holds/${hold.id}/release`, missing: "Give the reason for releasing the hold.",
+          done: "Evidence hold released.",
         });
         li.append(h("details", h("summary", "Release this hold"), form));
       }
@@ -287,32 +300,13 @@ export default {
         ? h("ul.cards.hold-list", { "aria-label": "Evidence holds" }, holds.map(holdItem))
         : h("p.empty", "No evidence hold on this request."));
       if (supervisor) {
-        const reason = h("textarea", { id: "hold-reason", name: "reason", rows: 2, maxLength: 1000, required: true });
-        const form = h("form.hold-form", { novalidate: true }, formError(),
-          field("Reason for a new hold", reason, { hint: "For example the case or court order that needs the clips kept." }),
-          h("button", { type: "submit" }, "Place an evidence hold"));
-        form.addEventListener("submit", async (event) => {
-          event.preventDefault();
-          clearErrors(form);
-          if (!reason.value.trim()) {
-            showErrors(form, { message: "Please check the fields marked below.",
-              fields: { reason: ["Give the reason for the hold."] } });
-            return;
-          }
-          setBusy(form, true);
-          const answer = await post(`/api/requests/${request.id}/holds`, { reason: reason.value.trim() });
-          setBusy(form, false);
-          if (closed) {
-            return;
-          }
-          if (!answer.ok) {
-            showErrors(form, answer.error);
-            return;
-          }
-          ctx.announce("Evidence hold placed.");
-          await loadHolds();
-          refresh();
+        const form = holdReasonForm({
+          id: "hold-reason", label: "Reason for a new hold", button: "Place an evidence hold",
+          hint: "For example the case or court order that needs the clips kept.",
+          url: `/api/requests/${request.id}/holds`, missing: "Give the reason for the hold.",
+          done: "Evidence hold placed.",
         });
+        form.classList.add("hold-form");
         parts.push(form);
       } else if (!holds.some((hold) => hold.active)) {
         parts.push(h("p.hint", "A supervisor can place a hold."));
