@@ -95,6 +95,8 @@ class Config:
     # this long in all (owners and managers keep SESSION_LIFETIME_HOURS).
     STAFF_IDLE_TIMEOUT_MINUTES = env_int("STAFF_IDLE_TIMEOUT_MINUTES", 30)
     STAFF_SESSION_LIFETIME_HOURS = env_int("STAFF_SESSION_LIFETIME_HOURS", 12)
+    # The name authenticator apps show beside a Porchlight two-step sign-in code.
+    TOTP_ISSUER = env_str("TOTP_ISSUER", "Porchlight")
 
     # Argon2id cost. RFC 9106's second recommended option (64 MiB, t=3) by default.
     ARGON2_TIME_COST = env_int("ARGON2_TIME_COST", 3)
@@ -171,6 +173,9 @@ class Config:
     RATELIMIT_ENROLLMENT_LOOKUP = env_str("RATELIMIT_ENROLLMENT_LOOKUP", "30 per minute")
     # Uploads started per upload link, else per signed-in owner.
     RATELIMIT_UPLOAD_CREATION = env_str("RATELIMIT_UPLOAD_CREATION", "30 per hour")
+    # Wrong two-step codes per account (only wrong ones count): with three codes valid at
+    # a time, 20 guesses a day give an attacker holding the password about 2 % a year.
+    RATELIMIT_SECOND_FACTOR = env_str("RATELIMIT_SECOND_FACTOR", "5 per 10 minutes; 20 per day")
 
     # Maps in the PWA (Leaflet). MAP_TILE_URL=none shows pins on a plain grid, no tiles;
     # the tile server's usage policy applies (OpenStreetMap's asks for light use only).

@@ -23,9 +23,10 @@ SECURITY_SCHEMES = {
     }
 }
 
-# The attribute require_role leaves on a view; functools.wraps carries it up through
+# The attributes require_role leaves on a view; functools.wraps carries them up through
 # apiflask's input/output wrappers to the function the URL map calls.
 _ROLES_ATTR = "_porchlight_roles"
+_DURING_SETUP_ATTR = "_porchlight_during_setup"
 
 
 def init_login(app: Flask) -> None:
@@ -57,7 +58,7 @@ def init_login(app: Flask) -> None:
         view = app.view_functions.get(request.endpoint) if request.endpoint else None
         roles = getattr(view, _ROLES_ATTR, None)
         if roles is not None:
-            _check_roles(roles)
+            _check_roles(roles, during_setup=getattr(view, _DURING_SETUP_ATTR, False))
 
 
 # Police sessions end after a quiet spell and after a working day, whatever the cookie
@@ -89,28 +90,48 @@ def _staff_session_current() -> bool:
     return False
 
 
-def _check_roles(roles: tuple[Role, ...]) -> None:
+def setup_pending() -> bool:
+    """Whether the signed-in account must still set up two-step sign-in before anything else.
+
+    Read from the account, not the session: a session opened before the rule existed,
+    or before a supervisor reset the account's authenticator, is held to it as well.
+    """
+    from app.accounts.second_factor import needs_setup
+
+    return current_user.is_authenticated and needs_setup(current_user)
+
+
+def _check_roles(roles: tuple[Role, ...], *, during_setup: bool = False) -> None:
     if not current_user.is_authenticated:
         expired = g.get("session_expired")
         if expired:
             raise ApiError(401, "session_expired", expired)
         raise ApiError(401, "unauthenticated", "Sign in first: this needs a session.")
+    if setup_pending() and not during_setup:
+        raise ApiError(403, "second_factor_setup_required",
+                       "Set up two-step sign-in first: officers and supervisors need an authenticator app "
+                       "(POST /api/auth/second-factor/setup).")
     if current_user.role not in roles:
         allowed = ", ".join(r.value for r in roles)
         raise ApiError(403, "forbidden",
                        f"This is for {allowed} accounts; you are signed in as {current_user.role.value}.")
 
 
-def require_role(*roles: Role) -> Callable:
-    """Let the route run only for a signed-in user holding one of ``roles``."""
+def require_role(*roles: Role, during_setup: bool = False) -> Callable:
+    """Let the route run only for a signed-in user holding one of ``roles``.
+
+    ``during_setup`` lets a session that still owes its two-step set-up through too
+    (only the routes that set it up, show the account or sign out).
+    """
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(*args, **kwargs):
-            _check_roles(roles)
+            _check_roles(roles, during_setup=during_setup)
             return view(*args, **kwargs)
 
         setattr(wrapped, _ROLES_ATTR, roles)
+        setattr(wrapped, _DURING_SETUP_ATTR, during_setup)
         return wrapped
 
     return decorator
@@ -118,6 +139,10 @@ def require_role(*roles: Role) -> Callable:
 
 def require_login(view: Callable) -> Callable:
     return require_role(*Role)(view)
+
+
+def require_login_during_setup(view: Callable) -> Callable:
+    return require_role(*Role, during_setup=True)(view)
 
 
 def start_session(user: User) -> None:

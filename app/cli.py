@@ -1,4 +1,5 @@
-"""Command-line tools: `flask agency create`, `flask audit verify`, `flask demo load`."""
+"""Command-line tools: `flask agency create`, `flask staff reset-second-factor`, `flask audit verify`,
+`flask demo load`."""
 from __future__ import annotations
 
 import sys
@@ -17,6 +18,7 @@ from app.errors import ApiError
 from app.extensions import db
 
 agency_cli = AppGroup("agency", help="Create and list agencies.")
+staff_cli = AppGroup("staff", help="Staff accounts.")
 audit_cli = AppGroup("audit", help="Check the audit chain.")
 demo_cli = AppGroup("demo", help="Demo data for a local try-out.")
 
@@ -60,6 +62,24 @@ def list_agencies():
         click.echo(f"{agency.id}\t{agency.slug}\t{agency.name}\t{agency.timezone}")
 
 
+@staff_cli.command("reset-second-factor")
+@click.argument("email")
+def reset_second_factor(email):
+    """Take two-step sign-in off an account (e.g. an agency's only supervisor lost their phone).
+
+    The account's sessions end; its next sign-in with the password leads to setting it up again.
+    """
+    from app.accounts import second_factor
+    from app.accounts.models import User
+
+    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        _fail(f"no account with e-mail {email!r}")
+    second_factor.reset(user, actor=None, agency_id=user.agency_id, via="cli")
+    click.echo(f"Two-step sign-in reset for {user.email} ({user.role.value}); "
+               "the next sign-in sets it up again.")
+
+
 @audit_cli.command("verify")
 def verify():
     """Verify the hash chain; exit 1 and name the first bad row if it was tampered with."""
@@ -84,6 +104,7 @@ def demo_load(base_url):
 
 def register_cli(app: Flask) -> None:
     app.cli.add_command(agency_cli)
+    app.cli.add_command(staff_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(demo_cli)
     from app.notifications.cli import register as register_notifications_cli

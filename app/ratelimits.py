@@ -16,15 +16,15 @@ from collections.abc import Callable
 from flask import Flask, current_app, request
 from flask_limiter import RateLimitExceeded
 from flask_login import current_user
-from limits import parse_many
+from limits import RateLimitItem, parse_many
 
-from app.errors import ERROR_SCHEMA, error_body
+from app.errors import ERROR_SCHEMA, ApiError, error_body
 from app.extensions import limiter
 
 KEY_PREFIX = "porchlight-limits"
 LIMIT_SETTINGS = ("RATELIMIT_SIGN_IN", "RATELIMIT_SIGN_IN_LOGIN", "RATELIMIT_PHONE_VERIFICATION",
                   "RATELIMIT_VERIFICATION_SMS_TOTAL", "RATELIMIT_PHONE_VERIFY", "RATELIMIT_ENROLLMENT_LOOKUP",
-                  "RATELIMIT_UPLOAD_CREATION")
+                  "RATELIMIT_UPLOAD_CREATION", "RATELIMIT_SECOND_FACTOR")
 # The 429 response in the OpenAPI document (@bp.doc(responses={..., 429: RATE_LIMITED})).
 RATE_LIMITED = {
     "description": "Rate limited (code `rate_limited`): retry after Retry-After seconds",
@@ -41,6 +41,9 @@ def configure(app: Flask) -> None:
     # flask-limiter's own headers would rewrite our Retry-After as int(reset - now), which
     # rounds down to 0 in a window's last second; the 429 handler below sets it instead.
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
+    # Redis down must not take sign-in down with it: count in memory until it is back.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     for name in LIMIT_SETTINGS:  # a typo in a limit stops start-up, not a sign-in later
         try:
             parse_many(app.config[name])
@@ -142,3 +145,34 @@ def limited(setting: str, key: Callable[[], str], what: str, *, shared_scope: st
 def without_enrollment_code() -> bool:
     body = request.get_json(silent=True)
     return not (isinstance(body, dict) and body.get("enrollment_code"))
+
+
+def second_factor_attempt(user, *, failed: bool = False) -> None:
+    """The budget of wrong two-step codes per account, which sign-in limits alone leave too wide.
+
+    Called before checking a code (429 once the budget is spent) and again with
+    ``failed`` to spend one. Keyed by account, so guessing from many addresses at a
+    stolen password gains nothing; only wrong codes count, so the owner of the
+    account is never locked out by signing in often.
+    """
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return
+    strategy = limiter.limiter
+    key = (KEY_PREFIX, "second-factor", f"user:{user.id}")
+    limits: list[RateLimitItem] = parse_many(current_app.config["RATELIMIT_SECOND_FACTOR"])
+    try:
+        if failed:
+            for item in limits:
+                strategy.hit(item, *key)
+            return
+        spent = [item for item in limits if not strategy.test(item, *key)]
+        reset_at = max((strategy.get_window_stats(item, *key).reset_time for item in spent), default=0)
+    except Exception:  # the storage is down: as for every other limit, let the request through
+        current_app.logger.warning("rate-limit storage unavailable; second-factor budget not checked",
+                                   exc_info=True)
+        return
+    if spent:
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        raise ApiError(429, "rate_limited",
+                       f"Too many wrong two-step codes for this account. Try again in {retry_after} seconds.",
+                       headers={"Retry-After": str(retry_after)})

@@ -3,14 +3,16 @@ names one) on PostgreSQL; signed-in clients for each role."""
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 from flask import has_app_context
 from flask.testing import FlaskClient
 
 from app import create_app
+from app.accounts.models import User
 from app.audit.models import GENESIS_HASH, AuditChainHead
 from app.extensions import db
 from tests import factories, scratchdb
@@ -136,10 +138,31 @@ def world(app):
     return factories.World.build()
 
 
+def second_factor_code(app, user) -> str | None:
+    """The authenticator app's code for ``user`` now, or None when it has no second factor.
+
+    Each call stands for a sign-in in its own 30-second step: the account's record of
+    the last step used (which refuses a code twice) is cleared first, so a test may
+    sign the same officer in on several clients at once.
+    """
+    # In the test's own app context (and session) when there is one, as IsolatedClient does.
+    with nullcontext() if has_app_context() else app.app_context():
+        row = db.session.get(User, user.id)
+        if row.totp_secret is None:
+            return None
+        row.totp_last_step = None
+        db.session.commit()
+        return pyotp.TOTP(row.totp_secret).now()
+
+
 def signed_in(app, user, password=factories.PASSWORD):
+    """A client signed in as ``user``, with the authenticator app's code when the account has one."""
     client = app.test_client()
-    login = user.email or user.phone
-    response = client.post("/api/auth/signin", json={"login": login, "password": password})
+    body = {"login": user.email or user.phone, "password": password}
+    code = second_factor_code(app, user)
+    if code:
+        body["code"] = code
+    response = client.post("/api/auth/signin", json=body)
     assert response.status_code == 200, response.json
     return client
 

@@ -5,6 +5,8 @@ import itertools
 from dataclasses import dataclass
 from datetime import timedelta
 
+import pyotp
+
 from app.accounts.models import Role, User
 from app.accounts.passwords import hash_password
 from app.agencies.models import Agency, District, Membership
@@ -43,8 +45,13 @@ def district(agency: Agency, name: str | None = None) -> District:
 
 def user(role: Role, *, email: str | None = None, phone: str | None = None, password: str = PASSWORD,
          **kw) -> User:
+    """An account; officers and supervisors come with two-step sign-in set up, as the
+    product requires (pass ``totp_secret=None`` for one that has not set it up yet)."""
     if email is None and phone is None:
         email = f"{role.value}{next(_seq)}@example.com"
+    if role in (Role.OFFICER, Role.SUPERVISOR) and "totp_secret" not in kw:
+        kw["totp_secret"] = pyotp.random_base32()
+        kw.setdefault("totp_enabled_at", utcnow())
     obj = User(role=role, email=email, phone=phone, password_hash=_password_hash(password), **kw)
     db.session.add(obj)
     db.session.flush()

@@ -9,7 +9,7 @@ from app.accounts.models import Role, User
 from app.audit.models import AuditEvent
 from app.extensions import db
 from tests import factories
-from tests.conftest import signed_in
+from tests.conftest import second_factor_code, signed_in
 
 PASSWORD = "correct horse battery"
 INVALID_CREDENTIALS = "That login and password do not match an active account."
@@ -200,8 +200,9 @@ def test_signin_by_phone_in_national_form(client, world):
     assert client.get("/api/auth/me").json["phone"] == "+14142862200"
 
 
-def test_signin_staff_sees_their_role(client, world):
-    r = client.post("/api/auth/signin", json={"login": world.officer.email, "password": factories.PASSWORD})
+def test_signin_staff_sees_their_role(app, client, world):
+    r = client.post("/api/auth/signin", json={"login": world.officer.email, "password": factories.PASSWORD,
+                                              "code": second_factor_code(app, world.officer)})
     assert r.status_code == 200
     assert (r.json["role"], r.json["agency_id"], r.json["memberships"]) == ("officer", world.agency.id, [])
 
@@ -262,9 +263,10 @@ def test_signin_rejects_bad_input(client, body, field):
     assert field in r.json["error"]["fields"]
 
 
-def test_signin_as_another_user_replaces_the_session(client, world):
+def test_signin_as_another_user_replaces_the_session(app, client, world):
     for user in (world.owner, world.officer):
-        r = client.post("/api/auth/signin", json={"login": user.email, "password": factories.PASSWORD})
+        r = client.post("/api/auth/signin", json={"login": user.email, "password": factories.PASSWORD,
+                                                  "code": second_factor_code(app, user)})
         assert r.status_code == 200
     assert client.get("/api/auth/me").json["id"] == world.officer.id
 

@@ -2,6 +2,7 @@
 a refused command says why, exits non-zero, and leaves nothing behind."""
 from __future__ import annotations
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 
@@ -47,6 +48,11 @@ def test_agency_create_makes_agency_and_supervisor_who_signs_in(app, runner):
     r = client.post("/api/auth/signin", json={"login": "chief@mpd.example.org", "password": PASSWORD})
     assert r.status_code == 200, r.json
     assert (r.json["role"], r.json["agency_id"]) == ("supervisor", agency.id)
+    # The first sign-in of a police account sets up two-step sign-in before anything else.
+    assert r.json["second_factor"]["setup_required"] is True
+    assert client.get("/api/agency").status_code == 403
+    secret = client.post("/api/auth/second-factor/setup").json["secret"]
+    assert client.post("/api/auth/second-factor/confirm", json={"code": pyotp.TOTP(secret).now()}).status_code == 200
     assert client.get("/api/agency").json["slug"] == "mpd"
     # The new supervisor can start staffing the agency at once.
     r = client.post("/api/agency/staff", json={"email": "ofc@mpd.example.org", "password": "officer-pass-1",

@@ -19,7 +19,7 @@ from app.audit.models import AuditEvent
 from app.enrollment import codes
 from app.extensions import db
 from tests import factories
-from tests.conftest import signed_in
+from tests.conftest import second_factor_code, signed_in
 
 BASE_URL = "http://porchlight.test"  # TestingConfig.PUBLIC_BASE_URL
 NEW_PASSWORD = "a-fresh-password-42"
@@ -287,7 +287,8 @@ def test_qr_url_follows_the_request_host_without_public_base_url(app, world):
     host = "https://porch.example.org"
     client = app.test_client()
     assert client.post("/api/auth/signin", base_url=host,
-                       json={"login": world.supervisor.email, "password": factories.PASSWORD}).status_code == 200
+                       json={"login": world.supervisor.email, "password": factories.PASSWORD,
+                             "code": second_factor_code(app, world.supervisor)}).status_code == 200
     code = client.post("/api/enrollment/codes", base_url=host, json={"label": "x", "kind": "single"}).json
     assert code["url"] == f"{host}/e/{code['code']}"
     png = client.get(code["qr_png_url"], base_url=host).data

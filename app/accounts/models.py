@@ -56,9 +56,20 @@ class User(UserMixin, Base):
     # The owner's chosen channels for footage asks (push needs a subscription, SMS a verified phone).
     notify_push: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     notify_sms: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    # Two-step sign-in (RFC 6238 TOTP): required for officers and supervisors, optional
+    # for everyone else. The pending secret is the one shown during set-up, until a code
+    # from it confirms the authenticator app has it. The last accepted time step stops
+    # a code from being used twice (an observed code is worthless once used).
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_pending_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column()
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     agency: Mapped[Agency | None] = relationship()
     district: Mapped[District | None] = relationship()
+
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True, order_by="RecoveryCode.id")
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_token}"
@@ -67,5 +78,27 @@ class User(UserMixin, Base):
     def is_active(self) -> bool:
         return self.active
 
+    @property
+    def totp_enabled(self) -> bool:
+        return self.totp_secret is not None
+
     def rotate_session_token(self) -> None:
         self.session_token = new_session_token()
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for the authenticator app once (a lost phone).
+
+    Only a SHA-256 of the code is kept: the codes are random with 50 bits each, so a
+    slow hash adds nothing, and the account's owner is the only one who ever sees them.
+    """
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column()
+
+    user: Mapped[User] = relationship(back_populates="recovery_codes")

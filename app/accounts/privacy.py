@@ -62,7 +62,12 @@ def _account(user: User) -> dict[str, Any]:
             "phone_verified": user.phone_verified, "display_name": user.display_name,
             "active": user.active, "notify_push": user.notify_push, "notify_sms": user.notify_sms,
             "created_at": _iso(user.created_at), "password_changed_at": _iso(user.password_changed_at),
-            "last_signin_at": _iso(user.last_signin_at)}
+            "last_signin_at": _iso(user.last_signin_at),
+            # The authenticator secret and recovery codes are credentials, not data about
+            # the person: an export file travels, so it says only when they were made and used.
+            "second_factor_enabled_at": _iso(user.totp_enabled_at),
+            "recovery_codes": [{"created_at": _iso(c.created_at), "used_at": _iso(c.used_at)}
+                               for c in user.recovery_codes]}
 
 
 def _memberships(user: User) -> list[dict[str, Any]]:

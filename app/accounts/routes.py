@@ -3,11 +3,24 @@ from apiflask import APIBlueprint
 from flask import session
 from flask_login import logout_user
 
-from app.accounts import service
+from app.accounts import second_factor, service
 from app.accounts.models import Role
-from app.accounts.schemas import MeOut, PasswordChangeIn, ProfileIn, SignInIn, SignUpIn, StaffIn, StaffPatchIn, UserOut
+from app.accounts.schemas import (
+    MeOut,
+    PasswordChangeIn,
+    PasswordConfirmIn,
+    ProfileIn,
+    RecoveryCodesOut,
+    SecondFactorCodeIn,
+    SecondFactorSetupOut,
+    SignInIn,
+    SignUpIn,
+    StaffIn,
+    StaffPatchIn,
+    UserOut,
+)
 from app.agencies.service import memberships_of
-from app.auth import SECURITY, me, require_login, require_role, start_session
+from app.auth import SECURITY, me, require_login, require_login_during_setup, require_role, start_session
 from app.ratelimits import RATE_LIMITED, client_ip, limited, typed_login, without_enrollment_code
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api", tag="Accounts")
@@ -15,6 +28,7 @@ bp = APIBlueprint("accounts", __name__, url_prefix="/api", tag="Accounts")
 
 def _me_payload(user):
     user.memberships = memberships_of(user) if user.role == Role.OWNER else []
+    user.second_factor = second_factor.status(user)
     return user
 
 
@@ -40,10 +54,16 @@ def sign_up(data):
 @limited("RATELIMIT_SIGN_IN_LOGIN", typed_login, "sign-in attempts for this login")
 @bp.input(SignInIn, arg_name="data")
 @bp.output(MeOut)
-@bp.doc(responses={401: "Unauthenticated", 422: "Validation error", 429: RATE_LIMITED})
+@bp.doc(responses={401: "Unauthenticated: `invalid_credentials`; `second_factor_required` (send `code` too) or "
+                        "`invalid_second_factor` for accounts with two-step sign-in",
+                   422: "Validation error", 429: RATE_LIMITED})
 def sign_in(data):
-    """Sign in with e-mail or phone and password; sets the session cookie"""
-    user = service.authenticate(data["login"], data["password"])
+    """Sign in with e-mail or phone and password (and a two-step code); sets the session cookie
+
+    Officers and supervisors without two-step sign-in yet get a session that can only
+    set it up: `second_factor.setup_required` is true in the answer.
+    """
+    user = service.authenticate(data["login"], data["password"], data.get("code"))
     start_session(user)
     return _me_payload(user)
 
@@ -51,7 +71,7 @@ def sign_in(data):
 @bp.post("/auth/signout")
 @bp.output({}, status_code=204)
 @bp.doc(security=SECURITY, responses=[401])
-@require_login
+@require_login_during_setup
 def sign_out():
     """End this session"""
     service.record_sign_out(me())
@@ -63,7 +83,7 @@ def sign_out():
 @bp.get("/auth/me")
 @bp.output(MeOut)
 @bp.doc(security=SECURITY, responses=[401])
-@require_login
+@require_login_during_setup
 def current():
     """The signed-in account, with an owner's agency memberships"""
     return _me_payload(me())
@@ -90,6 +110,62 @@ def change_password(data):
     service.change_password(user, data["current_password"], data["new_password"])
     # The token rotated, which ended every session; this one starts again with the new token.
     start_session(user)
+    return ""
+
+
+@bp.post("/auth/second-factor/setup")
+@bp.output(SecondFactorSetupOut)
+@bp.doc(security=SECURITY, responses={401: "Unauthenticated", 409: "Already on (`second_factor_enabled`)"})
+@require_login_during_setup
+def second_factor_setup():
+    """Start setting up two-step sign-in: a new secret and its QR code for an authenticator app
+
+    Nothing changes until a code from the app confirms it
+    (POST /api/auth/second-factor/confirm); asking again replaces the secret.
+    """
+    return second_factor.begin_setup(me())
+
+
+@bp.post("/auth/second-factor/confirm")
+@bp.input(SecondFactorCodeIn, arg_name="data")
+@bp.output(RecoveryCodesOut)
+@bp.doc(security=SECURITY, responses={401: "Unauthenticated", 409: "Already on, or no set-up started",
+                                      422: "Validation error (a code that does not match)", 429: RATE_LIMITED})
+@require_login_during_setup
+def second_factor_confirm(data):
+    """Turn two-step sign-in on with a code from the app; answers the recovery codes, once
+
+    Every other session of the account ends; this one continues.
+    """
+    user = me()
+    codes = second_factor.confirm_setup(user, data["code"])
+    start_session(user)  # the session token rotated
+    return {"recovery_codes": codes, "second_factor": second_factor.status(user)}
+
+
+@bp.post("/auth/second-factor/recovery-codes")
+@bp.input(PasswordConfirmIn, arg_name="data")
+@bp.output(RecoveryCodesOut)
+@bp.doc(security=SECURITY, responses={401: "Unauthenticated", 403: "Wrong password", 409: "Two-step sign-in is off",
+                                      422: "Validation error"})
+@require_login
+def replace_recovery_codes(data):
+    """Replace the recovery codes (the old ones stop working); needs the password"""
+    user = me()
+    codes = second_factor.regenerate_recovery_codes(user, data["password"])
+    return {"recovery_codes": codes, "second_factor": second_factor.status(user)}
+
+
+@bp.delete("/auth/second-factor")
+@bp.input(PasswordConfirmIn, arg_name="data")
+@bp.output({}, status_code=204)
+@bp.doc(security=SECURITY, responses={401: "Unauthenticated",
+                                      403: "Wrong password, or a role that must keep it (`second_factor_required`)",
+                                      409: "Already off", 422: "Validation error"})
+@require_login
+def disable_second_factor(data):
+    """Turn two-step sign-in off (owners and district managers; police accounts must keep it)"""
+    second_factor.disable(me(), data["password"])
     return ""
 
 
@@ -122,3 +198,15 @@ def update_staff(user_id, data):
     """Change a staff member's role (officer/supervisor) or deactivate the account"""
     role = Role(data["role"]) if "role" in data else None
     return service.update_staff(me(), user_id, role=role, active=data.get("active"))
+
+
+@bp.post("/agency/staff/<int:user_id>/second-factor/reset")
+@bp.output(UserOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 404])
+@require_role(Role.SUPERVISOR)
+def reset_staff_second_factor(user_id):
+    """Take two-step sign-in off a staff account (a lost phone)
+
+    The account's sessions end, and its next sign-in leads to setting it up again.
+    """
+    return service.reset_staff_second_factor(me(), user_id)

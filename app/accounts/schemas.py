@@ -18,6 +18,8 @@ class SignInIn(Schema):
     login = fields.String(required=True, validate=Length(min=1, max=254),
                           metadata={"description": "E-mail address or phone number."})
     password = fields.String(required=True, load_only=True, validate=Length(max=1024))
+    code = fields.String(load_only=True, allow_none=True, validate=Length(max=32), metadata={
+        "description": "Accounts with two-step sign-in: the authenticator app's 6-digit code or a recovery code."})
 
 
 class PasswordChangeIn(Schema):
@@ -51,11 +53,43 @@ class UserOut(Schema):
     active = fields.Boolean()
     notify_push = fields.Boolean()
     notify_sms = fields.Boolean()
+    second_factor_enabled = fields.Boolean(attribute="totp_enabled", metadata={
+        "description": "Whether the account signs in with an authenticator app's code too."})
     created_at = fields.DateTime()
+
+
+class SecondFactorStatusOut(Schema):
+    enabled = fields.Boolean()
+    required = fields.Boolean(metadata={"description": "Officers and supervisors must use it."})
+    setup_required = fields.Boolean(metadata={
+        "description": "True: this account can do nothing but set it up (POST /api/auth/second-factor/setup)."})
+    recovery_codes_left = fields.Integer()
 
 
 class MeOut(UserOut):
     memberships = fields.List(fields.Nested(MembershipOut))
+    second_factor = fields.Nested(SecondFactorStatusOut)
+
+
+class SecondFactorSetupOut(Schema):
+    secret = fields.String(metadata={"description": "Base32 secret, for typing into the app by hand."})
+    otpauth_uri = fields.String(metadata={"description": "otpauth://totp/... URI (what the QR code holds)."})
+    qr_svg = fields.String(metadata={"description": "The QR code as a data: URI of an SVG image."})
+
+
+class SecondFactorCodeIn(Schema):
+    code = fields.String(required=True, validate=Length(min=1, max=32),
+                         metadata={"description": "The 6-digit code the authenticator app shows now."})
+
+
+class PasswordConfirmIn(Schema):
+    password = fields.String(required=True, load_only=True, validate=Length(max=1024))
+
+
+class RecoveryCodesOut(Schema):
+    recovery_codes = fields.List(fields.String(), metadata={
+        "description": "One-time codes, shown only now: each signs in once in place of the app's code."})
+    second_factor = fields.Nested(SecondFactorStatusOut)
 
 
 class StaffIn(Schema):

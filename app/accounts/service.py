@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
 
+from app.accounts import second_factor
 from app.accounts.models import Role, User
 from app.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
 from app.agencies.models import Agency, District
@@ -79,8 +80,14 @@ def sign_up_owner(
     return user
 
 
-def authenticate(login: str, password: str) -> User:
-    """The active user with these credentials, or a 401 (audited) that does not say which part was wrong."""
+def authenticate(login: str, password: str, code: str | None = None) -> User:
+    """The active user with these credentials.
+
+    A wrong login or password is one 401 (audited) that does not say which part was
+    wrong. An account with two-step sign-in on also needs ``code``: its authenticator
+    app's code or a recovery code (401 second_factor_required without one). An officer
+    or supervisor without it yet gets a session that can only set it up (app/auth.py).
+    """
     kind, value = _parse_login(login)
     column = User.email if kind == "email" else User.phone
     user = db.session.scalar(sa.select(User).where(column == value)) if value else None
@@ -93,10 +100,13 @@ def authenticate(login: str, password: str) -> User:
                               "reason": "inactive" if user and not user.active else "bad_credentials"})
         db.session.commit()
         raise ApiError(401, "invalid_credentials", "That login and password do not match an active account.")
+    method = second_factor.verify_sign_in_code(user, code) if second_factor.is_enabled(user) else None
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_signin_at = utcnow()
-    audit.record("auth.signin", target=user, actor=user)
+    setup_pending = second_factor.needs_setup(user)
+    audit.record("auth.signin", target=user, actor=user,
+                 details={"second_factor": method or ("setup_required" if setup_pending else "off")})
     db.session.commit()
     return user
 
@@ -261,6 +271,15 @@ def update_staff(supervisor: User, user_id: int, *, role: Role | None = None, ac
         audit.record("staff.deactivated" if deactivates else "staff.reactivated", target=user,
                      agency_id=supervisor.agency_id, details={"role": user.role.value})
     db.session.commit()
+    return user
+
+
+def reset_staff_second_factor(supervisor: User, user_id: int) -> User:
+    """A supervisor takes two-step sign-in off a staff account of the agency (never their own)."""
+    user = staff_for(supervisor, user_id)
+    if user.id == supervisor.id:
+        raise ApiError(403, "forbidden", "Another supervisor resets your own two-step sign-in.")
+    second_factor.reset(user, actor=supervisor, agency_id=supervisor.agency_id, via="supervisor")
     return user
 
 

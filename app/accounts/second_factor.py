@@ -1,0 +1,239 @@
+"""Two-step sign-in: TOTP authenticator apps (RFC 6238, pyotp) and one-time recovery codes.
+
+Officers and supervisors must use it: a leaked police password alone must not open
+footage of residents' homes. Owners and district managers may turn it on.
+
+A staff account without it yet signs in with its password into a *set-up session*
+that can do nothing but set it up (app/auth.py refuses every other route), so the
+first sign-in of a new officer leads straight to the QR code. Confirming the set-up
+rotates the session token: any other password-only session of the account ends.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import pyotp
+import sqlalchemy as sa
+from flask import current_app
+
+from app.accounts.models import RecoveryCode, Role, User
+from app.accounts.passwords import verify_password
+from app.audit import service as audit
+from app.db import utcnow
+from app.enrollment.codes import qr_svg
+from app.errors import ApiError, field_error
+from app.extensions import db
+from app.ratelimits import second_factor_attempt
+
+REQUIRED_ROLES = (Role.OFFICER, Role.SUPERVISOR)
+RECOVERY_CODE_COUNT = 10
+# Codes of the previous and the next 30-second step are accepted too: a phone's clock
+# a little off, or a code typed as it changed.
+VALID_WINDOW = 1
+# Recovery codes: ten characters from an alphabet without 0/O/1/I/L, shown as xxxxx-xxxxx.
+_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def is_required(user: User) -> bool:
+    return user.role in REQUIRED_ROLES
+
+
+def is_enabled(user: User) -> bool:
+    return user.totp_secret is not None
+
+
+def needs_setup(user: User) -> bool:
+    """A role that must use two-step sign-in, on an account that has not set it up."""
+    return is_required(user) and not is_enabled(user)
+
+
+def recovery_codes_left(user: User) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(RecoveryCode).where(
+        RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))) or 0
+
+
+def status(user: User) -> dict[str, Any]:
+    """What the client shows: whether it is on, required, still owed by the account, codes left."""
+    enabled = is_enabled(user)
+    return {"enabled": enabled, "required": is_required(user), "setup_required": needs_setup(user),
+            "recovery_codes_left": recovery_codes_left(user) if enabled else 0}
+
+
+# --- set-up ------------------------------------------------------------------------------------
+
+def _issuer() -> str:
+    return current_app.config["TOTP_ISSUER"]
+
+
+def begin_setup(user: User) -> dict[str, str]:
+    """A new secret for the authenticator app, kept pending until a code from it comes back."""
+    if is_enabled(user):
+        raise ApiError(409, "second_factor_enabled",
+                       "Two-step sign-in is already on. Turn it off first, or ask a supervisor to reset it.")
+    secret = pyotp.random_base32()  # 160 bits, as RFC 4226 recommends
+    user.totp_pending_secret = secret
+    audit.record("auth.second_factor_setup_started", target=user, actor=user)
+    db.session.commit()
+    name = user.email or user.phone or f"user {user.id}"
+    uri = pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=_issuer())
+    return {"secret": secret, "otpauth_uri": uri,
+            "qr_svg": "data:image/svg+xml;base64," + base64.b64encode(qr_svg(uri)).decode()}
+
+
+def confirm_setup(user: User, code: str) -> list[str]:
+    """Turn two-step sign-in on with the pending secret; returns the recovery codes (shown once)."""
+    if is_enabled(user):
+        raise ApiError(409, "second_factor_enabled", "Two-step sign-in is already on.")
+    if not user.totp_pending_secret:
+        raise ApiError(409, "no_setup_started", "Start the set-up first: POST /api/auth/second-factor/setup.")
+    second_factor_attempt(user)
+    step = _matching_step(user.totp_pending_secret, code)
+    if step is None:
+        second_factor_attempt(user, failed=True)
+        audit.record("auth.second_factor_setup_failed", target=user, actor=user)
+        db.session.commit()
+        raise field_error("code", "That code does not match: type the 6 digits your app shows now.")
+    user.totp_secret, user.totp_pending_secret = user.totp_pending_secret, None
+    user.totp_enabled_at = utcnow()
+    user.totp_last_step = step
+    codes = _new_recovery_codes(user)
+    # Any session opened with the password alone (before this) ends now.
+    user.rotate_session_token()
+    audit.record("auth.second_factor_enabled", target=user, actor=user, agency_id=user.agency_id)
+    db.session.commit()
+    return codes
+
+
+def regenerate_recovery_codes(user: User, password: str) -> list[str]:
+    if not is_enabled(user):
+        raise ApiError(409, "second_factor_off", "Two-step sign-in is off: there are no recovery codes to replace.")
+    _check_password(user, password, "auth.recovery_codes_failed")
+    codes = _new_recovery_codes(user)
+    audit.record("auth.recovery_codes_replaced", target=user, actor=user, agency_id=user.agency_id)
+    db.session.commit()
+    return codes
+
+
+def disable(user: User, password: str) -> None:
+    """Owners and district managers may turn it off; police accounts may not."""
+    if is_required(user):
+        raise ApiError(403, "second_factor_required",
+                       "Officers and supervisors must keep two-step sign-in on; a supervisor can reset it.")
+    if not is_enabled(user):
+        raise ApiError(409, "second_factor_off", "Two-step sign-in is already off.")
+    _check_password(user, password, "auth.second_factor_disable_failed")
+    _clear(user)
+    audit.record("auth.second_factor_disabled", target=user, actor=user)
+    db.session.commit()
+
+
+def reset(user: User, *, actor: User | None, agency_id: int | None, via: str) -> None:
+    """Take two-step sign-in off an account (a lost phone); its sessions end and it sets up anew."""
+    had = is_enabled(user)
+    _clear(user)
+    user.rotate_session_token()
+    audit.record("staff.second_factor_reset", target=user, actor=actor, agency_id=agency_id,
+                 details={"was_enabled": had, "via": via})
+    db.session.commit()
+
+
+def _clear(user: User) -> None:
+    user.totp_secret = user.totp_pending_secret = None
+    user.totp_enabled_at = user.totp_last_step = None
+    db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id)
+                       .execution_options(synchronize_session=False))
+    db.session.expire(user, ["recovery_codes"])
+
+
+def _check_password(user: User, password: str, failure_action: str) -> None:
+    if not verify_password(user.password_hash, password):
+        audit.record(failure_action, target=user, actor=user, details={"reason": "bad_password"})
+        db.session.commit()
+        raise field_error("password", "Does not match your current password.", status=403)
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+
+def verify_sign_in_code(user: User, code: str | None) -> str:
+    """Check the second step of a sign-in; returns "totp" or "recovery". The caller commits.
+
+    No code: 401 second_factor_required (the client asks for one). A wrong code: 401
+    invalid_second_factor, audited, and counted against the account's code budget.
+    """
+    if not code or not code.strip():
+        raise ApiError(401, "second_factor_required",
+                       "Enter the 6-digit code from your authenticator app, or one of your recovery codes.")
+    second_factor_attempt(user)
+    method = None
+    step = _matching_step(user.totp_secret, code)
+    if step is not None and (user.totp_last_step is None or step > user.totp_last_step):
+        user.totp_last_step = step
+        method = "totp"
+    elif step is None and _use_recovery_code(user, code):
+        method = "recovery"
+    if method is None:
+        second_factor_attempt(user, failed=True)
+        audit.record("auth.signin_failed", target=user, actor=None, agency_id=user.agency_id,
+                     details={"reason": "reused_second_factor" if step is not None else "bad_second_factor"})
+        db.session.commit()
+        message = ("That code was already used: wait for the next one." if step is not None
+                   else "That code does not match. Type the code your app shows now, or a recovery code.")
+        raise ApiError(401, "invalid_second_factor", message, fields={"code": [message]})
+    if method == "recovery":
+        audit.record("auth.recovery_code_used", target=user, actor=user, agency_id=user.agency_id,
+                     details={"left": recovery_codes_left(user)})
+    return method
+
+
+def _matching_step(secret: str, code: str) -> int | None:
+    """The time step whose code ``code`` is, within the accepted window, or None."""
+    digits = "".join(code.split())
+    if len(digits) != 6 or not digits.isdigit():
+        return None
+    totp = pyotp.TOTP(secret)
+    now_step = totp.timecode(_now())
+    for step in range(now_step - VALID_WINDOW, now_step + VALID_WINDOW + 1):
+        if hmac.compare_digest(totp.generate_otp(step), digits):
+            return step
+    return None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _normalise_recovery(code: str) -> str:
+    return "".join(ch for ch in code.lower() if ch.isalnum())
+
+
+def _hash_recovery(code: str) -> str:
+    return hashlib.sha256(_normalise_recovery(code).encode()).hexdigest()
+
+
+def _use_recovery_code(user: User, code: str) -> bool:
+    if len(_normalise_recovery(code)) != 10:
+        return False
+    # Compare-and-set, so two sign-ins racing with the same code cannot both use it.
+    used = db.session.execute(
+        sa.update(RecoveryCode)
+        .where(RecoveryCode.user_id == user.id, RecoveryCode.code_hash == _hash_recovery(code),
+               RecoveryCode.used_at.is_(None))
+        .values(used_at=utcnow()).execution_options(synchronize_session=False))
+    return used.rowcount == 1
+
+
+def _new_recovery_codes(user: User) -> list[str]:
+    db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id)
+                       .execution_options(synchronize_session=False))
+    codes = []
+    for _ in range(RECOVERY_CODE_COUNT):
+        raw = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(10))
+        codes.append(f"{raw[:5]}-{raw[5:]}")
+        db.session.add(RecoveryCode(user_id=user.id, code_hash=_hash_recovery(raw)))
+    db.session.expire(user, ["recovery_codes"])
+    return codes
