@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
+import pyotp
 import pytest
 import requests
 from tusclient import client as tus_client
@@ -121,6 +122,12 @@ def sign_in(base: str, login: str, password: str) -> requests.Session:
     session = requests.Session()
     r = session.post(f"{base}/api/auth/signin", json={"login": login, "password": password}, timeout=10)
     assert r.status_code == 200, r.text
+    if r.json()["second_factor"]["setup_required"]:
+        # The demo officer's first sign-in: set up an authenticator as a new officer would.
+        secret = session.post(f"{base}/api/auth/second-factor/setup", timeout=10).json()["secret"]
+        r = session.post(f"{base}/api/auth/second-factor/confirm", json={"code": pyotp.TOTP(secret).now()},
+                         timeout=10)
+        assert r.status_code == 200, r.text
     return session
 
 
