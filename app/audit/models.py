@@ -38,8 +38,9 @@ class AuditEvent(Base):
 class AuditChainHead(Base):
     """The single row that records the chain's length and last hash.
 
-    Appenders update it first, which serialises them (a row lock on PostgreSQL, the
-    write lock on SQLite), and verification compares it with the last event so that
+    A committing transaction updates it before writing its events, which serialises
+    appenders (a row lock on PostgreSQL, the write lock on SQLite) for the last few
+    statements of the transaction (app/audit/service.py), and verification compares it with the last event so that
     deleting the newest events shows too.
     """
 

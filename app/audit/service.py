@@ -47,12 +47,6 @@ def event_hash(event: AuditEvent | sa.Row, prev_hash: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def ensure_chain_head() -> None:
-    if db.session.get(AuditChainHead, HEAD_ID) is None:
-        db.session.add(AuditChainHead(id=HEAD_ID, length=0, last_hash=GENESIS_HASH))
-        db.session.flush()
-
-
 def _source_ip() -> str | None:
     return request.remote_addr if has_request_context() else None
 
@@ -67,27 +61,18 @@ def record(
     details: dict[str, Any] | None = None,
     actor: Any = None,
 ) -> AuditEvent:
-    """Append one event to the chain; the caller's transaction commits it."""
+    """Add one event to the chain when the caller's transaction commits (and only then).
+
+    The event gets its place in the chain (seq, prev_hash, hash) in the commit itself:
+    see :func:`_chain_pending`. Until then it is not in the session, so a rolled-back
+    transaction leaves no event and takes no place in the chain.
+    """
     if actor is None and has_request_context() and current_user.is_authenticated:
         actor = current_user._get_current_object()
     if target is not None:
         target_type = target_type or re.sub(r"(?<!^)(?=[A-Z])", "_", type(target).__name__).lower()
         target_id = target.id
-    # Taking the head row's lock first keeps two appenders from chaining to the same hash.
-    db.session.flush()
-    updated = db.session.execute(
-        sa.update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(length=AuditChainHead.length + 1)
-    ).rowcount
-    if not updated:
-        ensure_chain_head()
-        db.session.execute(
-            sa.update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(length=AuditChainHead.length + 1)
-        )
-    length, prev_hash = db.session.execute(
-        sa.select(AuditChainHead.length, AuditChainHead.last_hash).where(AuditChainHead.id == HEAD_ID)
-    ).one()
     event = AuditEvent(
-        seq=length,
         occurred_at=utcnow(),
         actor_id=getattr(actor, "id", None),
         actor_role=getattr(getattr(actor, "role", None), "value", None),
@@ -97,14 +82,49 @@ def record(
         agency_id=agency_id if agency_id is not None else getattr(actor, "agency_id", None),
         source_ip=_source_ip(),
         details=details or {},
-        prev_hash=prev_hash,
     )
-    event.hash = event_hash(event, prev_hash)
-    db.session.add(event)
-    db.session.execute(
-        sa.update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(last_hash=event.hash)
-    )
+    db.session.info.setdefault(_PENDING, []).append(event)
     return event
+
+
+_PENDING = "audit_pending"
+
+
+def _chain_pending(session: sa.orm.Session) -> None:
+    """Chain the transaction's events to the head, just before the commit writes them.
+
+    Appenders are serialised by the head row (a row lock on PostgreSQL, the write lock
+    on SQLite). Taking it here, as the last thing a transaction does, rather than when
+    the first event is recorded, holds it for a few statements and the commit instead
+    of for the rest of the request: concurrent writers queue for milliseconds, not for
+    each other's whole requests.
+    """
+    events = session.info.pop(_PENDING, None)
+    if not events:
+        return
+    head = AuditChainHead.__table__
+    bump = (sa.update(head).where(head.c.id == HEAD_ID).values(length=head.c.length + len(events))
+            .returning(head.c.length, head.c.last_hash))
+    row = session.execute(bump).first()
+    if row is None:
+        session.add(AuditChainHead(id=HEAD_ID, length=0, last_hash=GENESIS_HASH))
+        session.flush()
+        row = session.execute(bump).first()
+    length, prev_hash = row
+    for seq, event in enumerate(events, start=length - len(events) + 1):
+        event.seq, event.prev_hash = seq, prev_hash
+        event.hash = prev_hash = event_hash(event, prev_hash)
+    session.add_all(events)
+    session.execute(sa.update(head).where(head.c.id == HEAD_ID).values(last_hash=prev_hash))
+
+
+def _drop_pending(session: sa.orm.Session, previous_transaction=None) -> None:
+    session.info.pop(_PENDING, None)
+
+
+# On the session class behind db.session: every app and thread of the process.
+sa.event.listen(db.session, "before_commit", _chain_pending)
+sa.event.listen(db.session, "after_soft_rollback", _drop_pending)
 
 
 @dataclass(frozen=True)

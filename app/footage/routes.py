@@ -1,9 +1,10 @@
 """Footage requests (officers, supervisors), agency policy, and asks (owners)."""
 from apiflask import APIBlueprint
+from flask import jsonify
 
 from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
-from app.footage import service
+from app.footage import inbox, service
 from app.footage.schemas import (
     ActionResultOut,
     AskListQuery,
@@ -132,7 +133,8 @@ def cancel_request(request_id):
 @require_role(Role.OWNER)
 def list_asks(query):
     """Footage requests made to you, open and past, newest first"""
-    return service.list_asks(me(), query["limit"], query.get("before_id"))
+    # Already in AskOut's shape (app/footage/inbox.py): a Response skips the schema dump.
+    return jsonify(inbox.inbox(me(), query["limit"], query.get("before_id")))
 
 
 @bp.get("/asks/<int:ask_id>")

@@ -567,15 +567,6 @@ def ask_for_owner(owner: User, ask_id: int, *, lock: bool = False) -> Ask:
     return ask
 
 
-def list_asks(owner: User, limit: int = 100, before_id: int | None = None) -> list[Ask]:
-    """The owner's inbox: every ask, open and past, newest first (paged by ``before_id``)."""
-    query = _owner_asks().where(Ask.owner_id == owner.id)
-    if before_id is not None:
-        query = query.where(Ask.id < before_id)
-    query = query.order_by(Ask.id.desc()).limit(limit)
-    return list(db.session.scalars(query))
-
-
 def open_asks_of(owner: User) -> list[Ask]:
     """The owner's asks still waiting for an answer, newest first (a bare SMS "YES" needs exactly one)."""
     query = (_owner_asks().join(Ask.request)
