@@ -65,6 +65,7 @@ def init_login(app: Flask) -> None:
 # lifetime: a phone left on a desk or a shared patrol laptop does not stay signed in.
 TIMED_ROLES = (Role.OFFICER, Role.SUPERVISOR)
 _TOUCH_EVERY_SECONDS = 30  # how stale "last seen" may get before the cookie is rewritten
+BACKGROUND_HEADER = "X-Porchlight-Background"
 
 
 def _staff_session_current() -> bool:
@@ -82,7 +83,9 @@ def _staff_session_current() -> bool:
         reason = (f"Your session ended: staff sessions last at most "
                   f"{current_app.config['STAFF_SESSION_LIFETIME_HOURS']} hours; sign in again.")
     else:
-        if now - seen > _TOUCH_EVERY_SECONDS:
+        # A screen refreshing itself on a timer is not someone at the keyboard: the PWA
+        # marks those requests, and they do not keep a session from going idle.
+        if now - seen > _TOUCH_EVERY_SECONDS and request.headers.get(BACKGROUND_HEADER) != "1":
             session["seen_at"] = now
         return True
     g.session_expired = reason

@@ -56,3 +56,21 @@ def test_the_limits_are_settings(app, world):
     _shift(client, seen=6 * 60)
     response = client.get("/api/auth/me")
     assert response.status_code == 401 and "5 minutes" in response.json["error"]["message"]
+
+
+def test_a_screen_polling_in_the_background_does_not_keep_a_session_awake(app, world):
+    client = signed_in(app, world.officer)
+    background = {"X-Porchlight-Background": "1"}
+    _shift(client, seen=20 * 60)
+    assert client.get("/api/requests", headers=background).status_code == 200
+    _shift(client, seen=11 * 60)  # 31 minutes since the officer last did anything
+    response = client.get("/api/requests", headers=background)
+    assert response.status_code == 401 and response.json["error"]["code"] == "session_expired"
+
+
+def test_a_background_request_still_answers_and_a_foreground_one_counts(app, world):
+    client = signed_in(app, world.officer)
+    _shift(client, seen=20 * 60)
+    assert client.get("/api/requests").status_code == 200  # the officer opened something
+    _shift(client, seen=11 * 60)
+    assert client.get("/api/requests", headers={"X-Porchlight-Background": "1"}).status_code == 200
