@@ -171,6 +171,10 @@ class Config:
     RATELIMIT_PHONE_VERIFY = env_str("RATELIMIT_PHONE_VERIFY", "10 per 10 minutes")
     # Enrollment codes tried (lookup, redeem, sign-up with a code) per client address.
     RATELIMIT_ENROLLMENT_LOOKUP = env_str("RATELIMIT_ENROLLMENT_LOOKUP", "30 per minute")
+    # Sign-ups per client address. A taken e-mail or number is answered 409 (people must
+    # learn to sign in instead), so this is also what slows anyone testing which
+    # addresses have accounts. Generous enough for a sign-up table on shared Wi-Fi.
+    RATELIMIT_SIGN_UP = env_str("RATELIMIT_SIGN_UP", "30 per hour; 100 per day")
     # Uploads started per upload link, else per signed-in owner.
     RATELIMIT_UPLOAD_CREATION = env_str("RATELIMIT_UPLOAD_CREATION", "30 per hour")
     # Wrong two-step codes per account (only wrong ones count): with three codes valid at

@@ -24,7 +24,7 @@ from app.extensions import limiter
 KEY_PREFIX = "porchlight-limits"
 LIMIT_SETTINGS = ("RATELIMIT_SIGN_IN", "RATELIMIT_SIGN_IN_LOGIN", "RATELIMIT_PHONE_VERIFICATION",
                   "RATELIMIT_VERIFICATION_SMS_TOTAL", "RATELIMIT_PHONE_VERIFY", "RATELIMIT_ENROLLMENT_LOOKUP",
-                  "RATELIMIT_UPLOAD_CREATION", "RATELIMIT_SECOND_FACTOR")
+                  "RATELIMIT_UPLOAD_CREATION", "RATELIMIT_SECOND_FACTOR", "RATELIMIT_SIGN_UP")
 # The 429 response in the OpenAPI document (@bp.doc(responses={..., 429: RATE_LIMITED})).
 RATE_LIMITED = {
     "description": "Rate limited (code `rate_limited`): retry after Retry-After seconds",

@@ -73,6 +73,22 @@ def test_sign_in_is_limited_per_address(limited):
     assert sign_in(from_ip(app, "198.51.100.2"), world.owner.email, factories.PASSWORD).status_code == 200
 
 
+def test_sign_ups_are_limited_per_address_so_taken_logins_cannot_be_listed(limited):
+    app = limited(RATELIMIT_SIGN_UP="3 per hour")
+    world = factories.World.build()
+    prober = from_ip(app, "203.0.113.8")
+    for n in range(2):
+        r = prober.post("/api/auth/signup", json={"email": f"probe{n}@example.org", "password": "a-long-password-1"})
+        assert r.status_code == 201
+    taken = prober.post("/api/auth/signup", json={"email": world.owner.email, "password": "a-long-password-1"})
+    assert taken.status_code == 409
+    r = prober.post("/api/auth/signup", json={"email": "probe9@example.org", "password": "a-long-password-1"})
+    assert_limited(r, "sign-ups from this address")
+    fresh = from_ip(app, "198.51.100.3").post("/api/auth/signup",
+                                              json={"email": "neighbour@example.org", "password": "a-long-password-1"})
+    assert fresh.status_code == 201
+
+
 def test_sign_in_is_limited_per_login_across_addresses(limited):
     app = limited(RATELIMIT_SIGN_IN="100 per minute", RATELIMIT_SIGN_IN_LOGIN="3 per minute")
     world = factories.World.build()

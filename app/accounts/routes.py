@@ -33,6 +33,7 @@ def _me_payload(user):
 
 
 @bp.post("/auth/signup")
+@limited("RATELIMIT_SIGN_UP", client_ip, "sign-ups from this address")
 @limited("RATELIMIT_ENROLLMENT_LOOKUP", client_ip, "enrollment codes tried from this address",
          shared_scope="enrollment-code", exempt_when=without_enrollment_code)
 @bp.input(SignUpIn, arg_name="data")
