@@ -74,3 +74,27 @@ def test_requests_of_every_agency_the_owner_joined_show(app, world, as_owner):
     names = {a["id"]: a["agency_name"] for a in as_owner.get("/api/asks").json}
     assert names == {mine.id: world.agency.name, theirs.id: world.other_agency.name}
     assert db.session.get(FootageRequest, mine.request_id).agency_id == world.agency.id
+
+
+def test_answers_return_the_ask_as_askout_documents(app, world, as_owner):
+    camera = factories.camera(world.owner, shared_with=[world.agency])
+    asks = [factories.ask(factories.footage_request(world.agency, world.officer), camera, state=AskState.NOTIFIED)
+            for _ in range(3)]
+    db.session.commit()
+    answers = [as_owner.post(f"/api/asks/{asks[0].id}/approve"),
+               as_owner.post(f"/api/asks/{asks[1].id}/decline", json={"reason": "Not that night"}),
+               as_owner.post(f"/api/asks/{asks[2].id}/no-footage")]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    for answer, ask in zip(answers, asks, strict=True):
+        assert answer.json == _documented(world.owner.id, [ask.id])[0]
+    assert [a.json["state"] for a in answers] == ["approved", "declined", "no_footage"]
+    assert answers[1].json["decline_reason"] == "Not that night"
+    # Another owner's ask, or none, is a 404 and changes nothing.
+    other_camera = factories.camera(world.other_owner, shared_with=[world.other_agency])
+    theirs = factories.ask(factories.footage_request(world.other_agency, world.other_officer), other_camera,
+                           state=AskState.NOTIFIED)
+    db.session.commit()
+    for ask_id in (theirs.id, 10**6, 2**63):
+        assert as_owner.post(f"/api/asks/{ask_id}/approve").status_code == 404
+    db.session.refresh(theirs)
+    assert theirs.state == AskState.NOTIFIED

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from app.accounts.models import User
 from app.agencies.models import Agency
+from app.errors import not_found
 from app.extensions import db
 from app.footage.models import Ask, AskState, FootageRequest
 
@@ -35,16 +36,18 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def inbox(owner: User, limit: int = 100, before_id: int | None = None) -> list[dict[str, Any]]:
-    """The owner's asks, open and past, newest first (paged by ``before_id``), as AskOut dumps them."""
-    query = (sa.select(*_COLUMNS)
-             .join(FootageRequest, FootageRequest.id == Ask.request_id)
-             .join(Agency, Agency.id == FootageRequest.agency_id)
-             .where(Ask.owner_id == owner.id))
-    if before_id is not None:
-        query = query.where(Ask.id < before_id)
-    rows = db.session.execute(query.order_by(Ask.id.desc()).limit(limit))
-    return [{
+def _select(owner: User) -> sa.Select:
+    return (sa.select(*_COLUMNS)
+            .join(FootageRequest, FootageRequest.id == Ask.request_id)
+            .join(Agency, Agency.id == FootageRequest.agency_id)
+            .where(Ask.owner_id == owner.id))
+
+
+def _as_dict(row: sa.Row) -> dict[str, Any]:
+    (ask_id, request_id, state, camera_id, camera_label, distance_m, reply_code, agency_name, case_number,
+     incident_type, summary, window_start, window_end, expires_at, created_at, seen_at, responded_at,
+     answered_via, decline_reason) = row
+    return {
         "id": ask_id, "request_id": request_id, "state": state.value, "camera_id": camera_id,
         "camera_label": camera_label, "distance_m": float(distance_m), "reply_code": reply_code,
         "agency_name": agency_name, "case_number": case_number, "incident_type": incident_type,
@@ -52,6 +55,20 @@ def inbox(owner: User, limit: int = 100, before_id: int | None = None) -> list[d
         "deadline": _iso(expires_at), "actions": list(_ACTIONS) if state in _OPEN else [],
         "created_at": _iso(created_at), "seen_at": _iso(seen_at), "responded_at": _iso(responded_at),
         "answered_via": answered_via, "decline_reason": decline_reason,
-    } for (ask_id, request_id, state, camera_id, camera_label, distance_m, reply_code, agency_name, case_number,
-           incident_type, summary, window_start, window_end, expires_at, created_at, seen_at, responded_at,
-           answered_via, decline_reason) in rows]
+    }
+
+
+def inbox(owner: User, limit: int = 100, before_id: int | None = None) -> list[dict[str, Any]]:
+    """The owner's asks, open and past, newest first (paged by ``before_id``), as AskOut dumps them."""
+    query = _select(owner)
+    if before_id is not None:
+        query = query.where(Ask.id < before_id)
+    return [_as_dict(row) for row in db.session.execute(query.order_by(Ask.id.desc()).limit(limit))]
+
+
+def one(owner: User, ask_id: int) -> dict[str, Any]:
+    """One of the owner's asks as AskOut dumps it (after a service call has found and changed it)."""
+    row = db.session.execute(_select(owner).where(Ask.id == ask_id)).one_or_none()
+    if row is None:
+        raise not_found("Ask")
+    return _as_dict(row)

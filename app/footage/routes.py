@@ -152,7 +152,8 @@ def get_ask(ask_id):
 @require_role(Role.OWNER)
 def approve_ask(ask_id):
     """Agree to share footage; then upload clips"""
-    return service.answer_own_ask(me(), ask_id, "approve")
+    service.answer_own_ask(me(), ask_id, "approve")
+    return jsonify(inbox.one(me(), ask_id))
 
 
 @bp.post("/asks/<int:ask_id>/decline")
@@ -162,7 +163,8 @@ def approve_ask(ask_id):
 @require_role(Role.OWNER)
 def decline_ask(ask_id, data):
     """Decline (the reason is optional and only you see it)"""
-    return service.answer_own_ask(me(), ask_id, "decline", data.get("reason"))
+    service.answer_own_ask(me(), ask_id, "decline", data.get("reason"))
+    return jsonify(inbox.one(me(), ask_id))
 
 
 @bp.post("/asks/<int:ask_id>/no-footage")
@@ -171,7 +173,8 @@ def decline_ask(ask_id, data):
 @require_role(Role.OWNER)
 def no_footage(ask_id):
     """Say you have no footage of that time"""
-    return service.answer_own_ask(me(), ask_id, "no_footage")
+    service.answer_own_ask(me(), ask_id, "no_footage")
+    return jsonify(inbox.one(me(), ask_id))
 
 
 @bp.post("/ask-actions/<token>")

@@ -601,11 +601,15 @@ def answer_ask(ask: Ask, owner: User, action: str, via: str, reason: str | None 
     ``via`` says how: app, notification, sms or link. An answer the ask's state does
     not allow is a 409 illegal_transition.
     """
-    if action not in ACTION_STATES:
-        raise ValueError(f"unknown action {action!r}")
     if ask.owner_id != owner.id:
         raise not_found("Ask")
-    ask = ask_for_owner(owner, ask.id, lock=True)
+    return _answer(owner, ask.id, action, via, reason)
+
+
+def _answer(owner: User, ask_id: int, action: str, via: str, reason: str | None) -> Ask:
+    if action not in ACTION_STATES:
+        raise ValueError(f"unknown action {action!r}")
+    ask = ask_for_owner(owner, ask_id, lock=True)
     request = ask.request
     expires_at = request.expires_at
     if request.status == RequestStatus.ACTIVE and expires_at is not None and expires_at <= utcnow():
@@ -621,8 +625,8 @@ def answer_ask(ask: Ask, owner: User, action: str, via: str, reason: str | None 
 
 
 def answer_own_ask(owner: User, ask_id: int, action: str, reason: str | None = None) -> Ask:
-    """An answer given in the app."""
-    return answer_ask(ask_for_owner(owner, ask_id), owner, action, "app", reason)
+    """An answer given in the app (the ask is looked up once, under its row lock)."""
+    return _answer(owner, ask_id, action, "app", reason)
 
 
 # --- signed action links (notification buttons) ----------------------------------------------
