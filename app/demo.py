@@ -110,6 +110,9 @@ def print_demo(demo: Demo, base_url: str | None = None) -> None:
     echo("Sign in at POST /api/auth/signin (or through the API docs) with:")
     for email, password in PASSWORDS.items():
         echo(f"  {email.split('@')[0]:<11} {email:<34} {password}")
+    echo("The officer and supervisor also need two-step sign-in: at their first sign-in the app asks")
+    echo("them to set up an authenticator app (any TOTP app; the screen shows the key for typing as")
+    echo("well as the QR code). Lost the phone? flask staff reset-second-factor EMAIL")
     echo("")
     echo(f"Enrollment code {demo.code.display_code} (campaign, Downtown BID): {url}")
     with current_app.test_request_context(base_url=base):

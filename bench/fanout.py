@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 # Nothing of the benchmark's may land in the checkout's instance/ folder.
 os.environ.setdefault("PORCHLIGHT_INSTANCE_DIR", tempfile.mkdtemp(prefix="bench-fanout-instance-"))
 
+import pyotp  # noqa: E402
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
@@ -92,8 +93,12 @@ def app_config(uri: str, mode: str, redis_url: str | None, queue_name: str, vapi
 
 # --- data ------------------------------------------------------------------------------------------------
 
-def seed(app, owners: int, subscriptions: list[dict]) -> tuple[str, str]:
-    """An agency, an officer, and ``owners`` owners each with a camera in range and a push subscription."""
+def seed(app, owners: int, subscriptions: list[dict]) -> tuple[str, str, str]:
+    """An agency, an officer, and ``owners`` owners each with a camera in range and a push subscription.
+
+    Returns the officer's login, password and authenticator secret (officers sign in with
+    a two-step code: this one's authenticator app is set up already).
+    """
     from app.accounts.models import Role, User
     from app.accounts.passwords import hash_password
     from app.agencies.models import Agency, Membership
@@ -107,8 +112,9 @@ def seed(app, owners: int, subscriptions: list[dict]) -> tuple[str, str]:
         db.session.add(agency)
         db.session.flush()
         password_hash = hash_password(PASSWORD)
+        secret = pyotp.random_base32()
         officer = User(role=Role.OFFICER, email="officer@bench.example", password_hash=password_hash,
-                       agency_id=agency.id)
+                       agency_id=agency.id, totp_secret=secret, totp_enabled_at=datetime.now(UTC))
         db.session.add(officer)
         users = [User(role=Role.OWNER, email=f"owner{i}@bench.example", password_hash=password_hash)
                  for i in range(owners)]
@@ -131,7 +137,7 @@ def seed(app, owners: int, subscriptions: list[dict]) -> tuple[str, str]:
         db.session.flush()
         db.session.execute(camera_shares.insert(), [{"camera_id": c.id, "agency_id": agency.id} for c in cameras])
         db.session.commit()
-        return officer.email, PASSWORD
+        return officer.email, PASSWORD, secret
 
 
 # --- processes ----------------------------------------------------------------------------------------------
@@ -303,7 +309,8 @@ def main() -> None:
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
             session = requests.Session()
-            r = session.post(f"{base_url}/api/auth/signin", json={"login": login[0], "password": login[1]})
+            r = session.post(f"{base_url}/api/auth/signin", json={"login": login[0], "password": login[1],
+                                                                   "code": pyotp.TOTP(login[2]).now()})
             r.raise_for_status()
             # Warm-up: a request to the few owners within 30 m, so every process has sent once.
             warm = session.post(f"{base_url}/api/requests", json=request_body("warm-up", radius_m=30.0))

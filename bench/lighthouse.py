@@ -13,7 +13,10 @@ tests do (tests/browser/liveserver.py): gunicorn on a free port, a temporary ins
 directory with an SQLite database, migrated, demo data loaded. Lighthouse cannot sign
 in by itself, so each ``--url ROLE=PATH`` is audited with the session cookie of that
 demo account (signed in through the API with ``requests``) sent as an extra header;
-a PATH without ``ROLE=`` is audited signed out.
+a PATH without ``ROLE=`` is audited signed out. The demo officer and supervisor sign in
+with a two-step code as well: on the script's own server their authenticator is set up
+at the first sign-in (pyotp plays the app); with ``--base-url`` give each one's secret
+(``--totp-secret officer=BASE32SECRET``).
 
 Lighthouse runs as ``node_modules/.bin/lighthouse URL --form-factor=mobile
 --only-categories=performance,accessibility,best-practices,pwa --output=json`` with
@@ -44,7 +47,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser.liveserver import DEMO_LOGINS, ApiSession, LiveServer  # noqa: E402
+from tests.browser.liveserver import (  # noqa: E402
+    DEMO_LOGINS,
+    ApiSession,
+    Authenticator,
+    Authenticators,
+    LiveServer,
+    ServerError,
+    session_caller,
+)
 
 LIGHTHOUSE = ROOT / "node_modules" / ".bin" / "lighthouse"
 CHROMIUM = "/usr/bin/chromium"
@@ -105,19 +116,26 @@ def optimized(lhr: dict) -> dict[str, bool | None]:
             for ref in lhr["categories"]["pwa"]["auditRefs"] if ref.get("group") == "pwa-optimized"}
 
 
-def session_cookie(base_url: str, role: str) -> str:
-    """Sign in as the demo ``role`` through the API; the Cookie header value of that session."""
+def session_cookie(base_url: str, role: str, authenticators: Authenticators, *, set_up: bool) -> str:
+    """Sign in as the demo ``role`` through the API; the Cookie header value of that session.
+
+    The demo officer and supervisor sign in with a two-step code too: on our own server
+    their authenticator is set up at the first sign-in (pyotp plays the app); on a
+    server given with --base-url pass each one's secret with --totp-secret.
+    """
     login, password = DEMO_LOGINS[role]
     session = ApiSession(base_url)
-    response = session.post("/api/auth/signin", json={"login": login, "password": password})
-    if response.status_code != 200:
-        raise SystemExit(f"signing in as the demo {role} at {base_url} failed: {response.status_code} {response.text}")
+    try:
+        authenticators.sign_in(session_caller(session), login, password, set_up=set_up)
+    except ServerError as error:
+        raise SystemExit(f"signing in as the demo {role} at {base_url} failed: {error}") from error
     return session.cookie_header
 
 
-def audit_page(base_url: str, role: str | None, path: str, runs: int, out: Path) -> dict:
+def audit_page(base_url: str, role: str | None, path: str, runs: int, out: Path, *,
+               authenticators: Authenticators, set_up: bool) -> dict:
     url = base_url.rstrip("/") + path
-    cookie = session_cookie(base_url, role) if role else None
+    cookie = session_cookie(base_url, role, authenticators, set_up=set_up) if role else None
     lhrs = []
     for n in range(runs):
         slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{role or 'anonymous'} {path}").strip("-")
@@ -159,6 +177,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="Lighthouse runs per page; scores are the medians")
     parser.add_argument("--base-url",
                         help="audit a server already running (with the demo data) instead of one of our own")
+    parser.add_argument("--totp-secret", action="append", default=[], metavar="ROLE=SECRET",
+                        help="with --base-url: the base32 secret of a demo staff account's authenticator app "
+                             "(officers and supervisors sign in with its code); repeatable")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="where the JSON reports go")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
@@ -172,13 +193,22 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="porchlight-lighthouse-"))
     server = None if args.base_url else LiveServer(tmp)
+    authenticators = server.authenticators if server is not None else Authenticators()
+    for spec in args.totp_secret:
+        role, _, secret = spec.partition("=")
+        if role not in DEMO_LOGINS or not secret:
+            raise SystemExit(f"--totp-secret {spec!r}: give ROLE=SECRET with ROLE one of {', '.join(DEMO_LOGINS)}")
+        authenticators[DEMO_LOGINS[role][0]] = Authenticator(secret=secret.replace(" ", "").upper())
     try:
         if server is not None:
             server.start()
         base_url = args.base_url or server.base_url
         pages = []
         for role, path in targets:
-            page = audit_page(base_url, role, path, args.runs, args.out)
+            # Our own server's demo staff set up their authenticator at the first sign-in;
+            # someone else's server is not changed.
+            page = audit_page(base_url, role, path, args.runs, args.out, authenticators=authenticators,
+                              set_up=server is not None)
             print_page(page)
             pages.append(page)
     finally:

@@ -46,6 +46,10 @@ export async function api(method, path, body) {
     window.dispatchEvent(new CustomEvent("porchlight:signed-out",
       { detail: error.code === "session_expired" ? error.message : "" }));
   }
+  if (response.status === 403 && error.code === "second_factor_setup_required") {
+    // This account must set up two-step sign-in before anything else: the shell takes it there.
+    window.dispatchEvent(new CustomEvent("porchlight:setup-required"));
+  }
   return { ok: false, status: response.status, error };
 }
 

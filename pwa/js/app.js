@@ -5,7 +5,7 @@
 // the title, so keyboard and screen-reader users follow every change of screen.
 
 import { get } from "./api.js";
-import { HOME, NAV, ROUTES } from "./routes.js";
+import { HOME, NAV, ROUTES, SETUP_NAV, TWO_STEP } from "./routes.js";
 import { announce, errorCard, h, loading, replace } from "./ui.js";
 
 const main = document.getElementById("main");
@@ -92,9 +92,15 @@ export function homeFor(user) {
   return user ? HOME[user.role] || "/" : "/";
 }
 
+// An officer or supervisor who has not set up two-step sign-in yet: the API refuses
+// them everything else, so the app shows nothing else.
+function setupPending(user) {
+  return Boolean(user && user.second_factor && user.second_factor.setup_required);
+}
+
 function drawNav() {
   const user = session.user;
-  const items = NAV[user ? user.role : "anonymous"] || [];
+  const items = setupPending(user) ? SETUP_NAV : NAV[user ? user.role : "anonymous"] || [];
   const current = parseHash().path;
   replace(nav, h("ul", items.map(([path, text]) => h("li",
     h("a", { href: `#${path}`, "aria-current": current === path ? "page" : null }, text)))));
@@ -148,6 +154,12 @@ export async function render() {
     await refreshUser();
   }
   const user = session.user;
+  if (setupPending(user) && path !== TWO_STEP) {
+    const wanted = path === "/" || path === "/signin" ? query.get("next") || homeFor(user)
+      : path + (query.toString() ? `?${query}` : "");
+    navigate(`${TWO_STEP}?next=${encodeURIComponent(wanted)}`, { replace: true });
+    return;
+  }
   if (route.roles && !user) {
     if (session.offline) {
       replace(main, offlineNotice());
@@ -248,6 +260,11 @@ async function start() {
     } else if (event.data && event.data.type === "open" && event.data.url) {
       location.assign(event.data.url);
     }
+  });
+  window.addEventListener("porchlight:setup-required", () => {
+    // The API refused a screen's call until two-step sign-in is set up: ask who we are again.
+    session.user = undefined;
+    render();
   });
   window.addEventListener("online", () => { if (session.offline) { session.user = undefined; render(); } });
   await render();

@@ -22,6 +22,7 @@ export const ROUTES = [
   { path: "/transparency", module: "./views/public/transparency-index.js", roles: null },
   { path: "/transparency/:slug", module: "./views/public/transparency.js", roles: null },
   { path: "/settings", module: "./views/account/settings.js", roles: ["owner", "officer", "supervisor", "manager"] },
+  { path: "/two-step", module: "./views/account/two-step.js", roles: ["owner", "officer", "supervisor", "manager"] },
 
   { path: "/inbox", module: "./views/owner/inbox.js", roles: OWNER },
   { path: "/asks/:id", module: "./views/owner/ask.js", roles: OWNER },
@@ -36,6 +37,7 @@ export const ROUTES = [
   { path: "/officer/requests/:id", module: "./views/officer/request.js", roles: STAFF },
   { path: "/officer/approvals", module: "./views/officer/approvals.js", roles: SUPERVISOR },
   { path: "/officer/audit", module: "./views/officer/audit.js", roles: SUPERVISOR },
+  { path: "/officer/staff", module: "./views/officer/staff.js", roles: SUPERVISOR },
 
   { path: "/district", module: "./views/manager/district.js", roles: MANAGER },
   { path: "/district/members", module: "./views/manager/members.js", roles: MANAGER },
@@ -57,8 +59,14 @@ export const NAV = {
     ["/settings", "Settings"]],
   supervisor: [["/officer/requests", "Requests"], ["/officer/new", "New request"],
     ["/officer/approvals", "Approvals"], ["/officer/map", "Map"], ["/officer/audit", "Audit log"],
-    ["/settings", "Settings"]],
+    ["/officer/staff", "Staff"], ["/settings", "Settings"]],
   manager: [["/district/members", "Dashboard"], ["/district/import", "Import"], ["/district", "Codes"],
     ["/settings", "Settings"]],
   anonymous: [["/signin", "Sign in"], ["/signup", "Sign up"]],
 };
+
+// Officers and supervisors set up two-step sign-in before anything else (the API
+// refuses them every other call until then): the app sends them to TWO_STEP, and
+// this is all their navigation shows meanwhile.
+export const TWO_STEP = "/two-step";
+export const SETUP_NAV = [[TWO_STEP, "Two-step sign-in"]];

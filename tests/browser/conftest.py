@@ -14,6 +14,8 @@ Fixtures (see each one's docstring):
   password=None)`` -> requests session, ``.new_owner(...)``/``.new_staff(role)`` ->
   :class:`Account` (make your own users so tests do not interfere),
   ``.sign_in_context(context, login, password=None)``, ``.enrollment_code``, ``.log_tail()``.
+  Officers and supervisors sign in with two-step codes: the harness sets up and plays
+  their authenticator app (``.next_code(login)`` gives a code for a test to type).
 - ``live_server_factory`` (session): ``make(**env) -> LiveServer`` for a server with other settings.
 - ``browser`` (session), ``context``, ``page``: Playwright's sync API; contexts are
   390x844, mobile, touch, with ``base_url`` set, so ``page.goto("/")`` works.

@@ -12,9 +12,18 @@ server at another database (it must be empty or already migrated).
 
 Everything is in the standard library plus ``requests`` so that bench/ can use it
 without pytest.
+
+Two-step sign-in: officers and supervisors must answer an authenticator app's code
+after their password. The LiveServer plays each account's authenticator (see
+:class:`Authenticator`): the first sign-in of an account that has none yet runs the
+set-up through the API with pyotp, and every later sign-in sends the code of the
+current 30-second step, or one of the account's recovery codes when that step was
+already used (the server refuses a code twice). Tests never see any of it unless they
+type a code into the page themselves: :meth:`LiveServer.next_code`.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -24,9 +33,11 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urljoin
 
+import pyotp
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +113,111 @@ class ServerError(RuntimeError):
     pass
 
 
+def _json_or_text(text: str) -> dict:
+    try:
+        return json.loads(text) if text else {}
+    except ValueError:
+        return {"text": text}
+
+
+# Fewer unused recovery codes than this after a sign-in: the harness asks for new ones.
+RECOVERY_CODES_LOW = 3
+
+
+@dataclass
+class Authenticator:
+    """What an account's authenticator app and its saved recovery codes know."""
+
+    secret: str
+    recovery_codes: list[str] = field(default_factory=list)
+    last_step: int | None = None  # the newest 30-second step whose code was used
+
+    def step_used(self) -> bool:
+        """Whether this 30-second step's code was used already (the server refuses it again)."""
+        return self.last_step is not None and pyotp.TOTP(self.secret).timecode(datetime.now(UTC)) <= self.last_step
+
+    def next_code(self) -> tuple[str, str]:
+        """A code the server takes now: ``("totp", code)`` when this step's code is unused,
+        else ``("recovery", code)`` (taken off the list)."""
+        totp = pyotp.TOTP(self.secret)
+        step = totp.timecode(datetime.now(UTC))
+        if self.last_step is None or step > self.last_step:
+            self.last_step = step
+            return "totp", totp.generate_otp(step)
+        if not self.recovery_codes:
+            raise ServerError("the harness has no recovery code left for this account")
+        return "recovery", self.recovery_codes.pop(0)
+
+
+class Authenticators(dict):
+    """Per login, the :class:`Authenticator` of each account signed in through it; signs
+    accounts in over any HTTP client, answering their second step.
+
+    Used by :class:`LiveServer` and by bench/ scripts against any server::
+
+        authenticators = Authenticators()
+        authenticators.sign_in(session_caller(requests.Session(), base_url), login, password)
+    """
+
+    def sign_in(self, call, login: str, password: str, *, set_up: bool = True) -> dict:
+        """Sign in through ``call(method, path, body) -> (status, json)`` (see
+        :func:`session_caller`), sending a two-step code when the account has one here.
+
+        An officer or supervisor without an authenticator yet gets one set up (pyotp
+        plays the app) unless ``set_up`` is false (then :class:`ServerError`). After a
+        sign-in with a recovery code, fewer than RECOVERY_CODES_LOW left are replaced.
+        Returns the account as the sign-in (or, after a set-up, ``/api/auth/me``) shows it.
+        """
+        body = {"login": login, "password": password}
+        authenticator = self.get(login)
+        method = None
+        if authenticator is not None:
+            method, body["code"] = authenticator.next_code()
+        status, answer = call("POST", "/api/auth/signin", body)
+        if status == 401 and answer.get("error", {}).get("code") == "second_factor_required":
+            raise ServerError(f"sign-in as {login} wants a two-step code, but no authenticator is known for it "
+                              "(set up elsewhere? give its secret: LiveServer.remember_authenticator)")
+        if status != 200:
+            raise ServerError(f"sign-in as {login} failed: {status} {answer}")
+        if (answer.get("second_factor") or {}).get("setup_required"):
+            if not set_up:
+                raise ServerError(f"{login} has not set up two-step sign-in yet: sign in once in the app to set it up")
+            return self._set_up(call, login)
+        if method == "recovery" and len(authenticator.recovery_codes) < RECOVERY_CODES_LOW:
+            status, codes = call("POST", "/api/auth/second-factor/recovery-codes", {"password": password})
+            if status != 200:
+                raise ServerError(f"new recovery codes for {login} failed: {status} {codes}")
+            authenticator.recovery_codes = list(codes["recovery_codes"])
+        return answer
+
+    def _set_up(self, call, login: str) -> dict:
+        """Set up two-step sign-in for the signed-in ``login``, as its owner would with an app."""
+        status, setup = call("POST", "/api/auth/second-factor/setup", None)
+        if status != 200:
+            raise ServerError(f"two-step set-up for {login} failed: {status} {setup}")
+        authenticator = Authenticator(secret=setup["secret"])
+        status, confirmed = call("POST", "/api/auth/second-factor/confirm", {"code": authenticator.next_code()[1]})
+        if status != 200:
+            raise ServerError(f"confirming two-step sign-in for {login} failed: {status} {confirmed}")
+        authenticator.recovery_codes = list(confirmed["recovery_codes"])
+        self[login] = authenticator
+        status, me = call("GET", "/api/auth/me", None)
+        if status != 200:
+            raise ServerError(f"/api/auth/me after the set-up for {login}: {status} {me}")
+        return me
+
+
+def session_caller(session: requests.Session, base_url: str = ""):
+    """``call(method, path, body) -> (status, json)`` over a requests session, for
+    :meth:`Authenticators.sign_in` (``base_url`` is put before each path; an
+    :class:`ApiSession` needs none)."""
+    def call(method: str, path: str, body: dict | None) -> tuple[int, dict]:
+        response = session.request(method, base_url.rstrip("/") + path if base_url else path, json=body)
+        return response.status_code, _json_or_text(response.text)
+
+    return call
+
+
 class LiveServer:
     """The app served over HTTP from a subprocess. Use :meth:`start`/:meth:`stop` or ``with``.
 
@@ -142,6 +258,8 @@ class LiveServer:
         }
         self.enrollment_code: str | None = None
         self.demo_output = ""
+        # Per login (as typed at sign-in): the account's authenticator, once set up.
+        self.authenticators = Authenticators()
         self._process: subprocess.Popen | None = None
         self._log = None
 
@@ -237,14 +355,56 @@ class LiveServer:
 
     def sign_in(self, who: str, password: str | None = None) -> ApiSession:
         """An API session signed in as a demo role (``"owner"``, ``"officer"``, ``"supervisor"``,
-        ``"manager"``) or as any login (e-mail or phone) with its password."""
+        ``"manager"``) or as any login (e-mail or phone) with its password.
+
+        Two-step sign-in is handled here: a first sign-in that must set it up does so
+        (the session is then a full one), later ones send a code (see :meth:`next_code`).
+        """
         if who in DEMO_LOGINS and password is None:
             who, password = DEMO_LOGINS[who]
         session = self.api()
-        response = session.post("/api/auth/signin", json={"login": who, "password": password})
-        if response.status_code != 200:
-            raise ServerError(f"sign-in as {who} failed: {response.status_code} {response.text}")
+        self.authenticators.sign_in(session_caller(session), who, password)
         return session
+
+    def next_code(self, login: str, password: str | None = None) -> str:
+        """A two-step code for ``login``'s next sign-in, for a test to type into the page:
+        the authenticator's code of this 30-second step if it is still unused, else one of
+        the account's unused recovery codes. ``login`` may be a demo role; an officer or
+        supervisor the harness has not signed in yet is signed in (and set up) first, which
+        needs ``password`` unless it is a demo account. Returns "" for an account that
+        signs in with its password alone."""
+        if login in DEMO_LOGINS:
+            login, password = DEMO_LOGINS[login][0], password or DEMO_LOGINS[login][1]
+        authenticator = self.authenticators.get(login)
+        if authenticator is None or (authenticator.step_used()
+                                     and len(authenticator.recovery_codes) < RECOVERY_CODES_LOW):
+            # Unknown yet, or short of recovery codes: an API sign-in sets it up or tops them up.
+            if password is None:
+                raise ServerError(f"next_code({login!r}) needs the password to sign it in first")
+            self.sign_in(login, password)
+            authenticator = self.authenticators.get(login)
+            if authenticator is None:
+                return ""
+        return authenticator.next_code()[1]
+
+    def remember_authenticator(self, login: str, secret: str, recovery_codes: list[str] = (),
+                               last_step: int | None = None) -> Authenticator:
+        """Record an authenticator set up outside the harness (e.g. through the page), so
+        that later :meth:`sign_in` calls for ``login`` can answer its codes."""
+        authenticator = Authenticator(secret=secret, recovery_codes=list(recovery_codes), last_step=last_step)
+        self.authenticators[login] = authenticator
+        return authenticator
+
+    def forget_authenticator(self, login: str) -> None:
+        """Drop what the harness knows of ``login``'s authenticator (after a reset)."""
+        self.authenticators.pop(DEMO_LOGINS[login][0] if login in DEMO_LOGINS else login, None)
+
+    def _context_caller(self, context):
+        def call(method: str, path: str, body: dict | None) -> tuple[int, dict]:
+            response = context.request.fetch(self.url(path), method=method, data=body)
+            return response.status, _json_or_text(response.text())
+
+        return call
 
     def new_owner(self, *, email: str | None = None, phone: str | None = None, password: str | None = None,
                   display_name: str | None = None, enrollment_code: str | None = "demo") -> Account:
@@ -265,8 +425,14 @@ class LiveServer:
         return Account(login=email or phone, password=password, session=session, user=response.json())
 
     def new_staff(self, role: str = "officer", *, email: str | None = None, password: str | None = None,
-                  display_name: str | None = None, district_id: int | None = None) -> Account:
-        """A fresh officer, supervisor or manager of the demo agency, created by the demo supervisor."""
+                  display_name: str | None = None, district_id: int | None = None,
+                  signed_in: bool = True) -> Account:
+        """A fresh officer, supervisor or manager of the demo agency, created by the demo supervisor.
+
+        Signed in (an officer's or supervisor's first sign-in sets up its authenticator,
+        see :meth:`sign_in`) unless ``signed_in`` is false: then ``session`` is signed
+        out, ``user`` is the staff list's entry, and the account has no authenticator yet.
+        """
         email = email or f"{role}-{secrets.token_hex(4)}@example.com"
         password = password or f"pw-{secrets.token_urlsafe(12)}"
         if role == "manager" and district_id is None:
@@ -277,6 +443,8 @@ class LiveServer:
                                                     json={k: v for k, v in body.items() if v is not None})
         if response.status_code != 201:
             raise ServerError(f"creating a {role} failed: {response.status_code} {response.text}")
+        if not signed_in:
+            return Account(login=email, password=password, session=self.api(), user=response.json())
         session = self.sign_in(email, password)
         return Account(login=email, password=password, session=session,
                        user=session.get("/api/auth/me").json())
@@ -284,11 +452,9 @@ class LiveServer:
     def sign_in_context(self, context, login: str, password: str | None = None) -> dict:
         """Sign a Playwright BrowserContext in (its cookie jar gets the session cookie).
 
-        ``login`` may be a demo role name; returns the ``/api/auth/signin`` body.
+        ``login`` may be a demo role name; returns the ``/api/auth/signin`` body (after a
+        first sign-in that set up two-step sign-in, the ``/api/auth/me`` body).
         """
         if login in DEMO_LOGINS and password is None:
             login, password = DEMO_LOGINS[login]
-        response = context.request.post(self.url("/api/auth/signin"), data={"login": login, "password": password})
-        if response.status != 200:
-            raise ServerError(f"sign-in as {login} failed: {response.status} {response.text()}")
-        return response.json()
+        return self.authenticators.sign_in(self._context_caller(context), login, password)

@@ -34,6 +34,28 @@ def test_accounts_made_through_the_api_sign_a_context_in(live_server, context, p
     assert "audit chain intact" in live_server.flask("audit", "verify").stdout
 
 
+def test_the_harness_answers_two_step_sign_in_for_staff(live_server, context, page):
+    # A new officer: the first sign-in sets up the authenticator; then, within one
+    # 30-second step, recovery codes sign it in, and are topped up before they run out.
+    officer = live_server.new_staff("officer")
+    me = officer.session.get("/api/auth/me").json()
+    assert me["second_factor"] == {"enabled": True, "required": True, "setup_required": False,
+                                   "recovery_codes_left": 10}
+    for _ in range(12):
+        assert live_server.sign_in(officer.login, officer.password).get("/api/requests").status_code == 200
+    assert len(live_server.authenticators[officer.login].recovery_codes) >= 2
+    live_server.sign_in_context(context, officer.login, officer.password)
+    page.goto("/")
+    assert page.evaluate("fetch('/api/requests').then(r => r.status)") == 200
+    code = live_server.next_code(officer.login)
+    typed = live_server.api().post("/api/auth/signin", json={"login": officer.login, "password": officer.password,
+                                                             "code": code})
+    assert typed.status_code == 200, typed.text
+    # Owners have no second step unless they turn it on.
+    owner = live_server.new_owner()
+    assert live_server.next_code(owner.login, owner.password) == ""
+
+
 def test_vendored_scripts_define_their_globals(page):
     page.goto("/")
     for name in ("jsqr.js", "tus.js", "leaflet.js"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-OWNER_SCREENS = ["/#/inbox", "/#/cameras", "/#/cameras/new", "/#/history", "/#/settings", "/#/scan",
-                 "/#/signin", "/#/signup", "/#/nowhere"]
+OWNER_SCREENS = ["/#/inbox", "/#/cameras", "/#/cameras/new", "/#/history", "/#/settings", "/#/two-step",
+                 "/#/scan", "/#/signin", "/#/signup", "/#/nowhere"]
 
 
 @pytest.fixture

@@ -86,14 +86,18 @@ def _fits_360(page) -> None:
         page.set_viewport_size(size)
 
 
-def _sign_in_ui(page, role: str) -> None:
+def _sign_in_ui(page, live_server, role: str) -> None:
+    """Sign in by typing, as an officer would: login, password, then the authenticator's code."""
     from tests.browser.liveserver import DEMO_LOGINS
 
     login, password = DEMO_LOGINS[role]
+    code = live_server.next_code(role)
     page.goto("/#/signin")
     page.get_by_label("E-mail or mobile number").fill(login)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Code from your authenticator app or a recovery code").fill(code)
+    page.get_by_role("button", name="Continue").click()
 
 
 def test_officer_creates_a_request_on_the_map_and_plays_the_clip_an_owner_sends(
@@ -107,7 +111,7 @@ def test_officer_creates_a_request_on_the_map_and_plays_the_clip_an_owner_sends(
     assert expected["cameras"] >= 2 and expected["needs_approval"] is False
 
     # -- the officer signs in through the UI and opens New request
-    _sign_in_ui(page, "officer")
+    _sign_in_ui(page, live_server, "officer")
     expect(page.get_by_role("heading", name="Footage requests", level=1)).to_be_visible()
     page.get_by_role("navigation").get_by_role("link", name="New request").click()
     expect(page.get_by_role("heading", name="New footage request")).to_be_visible()

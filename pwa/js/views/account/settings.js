@@ -1,4 +1,4 @@
-// Settings for every role: the account, password, sign out. Owners also find here how
+// Settings for every role: the account, two-step sign-in, password, sign out. Owners also find here how
 // they are notified (push on this device, text messages to a verified number) and the
 // agencies they joined.
 
@@ -187,6 +187,25 @@ function agenciesSection(ctx, user) {
       "). To join another, ", h("a", { href: "#/scan" }, "scan or type its enrollment code"), "."));
 }
 
+function twoStepSection(user) {
+  const factor = user.second_factor || {};
+  let text;
+  if (factor.enabled) {
+    const left = factor.recovery_codes_left;
+    text = `On: signing in takes your password and a code from your authenticator app. `
+      + `${left === 1 ? "1 recovery code" : `${left} recovery codes`} left.`;
+  } else if (factor.required) {
+    text = "Not set up yet: officers and supervisors sign in with a code from an authenticator app too.";
+  } else {
+    text = "Off: your password alone signs you in. Turn it on to need a code from an authenticator app as well.";
+  }
+  return h("section.two-step-setting", { "aria-labelledby": "two-step-title" },
+    h("h2", { id: "two-step-title" }, "Two-step sign-in"),
+    h("p.two-step-status", { dataset: { enabled: String(Boolean(factor.enabled)) } }, text),
+    h("p", h("a.button", { href: "#/two-step" },
+      factor.enabled ? "Manage two-step sign-in" : "Set up two-step sign-in")));
+}
+
 function passwordSection(ctx) {
   const done = h("p.success", { role: "status", hidden: true });
   const form = h("form.password-form", { novalidate: true },
@@ -346,6 +365,7 @@ export default {
         pushSection(ctx),
         phoneSection(ctx, user)) : null,
       owner ? agenciesSection(ctx, user) : null,
+      twoStepSection(user),
       passwordSection(ctx),
       owner ? privacySection(ctx) : null,
       h("section", { "aria-labelledby": "signout-title" },

@@ -1,0 +1,311 @@
+// Two-step sign-in: set it up with an authenticator app (QR code, or a key to type),
+// keep the recovery codes shown once, later replace them or, for owners and district
+// managers, turn it off.
+//
+// Officers and supervisors must use it. Until they have set it up the app shows them
+// only this screen (app.js) and the API refuses them everything else; `?next=` is
+// where they were going, opened once it is on.
+
+import { del, get, post } from "../../api.js";
+import { clearErrors, setBusy, showErrors, values } from "../../forms.js";
+import { errorCard, field, formError, h, replace } from "../../ui.js";
+import { safeNext } from "./signin.js";
+
+const APPS = "any app for time-based (TOTP) codes works, e.g. FreeOTP, Aegis, Google Authenticator, "
+  + "Microsoft Authenticator, or the one in your password manager";
+
+// "JBSWY3DPEHPK3PXP" → "JBSW Y3DP EHPK 3PXP": easier to type into an app by hand.
+export function groupSecret(secret) {
+  return (secret.match(/.{1,4}/g) || []).join(" ");
+}
+
+function passwordForm(id, buttonText, { danger = false } = {}) {
+  return h("form", { novalidate: true },
+    formError(),
+    field("Your password", h("input", { id, name: "password", type: "password", autocomplete: "current-password",
+      required: true })),
+    h(danger ? "button.danger" : "button", { type: "submit" }, buttonText));
+}
+
+function requirePassword(form) {
+  const data = values(form);
+  if (!data.password) {
+    showErrors(form, { message: "Please check the fields marked below.", fields: { password: ["Enter your password."] } });
+    return null;
+  }
+  return data;
+}
+
+function signOutButton(ctx) {
+  const error = h("p.form-error", { role: "alert", tabindex: "-1", hidden: true });
+  const button = h("button", { type: "button" }, "Sign out");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    const answer = await post("/api/auth/signout");
+    button.disabled = false;
+    if (!answer.ok && answer.status !== 401) {
+      error.hidden = false;
+      error.textContent = answer.error.message;
+      error.focus();
+      return;
+    }
+    ctx.setUser(null);
+    ctx.announce("Signed out.");
+    ctx.navigate("/");
+  });
+  return h("div.sign-out", error, button);
+}
+
+export default {
+  title: "Two-step sign-in",
+  async render(ctx) {
+    const me = await get("/api/auth/me");
+    if (!me.ok) {
+      return h("section", h("h1", "Two-step sign-in"), errorCard(me.error, () => ctx.navigate("/two-step")));
+    }
+    let user = me.data;
+    ctx.setUser(user);
+    const urls = []; // object URLs of downloads, released when the screen closes
+    const heading = h("h1", { tabindex: "-1" });
+    const box = h("div.two-step");
+
+    // Draws a new step and moves focus to its heading, as a change of screen would.
+    function show(title, ...nodes) {
+      heading.textContent = title;
+      replace(box, ...nodes);
+      const first = box.querySelector("h2") || heading;
+      first.setAttribute("tabindex", "-1");
+      first.focus();
+    }
+
+    // After the set-up: on to where the user was going (app.js always says where when it
+    // sent them here), else this screen's view of it being on.
+    function leave() {
+      if (ctx.query.get("next")) {
+        ctx.navigate(safeNext(ctx.query, ctx.homeFor(user)), { replace: true });
+      } else {
+        show("Two-step sign-in", ...status());
+      }
+    }
+
+    // --- not on yet: why, and Start ------------------------------------------------------------
+
+    function intro(notice) {
+      const factor = user.second_factor;
+      const error = formError();
+      const start = h("button.primary", { type: "button" }, "Start");
+      start.addEventListener("click", async () => {
+        start.disabled = true;
+        const answer = await post("/api/auth/second-factor/setup");
+        start.disabled = false;
+        if (!answer.ok) {
+          error.hidden = false;
+          error.textContent = answer.error.message;
+          error.focus();
+          return;
+        }
+        scan(answer.data);
+      });
+      const nodes = [
+        notice ? h("p.success", { role: "status" }, notice) : null,
+        factor.required
+          ? [h("p", "Officers and supervisors sign in with their password and a code from an authenticator app on "
+              + "their phone, so that a leaked or guessed password alone cannot open requests or residents’ footage."),
+            factor.setup_required
+              ? h("p", h("strong", "Set it up now: "), "Porchlight opens nothing else for your account until it is on. "
+                + "It takes a minute.")
+              : null]
+          : h("p", "Add a second step to your password: a code from an authenticator app on your phone. "
+            + "Someone who learns your password still cannot sign in."),
+        h("ol.steps",
+          h("li", `Have an authenticator app on your phone: ${APPS}.`),
+          h("li", "Press Start. Porchlight shows a QR code to scan with the app, and a key to type into it instead."),
+          h("li", "Type the 6-digit code the app then shows, and keep the recovery codes you are given.")),
+        error,
+        h("div.actions", start),
+      ];
+      if (factor.setup_required) {
+        nodes.push(h("h2", "Not now?"), h("p", "Sign out, and set it up at your next sign-in."), signOutButton(ctx));
+      }
+      return nodes;
+    }
+
+    // --- the QR code, the key, and the first code ------------------------------------------------
+
+    function scan(setup) {
+      const input = h("input", { id: "two-step-code", name: "code", type: "text", inputMode: "numeric",
+        autocomplete: "one-time-code", autocapitalize: "off", spellcheck: false, required: true });
+      const form = h("form.two-step-confirm", { novalidate: true },
+        formError(),
+        field("6-digit code from the app", input, { hint: "The app shows a new code every 30 seconds: type the one it shows now." }),
+        h("button.primary", { type: "submit" }, "Turn on"));
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        clearErrors(form);
+        const data = values(form);
+        if (!data.code) {
+          showErrors(form, { message: "Please check the fields marked below.",
+            fields: { code: ["Type the 6 digits your app shows for Porchlight."] } });
+          return;
+        }
+        setBusy(form, true);
+        const answer = await post("/api/auth/second-factor/confirm", { code: data.code });
+        setBusy(form, false);
+        if (!answer.ok) {
+          showErrors(form, answer.error);
+          return;
+        }
+        user = { ...user, second_factor: answer.data.second_factor };
+        ctx.setUser(user);
+        ctx.announce("Two-step sign-in is on.");
+        codes(answer.data.recovery_codes, { notice: "Two-step sign-in is on.", onDone: leave });
+      });
+      show("Set up two-step sign-in",
+        h("h2", { tabindex: "-1" }, "1. Add Porchlight to your app"),
+        h("p", "In your authenticator app, choose to add an account and scan this QR code."),
+        h("figure.qr.two-step-qr",
+          h("img", { src: setup.qr_svg, alt: "QR code that adds your Porchlight account to an authenticator app",
+            width: 200, height: 200 })),
+        h("p", "Cannot scan it? Choose to enter a key instead, and type this one (time-based, 6 digits):"),
+        h("p.totp-secret", h("code", groupSecret(setup.secret))),
+        h("h2", "2. Type the code the app shows"),
+        form);
+    }
+
+    // --- recovery codes, shown once ----------------------------------------------------------------
+
+    function codes(list, { notice, onDone }) {
+      const text = ["Porchlight recovery codes", `Account: ${user.email || user.phone || ""}`,
+        `Made: ${new Date().toLocaleString()}`,
+        "Each code signs you in once in place of your authenticator app's code.", "", ...list, ""].join("\n");
+      const url = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
+      urls.push(url);
+      const status = h("p.hint.copy-status", { role: "status" });
+      const listNode = h("ol.recovery-codes", list.map((code) => h("li", h("code", code))));
+      const copy = h("button", { type: "button" }, "Copy");
+      copy.addEventListener("click", async () => {
+        try {
+          await navigator.clipboard.writeText(list.join("\n"));
+          status.textContent = `Copied ${list.length} codes. Paste them somewhere safe.`;
+        } catch {
+          // No clipboard (permission refused): select them for the user to copy.
+          const range = document.createRange();
+          range.selectNodeContents(listNode);
+          getSelection().removeAllRanges();
+          getSelection().addRange(range);
+          status.textContent = "Could not copy here: the codes are selected, copy them with your device’s Copy.";
+        }
+      });
+      const done = h("button.primary", { type: "button" }, "I have saved them");
+      done.addEventListener("click", onDone);
+      show(user.second_factor.enabled ? "Two-step sign-in" : "Set up two-step sign-in",
+        notice ? h("p.success", { role: "status" }, notice) : null,
+        h("h2", { tabindex: "-1" }, "Save your recovery codes"),
+        h("p", "Lost or changed your phone? Each of these codes signs you in once in place of the app’s code. "
+          + "Keep them away from your phone: in a password manager, or printed and locked away. ",
+        h("strong", "They are shown only now.")),
+        listNode,
+        h("div.actions",
+          copy,
+          h("a.button", { href: url, download: "porchlight-recovery-codes.txt" }, "Download as a text file")),
+        status,
+        h("div.actions", done));
+    }
+
+    // --- on: status, new recovery codes, turning it off ----------------------------------------------
+
+    function replaceCodes() {
+      const form = passwordForm("two-step-codes-password", "Make new recovery codes");
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        clearErrors(form);
+        const data = requirePassword(form);
+        if (!data) {
+          return;
+        }
+        setBusy(form, true);
+        const answer = await post("/api/auth/second-factor/recovery-codes", data);
+        setBusy(form, false);
+        if (!answer.ok) {
+          showErrors(form, answer.error);
+          return;
+        }
+        user = { ...user, second_factor: answer.data.second_factor };
+        ctx.setUser(user);
+        ctx.announce("New recovery codes made.");
+        codes(answer.data.recovery_codes, { notice: "New recovery codes made: the old ones no longer work.",
+          onDone: () => show("Two-step sign-in", ...status()) });
+      });
+      return h("section", { "aria-labelledby": "two-step-codes-title" },
+        h("h2", { id: "two-step-codes-title" }, "Replace recovery codes"),
+        h("p", "New codes replace all the old ones, used or not. Do this when few are left or you think someone saw them."),
+        form);
+    }
+
+    function turnOff() {
+      const form = passwordForm("two-step-off-password", "Turn off two-step sign-in", { danger: true });
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        clearErrors(form);
+        const data = requirePassword(form);
+        if (!data) {
+          return;
+        }
+        setBusy(form, true);
+        const answer = await del("/api/auth/second-factor", data);
+        setBusy(form, false);
+        if (!answer.ok) {
+          showErrors(form, answer.error);
+          return;
+        }
+        const fresh = await get("/api/auth/me");
+        user = fresh.ok ? fresh.data : { ...user, second_factor: { ...user.second_factor, enabled: false,
+          recovery_codes_left: 0 } };
+        ctx.setUser(user);
+        ctx.announce("Two-step sign-in is off.");
+        show("Set up two-step sign-in", ...intro("Two-step sign-in is off: your password alone signs you in."));
+      });
+      return h("section", { "aria-labelledby": "two-step-off-title" },
+        h("h2", { id: "two-step-off-title" }, "Turn off two-step sign-in"),
+        h("p", "Your password alone will sign you in again. Your recovery codes stop working."),
+        form);
+    }
+
+    function status() {
+      const factor = user.second_factor;
+      const left = factor.recovery_codes_left;
+      return [
+        h("p.two-step-status", h("strong", "On."), " Signing in takes your password and a code from your authenticator app."),
+        h("p.codes-left", { "data-count": left },
+          left === 1 ? "1 recovery code left." : `${left} recovery codes left.`,
+          left <= 3 ? " Make new ones below before they run out." : null),
+        factor.required
+          ? h("p", "Officers and supervisors keep it on. Lost your phone? Sign in with a recovery code, or ask "
+            + (user.role === "supervisor" ? "another supervisor" : "a supervisor")
+            + " to reset your two-step sign-in; you then set it up again at your next sign-in.")
+          : null,
+        replaceCodes(),
+        factor.required ? null : turnOff(),
+      ];
+    }
+
+    const factor = user.second_factor;
+    let nodes;
+    if (factor.enabled) {
+      heading.textContent = "Two-step sign-in";
+      nodes = status();
+    } else {
+      heading.textContent = "Set up two-step sign-in";
+      nodes = intro();
+    }
+    replace(box, ...nodes);
+    return {
+      node: h("section.two-step-screen", heading, box),
+      cleanup() {
+        for (const url of urls) {
+          URL.revokeObjectURL(url);
+        }
+      },
+    };
+  },
+};
