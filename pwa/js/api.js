@@ -9,12 +9,17 @@ const NETWORK_ERROR = {
   message: "Porchlight could not be reached. Check your connection and try again.",
 };
 
-export async function api(method, path, body) {
+// A screen refreshing itself on a timer passes {background: true}: the server then does
+// not count the call as someone at the keyboard, so an officer's session still goes idle.
+export async function api(method, path, body, { background = false } = {}) {
   const options = {
     method,
     credentials: "same-origin",
     headers: { Accept: "application/json" },
   };
+  if (background) {
+    options.headers["X-Porchlight-Background"] = "1";
+  }
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
@@ -53,7 +58,7 @@ export async function api(method, path, body) {
   return { ok: false, status: response.status, error };
 }
 
-export const get = (path) => api("GET", path);
+export const get = (path, options) => api("GET", path, undefined, options);
 export const post = (path, body) => api("POST", path, body);
 export const patch = (path, body) => api("PATCH", path, body);
 export const del = (path, body) => api("DELETE", path, body);

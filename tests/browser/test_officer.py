@@ -351,3 +351,18 @@ def test_camera_map_lists_cameras_without_tiles_and_without_leaflet(page, live_s
     assert page.locator("li.camera").count() >= 2
     axe_check(page)
     assert browser_log.script_errors == []
+
+
+def test_a_request_page_refreshing_itself_does_not_count_as_activity(page, live_server):
+    """Its timed refreshes carry X-Porchlight-Background, so an officer's session still goes idle."""
+    start, end = _window(45, 30)
+    officer = live_server.sign_in("officer")
+    request = officer.post("/api/requests", json=_request_body("BG-1", 200, start, end)).json()
+    live_server.sign_in_context(page.context, "officer")
+    path = f"/api/requests/{request['id']}"
+    with page.expect_request(lambda r: r.url.endswith(path)) as opened:
+        page.goto(f"/#/officer/requests/{request['id']}")
+    assert "x-porchlight-background" not in opened.value.headers  # opening it is the officer's doing
+    with page.expect_request(lambda r: r.url.endswith(path), timeout=10_000) as refreshed:
+        pass  # the page refreshes every 4 s
+    assert refreshed.value.headers.get("x-porchlight-background") == "1"

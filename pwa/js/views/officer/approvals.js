@@ -90,8 +90,8 @@ export default {
       empty.hidden = cards.size > 0;
     }
 
-    async function load({ first = false } = {}) {
-      const answer = await get("/api/requests?status=pending_approval");
+    async function load({ first = false, background = false } = {}) {
+      const answer = await get("/api/requests?status=pending_approval", { background });
       if (closed || !ctx.current) {
         return;
       }
@@ -131,7 +131,7 @@ export default {
     await load({ first: true });
     status.querySelector(".loading")?.remove();
     empty.hidden = cards.size > 0;
-    const stop = poll(() => load(), POLL_MS);
+    const stop = poll((options) => load(options), POLL_MS);
     return {
       node: h("section.officer",
         h("h1", "Approval queue"),

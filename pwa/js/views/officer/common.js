@@ -8,8 +8,10 @@
 import { get } from "../../api.js";
 import { h } from "../../ui.js";
 
-// Calls `fn` every `ms` while the page is visible (and at once when it becomes visible
-// again). Returns stop(). A call still running is never overlapped by the next one.
+// Calls `fn({background: true})` every `ms` while the page is visible (and at once when
+// it becomes visible again); `fn` hands the option to its get() calls, so the refreshes
+// do not keep the session awake. Returns stop(). A call still running is never
+// overlapped by the next one.
 export function poll(fn, ms) {
   let timer = null;
   let stopped = false;
@@ -22,7 +24,7 @@ export function poll(fn, ms) {
     if (!document.hidden && !running) {
       running = true;
       try {
-        await fn();
+        await fn({ background: true });
       } catch (error) {
         console.warn("poll failed", error);
       } finally {

@@ -317,8 +317,9 @@ export default {
     // --- live updates ----------------------------------------------------------------------------
 
     let lastCounts = countsSentence(request);
-    async function refresh() {
-      const [answer, clips] = await Promise.all([get(`/api/requests/${id}`), get(`/api/requests/${id}/clips`)]);
+    async function refresh(options) {
+      const [answer, clips] = await Promise.all([get(`/api/requests/${id}`, options),
+        get(`/api/requests/${id}/clips`, options)]);
       if (closed || !ctx.current) {
         return;
       }

@@ -24,8 +24,8 @@ export default {
     let last = null; // id → signature, to announce changes
     let closed = false;
 
-    async function load({ first = false } = {}) {
-      const answer = await get(`/api/requests${status ? `?status=${status}` : ""}`);
+    async function load({ first = false, background = false } = {}) {
+      const answer = await get(`/api/requests${status ? `?status=${status}` : ""}`, { background });
       if (closed || !ctx.current) {
         return;
       }
@@ -121,7 +121,7 @@ export default {
     }
 
     await load({ first: true });
-    const stop = poll(() => load(), POLL_MS);
+    const stop = poll((options) => load(options), POLL_MS);
     const node = h("section.officer",
       h("h1", "Footage requests"),
       h("div.actions", h("a.button.primary", { href: "#/officer/new" }, "New request"),
