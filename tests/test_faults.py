@@ -35,6 +35,7 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import pyotp
 import pytest
 import requests
 import sqlalchemy as sa
@@ -297,9 +298,14 @@ def test_postgresql_restart_during_traffic_is_503_then_recovers(make_app, pg_tes
             db.session.remove()
 
 
-def _signin(base: str, user) -> requests.Session:
+def _signin(base: str, user, *, steps_ahead: int = 0) -> requests.Session:
+    """A session of ``user``'s; staff send their authenticator's code of the step ``steps_ahead``
+    of now (the server takes the previous, current and next step's codes, each once and in order)."""
     session = requests.Session()
-    r = session.post(f"{base}/api/auth/signin", json={"login": user.email, "password": factories.PASSWORD})
+    body = {"login": user.email, "password": factories.PASSWORD}
+    if user.totp_secret:
+        body["code"] = pyotp.TOTP(user.totp_secret).at(time.time() + 30 * steps_ahead)
+    r = session.post(f"{base}/api/auth/signin", json=body)
     assert r.status_code == 200, r.text
     return session
 
@@ -328,9 +334,16 @@ def _traffic_through_an_outage(base: str, world, proxy: TcpProxy) -> None:
             time.sleep(0.01)
         session.close()
 
-    threads = [threading.Thread(target=client, args=(_signin(base, user), method, path, payload), daemon=True)
-               for user, method, path, payload in calls]
-    officer_login = world.officer.email
+    # The officer signs in three times within a minute: with the codes of the previous,
+    # the current and (at the end) the next 30-second step, each newer than the last.
+    signins = {}
+    sessions = []
+    for user, *_ in calls:
+        signins[user.id] = signins.get(user.id, -2) + 1
+        sessions.append(_signin(base, user, steps_ahead=signins[user.id]))
+    threads = [threading.Thread(target=client, args=(session, method, path, payload), daemon=True)
+               for session, (_user, method, path, payload) in zip(sessions, calls, strict=True)]
+    officer = world.officer
     db.session.close()  # the test holds no connection of its own across the outage
     for thread in threads:
         thread.start()
@@ -365,9 +378,7 @@ def _traffic_through_an_outage(base: str, world, proxy: TcpProxy) -> None:
     # Back: the same app process serves again, writes included.
     assert after and all(r[4] in (200, 201) for r in after), Counter(r[4] for r in after)
     assert {(r[2], r[3]) for r in after} == {(m, p) for _, m, p, _ in calls}
-    officer = requests.Session()
-    assert officer.post(f"{base}/api/auth/signin", json={"login": officer_login, "password": factories.PASSWORD}).ok
-    r = officer.post(f"{base}/api/requests", json=request_body(case_number="AFTER-1"))
+    r = _signin(base, officer, steps_ahead=1).post(f"{base}/api/requests", json=request_body(case_number="AFTER-1"))
     assert r.status_code == 201 and r.json()["asks_total"] == 1, r.text
     assert proxy.accepted > 1  # new connections were made through the restored proxy
 
