@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.test import Client
 
 from app.accounts.models import Role, User
 from app.agencies.models import Membership
@@ -330,6 +332,26 @@ def test_csv_export_is_injection_safe_and_scoped(app, world, logged, as_supervis
     assert any(cell == "'=HYPERLINK(\"http://evil\")" for row in body for cell in row)
     assert "Z-42" not in r.get_data(as_text=True)
     assert db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "audit.exported")) is not None
+
+
+def test_csv_export_streams_after_the_request_session_has_ended(app, world, logged):
+    # Under a real server nothing outlives the request but the streamed body; a request
+    # made from another thread holds none of the test's contexts either.
+    cookie = signed_in(app, world.supervisor).get_cookie("porchlight_session").value
+    answer = {}
+
+    def export():
+        client = Client(app)
+        client.set_cookie("porchlight_session", cookie, domain="localhost")
+        response = client.get("/api/agency/audit.csv")
+        answer.update(status=response.status_code, text=response.get_data(as_text=True))
+
+    thread = threading.Thread(target=export)
+    thread.start()
+    thread.join()
+    assert answer["status"] == 200
+    rows = list(csv.reader(io.StringIO(answer["text"].lstrip("\ufeff"))))
+    assert rows[0][:3] == ["seq", "occurred_at", "action"] and len(rows) > 9
 
 
 def test_verification_reports_ok_then_the_first_break(app, world, logged, as_supervisor):

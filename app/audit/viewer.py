@@ -64,7 +64,12 @@ def events_page(supervisor: User, filters: dict[str, Any]) -> dict[str, Any]:
 
 def events_for_csv(supervisor: User, filters: dict[str, Any]) -> Iterator[AuditEvent]:
     """Every matching event, oldest first, in keyset batches (constant memory)."""
-    base = _filtered(supervisor.agency_id, filters)
+    # Read the supervisor now: the rows stream after the request's session has ended, when
+    # the (committed, so expired) account can no longer load its agency.
+    return _csv_batches(_filtered(supervisor.agency_id, filters), filters)
+
+
+def _csv_batches(base: sa.Select, filters: dict[str, Any]) -> Iterator[AuditEvent]:
     last_seq = filters["cursor"] if filters.get("cursor") is not None else None
     after = -1
     while True:
