@@ -147,6 +147,19 @@ def register_errorhandlers(app: APIFlask) -> None:
         return error_body(409, "conflict", "That conflicts with data changed at the same moment; try again."), 409
 
 
+def _limits_from_config(node: Any, config: Any) -> None:
+    """Give each schema marked ``x-maximum-from-config`` the configured bound as its maximum."""
+    if isinstance(node, dict):
+        name = node.get("x-maximum-from-config")
+        if name is not None:
+            node["maxItems" if node.get("type") == "array" else "maximum"] = int(config[name])
+        for value in node.values():
+            _limits_from_config(value, config)
+    elif isinstance(node, list):
+        for value in node:
+            _limits_from_config(value, config)
+
+
 def register_api_docs(app: APIFlask) -> None:
     """Interactive docs served from the swagger-ui-bundle package: no CDN at run time."""
     import swagger_ui_bundle
@@ -165,11 +178,30 @@ def register_api_docs(app: APIFlask) -> None:
 
     @app.spec_processor
     def bodies_are_required(spec: dict) -> dict:
-        # Every JSON body we declare is needed; apiflask leaves requestBody optional.
+        # apiflask leaves requestBody optional. A body with a required field is needed; one
+        # whose fields are all optional (a PATCH) may be left out, as the API reads no body
+        # as {}. Any JSON body can be malformed, which webargs refuses with 400.
+        from app.common.openapi import apply_schema_keywords
+
+        apply_schema_keywords(spec)
+        schemas = spec.get("components", {}).get("schemas", {})
         for operations in spec.get("paths", {}).values():
             for operation in operations.values():
-                if isinstance(operation, dict) and "requestBody" in operation:
-                    operation["requestBody"]["required"] = True
+                if not isinstance(operation, dict) or "requestBody" not in operation:
+                    continue
+                body = operation["requestBody"]
+                json_body = body.get("content", {}).get("application/json")
+                if json_body is None:
+                    body["required"] = True
+                    continue
+                schema = json_body.get("schema", {})
+                schema = schemas.get(schema.get("$ref", "").rpartition("/")[2], schema)
+                body["required"] = bool(schema.get("required") or schema.get("minProperties"))
+                operation["responses"].setdefault("400", {
+                    "description": "The body is not valid JSON (malformed_json)",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}},
+                })
+        _limits_from_config(spec, app.config)
         return spec
 
     @app.get("/api/docs/assets/<path:filename>")

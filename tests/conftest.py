@@ -11,7 +11,10 @@ import sqlalchemy as sa
 from flask import has_app_context
 from flask.testing import FlaskClient
 
-from app import create_app
+from app import (
+    create_app,
+    models,  # noqa: F401  (every table in the metadata before the PostgreSQL schema is built)
+)
 from app.accounts.models import User
 from app.audit.models import GENESIS_HASH, AuditChainHead
 from app.extensions import db

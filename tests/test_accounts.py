@@ -378,7 +378,7 @@ def test_owners_choose_their_channels(as_owner, as_officer):
     r = as_owner.patch("/api/auth/me", json={})
     assert r.status_code == 422 and "notify_sms" in r.json["error"]["message"]
     r = as_officer.patch("/api/auth/me", json={"notify_push": False})
-    assert r.status_code == 422 and "notify_push" in r.json["error"]["fields"]
+    assert r.status_code == 403 and "notify_push" in r.json["error"]["fields"]
     assert as_officer.get("/api/auth/me").json["notify_push"] is True
 
 

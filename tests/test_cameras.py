@@ -260,7 +260,7 @@ def test_unknown_camera_is_404(as_owner):
 @pytest.mark.parametrize("method, action, body", [
     ("get", "", None),
     ("patch", "", {"label": "Mine now"}),
-    ("patch", "", {"public_attestation": False}),
+    ("patch", "", {"public_attestation": True}),
     ("post", "/pause", None),
     ("post", "/resume", None),
     ("delete", "", None),
@@ -274,6 +274,20 @@ def test_another_owners_camera_is_404_and_unchanged(as_owner, world, method, act
     camera = db.session.get(Camera, theirs.id)
     assert (camera.label, camera.status) == ("Their porch", CameraStatus.PAUSED)
     assert _camera_events() == []
+
+
+def test_withdrawing_the_attestation_is_refused_by_the_schema_whatever_the_camera(as_owner, world):
+    # The document says public_attestation can only be true, so the refusal comes before
+    # any lookup and tells nothing about whether the camera exists or whose it is.
+    mine = factories.camera(world.owner)
+    theirs = factories.camera(world.other_owner)
+    db.session.commit()
+    for camera_id in (mine.id, theirs.id, 999_999):
+        response = as_owner.patch(f"/api/cameras/{camera_id}", json={"public_attestation": False})
+        assert response.status_code == 422, camera_id
+        assert response.json["error"]["fields"] == {
+            "public_attestation": ["Cannot be withdrawn; pause or delete the camera instead."]}
+    assert db.session.get(Camera, mine.id).public_attestation is True
 
 
 # --- edit -----------------------------------------------------------------------------

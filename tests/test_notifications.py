@@ -117,12 +117,18 @@ def test_owner_registers_updates_and_removes_a_subscription(app, world, as_owner
     ({"endpoint": "not a url"}, "endpoint"),
     ({"keys": {"p256dh": "AAAA", "auth": "c2VjcmV0c2VjcmV0c2VjcmV0"}}, "keys.p256dh"),
     ({"keys": {"p256dh": None, "auth": "x"}}, "keys.p256dh"),
+    ({"endpoint": "https://push.example.com/\x00"}, "endpoint"),  # PostgreSQL text cannot hold NUL
 ])
 def test_invalid_subscriptions_name_the_field(app, world, as_owner, push, change, field):
     subscription = {**push.new_subscriber().subscription(), **change}
     r = as_owner.post("/api/push/subscriptions", json=subscription)
     assert r.status_code == 422
     assert field in r.json["error"]["fields"], r.json
+
+
+def test_an_endpoint_with_nul_is_refused_before_any_lookup(app, world, as_owner):
+    r = as_owner.delete("/api/push/subscriptions", json={"endpoint": "https://push.example.com/\x00"})
+    assert r.status_code == 422 and r.json["error"]["fields"] == {"endpoint": ["Must not contain NUL characters."]}
 
 
 def test_auth_secret_must_be_16_bytes(app, world, as_owner, push):

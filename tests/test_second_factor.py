@@ -138,8 +138,12 @@ def test_set_up_with_a_real_authenticator_then_sign_in_with_it(app, world):
     assert body["qr_svg"].startswith("data:image/svg+xml;base64,")
     # Nothing is on until a code comes back; a wrong one changes nothing.
     assert client.get("/api/requests").status_code == 403
-    wrong = client.post("/api/auth/second-factor/confirm", json={"code": "12345"})
-    assert wrong.status_code == 422 and "code" in wrong.json["error"]["fields"]
+    malformed = client.post("/api/auth/second-factor/confirm", json={"code": "12345"})
+    assert malformed.status_code == 422 and "code" in malformed.json["error"]["fields"]
+    totp = pyotp.TOTP(body["secret"])
+    wrong_code = next(c for c in ("000000", "111111", "222222") if not totp.verify(c, valid_window=1))
+    wrong = client.post("/api/auth/second-factor/confirm", json={"code": wrong_code})
+    assert wrong.status_code == 422 and "does not match" in wrong.json["error"]["fields"]["code"][0]
     db.session.refresh(officer)
     assert officer.totp_secret is None
 

@@ -355,6 +355,7 @@ def test_verification_codes_expire_and_guesses_are_limited(sms_app, sworld, twil
         assert client.post("/api/auth/phone/verification", json={}).status_code == 202
     r = client.post("/api/auth/phone/verification", json={})
     assert r.status_code == 429  # five codes an hour
+    assert 1 <= int(r.headers["Retry-After"]) <= 3600  # when the oldest of them leaves the hour
     db.session.expire_all()
     assert db.session.get(User, owner.id).phone_verified is False
 
@@ -365,8 +366,10 @@ def test_verification_refuses_taken_and_stopped_numbers(sms_app, sworld):
     db.session.add(SmsOptOut(phone="+14145550145"))
     db.session.commit()
     client = signed_in(sms_app, me_)
-    assert client.post("/api/auth/phone/verification", json={}).json["error"]["fields"] == {
-        "phone": ["Give the mobile number to verify."]}
+    # A well-formed request the account's state refuses (no number on file): 409, not 422.
+    r = client.post("/api/auth/phone/verification", json={})
+    assert r.status_code == 409 and r.json["error"]["code"] == "no_phone"
+    assert r.json["error"]["fields"] == {"phone": ["Give the mobile number to verify."]}
     r = client.post("/api/auth/phone/verification", json={"phone": taken.phone})
     assert r.status_code == 409 and r.json["error"]["code"] == "phone_taken"
     r = client.post("/api/auth/phone/verification", json={"phone": "+14145550145"})

@@ -175,7 +175,7 @@ def test_update_staff_rejects_bad_input(as_supervisor, world, body, field):
 
 def test_manager_role_cannot_change(as_supervisor, world):
     r = as_supervisor.patch(f"/api/agency/staff/{world.manager.id}", json={"role": "supervisor"})
-    assert r.status_code == 422
+    assert r.status_code == 409 and r.json["error"]["code"] == "role_change_not_allowed"
     assert list(r.json["error"]["fields"]) == ["role"]
     db.session.refresh(world.manager)
     assert world.manager.role == Role.MANAGER

@@ -93,7 +93,8 @@ def current():
 @bp.patch("/auth/me")
 @bp.input(ProfileIn, arg_name="data")
 @bp.output(MeOut)
-@bp.doc(security=SECURITY, responses=[401, 422])
+@bp.doc(security=SECURITY, responses={401: "Unauthenticated", 403: "Notification channels are for owners only",
+                                      422: "Validation error"})
 @require_login
 def update_me(data):
     """Change the display name or, for owners, the channels requests arrive by"""

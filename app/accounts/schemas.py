@@ -1,14 +1,26 @@
 """Request and response bodies of the accounts API."""
 from apiflask import Schema, fields
-from apiflask.validators import Length, OneOf
+from apiflask.validators import Length, OneOf, Regexp
 
+from app.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from app.common.fields import EmailAddress, PhoneNumber, StrictBool, StrictInteger, TrimmedString
+from app.common.openapi import schema_keywords
 
 
+def new_password(**kwargs) -> fields.String:
+    """A password being chosen: its length in the document; the service checks the rest
+    (not the login itself, not a run of keys, not a common password)."""
+    return fields.String(required=True, load_only=True, validate=[
+        Length(min=MIN_LENGTH, error=f"Must be at least {MIN_LENGTH} characters."),
+        Length(max=MAX_LENGTH, error=f"Must be at most {MAX_LENGTH} characters.")], **kwargs)
+
+
+@schema_keywords(anyOf=[{"required": ["email"], "properties": {"email": {"type": "string"}}},
+                        {"required": ["phone"], "properties": {"phone": {"type": "string"}}}])
 class SignUpIn(Schema):
     email = EmailAddress(allow_none=True, metadata={"description": "E-mail address; give it, a phone, or both."})
     phone = PhoneNumber(allow_none=True, metadata={"description": "Mobile number, E.164 or national form."})
-    password = fields.String(required=True, load_only=True, validate=Length(max=1024))
+    password = new_password(metadata={"description": f"At least {MIN_LENGTH} characters."})
     display_name = TrimmedString(allow_none=True, validate=Length(max=120))
     enrollment_code = fields.String(allow_none=True, validate=Length(max=32),
                                     metadata={"description": "A code from a QR sheet, e.g. ABCD-EFGH."})
@@ -24,9 +36,10 @@ class SignInIn(Schema):
 
 class PasswordChangeIn(Schema):
     current_password = fields.String(required=True, load_only=True, validate=Length(max=1024))
-    new_password = fields.String(required=True, load_only=True, validate=Length(max=1024))
+    new_password = new_password()
 
 
+@schema_keywords(minProperties=1)
 class ProfileIn(Schema):
     display_name = TrimmedString(allow_none=True, validate=Length(max=120))
     notify_push = StrictBool(metadata={"description": "Owners: send requests as push notifications."})
@@ -78,7 +91,8 @@ class SecondFactorSetupOut(Schema):
 
 
 class SecondFactorCodeIn(Schema):
-    code = fields.String(required=True, validate=Length(min=1, max=32),
+    # Apps show it as "123456" or "123 456"; either is taken.
+    code = fields.String(required=True, validate=Regexp(r"^\s*\d{3}\s?\d{3}\s*$", error="Type the 6 digits."),
                          metadata={"description": "The 6-digit code the authenticator app shows now."})
 
 
@@ -94,8 +108,7 @@ class RecoveryCodesOut(Schema):
 
 class StaffIn(Schema):
     email = EmailAddress(required=True)
-    password = fields.String(required=True, load_only=True, validate=Length(max=1024),
-                             metadata={"description": "Initial password; at least 10 characters."})
+    password = new_password(metadata={"description": f"Initial password; at least {MIN_LENGTH} characters."})
     role = fields.String(required=True, validate=OneOf(["officer", "supervisor", "manager"]))
     display_name = TrimmedString(allow_none=True, validate=Length(max=120))
     district_id = StrictInteger(allow_none=True, metadata={"description": "Required for managers."})

@@ -161,7 +161,10 @@ def update_profile(user: User, *, display_name: str | None = _UNSET, notify_push
     if display_name is _UNSET and not channels:
         raise ApiError(422, "validation_error", "Give display_name, notify_push or notify_sms.")
     if channels and user.role != Role.OWNER:
-        raise field_error(next(iter(channels)), "Only camera owners choose how requests reach them.")
+        # Well-formed, but not this account's to set (staff and managers get no requests).
+        name = next(iter(channels))
+        raise ApiError(403, "forbidden", "Only camera owners choose how requests reach them.",
+                       fields={name: ["Only camera owners choose how requests reach them."]})
     changed = {}
     if display_name is not _UNSET:
         user.display_name = display_name or None
@@ -253,8 +256,13 @@ def update_staff(supervisor: User, user_id: int, *, role: Role | None = None, ac
     deactivates = active is False and user.active
     reactivates = active is True and not user.active
     # Every check before any change, so a refused request changes nothing.
-    if role_changes and (role not in (Role.OFFICER, Role.SUPERVISOR) or user.role == Role.MANAGER):
+    if role_changes and role not in (Role.OFFICER, Role.SUPERVISOR):
         raise field_error("role", "Roles change between officer and supervisor only.")
+    if role_changes and user.role == Role.MANAGER:
+        # The request is well formed; the account it names is what rules it out.
+        raise ApiError(409, "role_change_not_allowed",
+                       "A district manager stays a district manager: roles change between officer and supervisor only.",
+                       fields={"role": ["Roles change between officer and supervisor only."]})
     if deactivates and user.id == supervisor.id:
         raise field_error("active", "You cannot deactivate your own account.")
     if (role_changes or deactivates) and _is_last_supervisor(user):

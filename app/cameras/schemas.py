@@ -2,7 +2,7 @@
 import re
 
 from apiflask import Schema, fields
-from apiflask.validators import Length, OneOf, Range
+from apiflask.validators import Equal, Length, OneOf, Range
 from marshmallow import ValidationError, validates_schema
 
 from app.common.fields import StrictBool, StrictFloat, StrictInteger, TrimmedString
@@ -48,8 +48,10 @@ class CameraPatchIn(Schema):
     retention_days = StrictInteger(validate=Range(1, 365),
                                    metadata={"description": "How many days the recorder keeps video."})
     mode = fields.String(validate=OneOf(["register", "integrate"]))
-    public_attestation = StrictBool(metadata={
-        "description": "The owner attests the camera records only what is visible from public space."})
+    # Only true: the attestation is given once and cannot be withdrawn (enum [true] in the document).
+    public_attestation = StrictBool(
+        validate=Equal(True, error="Cannot be withdrawn; pause or delete the camera instead."),
+        metadata={"description": "The owner attests the camera records only what is visible from public space."})
     blackout_windows = _windows_field()
     shared_agency_ids = fields.List(StrictInteger(), validate=Length(max=50),
                                     metadata={"description": "Agencies (joined ones only) this camera is shared with."})
@@ -61,8 +63,10 @@ class CameraIn(CameraPatchIn):
     longitude = StrictFloat(required=True, validate=Range(-180, 180), metadata={"description": "WGS84 degrees."})
     retention_days = StrictInteger(required=True, validate=Range(1, 365),
                                    metadata={"description": "How many days the recorder keeps video."})
-    public_attestation = StrictBool(required=True, metadata={
-        "description": "Must be true: the camera records only what is visible from public space."})
+    public_attestation = StrictBool(
+        required=True,
+        validate=Equal(True, error="Confirm that this camera records only what is visible from public space."),
+        metadata={"description": "Must be true: the camera records only what is visible from public space."})
 
 
 class CameraOut(Schema):

@@ -12,6 +12,7 @@ from apiflask import fields
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from marshmallow import ValidationError
+from marshmallow.validate import Length
 
 
 class StrictFloat(fields.Float):
@@ -34,8 +35,23 @@ class StrictBool(fields.Boolean):
         return value
 
 
+# What str.strip() removes, spelled for a JSON Schema (ECMA 262) pattern.
+_STRIPPED = r"\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+SOME_TEXT_PATTERN = rf"^[^\u0000]*[^\u0000{_STRIPPED}][^\u0000]*$"
+
+
 class TrimmedString(fields.String):
-    """A string with surrounding white space removed; blank counts as missing."""
+    """A string with surrounding white space removed; blank counts as missing.
+
+    Its pattern in the OpenAPI document says so: never a NUL, and where a length of at
+    least 1 is asked for, something besides white space.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        needs_text = any(isinstance(v, Length) and (v.min or 0) >= 1 for v in self.validators)
+        self.metadata.setdefault("pattern", SOME_TEXT_PATTERN if needs_text else NO_NUL_PATTERN)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()

@@ -147,8 +147,13 @@ class SmsInvitationOut(Schema):
 
 
 class SheetQuery(Schema):
+    # One sheet holds at most DISTRICT_PDF_MAX_MEMBERS: the document states the configured
+    # number (see bodies_are_required in app/__init__.py), the service enforces it.
     member_ids = fields.DelimitedList(_member_id(strict=False), validate=Length(min=1, max=10_000), metadata={
-        "description": "Comma-separated member ids; without it, the members not yet enrolled."})
+        "description": "Comma-separated member ids (at most DISTRICT_PDF_MAX_MEMBERS, default 600); "
+                       "without it, the members not yet enrolled.",
+        "x-maximum-from-config": "DISTRICT_PDF_MAX_MEMBERS"})
     offset = fields.Integer(load_default=0, validate=Range(0, 2**31 - 1))
     limit = fields.Integer(validate=Range(1, 10_000),
-                           metadata={"description": "At most DISTRICT_PDF_MAX_MEMBERS (default 600)."})
+                           metadata={"description": "At most DISTRICT_PDF_MAX_MEMBERS (default 600).",
+                                     "x-maximum-from-config": "DISTRICT_PDF_MAX_MEMBERS"})

@@ -96,12 +96,22 @@ def start_phone_verification(data):
     return service.start_phone_verification(me(), data.get("phone"))
 
 
+# 429 here is also the code's own attempt limit (`too_many_attempts`): no wait helps, a
+# new code does, so that answer carries no Retry-After.
+_CODE_ATTEMPTS_SPENT = {
+    **RATE_LIMITED,
+    "description": "Rate limited (`rate_limited`, retry after Retry-After seconds), or five wrong tries "
+                   "spent this code (`too_many_attempts`, no Retry-After: request a new code)",
+    "headers": {"Retry-After": {**RATE_LIMITED["headers"]["Retry-After"], "required": False}},
+}
+
+
 @bp.post("/auth/phone/verify")
 @limited("RATELIMIT_PHONE_VERIFY", user_or_ip, "attempts at the texted code")
 @bp.input(PhoneVerifyIn, arg_name="data")
 @bp.output(PhoneOut)
 @bp.doc(security=SECURITY, responses={401: "Unauthenticated", 403: "Forbidden", 409: "Conflict", 410: "Gone",
-                                      422: "Validation error", 429: RATE_LIMITED})
+                                      422: "Validation error", 429: _CODE_ATTEMPTS_SPENT})
 @require_role(Role.OWNER)
 def verify_phone(data):
     """Confirm the texted code: the number becomes your verified SMS channel"""

@@ -3,7 +3,10 @@ from apiflask import Schema, fields
 from apiflask.validators import Length, Regexp
 from marshmallow import INCLUDE
 
-from app.common.fields import PhoneNumber
+from app.common.fields import NO_NUL_PATTERN, PhoneNumber
+
+# PostgreSQL text cannot hold NUL: refused as input, and said so by the pattern.
+_NO_NUL = Regexp(NO_NUL_PATTERN, error="Must not contain NUL characters.")
 
 
 class VapidKeyOut(Schema):
@@ -13,9 +16,9 @@ class VapidKeyOut(Schema):
 
 
 class SubscriptionKeysIn(Schema):
-    p256dh = fields.String(required=True, validate=Length(min=1, max=256),
+    p256dh = fields.String(required=True, validate=[Length(min=1, max=256), _NO_NUL],
                            metadata={"description": "The subscription's P-256 public key, base64url."})
-    auth = fields.String(required=True, validate=Length(min=1, max=64),
+    auth = fields.String(required=True, validate=[Length(min=1, max=64), _NO_NUL],
                          metadata={"description": "The subscription's 16-byte auth secret, base64url."})
 
 
@@ -25,13 +28,13 @@ class SubscriptionIn(Schema):
     class Meta:
         unknown = INCLUDE  # e.g. expirationTime, which the push service enforces on its own
 
-    endpoint = fields.String(required=True, validate=Length(min=1, max=2048),
+    endpoint = fields.String(required=True, validate=[Length(min=1, max=2048), _NO_NUL],
                              metadata={"description": "The push service URL of this subscription."})
     keys = fields.Nested(SubscriptionKeysIn, required=True)
 
 
 class SubscriptionDeleteIn(Schema):
-    endpoint = fields.String(required=True, validate=Length(min=1, max=2048))
+    endpoint = fields.String(required=True, validate=[Length(min=1, max=2048), _NO_NUL])
 
 
 class SubscriptionOut(Schema):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import math
 import re
 import secrets
 from collections.abc import Iterable
@@ -305,7 +306,10 @@ def start_phone_verification(owner: User, phone: str | None) -> dict[str, Any]:
     """Text a 6-digit code to ``phone`` (default: the account's number); it proves the owner holds it."""
     phone = phone or owner.phone
     if not phone:
-        raise field_error("phone", "Give the mobile number to verify.")
+        # The request is well formed; the account has no number to fall back on (409, as
+        # for a number already verified), so the caller must name one.
+        raise ApiError(409, "no_phone", "Give the mobile number to verify: this account has none.",
+                       fields={"phone": ["Give the mobile number to verify."]})
     if phone == owner.phone and owner.phone_verified:
         raise ApiError(409, "already_verified", "This number is already verified.")
     taken = db.session.scalar(sa.select(User.id).where(User.phone == phone, User.id != owner.id))
@@ -315,11 +319,14 @@ def start_phone_verification(owner: User, phone: str | None) -> dict[str, Any]:
         raise ApiError(409, "sms_opted_out", "This number texted STOP to Porchlight; text START to it first.")
     now = utcnow()
     hour_ago = now - timedelta(hours=1)
-    recent = db.session.scalar(sa.select(sa.func.count(PhoneVerification.id)).where(
+    recent = list(db.session.scalars(sa.select(PhoneVerification.created_at).where(
         sa.or_(PhoneVerification.user_id == owner.id, PhoneVerification.phone == phone),
-        PhoneVerification.created_at > hour_ago))
-    if recent >= MAX_CODES_PER_HOUR:
-        raise ApiError(429, "too_many_requests", "Too many codes sent in the last hour; try again later.")
+        PhoneVerification.created_at > hour_ago).order_by(PhoneVerification.created_at)))
+    if len(recent) >= MAX_CODES_PER_HOUR:
+        # As every 429 of the API: Retry-After says when the oldest code leaves the hour.
+        wait = max(1, math.ceil((recent[0] - hour_ago).total_seconds()))
+        raise ApiError(429, "too_many_requests", "Too many codes sent in the last hour; try again later.",
+                       headers={"Retry-After": str(wait)})
     code = f"{secrets.randbelow(10**6):06d}"
     verification = PhoneVerification(user_id=owner.id, phone=phone, code_hash=_code_hash(owner.id, phone, code),
                                       expires_at=now + CODE_TTL, created_at=now)
