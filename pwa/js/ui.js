@@ -158,3 +158,37 @@ export function words(value) {
 export function pill(state) {
   return h(`span.pill.pill-${state}`, words(state));
 }
+
+// A button whose action asks once more, in place, before anything changes: the question,
+// a danger button that runs `act()` (an API call), and one that keeps things as they are.
+// A refusal shows the API's message and takes focus; success calls `onDone(answer, box)`.
+// `focus`: what takes focus when the question appears ("question" or "confirm").
+export function confirmInPlace({ className, label, question, yes, no, act, onDone, focus = "question" }) {
+  const box = h(`div.${className}`);
+  const start = h("button", { type: "button" }, label);
+  start.addEventListener("click", () => {
+    const text = h("p.confirm-text", { tabindex: "-1" }, question);
+    const error = h("p.form-error", { role: "alert", tabindex: "-1", hidden: true });
+    const confirm = h("button.danger", { type: "button" }, yes);
+    const keep = h("button", { type: "button" }, no);
+    keep.addEventListener("click", () => {
+      replace(box, start);
+      start.focus();
+    });
+    confirm.addEventListener("click", async () => {
+      confirm.disabled = true;
+      const answer = await act();
+      confirm.disabled = false;
+      if (!answer.ok) {
+        error.hidden = false;
+        error.textContent = answer.error.message;
+        error.focus();
+        return;
+      }
+      onDone(answer, box);
+    });
+    replace(box, text, error, h("div.actions", confirm, keep));
+    (focus === "confirm" ? confirm : text).focus();
+  });
+  return replace(box, start);
+}

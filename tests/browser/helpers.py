@@ -247,3 +247,13 @@ def notifications(page, *, count: int = 0, timeout: float = 10.0) -> list[dict]:
         if len(shown) >= count or time.monotonic() > deadline:
             return shown
         page.wait_for_timeout(100)
+
+
+def fits_360(page) -> None:
+    """Usable 360 px wide: nothing makes the page scroll sideways."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": 360, "height": size["height"]})
+    try:
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    finally:
+        page.set_viewport_size(size)

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import axe_check, screenshot
+from tests.browser.helpers import axe_check, fits_360, screenshot
 
 HEADER = ["member_ref", "business_name", "contact_name", "phone", "email", "address", "latitude", "longitude",
           "cameras"]
@@ -62,16 +62,6 @@ def _district_manager(live_server):
     response = live_server.sign_in("supervisor").post("/api/agency/districts", json={"name": name})
     assert response.status_code == 201, response.text
     return name, live_server.new_staff("manager", district_id=response.json()["id"])
-
-
-def _fits_360(page) -> None:
-    """Usable 360 px wide: nothing makes the page scroll sideways."""
-    size = page.viewport_size
-    page.set_viewport_size({"width": 360, "height": size["height"]})
-    try:
-        assert page.evaluate("document.documentElement.scrollWidth") <= 360
-    finally:
-        page.set_viewport_size(size)
 
 
 def _scroll_to(page, selector: str) -> None:
@@ -108,7 +98,7 @@ def test_manager_imports_members_and_invites_them(page, live_server, browser_log
     page.goto("/#/district/import")
     expect(page.get_by_role("heading", name="Import members", level=1)).to_be_visible()
     axe_check(page)
-    _fits_360(page)
+    fits_360(page)
     cdp = _throttle_uploads(page, 40_000)
     page.get_by_label("Member spreadsheet").set_input_files(str(bad))
     page.get_by_role("button", name="Upload and check").click()
@@ -139,7 +129,7 @@ def test_manager_imports_members_and_invites_them(page, live_server, browser_log
     axe_check(page)
     _scroll_to(page, "#import-report-title")
     screenshot(page, "district-import-report")
-    _fits_360(page)
+    fits_360(page)
 
     # -- not a spreadsheet: refused plainly --------------------------------------------------
     page.get_by_role("button", name="Upload a corrected file").click()
@@ -170,7 +160,7 @@ def test_manager_imports_members_and_invites_them(page, live_server, browser_log
     expect(_count(page, "created")).to_have_text("3")
     expect(page.locator(".import-saved")).to_contain_text("Saved.")
     axe_check(page)
-    _fits_360(page)
+    fits_360(page)
     # The report's address survives a reload, now as the import's result.
     page.reload()
     expect(page.get_by_role("heading", name="members.csv: imported")).to_be_visible()
@@ -214,7 +204,7 @@ def test_manager_imports_members_and_invites_them(page, live_server, browser_log
     axe_check(page)
     _scroll_to(page, "h1")
     screenshot(page, "district-dashboard")
-    _fits_360(page)
+    fits_360(page)
 
     # -- the CSV export -----------------------------------------------------------------------
     with page.expect_download() as download_info:
@@ -257,7 +247,7 @@ def test_manager_imports_members_and_invites_them(page, live_server, browser_log
     expect(page.locator(".district-totals [data-total=invited] dd")).to_have_text("2")
     expect(page.locator("li.member-card", has_text="Bay View Hardware").locator(".pill")).to_have_text("invited")
     axe_check(page)
-    _fits_360(page)
+    fits_360(page)
     assert browser_log.script_errors == []
 
 
@@ -319,7 +309,7 @@ def test_refusals_are_plain_and_member_codes_fold_away(browser, context_options,
         expect(alert).to_contain_text(re.compile(r"You can send again in \d+ minutes? \(at \d"))
         expect(alert.locator("p[tabindex]")).to_be_focused()
         axe_check(page)
-        _fits_360(page)
+        fits_360(page)
 
         # The codes screen: 10 single-use codes, the other 2 behind a button.
         page.goto("/#/district")

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import expect
 from tusclient import client as tus_client
 
-from tests.browser.helpers import axe_check, screenshot
+from tests.browser.helpers import axe_check, fits_360, screenshot
 
 CLIP = Path(__file__).resolve().parents[1] / "data" / "clip.webm"
 # Between the demo's two cameras ("Front porch" and "Driveway", about 45 m apart).
@@ -74,16 +74,6 @@ def _scroll_to(page, selector: str) -> None:
     page.locator(selector).first.evaluate("""el => { document.activeElement?.blur();
         window.scrollTo(0, el.getBoundingClientRect().top + window.scrollY
                            - document.querySelector('.site').offsetHeight - 12); }""")
-
-
-def _fits_360(page) -> None:
-    """Usable 360 px wide: nothing makes the page scroll sideways."""
-    size = page.viewport_size
-    page.set_viewport_size({"width": 360, "height": size["height"]})
-    try:
-        assert page.evaluate("document.documentElement.scrollWidth") <= 360
-    finally:
-        page.set_viewport_size(size)
 
 
 def _sign_in_ui(page, live_server, role: str) -> None:
@@ -164,7 +154,7 @@ def test_officer_creates_a_request_on_the_map_and_plays_the_clip_an_owner_sends(
     _scroll_to(page, ".map-request")  # the map, with the sticky live count below it
     expect(count).to_be_in_viewport()
     screenshot(page, "officer-new-request")
-    _fits_360(page)
+    fits_360(page)
 
     page.get_by_role("button", name="Send request").click()
     expect(page).to_have_url(re.compile(r"#/officer/requests/\d+$"))
@@ -217,7 +207,7 @@ def test_officer_creates_a_request_on_the_map_and_plays_the_clip_an_owner_sends(
     axe_check(page)
     _scroll_to(page, "li.clip")
     screenshot(page, "officer-request-clip")
-    _fits_360(page)
+    fits_360(page)
 
     # Nothing on the page names an owner or their camera.
     text = page.locator("main").inner_text()
@@ -232,7 +222,7 @@ def test_officer_creates_a_request_on_the_map_and_plays_the_clip_an_owner_sends(
     axe_check(page)
     _scroll_to(page, "h1")
     screenshot(page, "officer-requests")
-    _fits_360(page)
+    fits_360(page)
     assert browser_log.script_errors == []
 
 
@@ -258,7 +248,7 @@ def test_supervisor_approves_an_over_limit_request_from_the_queue(page, live_ser
     axe_check(page)
     _scroll_to(page, "h1")
     screenshot(page, "supervisor-approvals")
-    _fits_360(page)
+    fits_360(page)
 
     # A reason is required.
     card.get_by_role("button", name="Approve and send").click()
@@ -311,7 +301,7 @@ def test_district_manager_sees_the_demo_code_and_its_qr(page, live_server, brows
     axe_check(page)
     _scroll_to(page, "h1")
     screenshot(page, "manager-district")
-    _fits_360(page)
+    fits_360(page)
     assert browser_log.script_errors == []
 
 
@@ -337,7 +327,7 @@ def test_camera_map_lists_cameras_without_tiles_and_without_leaflet(page, live_s
     axe_check(page)
     _scroll_to(page, "h1")
     screenshot(page, "officer-map")
-    _fits_360(page)
+    fits_360(page)
 
     # Without Leaflet at all, the list still works.
     page.route("**/app/vendor/leaflet.js", lambda route: route.abort())

@@ -15,16 +15,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from tests.browser.helpers import axe_check, screenshot
-
-
-def _fits_360(page) -> None:
-    size = page.viewport_size
-    page.set_viewport_size({"width": 360, "height": size["height"]})
-    try:
-        assert page.evaluate("document.documentElement.scrollWidth") <= 360
-    finally:
-        page.set_viewport_size(size)
+from tests.browser.helpers import axe_check, fits_360, screenshot
 
 
 def test_owner_downloads_their_data(page, live_server, browser_log):
@@ -42,7 +33,7 @@ def test_owner_downloads_their_data(page, live_server, browser_log):
     page.get_by_role("heading", name="Your data").scroll_into_view_if_needed()
     axe_check(page)
     screenshot(page, "owner-settings-privacy")
-    _fits_360(page)
+    fits_360(page)
     assert browser_log.script_errors == []
 
 
@@ -107,7 +98,7 @@ def test_supervisor_reads_the_audit_log(page, live_server, browser_log):
     assert csv_link.get_attribute("href") == "/api/agency/audit.csv"
     axe_check(page)
     screenshot(page, "supervisor-audit")
-    _fits_360(page)
+    fits_360(page)
 
     # Filtering by action narrows the list and the CSV link follows the filter.
     page.get_by_text("Filter events").click()

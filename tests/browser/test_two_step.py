@@ -18,7 +18,7 @@ import numpy as np
 import pyotp
 from playwright.sync_api import expect
 
-from tests.browser.helpers import axe_check, screenshot
+from tests.browser.helpers import axe_check, fits_360, screenshot
 
 RECOVERY_CODE = re.compile(r"^[a-z2-9]{5}-[a-z2-9]{5}$")
 
@@ -37,16 +37,6 @@ def _sign_out(page) -> None:
     page.goto("/#/settings")
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("navigation").get_by_role("link", name="Sign in")).to_be_visible()
-
-
-def _fits_360(page) -> None:
-    """Usable 360 px wide: nothing makes the page scroll sideways."""
-    size = page.viewport_size
-    page.set_viewport_size({"width": 360, "height": size["height"]})
-    try:
-        assert page.evaluate("document.documentElement.scrollWidth") <= 360
-    finally:
-        page.set_viewport_size(size)
 
 
 def _qr_text(page, image) -> str:
@@ -95,7 +85,7 @@ def test_new_officer_sets_up_two_step_sign_in_and_signs_in_with_codes(page, cont
     axe_check(page)
     page.locator("h1").scroll_into_view_if_needed()
     screenshot(page, "two-step-setup")
-    _fits_360(page)
+    fits_360(page)
 
     # A code that does not match is said on the field.
     totp = pyotp.TOTP(secret)
@@ -116,7 +106,7 @@ def test_new_officer_sets_up_two_step_sign_in_and_signs_in_with_codes(page, cont
     assert all(RECOVERY_CODE.match(code) for code in codes), codes
     axe_check(page)
     screenshot(page, "two-step-recovery-codes")
-    _fits_360(page)
+    fits_360(page)
 
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.origin)
     page.get_by_role("button", name="Copy").click()
@@ -191,7 +181,7 @@ def test_supervisor_resets_the_two_step_sign_in_of_an_officer_who_lost_their_pho
     expect(mine).to_contain_text("(you)")
     expect(mine.get_by_role("button", name="Reset two-step sign-in")).to_have_count(0)
     axe_check(page)
-    _fits_360(page)
+    fits_360(page)
     screenshot(page, "supervisor-staff")
 
     card.get_by_role("button", name="Reset two-step sign-in").click()

@@ -5,7 +5,7 @@
 import { del, get, patch, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors, values } from "../../forms.js";
 import { disablePush, enablePush, pushState } from "../../push.js";
-import { field, formError, h, replace, time, words } from "../../ui.js";
+import { confirmInPlace, field, formError, h, replace, time, words } from "../../ui.js";
 
 function accountFacts(user) {
   return h("dl.card.account-facts",
@@ -247,41 +247,23 @@ function passwordSection(ctx) {
 
 // "Leave <agency>" asks once more, in place, before anything changes.
 function leaveAgency(ctx, membership) {
-  const box = h("div.leave-agency");
-  const start = h("button", { type: "button" }, `Leave ${membership.agency_name}`);
-  function ask() {
-    const error = h("p.form-error", { role: "alert", tabindex: "-1", hidden: true });
-    const confirm = h("button.danger", { type: "button" }, `Yes, leave ${membership.agency_name}`);
-    const keep = h("button", { type: "button" }, "Stay");
-    keep.addEventListener("click", () => {
-      replace(box, start);
-      start.focus();
-    });
-    confirm.addEventListener("click", async () => {
-      confirm.disabled = true;
-      const answer = await post(`/api/me/agencies/${membership.agency_id}/leave`);
-      confirm.disabled = false;
-      if (!answer.ok) {
-        error.hidden = false;
-        error.textContent = answer.error.message;
-        error.focus();
-        return;
-      }
+  return confirmInPlace({
+    className: "leave-agency",
+    label: `Leave ${membership.agency_name}`,
+    question: `Leave ${membership.agency_name}? Your cameras stop being shared with it and its open requests to you `
+      + "are cancelled. Clips you already delivered stay with it until its retention ends.",
+    yes: `Yes, leave ${membership.agency_name}`,
+    no: "Stay",
+    focus: "confirm",
+    act: () => post(`/api/me/agencies/${membership.agency_id}/leave`),
+    onDone: (answer, box) => {
       const done = `You left ${membership.agency_name}. ${answer.data.cameras_unshared} camera(s) no longer shared, `
         + `${answer.data.asks_cancelled} open request(s) cancelled. Your history with it stays in History.`;
       replace(box, h("p.success", { role: "status", tabindex: "-1" }, done));
       ctx.announce(done);
       ctx.refreshUser();
-    });
-    replace(box,
-      h("p.confirm-text", `Leave ${membership.agency_name}? Your cameras stop being shared with it and its open `
-        + "requests to you are cancelled. Clips you already delivered stay with it until its retention ends."),
-      error,
-      h("div.actions", confirm, keep));
-    confirm.focus();
-  }
-  start.addEventListener("click", ask);
-  return replace(box, start);
+    },
+  });
 }
 
 function deleteAccountForm(ctx) {

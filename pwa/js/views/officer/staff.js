@@ -3,7 +3,7 @@
 // (their sessions end and they set up their authenticator again at the next sign-in).
 
 import { get, post } from "../../api.js";
-import { errorCard, h, replace, words } from "../../ui.js";
+import { confirmInPlace, errorCard, h, replace, words } from "../../ui.js";
 
 function name(user) {
   return user.display_name || user.email || user.phone || `Staff member ${user.id}`;
@@ -17,41 +17,19 @@ function twoStepText(user) {
 }
 
 // "Reset two-step sign-in" asks once more, in place, before anything changes.
-function resetControl(ctx, user, onReset) {
-  const box = h("div.reset-two-step");
-  const start = h("button", { type: "button" }, "Reset two-step sign-in");
-  function ask() {
-    const error = h("p.form-error", { role: "alert", tabindex: "-1", hidden: true });
-    const confirm = h("button.danger", { type: "button" }, `Yes, reset ${name(user)}`);
-    const keep = h("button", { type: "button" }, "Keep it");
-    keep.addEventListener("click", () => {
-      replace(box, start);
-      start.focus();
-    });
-    confirm.addEventListener("click", async () => {
-      confirm.disabled = true;
-      const answer = await post(`/api/agency/staff/${user.id}/second-factor/reset`);
-      confirm.disabled = false;
-      if (!answer.ok) {
-        error.hidden = false;
-        error.textContent = answer.error.message;
-        error.focus();
-        return;
-      }
-      const done = `Two-step sign-in of ${name(user)} was reset: they are signed out everywhere and set up `
-        + "an authenticator app again at their next sign-in.";
-      onReset(answer.data, done);
-    });
-    replace(box,
-      h("p.confirm-text", { tabindex: "-1" }, `Reset the two-step sign-in of ${name(user)}? Do this when they lost their `
-        + "phone, after checking it is really them asking. Their authenticator app and recovery codes stop working, "
-        + "and every session of theirs ends."),
-      error,
-      h("div.actions", confirm, keep));
-    box.querySelector(".confirm-text").focus();
-  }
-  start.addEventListener("click", ask);
-  return replace(box, start);
+function resetControl(user, onReset) {
+  return confirmInPlace({
+    className: "reset-two-step",
+    label: "Reset two-step sign-in",
+    question: `Reset the two-step sign-in of ${name(user)}? Do this when they lost their phone, after checking it `
+      + "is really them asking. Their authenticator app and recovery codes stop working, and every session of "
+      + "theirs ends.",
+    yes: `Yes, reset ${name(user)}`,
+    no: "Keep it",
+    act: () => post(`/api/agency/staff/${user.id}/second-factor/reset`),
+    onDone: (answer) => onReset(answer.data, `Two-step sign-in of ${name(user)} was reset: they are signed out `
+      + "everywhere and set up an authenticator app again at their next sign-in."),
+  });
 }
 
 export default {
@@ -73,7 +51,7 @@ export default {
         h("p.two-step-state", { dataset: { enabled: String(Boolean(user.second_factor_enabled)) } },
           twoStepText(user)),
         notice ? h("p.success", { role: "status", tabindex: "-1" }, notice) : null,
-        user.second_factor_enabled && !you ? resetControl(ctx, user, (fresh, done) => {
+        user.second_factor_enabled && !you ? resetControl(user, (fresh, done) => {
           const replacement = card(fresh, done);
           li.replaceWith(replacement);
           ctx.announce(done);
