@@ -19,21 +19,32 @@ export function groupSecret(secret) {
   return (secret.match(/.{1,4}/g) || []).join(" ");
 }
 
-function passwordForm(id, buttonText, { danger = false } = {}) {
-  return h("form", { novalidate: true },
+// A form asking for the password before `send(data)` (an API call); `onAnswer(answer)`
+// runs when the API took it, and a refusal shows on the form.
+function passwordForm(id, buttonText, { danger = false, send, onAnswer }) {
+  const form = h("form", { novalidate: true },
     formError(),
     field("Your password", h("input", { id, name: "password", type: "password", autocomplete: "current-password",
       required: true })),
     h(danger ? "button.danger" : "button", { type: "submit" }, buttonText));
-}
-
-function requirePassword(form) {
-  const data = values(form);
-  if (!data.password) {
-    showErrors(form, { message: "Please check the fields marked below.", fields: { password: ["Enter your password."] } });
-    return null;
-  }
-  return data;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const data = values(form);
+    if (!data.password) {
+      showErrors(form, { message: "Please check the fields marked below.", fields: { password: ["Enter your password."] } });
+      return;
+    }
+    setBusy(form, true);
+    const answer = await send(data);
+    setBusy(form, false);
+    if (!answer.ok) {
+      showErrors(form, answer.error);
+      return;
+    }
+    await onAnswer(answer);
+  });
+  return form;
 }
 
 function signOutButton(ctx) {
@@ -215,26 +226,15 @@ export default {
     // --- on: status, new recovery codes, turning it off ----------------------------------------------
 
     function replaceCodes() {
-      const form = passwordForm("two-step-codes-password", "Make new recovery codes");
-      form.addEventListener("submit", async (event) => {
-        event.preventDefault();
-        clearErrors(form);
-        const data = requirePassword(form);
-        if (!data) {
-          return;
-        }
-        setBusy(form, true);
-        const answer = await post("/api/auth/second-factor/recovery-codes", data);
-        setBusy(form, false);
-        if (!answer.ok) {
-          showErrors(form, answer.error);
-          return;
-        }
-        user = { ...user, second_factor: answer.data.second_factor };
-        ctx.setUser(user);
-        ctx.announce("New recovery codes made.");
-        codes(answer.data.recovery_codes, { notice: "New recovery codes made: the old ones no longer work.",
-          onDone: () => show("Two-step sign-in", ...status()) });
+      const form = passwordForm("two-step-codes-password", "Make new recovery codes", {
+        send: (data) => post("/api/auth/second-factor/recovery-codes", data),
+        onAnswer: (answer) => {
+          user = { ...user, second_factor: answer.data.second_factor };
+          ctx.setUser(user);
+          ctx.announce("New recovery codes made.");
+          codes(answer.data.recovery_codes, { notice: "New recovery codes made: the old ones no longer work.",
+            onDone: () => show("Two-step sign-in", ...status()) });
+        },
       });
       return h("section", { "aria-labelledby": "two-step-codes-title" },
         h("h2", { id: "two-step-codes-title" }, "Replace recovery codes"),
@@ -243,27 +243,17 @@ export default {
     }
 
     function turnOff() {
-      const form = passwordForm("two-step-off-password", "Turn off two-step sign-in", { danger: true });
-      form.addEventListener("submit", async (event) => {
-        event.preventDefault();
-        clearErrors(form);
-        const data = requirePassword(form);
-        if (!data) {
-          return;
-        }
-        setBusy(form, true);
-        const answer = await del("/api/auth/second-factor", data);
-        setBusy(form, false);
-        if (!answer.ok) {
-          showErrors(form, answer.error);
-          return;
-        }
-        const fresh = await get("/api/auth/me");
-        user = fresh.ok ? fresh.data : { ...user, second_factor: { ...user.second_factor, enabled: false,
-          recovery_codes_left: 0 } };
-        ctx.setUser(user);
-        ctx.announce("Two-step sign-in is off.");
-        show("Set up two-step sign-in", ...intro("Two-step sign-in is off: your password alone signs you in."));
+      const form = passwordForm("two-step-off-password", "Turn off two-step sign-in", {
+        danger: true,
+        send: (data) => del("/api/auth/second-factor", data),
+        onAnswer: async () => {
+          const fresh = await get("/api/auth/me");
+          user = fresh.ok ? fresh.data : { ...user, second_factor: { ...user.second_factor, enabled: false,
+            recovery_codes_left: 0 } };
+          ctx.setUser(user);
+          ctx.announce("Two-step sign-in is off.");
+          show("Set up two-step sign-in", ...intro("Two-step sign-in is off: your password alone signs you in."));
+        },
       });
       return h("section", { "aria-labelledby": "two-step-off-title" },
         h("h2", { id: "two-step-off-title" }, "Turn off two-step sign-in"),
