@@ -249,3 +249,18 @@ def test_limited_operations_document_429(limited):
 def test_a_malformed_limit_stops_start_up(make_app):
     with pytest.raises(RuntimeError, match="RATELIMIT_SIGN_IN"):
         make_app(RATELIMIT_SIGN_IN="ten a minute")
+
+
+def test_an_unreachable_limit_store_does_not_take_sign_in_down(make_app):
+    """Redis down (here: nothing listens on the port): limits count in memory meanwhile."""
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="redis://127.0.0.1:9/0",
+                   RATELIMIT_SIGN_IN="2 per minute")
+    with app.app_context():
+        world = factories.World.build()
+        login = world.owner.email
+    client = app.test_client()
+    for _ in range(2):
+        r = client.post("/api/auth/signin", json={"login": login, "password": factories.PASSWORD})
+        assert r.status_code == 200, r.json
+    assert_limited(client.post("/api/auth/signin", json={"login": login, "password": factories.PASSWORD}),
+                   "sign-in attempts from this address")
