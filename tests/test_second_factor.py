@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from app.accounts import second_factor
-from app.accounts.models import RecoveryCode, Role
+from app.accounts.models import RecoveryCode, Role, User
 from app.audit.models import AuditEvent
+from app.errors import ApiError
 from app.extensions import db
 from tests import factories
 from tests.conftest import second_factor_code, signed_in
@@ -332,3 +333,18 @@ def test_the_export_says_when_but_never_holds_the_secret_or_codes(app, world):
     assert secret not in text and not any(code in text for code in codes)
     account = export.json["account"]
     assert account["second_factor_enabled_at"] and len(account["recovery_codes"]) == 10
+
+
+def test_a_code_used_by_a_racing_sign_in_is_refused(app, world):
+    """Two sign-ins with one code at the same moment: the step is taken by compare-and-set,
+    so the one that read the account before the other recorded the step still loses."""
+    code = second_factor_code(app, world.officer)
+    officer = db.session.get(User, world.officer.id)
+    assert officer.totp_last_step is None  # what this "request" read
+    step = pyotp.TOTP(officer.totp_secret).timecode(second_factor._now())
+    # The other sign-in records the step meanwhile (this session's copy of the row stays stale).
+    db.session.execute(sa.update(User).where(User.id == officer.id).values(totp_last_step=step)
+                       .execution_options(synchronize_session=False))
+    with pytest.raises(ApiError) as refused:
+        second_factor.verify_sign_in_code(officer, code)
+    assert refused.value.extra_data["code"] == "invalid_second_factor"

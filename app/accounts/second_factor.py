@@ -171,8 +171,7 @@ def verify_sign_in_code(user: User, code: str | None) -> str:
     second_factor_attempt(user)
     method = None
     step = _matching_step(user.totp_secret, code)
-    if step is not None and (user.totp_last_step is None or step > user.totp_last_step):
-        user.totp_last_step = step
+    if step is not None and _take_step(user, step):
         method = "totp"
     elif step is None and _use_recovery_code(user, code):
         method = "recovery"
@@ -205,6 +204,17 @@ def _matching_step(secret: str, code: str) -> int | None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _take_step(user: User, step: int) -> bool:
+    """Record ``step`` as the account's last used one, if it is newer (compare-and-set: two
+    sign-ins racing with one code cannot both get in)."""
+    taken = db.session.execute(
+        sa.update(User).where(User.id == user.id,
+                              sa.or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+        .values(totp_last_step=step).execution_options(synchronize_session=False))
+    db.session.expire(user, ["totp_last_step"])
+    return taken.rowcount == 1
 
 
 def _normalise_recovery(code: str) -> str:
