@@ -90,11 +90,23 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
-    PERMANENT_SESSION_LIFETIME = env_int("SESSION_LIFETIME_HOURS", 24 * 14) * 3600
-    # Officers and supervisors: signed out after this long without a request, and after
-    # this long in all (owners and managers keep SESSION_LIFETIME_HOURS).
+    # Sessions are records on the server (app/accounts/sessions.py); the cookie holds only
+    # a random key. Owners and district managers: signed out after this long without a
+    # request, and after this long in all, however active.
+    SESSION_IDLE_TIMEOUT_DAYS = env_int("SESSION_IDLE_TIMEOUT_DAYS", 30)
+    SESSION_LIFETIME_DAYS = env_int("SESSION_LIFETIME_DAYS", 90)
+    # Officers and supervisors: the same, counted in minutes and hours.
     STAFF_IDLE_TIMEOUT_MINUTES = env_int("STAFF_IDLE_TIMEOUT_MINUTES", 30)
     STAFF_SESSION_LIFETIME_HOURS = env_int("STAFF_SESSION_LIFETIME_HOURS", 12)
+    # The cookie outlives no session: it expires with the longest lifetime above, and is
+    # not re-sent on every request (the server record is what ends a session).
+    PERMANENT_SESSION_LIFETIME = max(SESSION_LIFETIME_DAYS * 86400, STAFF_SESSION_LIFETIME_HOURS * 3600)
+    SESSION_REFRESH_EACH_REQUEST = False
+    # Device cookies (OWASP): a browser that signed in to a login with every factor gets a
+    # signed cookie for it; sign-ins from that browser have their own failure budget and
+    # are not locked out by the per-login limit that strangers' guesses use up.
+    DEVICE_COOKIE_NAME = "porchlight_device"
+    DEVICE_COOKIE_LIFETIME_DAYS = env_int("DEVICE_COOKIE_LIFETIME_DAYS", 180)
     # The name authenticator apps show beside a Porchlight two-step sign-in code.
     TOTP_ISSUER = env_str("TOTP_ISSUER", "Porchlight")
 
@@ -163,6 +175,10 @@ class Config:
     # Sign-in attempts per client address, and per login typed (whatever the address).
     RATELIMIT_SIGN_IN = env_str("RATELIMIT_SIGN_IN", "10 per minute; 50 per hour")
     RATELIMIT_SIGN_IN_LOGIN = env_str("RATELIMIT_SIGN_IN_LOGIN", "10 per 10 minutes; 30 per hour")
+    # Failed sign-ins per device cookie: a browser holding one for the login typed is
+    # exempt from the two limits above and spends this budget instead (a stolen device
+    # cookie buys an attacker no more guesses than this).
+    RATELIMIT_SIGN_IN_DEVICE = env_str("RATELIMIT_SIGN_IN_DEVICE", "5 per 10 minutes; 20 per day")
     # Verification codes asked for per account, and texted per destination number; and all texted
     # together per instance (the guard against SMS pumping to premium numbers).
     RATELIMIT_PHONE_VERIFICATION = env_str("RATELIMIT_PHONE_VERIFICATION", "3 per 10 minutes; 10 per day")

@@ -1,16 +1,16 @@
 """Session authentication: the flask-login wiring and the role guard for routes."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from functools import wraps
 
-from flask import Flask, current_app, g, request, session
-from flask_login import current_user, login_user
+from flask import Flask, request, session
+from flask_login import current_user
 
+from app.accounts import sessions
 from app.accounts.models import Role, User
 from app.errors import ApiError, error_body
-from app.extensions import db, login_manager
+from app.extensions import login_manager
 
 # Named in the OpenAPI document so the docs show which routes need a session.
 SECURITY = "session"
@@ -35,20 +35,20 @@ def init_login(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(identity: str) -> User | None:
-        user_id, _, token = identity.partition(":")
-        if not user_id.isdigit() or not token:
-            return None
-        user = db.session.get(User, int(user_id))
-        # A rotated token (password change, deactivation) ends old sessions.
-        if user is None or user.session_token != token or not user.active:
-            return None
-        if user.role in TIMED_ROLES and not _staff_session_current():
-            return None
-        return user
+        return sessions.user_for_request(identity)
 
     @login_manager.unauthorized_handler
     def unauthorized():
         return error_body(401, "unauthenticated", "Sign in first: this needs a session."), 401
+
+    @app.before_request
+    def load_session():
+        # An API call's session record is checked (and "last seen" written) first thing,
+        # before the route has changed anything, so what that commits is its own. Pages,
+        # scripts and icons never read the session: they neither end it nor count as use.
+        if sessions.SESSION_KEY in session and request.path.startswith("/api/"):
+            sessions.check_now()
+            current_user._get_current_object()
 
     @app.before_request
     def guard_roles():
@@ -59,38 +59,6 @@ def init_login(app: Flask) -> None:
         roles = getattr(view, _ROLES_ATTR, None)
         if roles is not None:
             _check_roles(roles, during_setup=getattr(view, _DURING_SETUP_ATTR, False))
-
-
-# Police sessions end after a quiet spell and after a working day, whatever the cookie
-# lifetime: a phone left on a desk or a shared patrol laptop does not stay signed in.
-TIMED_ROLES = (Role.OFFICER, Role.SUPERVISOR)
-_TOUCH_EVERY_SECONDS = 30  # how stale "last seen" may get before the cookie is rewritten
-BACKGROUND_HEADER = "X-Porchlight-Background"
-
-
-def _staff_session_current() -> bool:
-    """True while an officer's or supervisor's session is within its idle and absolute limits."""
-    now = time.time()
-    started, seen = session.get("started_at"), session.get("seen_at")
-    idle = current_app.config["STAFF_IDLE_TIMEOUT_MINUTES"] * 60
-    lifetime = current_app.config["STAFF_SESSION_LIFETIME_HOURS"] * 3600
-    if not isinstance(started, (int, float)) or not isinstance(seen, (int, float)):
-        reason = "This session has no start time; sign in again."
-    elif now - seen > idle:
-        reason = (f"Your session ended after {current_app.config['STAFF_IDLE_TIMEOUT_MINUTES']} minutes "
-                  "without activity; sign in again.")
-    elif now - started > lifetime:
-        reason = (f"Your session ended: staff sessions last at most "
-                  f"{current_app.config['STAFF_SESSION_LIFETIME_HOURS']} hours; sign in again.")
-    else:
-        # A screen refreshing itself on a timer is not someone at the keyboard: the PWA
-        # marks those requests, and they do not keep a session from going idle.
-        if now - seen > _TOUCH_EVERY_SECONDS and request.headers.get(BACKGROUND_HEADER) != "1":
-            session["seen_at"] = now
-        return True
-    g.session_expired = reason
-    session.clear()
-    return False
 
 
 def setup_pending() -> bool:
@@ -106,9 +74,9 @@ def setup_pending() -> bool:
 
 def _check_roles(roles: tuple[Role, ...], *, during_setup: bool = False) -> None:
     if not current_user.is_authenticated:
-        expired = g.get("session_expired")
-        if expired:
-            raise ApiError(401, "session_expired", expired)
+        refused = sessions.refusal()
+        if refused:
+            raise ApiError(401, *refused)
         raise ApiError(401, "unauthenticated", "Sign in first: this needs a session.")
     if setup_pending() and not during_setup:
         raise ApiError(403, "second_factor_setup_required",
@@ -149,14 +117,8 @@ def require_login_during_setup(view: Callable) -> Callable:
 
 
 def start_session(user: User) -> None:
-    """Sign ``user`` in on this client with a fresh session that lasts PERMANENT_SESSION_LIFETIME."""
-    # Nothing from an earlier session (another account's, say) carries over.
-    session.clear()
-    # Permanent: the cookie gets an expiry, so a phone keeps it across browser restarts,
-    # and the server rejects it once the lifetime has passed since the last request.
-    session.permanent = True
-    session["started_at"] = session["seen_at"] = time.time()
-    login_user(user)
+    """Sign ``user`` in on this client with a new server-side session (app/accounts/sessions.py)."""
+    sessions.begin(user)
 
 
 def me() -> User:

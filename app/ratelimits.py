@@ -13,16 +13,18 @@ import math
 import time
 from collections.abc import Callable
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, has_request_context, request
 from flask_limiter import RateLimitExceeded
 from flask_login import current_user
 from limits import RateLimitItem, parse_many
 
+from app.accounts import devices
 from app.errors import ERROR_SCHEMA, ApiError, error_body
 from app.extensions import limiter
 
 KEY_PREFIX = "porchlight-limits"
-LIMIT_SETTINGS = ("RATELIMIT_SIGN_IN", "RATELIMIT_SIGN_IN_LOGIN", "RATELIMIT_PHONE_VERIFICATION",
+LIMIT_SETTINGS = ("RATELIMIT_SIGN_IN", "RATELIMIT_SIGN_IN_LOGIN", "RATELIMIT_SIGN_IN_DEVICE",
+                  "RATELIMIT_PHONE_VERIFICATION",
                   "RATELIMIT_VERIFICATION_SMS_TOTAL", "RATELIMIT_PHONE_VERIFY", "RATELIMIT_ENROLLMENT_LOOKUP",
                   "RATELIMIT_UPLOAD_CREATION", "RATELIMIT_SECOND_FACTOR", "RATELIMIT_SIGN_UP")
 # The 429 response in the OpenAPI document (@bp.doc(responses={..., 429: RATE_LIMITED})).
@@ -79,16 +81,52 @@ def user_or_ip() -> str:
     return f"user:{current_user.id}" if current_user.is_authenticated else client_ip()
 
 
+def login_key(kind: str, value: str) -> str:
+    """The key of a login ("email" | "phone", its stored form) in limits and device cookies."""
+    return _fingerprint("login", f"{kind}:{value}")
+
+
+def logins_of(user) -> list[str]:
+    """The keys of every login ``user`` can sign in with."""
+    return [login_key(kind, value) for kind, value in (("email", user.email), ("phone", user.phone)) if value]
+
+
 def typed_login() -> str:
     """The login typed at sign-in, normalised as sign-in looks it up; "" (no limit) when absent."""
+    if "typed_login" in g:
+        return g.typed_login
     from app.accounts.service import _parse_login
 
     body = request.get_json(silent=True)
     login = body.get("login") if isinstance(body, dict) else None
-    if not isinstance(login, str) or not login.strip():
-        return ""
-    kind, value = _parse_login(login)
-    return _fingerprint("login", f"{kind}:{value or login.strip().lower()}")
+    key = ""
+    if isinstance(login, str) and login.strip():
+        kind, value = _parse_login(login)
+        key = login_key(kind, value or login.strip().lower())
+    g.typed_login = key
+    return key
+
+
+def trusted_device() -> bool:
+    """Whether this browser holds a device cookie for the login typed (app/accounts/devices.py)."""
+    return devices.nonce_for(typed_login()) is not None
+
+
+def untrusted_device() -> bool:
+    return not trusted_device()
+
+
+def device_key() -> str:
+    """This browser's device cookie for the login typed (the limit is exempt without one)."""
+    return _fingerprint("device", devices.nonce_for(typed_login()) or "")
+
+
+def failed_sign_in(response) -> bool:
+    """A wrong password or two-step code (not a sign-in that only still lacks its code)."""
+    if response.status_code != 401:
+        return False
+    body = response.get_json(silent=True) or {}
+    return body.get("error", {}).get("code") in ("invalid_credentials", "invalid_second_factor")
 
 
 def destination_phone() -> str:
@@ -128,15 +166,17 @@ def _sent(response) -> bool:
 
 
 def limited(setting: str, key: Callable[[], str], what: str, *, shared_scope: str | None = None,
-            only_when_sent: bool = False, exempt_when: Callable[[], bool] | None = None):
+            only_when_sent: bool = False, only_when: Callable | None = None,
+            exempt_when: Callable[[], bool] | None = None):
     """Limit a view by the limit string in ``setting``, counted per ``key()``.
 
     ``shared_scope`` makes views count into one budget; ``only_when_sent`` counts only
-    answers that texted a code (202), so refused attempts do not use up an SMS budget.
-    A ``key()`` of "" leaves the request out of this limit.
+    answers that texted a code (202), so refused attempts do not use up an SMS budget;
+    ``only_when(response)`` counts only the answers it picks. A ``key()`` of "" leaves
+    the request out of this limit.
     """
     options = {"key_func": key, "error_message": f"Too many {what}.", "exempt_when": exempt_when,
-               "deduct_when": _sent if only_when_sent else None, "override_defaults": False}
+               "deduct_when": _sent if only_when_sent else only_when, "override_defaults": False}
     if shared_scope:
         return limiter.shared_limit(_setting(setting), shared_scope, **options)
     return limiter.limit(_setting(setting), scope=key.__name__, **options)
@@ -153,9 +193,11 @@ def second_factor_attempt(user, *, failed: bool = False) -> None:
     Called before checking a code (429 once the budget is spent) and again with
     ``failed`` to spend one. Keyed by account, so guessing from many addresses at a
     stolen password gains nothing; only wrong codes count, so the owner of the
-    account is never locked out by signing in often.
+    account is never locked out by signing in often. A browser with a device cookie
+    for the login spends its own budget instead (RATELIMIT_SIGN_IN_DEVICE counts its
+    wrong codes too), so this one cannot be spent to keep the account's holder out.
     """
-    if not current_app.config["RATELIMIT_ENABLED"]:
+    if not current_app.config["RATELIMIT_ENABLED"] or (has_request_context() and trusted_device()):
         return
     strategy = limiter.limiter
     key = (KEY_PREFIX, "second-factor", f"user:{user.id}")

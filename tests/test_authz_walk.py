@@ -196,6 +196,8 @@ def build_side(app, tag: str, phone_base: int, id_start: int | None, reply_base:
 
     # What is done through the API leaves the audit trail and derived rows it would in use.
     as_owner, as_officer = signed_in(app, owner), signed_in(app, officer)
+    owner_elsewhere = signed_in(app, owner).get("/api/auth/sessions").json
+    spare_session = next(s["id"] for s in owner_elsewhere if s["current"])
     as_supervisor, as_manager = signed_in(app, supervisor), signed_in(app, manager)
     clip_upload_id = _upload(as_owner, ask_upload.id, f"{tag} front door.mp4", complete=True)
     upload_id = _upload(as_owner, ask_upload.id, f"{tag} back door.mp4", complete=False)
@@ -223,7 +225,7 @@ def build_side(app, tag: str, phone_base: int, id_start: int | None, reply_base:
                 request_pending2=pending[1].id, request_cancel=cancel.id, ask_upload=ask_upload.id,
                 clip=clip.id, upload=upload_id, upload_spare=upload_spare, hold=hold_id, code=code.id,
                 code_spare=code_spare.id, code_text=active_code.code, member=member.id, import_=import_id,
-                endpoint=endpoint, owner_phone=owner_phone, owner_email=owner.email,
+                endpoint=endpoint, owner_phone=owner_phone, owner_email=owner.email, session=spare_session,
                 **{key: a.id for key, a in open_asks.items()})
     side["link_token"] = links.make_token(ask_upload)
     side["action_token"] = footage.action_token(open_asks["ask_token"], "approve")
@@ -434,6 +436,9 @@ OPS: dict[tuple[str, str], Op] = {
         skip="signed_in() signs every client of the walk in through it; its flow (and two-factor) "
              "has its own tests"),
     ("POST", "/api/auth/signout"): Op(fresh=True, self_scoped=OWN),
+    ("GET", "/api/auth/sessions"): Op(self_scoped=OWN),
+    ("DELETE", "/api/auth/sessions/{session_id}"): Op(path=lambda s: {"session_id": s["session"]}),
+    ("POST", "/api/auth/sessions/sign-out-others"): Op(fresh=True, self_scoped=OWN),
     ("GET", "/api/auth/me"): Op(self_scoped=OWN),
     ("PATCH", "/api/auth/me"): Op(call=lambda s: {"json": {"display_name": "walk"}}, self_scoped=OWN),
     ("POST", "/api/auth/password"): Op(

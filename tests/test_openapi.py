@@ -20,7 +20,8 @@ ROLES = ["anonymous", "owner", "officer", "supervisor", "manager"]
 
 # Operations that end the session under test (signing out, a new password, closing the
 # account): they get a pass of their own after everything else has run with that session.
-SESSION_ENDING = ["POST /api/auth/signout", "POST /api/auth/password", "DELETE /api/me"]
+SESSION_ENDING = ["POST /api/auth/signout", "POST /api/auth/password", "DELETE /api/me",
+                  "DELETE /api/auth/sessions/{session_id}"]
 
 # What `schemathesis run --checks all` selects: every registered check, plus the response
 # time limit (`all` switches it on at the library's default of 10 s). The slowest answer

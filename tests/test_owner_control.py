@@ -103,7 +103,8 @@ def _error(response, status, code=None):
 # --- export -------------------------------------------------------------------------------------
 
 CATEGORIES = ["account", "memberships", "cameras", "enrollment_uses", "asks", "clips", "clip_accesses",
-              "notifications", "push_subscriptions", "sms_messages", "phone_verifications", "audit_events"]
+              "notifications", "push_subscriptions", "sms_messages", "phone_verifications", "sessions",
+              "audit_events"]
 
 
 def test_export_holds_every_category_and_nothing_of_anyone_else(app, world, owned):
@@ -134,6 +135,7 @@ def test_export_holds_every_category_and_nothing_of_anyone_else(app, world, owne
     assert {m["direction"] for m in doc["sms_messages"]} == {"outbound", "inbound"}
     [verification] = doc["phone_verifications"]
     assert verification["phone"] == PHONE and "code_hash" not in verification
+    assert doc["sessions"] and all(s["ended_at"] is None and "key_hash" not in s for s in doc["sessions"])
     assert "hash-never-exported" not in r.get_data(as_text=True)
     actions = {e["action"] for e in doc["audit_events"]}
     assert {"auth.signin", "clip.upload_completed", "clip.viewed", "clip.upload_started"} <= actions

@@ -280,7 +280,7 @@ def test_a_supervisor_resets_an_officers_lost_authenticator(app, world, as_super
     assert client.get("/api/requests").status_code == 403
     event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "staff.second_factor_reset"))
     assert event.actor_id == world.supervisor.id and event.agency_id == world.agency.id
-    assert event.details == {"was_enabled": True, "via": "supervisor"}
+    assert event.details == {"was_enabled": True, "via": "supervisor", "sessions_ended": 1}
     staff = as_supervisor.get("/api/agency/staff").json
     assert {u["id"]: u["second_factor_enabled"] for u in staff}[world.officer.id] is False
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import enum
-import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -27,10 +26,6 @@ class Role(enum.StrEnum):
 ROLE_TYPE = db_enum(Role, "user_role")
 
 
-def new_session_token() -> str:
-    return secrets.token_urlsafe(16)
-
-
 class User(UserMixin, Base):
     __tablename__ = "users"
     __table_args__ = (
@@ -48,8 +43,6 @@ class User(UserMixin, Base):
     agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"), index=True)
     district_id: Mapped[int | None] = mapped_column(sa.ForeignKey("districts.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
-    # Part of the session identity: rotating it signs the user out everywhere.
-    session_token: Mapped[str] = mapped_column(sa.String(32), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[datetime | None] = mapped_column()
     last_signin_at: Mapped[datetime | None] = mapped_column()
@@ -71,9 +64,6 @@ class User(UserMixin, Base):
     recovery_codes: Mapped[list[RecoveryCode]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True, order_by="RecoveryCode.id")
 
-    def get_id(self) -> str:
-        return f"{self.id}:{self.session_token}"
-
     @property
     def is_active(self) -> bool:
         return self.active
@@ -81,9 +71,6 @@ class User(UserMixin, Base):
     @property
     def totp_enabled(self) -> bool:
         return self.totp_secret is not None
-
-    def rotate_session_token(self) -> None:
-        self.session_token = new_session_token()
 
 
 class RecoveryCode(Base):
@@ -102,3 +89,29 @@ class RecoveryCode(Base):
     used_at: Mapped[datetime | None] = mapped_column()
 
     user: Mapped[User] = relationship(back_populates="recovery_codes")
+
+
+class UserSession(Base):
+    """One signed-in client of an account: what the session cookie's key stands for.
+
+    The cookie carries a random key; only its SHA-256 is kept here, so a copy of the
+    database signs nobody in. A session ends when its record says so (``ended_at``):
+    signing out, "sign out everywhere else", a password change, deactivation or a
+    two-step reset. Idle and absolute limits are checked against ``last_seen_at`` and
+    ``created_at`` on every request (app/accounts/sessions.py).
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the account holder needs to recognise a device in Settings ("Firefox on Android").
+    user_agent: Mapped[str | None] = mapped_column(sa.String(120))
+    ip_address: Mapped[str | None] = mapped_column(sa.String(64))
+    ended_at: Mapped[datetime | None] = mapped_column(index=True)
+    # signed_out | signed_out_elsewhere | password_changed | deactivated | second_factor_reset |
+    # second_factor_enabled | idle | lifetime
+    end_reason: Mapped[str | None] = mapped_column(sa.String(32))

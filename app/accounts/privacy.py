@@ -4,7 +4,7 @@ What deletion removes and what it keeps (PRODUCT.md: "clips already delivered st
 under the agency's retention, de-identified"):
 
 - removed: the ``users`` row (e-mail, phone, name, password hash), its memberships,
-  enrollment uses, push subscriptions and phone verifications (foreign keys cascade),
+  enrollment uses, push subscriptions, phone verifications and sessions (foreign keys cascade),
   every SMS to or from the account or its number, and the owner's cameras with their
   shares and blackout hours (a camera's place is where the owner lives or works);
 - closed: every ask that can still be cancelled is cancelled (audited), unfinished
@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from app.accounts.models import Role, User
+from app.accounts.models import Role, User, UserSession
 from app.accounts.passwords import verify_password
 from app.agencies.models import Agency, District, Membership
 from app.audit import service as audit
@@ -169,6 +169,13 @@ def _push_subscriptions(user: User) -> list[dict[str, Any]]:
              "last_success_at": _iso(s.last_success_at)} for s in subs]
 
 
+def _sessions(user: User) -> list[dict[str, Any]]:
+    rows = db.session.scalars(sa.select(UserSession).where(UserSession.user_id == user.id).order_by(UserSession.id))
+    return [{"id": r.id, "created_at": _iso(r.created_at), "last_seen_at": _iso(r.last_seen_at),
+             "user_agent": r.user_agent, "ip_address": r.ip_address, "ended_at": _iso(r.ended_at),
+             "end_reason": r.end_reason} for r in rows]
+
+
 def _phone_verifications(user: User) -> list[dict[str, Any]]:
     rows = db.session.scalars(sa.select(PhoneVerification).where(PhoneVerification.user_id == user.id)
                               .order_by(PhoneVerification.id))
@@ -214,6 +221,7 @@ def export_for(owner: User) -> dict[str, Any]:
         "push_subscriptions": subs,
         "sms_messages": _sms(owner),
         "phone_verifications": _phone_verifications(owner),
+        "sessions": _sessions(owner),
     }
     document["audit_events"] = _audit_events(owner, [a["id"] for a in asks_], [c["id"] for c in cameras],
                                              [c["id"] for c in clips], [s["id"] for s in subs])

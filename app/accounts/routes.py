@@ -1,9 +1,9 @@
 """Sign-up, sign-in, sign-out, the current user, and supervisors' staff management."""
 from apiflask import APIBlueprint
-from flask import session
+from flask import after_this_request, session
 from flask_login import logout_user
 
-from app.accounts import second_factor, service
+from app.accounts import devices, second_factor, service, sessions
 from app.accounts.models import Role
 from app.accounts.schemas import (
     MeOut,
@@ -13,6 +13,8 @@ from app.accounts.schemas import (
     RecoveryCodesOut,
     SecondFactorCodeIn,
     SecondFactorSetupOut,
+    SessionOut,
+    SessionsEndedOut,
     SignInIn,
     SignUpIn,
     StaffIn,
@@ -21,7 +23,18 @@ from app.accounts.schemas import (
 )
 from app.agencies.service import memberships_of
 from app.auth import SECURITY, me, require_login, require_login_during_setup, require_role, start_session
-from app.ratelimits import RATE_LIMITED, client_ip, limited, typed_login, without_enrollment_code
+from app.ratelimits import (
+    RATE_LIMITED,
+    client_ip,
+    device_key,
+    failed_sign_in,
+    limited,
+    logins_of,
+    trusted_device,
+    typed_login,
+    untrusted_device,
+    without_enrollment_code,
+)
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api", tag="Accounts")
 
@@ -51,8 +64,10 @@ def sign_up(data):
 
 
 @bp.post("/auth/signin")
-@limited("RATELIMIT_SIGN_IN", client_ip, "sign-in attempts from this address")
-@limited("RATELIMIT_SIGN_IN_LOGIN", typed_login, "sign-in attempts for this login")
+@limited("RATELIMIT_SIGN_IN", client_ip, "sign-in attempts from this address", exempt_when=trusted_device)
+@limited("RATELIMIT_SIGN_IN_LOGIN", typed_login, "sign-in attempts for this login", exempt_when=trusted_device)
+@limited("RATELIMIT_SIGN_IN_DEVICE", device_key, "failed sign-ins from this device", only_when=failed_sign_in,
+         exempt_when=untrusted_device)
 @bp.input(SignInIn, arg_name="data")
 @bp.output(MeOut)
 @bp.doc(responses={401: "Unauthenticated: `invalid_credentials`; `second_factor_required` (send `code` too) or "
@@ -62,11 +77,20 @@ def sign_in(data):
     """Sign in with e-mail or phone and password (and a two-step code); sets the session cookie
 
     Officers and supervisors without two-step sign-in yet get a session that can only
-    set it up: `second_factor.setup_required` is true in the answer.
+    set it up: `second_factor.setup_required` is true in the answer. A sign-in with
+    every factor also sets a device cookie: later sign-ins to this login from this
+    browser are not held up by the lockout that other clients' failures cause.
     """
     user = service.authenticate(data["login"], data["password"], data.get("code"))
     start_session(user)
+    if not second_factor.needs_setup(user):
+        _remember_device(user)
     return _me_payload(user)
+
+
+def _remember_device(user) -> None:
+    logins = logins_of(user)
+    after_this_request(lambda response: devices.remember(response, logins) or response)
 
 
 @bp.post("/auth/signout")
@@ -74,11 +98,44 @@ def sign_in(data):
 @bp.doc(security=SECURITY, responses=[401])
 @require_login_during_setup
 def sign_out():
-    """End this session"""
-    service.record_sign_out(me())
+    """End this session
+
+    The session is ended on the server: its cookie, even copied, signs nobody in again.
+    """
+    service.sign_out(me())
     logout_user()
     session.clear()
     return ""
+
+
+@bp.get("/auth/sessions")
+@bp.output(SessionOut(many=True))
+@bp.doc(security=SECURITY, responses=[401])
+@require_login
+def list_sessions():
+    """The devices signed in to your account, most recently used first"""
+    return sessions.list_open(me())
+
+
+@bp.delete("/auth/sessions/<int:session_id>")
+@bp.output({}, status_code=204)
+@bp.doc(security=SECURITY, responses=[401, 404])
+@require_login
+def end_session(session_id):
+    """Sign out one of your sessions (this one included)"""
+    if sessions.sign_out_session(me(), session_id):
+        logout_user()
+        session.clear()
+    return ""
+
+
+@bp.post("/auth/sessions/sign-out-others")
+@bp.output(SessionsEndedOut)
+@bp.doc(security=SECURITY, responses=[401])
+@require_login
+def sign_out_others():
+    """Sign out every other device; this one stays signed in"""
+    return {"ended": sessions.sign_out_others(me())}
 
 
 @bp.get("/auth/me")
@@ -110,7 +167,7 @@ def change_password(data):
     """Change the password; every other session of the account ends"""
     user = me()
     service.change_password(user, data["current_password"], data["new_password"])
-    # The token rotated, which ended every session; this one starts again with the new token.
+    # Every session of the account ended; this client starts a new one.
     start_session(user)
     return ""
 
@@ -141,7 +198,8 @@ def second_factor_confirm(data):
     """
     user = me()
     codes = second_factor.confirm_setup(user, data["code"])
-    start_session(user)  # the session token rotated
+    start_session(user)  # every session of the account ended; this client starts a new one
+    _remember_device(user)  # password and code: every factor
     return {"recovery_codes": codes, "second_factor": second_factor.status(user)}
 
 

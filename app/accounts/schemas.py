@@ -117,3 +117,17 @@ class StaffIn(Schema):
 class StaffPatchIn(Schema):
     role = fields.String(validate=OneOf(["officer", "supervisor"]))
     active = StrictBool()
+
+
+class SessionOut(Schema):
+    id = fields.Integer()
+    created_at = fields.DateTime(metadata={"description": "When this device signed in."})
+    last_seen_at = fields.DateTime(metadata={"description": "Its last request (to within a minute)."})
+    user_agent = fields.String(allow_none=True, metadata={"description": "The browser and system, e.g. "
+                                                                         "\"Firefox on Android\"."})
+    ip_address = fields.String(allow_none=True, metadata={"description": "The address it signed in from."})
+    current = fields.Boolean(metadata={"description": "True for the session making this request."})
+
+
+class SessionsEndedOut(Schema):
+    ended = fields.Integer(metadata={"description": "How many other sessions were signed out."})

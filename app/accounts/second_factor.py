@@ -6,7 +6,7 @@ footage of residents' homes. Owners and district managers may turn it on.
 A staff account without it yet signs in with its password into a *set-up session*
 that can do nothing but set it up (app/auth.py refuses every other route), so the
 first sign-in of a new officer leads straight to the QR code. Confirming the set-up
-rotates the session token: any other password-only session of the account ends.
+ends every password-only session of the account (this client signs in anew).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import pyotp
 import sqlalchemy as sa
 from flask import current_app
 
+from app.accounts import sessions
 from app.accounts.models import RecoveryCode, Role, User
 from app.accounts.passwords import verify_password
 from app.audit import service as audit
@@ -102,9 +103,11 @@ def confirm_setup(user: User, code: str) -> list[str]:
     user.totp_enabled_at = utcnow()
     user.totp_last_step = step
     codes = _new_recovery_codes(user)
-    # Any session opened with the password alone (before this) ends now.
-    user.rotate_session_token()
-    audit.record("auth.second_factor_enabled", target=user, actor=user, agency_id=user.agency_id)
+    # Any session opened with the password alone (this one too) ends now; the caller
+    # signs this client in again.
+    ended = sessions.end_all(user, "second_factor_enabled")
+    audit.record("auth.second_factor_enabled", target=user, actor=user, agency_id=user.agency_id,
+                 details={"sessions_ended": ended})
     db.session.commit()
     return codes
 
@@ -136,9 +139,9 @@ def reset(user: User, *, actor: User | None, agency_id: int | None, via: str) ->
     """Take two-step sign-in off an account (a lost phone); its sessions end and it sets up anew."""
     had = is_enabled(user)
     _clear(user)
-    user.rotate_session_token()
+    ended = sessions.end_all(user, "second_factor_reset")
     audit.record("staff.second_factor_reset", target=user, actor=actor, agency_id=agency_id,
-                 details={"was_enabled": had, "via": via})
+                 details={"was_enabled": had, "via": via, "sessions_ended": ended})
     db.session.commit()
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
 
-from app.accounts import second_factor
+from app.accounts import second_factor, sessions
 from app.accounts.models import Role, User
 from app.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
 from app.agencies.models import Agency, District
@@ -132,8 +132,11 @@ def _fingerprint(text: str) -> str:
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def record_sign_out(user: User) -> None:
-    audit.record("auth.signout", target=user, actor=user)
+def sign_out(user: User) -> None:
+    """End this client's session for good: its cookie, even copied, signs nobody in again."""
+    record = sessions.current()
+    sessions.end_current(user)
+    audit.record("auth.signout", target=user, actor=user, details={"session_id": record.id if record else None})
     db.session.commit()
 
 
@@ -144,9 +147,9 @@ def change_password(user: User, current_password: str, new_password: str) -> Non
         raise field_error("current_password", "Does not match your current password.", status=403)
     user.password_hash = _checked_password(new_password, user.email, user.phone, field="new_password")
     user.password_changed_at = utcnow()
-    # Every other session of this account ends; the caller signs this one in again.
-    user.rotate_session_token()
-    audit.record("auth.password_changed", target=user, actor=user)
+    # Every session of this account ends; the caller signs this client in again.
+    ended = sessions.end_all(user, "password_changed")
+    audit.record("auth.password_changed", target=user, actor=user, details={"sessions_ended": ended})
     db.session.commit()
 
 
@@ -273,11 +276,12 @@ def update_staff(supervisor: User, user_id: int, *, role: Role | None = None, ac
         user.role = role
     if deactivates or reactivates:
         user.active = bool(active)
+        details = {"role": user.role.value}
         if deactivates:
             # Ends every session the account has open; they stay ended if it is reactivated.
-            user.rotate_session_token()
+            details["sessions_ended"] = sessions.end_all(user, "deactivated")
         audit.record("staff.deactivated" if deactivates else "staff.reactivated", target=user,
-                     agency_id=supervisor.agency_id, details={"role": user.role.value})
+                     agency_id=supervisor.agency_id, details=details)
     db.session.commit()
     return user
 

@@ -7,8 +7,8 @@ SCHEDULER_INTERVAL_SECONDS from ``flask jobs run`` (with RQ) or the in-process w
 
 1. deliveries claimed by a worker that died go back to pending;
 2. requests past their lifetime expire, abandoned uploads are cleaned, clips past
-   retention are purged, district imports never committed expire (the footage,
-   clips and districts services do the work);
+   retention are purged, district imports never committed expire, sessions long
+   ended are deleted (the footage, clips, districts and sessions modules do the work);
 3. an unanswered (and unseen) push escalates to SMS after the agency's delay;
 4. a reminder is recorded before a request expires;
 5. asks whose first message went out but are still ``queued`` (the worker's deferred
@@ -50,7 +50,8 @@ def _housekeeping() -> list[tuple[str, str, str]]:
     return [("expired_requests", "app.footage.service", "expire_due_requests"),
             ("abandoned_uploads", "app.clips.service", "clean_abandoned_uploads"),
             ("purged_clips", "app.clips.service", "purge_expired_clips"),
-            ("expired_imports", "app.districts.service", "expire_due_imports")]
+            ("expired_imports", "app.districts.service", "expire_due_imports"),
+            ("ended_sessions", "app.accounts.sessions", "purge_ended_sessions")]
 
 
 def _run_housekeeping(now: datetime, report: dict[str, int]) -> None:

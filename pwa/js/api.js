@@ -46,10 +46,11 @@ export async function api(method, path, body, { background = false } = {}) {
     code: "error",
     message: `Something went wrong on our side (HTTP ${response.status}). Try again shortly.`,
   };
-  if (response.status === 401 && (!path.startsWith("/api/auth/") || error.code === "session_expired")) {
-    // The session ended (signed out elsewhere, timed out): the shell asks to sign in again.
-    window.dispatchEvent(new CustomEvent("porchlight:signed-out",
-      { detail: error.code === "session_expired" ? error.message : "" }));
+  const ended = error.code === "session_expired" || error.code === "session_revoked";
+  if (response.status === 401 && (!path.startsWith("/api/auth/") || ended)) {
+    // The session ended (signed out from another device, password changed, timed out): the
+    // shell asks to sign in again and says why.
+    window.dispatchEvent(new CustomEvent("porchlight:signed-out", { detail: ended ? error.message : "" }));
   }
   if (response.status === 403 && error.code === "second_factor_setup_required") {
     // This account must set up two-step sign-in before anything else: the shell takes it there.

@@ -1,11 +1,11 @@
-// Settings for every role: the account, two-step sign-in, password, sign out. Owners also find here how
+// Settings for every role: the account, two-step sign-in, where it is signed in, password, sign out. Owners also find here how
 // they are notified (push on this device, text messages to a verified number) and the
 // agencies they joined.
 
 import { del, get, patch, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors, values } from "../../forms.js";
 import { disablePush, enablePush, pushState } from "../../push.js";
-import { confirmInPlace, field, formError, h, replace, time, words } from "../../ui.js";
+import { confirmInPlace, field, formError, h, relativeTime, replace, time, words } from "../../ui.js";
 
 function accountFacts(user) {
   return h("dl.card.account-facts",
@@ -243,6 +243,75 @@ function passwordSection(ctx) {
     h("h2", { id: "password-title" }, "Change password"), done, form);
 }
 
+// --- where this account is signed in -------------------------------------------------------------
+
+// Each signed-in device, this one first; "Sign out" ends that device's session on the server
+// (its copy of the cookie stops working at once), "Sign out everywhere else" ends all but this one.
+function sessionsSection(ctx) {
+  const list = h("ul.cards.session-list");
+  const status = h("p.hint", { role: "status", "aria-live": "polite" });
+  const others = h("button", { type: "button", hidden: true }, "Sign out everywhere else");
+
+  function card(s) {
+    const device = s.user_agent || "Unknown device";
+    const end = h("button", { type: "button" }, s.current ? "Sign out this device" : `Sign out ${device}`);
+    end.addEventListener("click", async () => {
+      end.disabled = true;
+      const answer = await del(`/api/auth/sessions/${s.id}`);
+      end.disabled = false;
+      if (!answer.ok && !(s.current && answer.status === 401)) {
+        status.textContent = answer.error.message;
+        return;
+      }
+      if (s.current) {
+        ctx.setUser(null);
+        ctx.announce("Signed out.");
+        ctx.navigate("/");
+        return;
+      }
+      status.textContent = `${device} is signed out.`;
+      load();
+    });
+    return h("li.session-card", { dataset: { current: String(s.current) } },
+      h("h3", device, s.current ? h("span.meta", " — this device") : null),
+      h("p.meta", "Signed in ", time(s.created_at), s.ip_address ? ` from ${s.ip_address}` : ""),
+      h("p.meta", "Last active ", h("time", { dateTime: s.last_seen_at }, relativeTime(s.last_seen_at))),
+      end);
+  }
+
+  async function load() {
+    const answer = await get("/api/auth/sessions");
+    if (!answer.ok) {
+      replace(list, h("li", answer.error.message));
+      return;
+    }
+    const sessions = [...answer.data].sort((a, b) => Number(b.current) - Number(a.current));
+    replace(list, ...sessions.map(card));
+    others.hidden = sessions.length < 2;
+  }
+
+  others.addEventListener("click", async () => {
+    others.disabled = true;
+    const answer = await post("/api/auth/sessions/sign-out-others");
+    others.disabled = false;
+    if (!answer.ok) {
+      status.textContent = answer.error.message;
+      return;
+    }
+    status.textContent = answer.data.ended === 1 ? "1 other device is signed out."
+      : `${answer.data.ended} other devices are signed out.`;
+    ctx.announce(status.textContent);
+    load();
+  });
+  load();
+  return h("section.sessions", { "aria-labelledby": "sessions-title" },
+    h("h2", { id: "sessions-title" }, "Where you are signed in"),
+    h("p", "Every device signed in to your account. If you do not recognise one, sign it out and change your password."),
+    status,
+    list,
+    h("div.actions", others));
+}
+
 // --- owner control: leave an agency, download or delete your data -------------------------------
 
 // "Leave <agency>" asks once more, in place, before anything changes.
@@ -348,6 +417,7 @@ export default {
         phoneSection(ctx, user)) : null,
       owner ? agenciesSection(ctx, user) : null,
       twoStepSection(user),
+      sessionsSection(ctx),
       passwordSection(ctx),
       owner ? privacySection(ctx) : null,
       h("section", { "aria-labelledby": "signout-title" },
