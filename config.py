@@ -78,8 +78,11 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     REDIS_URL = env_str("REDIS_URL")
 
-    # Absolute base URL printed in QR codes and links; falls back to the request host.
+    # Absolute base URL of every link, QR code and SMS (app/links.py); required in production.
+    # Development without it uses http://HOST:PORT, the address `make run` serves on.
     PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL")
+    HOST = env_str("HOST", "127.0.0.1")
+    PORT = env_int("PORT", 5000)
     # Number of proxies in front of the app whose X-Forwarded-* headers are trusted.
     TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
 
