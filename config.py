@@ -83,8 +83,10 @@ class Config:
     PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL")
     HOST = env_str("HOST", "127.0.0.1")
     PORT = env_int("PORT", 5000)
-    # Number of proxies in front of the app whose X-Forwarded-* headers are trusted.
+    # Number of proxies in front of the app whose X-Forwarded-* headers are trusted, and
+    # which of those headers (for, proto, host, port, prefix); links never follow them.
     TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+    TRUSTED_PROXY_HEADERS = env_str("TRUSTED_PROXY_HEADERS", "for,proto")
 
     SESSION_COOKIE_NAME = "porchlight_session"
     SESSION_COOKIE_HTTPONLY = True
