@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import csv
 import io
+import ipaddress
 import json
 import re
+import socket
 from datetime import timedelta
 from xml.etree import ElementTree
 
@@ -205,9 +207,6 @@ def test_development_links_follow_host_and_port(make_app):
 
 
 def test_the_lan_address_is_a_real_non_loopback_address_when_there_is_one():
-    import ipaddress
-    import socket
-
     address = links.lan_address()
     assert address is None or not ipaddress.ip_address(address).is_loopback
     if address is not None:  # one of this machine's own addresses: a socket can bind to it
