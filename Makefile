@@ -5,11 +5,14 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# The app builds its links and QR codes from these (or from PUBLIC_BASE_URL when set);
+# HOST=0.0.0.0 serves the LAN and makes them carry this machine's LAN address.
+export HOST PORT
 
 .PHONY: run test lint migrate demo clean help npm chromium
 
 help:
-	@echo "make run   - set up and serve on http://$(HOST):$(PORT) (SQLite under instance/)"
+	@echo "make run   - set up and serve on http://$(HOST):$(PORT) (SQLite under instance/; HOST=0.0.0.0 for phones on the LAN)"
 	@echo "make test  - set up and run the whole test suite (as root it installs chromium for the browser tests)"
 
 $(BIN)/python:
@@ -32,7 +35,7 @@ migrate: $(VENV)/.installed
 	$(FLASK) db upgrade
 
 demo: migrate
-	$(FLASK) demo load --base-url http://$(HOST):$(PORT)
+	$(FLASK) demo load
 
 run: demo npm
 	$(FLASK) run --host $(HOST) --port $(PORT)

@@ -78,10 +78,15 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     REDIS_URL = env_str("REDIS_URL")
 
-    # Absolute base URL printed in QR codes and links; falls back to the request host.
+    # Absolute base URL of every link, QR code and SMS (app/links.py); required in production.
+    # Development without it uses http://HOST:PORT, the address `make run` serves on.
     PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL")
-    # Number of proxies in front of the app whose X-Forwarded-* headers are trusted.
+    HOST = env_str("HOST", "127.0.0.1")
+    PORT = env_int("PORT", 5000)
+    # Number of proxies in front of the app whose X-Forwarded-* headers are trusted, and
+    # which of those headers (for, proto, host, port, prefix); links never follow them.
     TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+    TRUSTED_PROXY_HEADERS = env_str("TRUSTED_PROXY_HEADERS", "for,proto")
 
     SESSION_COOKIE_NAME = "porchlight_session"
     SESSION_COOKIE_HTTPONLY = True

@@ -29,9 +29,10 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     if overrides:
         app.config.update(overrides)
     _ensure_secret_key(app)
-    if app.config["TRUSTED_PROXIES"]:
-        n = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
+    from app import links
+
+    links.init_app(app)
+    _trust_proxies(app)
 
     register_extensions(app)
     register_blueprints(app)
@@ -58,6 +59,28 @@ def _ensure_secret_key(app: APIFlask) -> None:
         key_file.write_text(secrets.token_hex(32))
         key_file.chmod(0o600)
     app.config["SECRET_KEY"] = key_file.read_text().strip()
+
+
+PROXY_HEADERS = ("for", "proto", "host", "port", "prefix")
+
+
+def _trust_proxies(app: APIFlask) -> None:
+    """Read the client's address and scheme from TRUSTED_PROXIES proxies' X-Forwarded-* headers.
+
+    Only X-Forwarded-For and -Proto unless TRUSTED_PROXY_HEADERS names more: a proxy that
+    passes on the client's X-Forwarded-Host or -Prefix would let the client choose them.
+    """
+    count = app.config["TRUSTED_PROXIES"]
+    if not count:
+        return
+    setting = app.config["TRUSTED_PROXY_HEADERS"]
+    names = {name.strip().lower() for name in (setting.split(",") if isinstance(setting, str) else setting)}
+    names.discard("")
+    unknown = names - set(PROXY_HEADERS)
+    if unknown:
+        raise RuntimeError(f"TRUSTED_PROXY_HEADERS may name {', '.join(PROXY_HEADERS)}; "
+                           f"{', '.join(sorted(unknown))} is not one of them")
+    app.wsgi_app = ProxyFix(app.wsgi_app, **{f"x_{name}": count if name in names else 0 for name in PROXY_HEADERS})
 
 
 def register_extensions(app: APIFlask) -> None:

@@ -94,12 +94,11 @@ def verify():
 
 
 @demo_cli.command("load")
-@click.option("--base-url", default=None, help="Where the app will be served, for the printed links.")
-def demo_load(base_url):
-    """Load the demo agency, people and cameras once, and print how to sign in."""
+def demo_load():
+    """Load the demo agency, people and cameras once, and print how to sign in (links at PUBLIC_BASE_URL)."""
     from app.demo import load_demo, print_demo
 
-    print_demo(load_demo(), base_url)
+    print_demo(load_demo())
 
 
 def register_cli(app: Flask) -> None:

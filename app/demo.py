@@ -11,6 +11,7 @@ import click
 import sqlalchemy as sa
 from flask import current_app
 
+from app import links
 from app.accounts.models import Role, User
 from app.accounts.passwords import hash_password
 from app.agencies.models import Agency, District, Membership
@@ -101,9 +102,10 @@ def load_demo() -> Demo:
     return Demo(agency=agency, code=code, created=created)
 
 
-def print_demo(demo: Demo, base_url: str | None = None) -> None:
-    base = (base_url or current_app.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
-    url = f"{base}/e/{demo.code.code}"
+def print_demo(demo: Demo) -> None:
+    """How to sign in, and the live code's link and QR code, at the app's public base URL."""
+    base = links.base_url()
+    url = codes.enrollment_url(demo.code.code)
     echo = click.echo
     echo("")
     echo("Porchlight demo " + ("loaded" if demo.created else "already loaded") + f" ({demo.agency.name}).")
@@ -115,7 +117,6 @@ def print_demo(demo: Demo, base_url: str | None = None) -> None:
     echo("well as the QR code). Lost the phone? flask staff reset-second-factor EMAIL")
     echo("")
     echo(f"Enrollment code {demo.code.display_code} (campaign, Downtown BID): {url}")
-    with current_app.test_request_context(base_url=base):
-        echo(codes.qr_text(url))
+    echo(codes.qr_text(url))
     echo(f"API docs: {base}/api/docs    OpenAPI: {base}/api/openapi.json")
     echo("")

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 
+from app import links
 from app.errors import ApiError
 
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
@@ -96,12 +97,11 @@ _SESSION_STARTING = {"accounts.sign_in", "accounts.sign_up"}
 
 
 def _own_origins() -> set[str]:
-    origins = {request.host_url.rstrip("/")}
-    public = current_app.config.get("PUBLIC_BASE_URL")
-    if public:
-        parts = urlsplit(public)
-        origins.add(f"{parts.scheme}://{parts.netloc}")
-    return origins
+    # The Host the browser addressed counts too (development on 127.0.0.1 while links carry
+    # the LAN address; a second name of the same server): a page on another site cannot
+    # choose the Host of the request it makes, so it cannot forge a match. Links never
+    # use it (app/links.py).
+    return {request.host_url.rstrip("/"), links.origin()}
 
 
 def _refuse_cross_site_writes() -> None:

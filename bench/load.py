@@ -302,7 +302,8 @@ def main() -> None:
             started = time.monotonic()
             # config.py has read the environment already (tests.scratchdb imports it): the same settings, given.
             data = seed(create_app("production", {
-                "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET, "SESSION_COOKIE_SECURE": False,
+                "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET, "PUBLIC_BASE_URL": env["PUBLIC_BASE_URL"],
+                "SESSION_COOKIE_SECURE": False,
                 "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 8, "ARGON2_PARALLELISM": 1,
                 # 252 sign-ins from one address in a few seconds, before anything is measured.
                 "RATELIMIT_ENABLED": False}))

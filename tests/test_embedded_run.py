@@ -1,12 +1,13 @@
 """`make run`'s embedded default, end to end over real HTTP: the core footage-request loop.
 
 The server is started the way the Makefile's ``run`` target starts it (``flask --app wsgi
-db upgrade``, ``demo load --base-url``, ``run``) in a subprocess, with this venv's
-Python, its instance folder in a temporary directory and none of the deployment
-settings in its environment: so SQLite under instance/, clips on local disk, SMS into
-the outbox and the in-process worker, which must deliver the notifications by itself
-(nothing here runs a job). SQLite only, by design: this is the embedded default; the
-same loop on PostgreSQL is tests/test_lifecycle.py.
+db upgrade``, ``demo load``, ``run``, with the HOST and PORT it exports) in a subprocess,
+with this venv's Python, its instance folder in a temporary directory and none of the
+deployment settings in its environment: so SQLite under instance/, clips on local disk,
+SMS into the outbox, links at http://HOST:PORT (no PUBLIC_BASE_URL) and the in-process
+worker, which must deliver the notifications by itself (nothing here runs a job).
+SQLite only, by design: this is the embedded default; the same loop on PostgreSQL is
+tests/test_lifecycle.py.
 
 The one setting given is TWILIO_AUTH_TOKEN: inbound SMS webhooks are accepted only when
 signed with it. Without the account SID the server still has no Twilio account and
@@ -90,10 +91,11 @@ def server(tmp_path):
     base = f"http://127.0.0.1:{port}"
     drop = _settings() | {"PORCHLIGHT_INSTANCE_DIR", "FLASK_APP", "FLASK_DEBUG", "FLASK_RUN_PORT", "FLASK_RUN_HOST"}
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("TEST_")}
-    env.update(PORCHLIGHT_INSTANCE_DIR=str(instance), TWILIO_AUTH_TOKEN=AUTH_TOKEN, PYTHONUNBUFFERED="1")
+    env.update(PORCHLIGHT_INSTANCE_DIR=str(instance), TWILIO_AUTH_TOKEN=AUTH_TOKEN, PYTHONUNBUFFERED="1",
+               HOST="127.0.0.1", PORT=str(port))  # as the Makefile exports them
     srv = Server(base, env, tmp_path / "server.log", instance)
     srv.flask("db", "upgrade")
-    srv.demo_output = srv.flask("demo", "load", "--base-url", base)
+    srv.demo_output = srv.flask("demo", "load")
     with srv.log.open("w") as log:
         process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "run", "--host", "127.0.0.1",
                                     "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -147,6 +149,7 @@ def sha256(data: bytes) -> str:
 def test_make_run_serves_the_whole_loop_with_its_in_process_worker(server, tmp_path):
     base = server.base
     code = re.search(r"Enrollment code ([A-Z0-9]{4}-[A-Z0-9]{4})", server.demo_output).group(1)
+    assert f"{base}/e/{code.replace('-', '')}" in server.demo_output  # the link follows HOST and PORT
     assert (server.instance / "porchlight.sqlite3").exists()  # the embedded database, under instance/
     status = requests.get(f"{base}/api/sms/status", timeout=5).json()
     assert status["mode"] == "outbox" and status["sending"] is False

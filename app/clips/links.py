@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from flask import current_app, has_request_context, request
+from flask import current_app, request
 from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy.orm import joinedload
 
@@ -19,6 +19,7 @@ from app.db import utcnow
 from app.errors import ApiError
 from app.extensions import db
 from app.footage.models import Ask
+from app.links import absolute_url
 
 _SALT = "porchlight.upload-link.v1"
 PAGE_PATH = "/u/"
@@ -34,20 +35,9 @@ def make_token(ask: Ask) -> str:
     return _serializer().dumps([ask.id, ask.owner_id, math.ceil(expires_at.timestamp()) if expires_at else None])
 
 
-def _base_url() -> str:
-    base = current_app.config.get("PUBLIC_BASE_URL")
-    if base:
-        return base.rstrip("/")
-    if has_request_context():
-        return request.host_url.rstrip("/")
-    # The embedded default's address; deployments set PUBLIC_BASE_URL (docs/DEPLOY.md).
-    current_app.logger.warning("PUBLIC_BASE_URL is not set: upload links point at http://127.0.0.1:5000")
-    return "http://127.0.0.1:5000"
-
-
 def upload_link(ask: Ask) -> str:
     """The absolute URL of the upload page for this ask (``/u/<token>``), for SMS owners."""
-    return f"{_base_url()}{PAGE_PATH}{make_token(ask)}"
+    return absolute_url(f"{PAGE_PATH}{make_token(ask)}")
 
 
 def invalid_link() -> ApiError:

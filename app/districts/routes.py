@@ -9,6 +9,7 @@ from apiflask import APIBlueprint
 from flask import Response, current_app, g, request, stream_with_context
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from app import links
 from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
 from app.districts import importer, pdf, service
@@ -23,8 +24,9 @@ from app.districts.schemas import (
     SmsInvitationIn,
     SmsInvitationOut,
 )
+from app.enrollment import codes
 from app.errors import error_body
-from app.notifications import dispatcher, messages
+from app.notifications import dispatcher
 from app.notifications import service as notifications
 
 bp = APIBlueprint("districts", __name__, url_prefix="/api/district", tag="District")
@@ -179,7 +181,7 @@ def _csv_lines(rows: Iterator) -> Iterator[str]:
             view.member_ref, view.business_name, view.contact_name, view.phone, view.email, view.address,
             view.latitude, view.longitude, view.cameras_expected, view.status, view.invited_at, view.sms_sent_at,
             view.enrolled_at, view.cameras_registered, view.cameras_active, view.code_display,
-            messages.enrollment_link(view.code) if view.code and view.status != "enrolled" else None)])
+            codes.enrollment_url(view.code) if view.code and view.status != "enrolled" else None)])
         count += 1
         if count % 500 == 0:
             yield flush()
@@ -241,7 +243,7 @@ def invitation_sheet(query):
     member_ids = query.get("member_ids")
     district, views, total = service.sheet_members(me(), member_ids, query["offset"], query.get("limit"))
     body = pdf.invitation_sheet(views, district_name=district.name, agency_name=district.agency.name,
-                                base_url=messages.base_url(), page_size=current_app.config["DISTRICT_PDF_PAGE_SIZE"])
+                                base_url=links.base_url(), page_size=current_app.config["DISTRICT_PDF_PAGE_SIZE"])
     return Response(body, mimetype="application/pdf", headers={
         "Content-Disposition": 'inline; filename="invitations.pdf"', "Cache-Control": "no-store",
         "X-Members-Total": str(total)})

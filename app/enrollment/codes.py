@@ -7,11 +7,15 @@ import secrets
 
 import qrcode
 import qrcode.image.svg
-from flask import current_app, request, url_for
+
+from app import links
 
 # No 0/O, 1/I/L: nothing a person could misread off a printed sheet.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 LENGTH = 8
+# The PWA's enrollment page (app/pwa.py). Not url_for: inside a request that would put the
+# request's script root (a forwarded prefix) before it.
+ENROLL_PATH = "/e/{code}"
 _SEPARATORS = re.compile(r"[\s\-_.]")
 
 
@@ -28,11 +32,8 @@ def canonical(text: str) -> str | None:
 
 
 def enrollment_url(code: str) -> str:
-    base = current_app.config.get("PUBLIC_BASE_URL")
-    path = url_for("pwa.enroll", code=code)
-    if base:
-        return base.rstrip("/") + path
-    return request.host_url.rstrip("/") + path
+    """The enrollment page of ``code`` (app/pwa.py), as SMS, QR codes and printed sheets carry it."""
+    return links.absolute_url(ENROLL_PATH.format(code=code))
 
 
 def _qr(data: str) -> qrcode.QRCode:

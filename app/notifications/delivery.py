@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import Flask, current_app
 
+from app import links
 from app.accounts.models import User
 from app.agencies.models import Agency, District
 from app.db import utcnow
@@ -306,10 +307,9 @@ class SmsAttempt:
 
 
 def _status_callback(row_id: int) -> str | None:
-    base = current_app.config.get("PUBLIC_BASE_URL")
     # Twilio can only call back a public address; the row id links a callback that
     # arrives before the SID is stored.
-    return f"{base.rstrip('/')}/api/sms/status-callback?m={row_id}" if base else None
+    return links.absolute_url(f"/api/sms/status-callback?m={row_id}") if links.reachable_from_internet() else None
 
 
 def _start_sms(work: list[tuple[Item, str, str]], resources: Resources) -> None:

@@ -9,9 +9,9 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import current_app, has_request_context, request
-
+from app import links
 from app.agencies.models import Agency
+from app.enrollment import codes
 from app.footage.models import Ask, FootageRequest
 from app.notifications.models import NotificationKind
 
@@ -21,35 +21,10 @@ ASK_PATH = "/?ask={ask_id}"
 MAX_PUSH_PAYLOAD = 3000
 HELP_TEXT = ("Porchlight: reply YES <code> to share footage, NO <code> to decline, NONE <code> if you have "
              "no footage. Text STOP to end messages, START to resume.")
-_BASE_URL_SEEN = "porchlight.base_url_seen"
-
-
-def base_url() -> str:
-    """The absolute base for links: PUBLIC_BASE_URL, else this request's host, else the last one seen."""
-    app = current_app
-    configured = app.config.get("PUBLIC_BASE_URL")
-    if configured:
-        return configured.rstrip("/")
-    if has_request_context():
-        seen = request.host_url.rstrip("/")
-        app.extensions[_BASE_URL_SEEN] = seen
-        return seen
-    seen = app.extensions.get(_BASE_URL_SEEN)
-    if seen is None:
-        seen = app.extensions[_BASE_URL_SEEN] = "http://127.0.0.1:5000"
-        app.logger.warning("PUBLIC_BASE_URL is not set and no request has been served yet: links in "
-                           "notifications point at %s; set PUBLIC_BASE_URL", seen)
-    return seen
-
-
-def remember_base_url() -> None:
-    """Called on requests in embedded mode: workers without a request build links from it."""
-    if not current_app.config.get("PUBLIC_BASE_URL") and has_request_context():
-        current_app.extensions[_BASE_URL_SEEN] = request.host_url.rstrip("/")
 
 
 def ask_url(ask: Ask) -> str:
-    return base_url() + ASK_PATH.format(ask_id=ask.id)
+    return links.absolute_url(ASK_PATH.format(ask_id=ask.id))
 
 
 def _zone(agency: Agency) -> ZoneInfo:
@@ -95,9 +70,8 @@ def _actions(ask: Ask) -> dict[str, str]:
         from app.footage.service import action_path
     except ImportError:  # the footage module without signed actions: the notification opens the ask
         return {}
-    base = base_url()
     try:
-        return {action: base + action_path(ask, action) for action in ACTIONS}
+        return {action: links.absolute_url(action_path(ask, action)) for action in ACTIONS}
     except ValueError:  # the request is no longer active
         return {}
 
@@ -148,16 +122,9 @@ def push_topic(ask_id: int, kind: NotificationKind) -> str:
 
 # --- district invitations (issue 5) ------------------------------------------------------
 
-ENROLL_PATH = "/e/{code}"  # the PWA's enrollment page (app/pwa.py), which the QR codes carry too
-
-
-def enrollment_link(code: str) -> str:
-    return base_url() + ENROLL_PATH.format(code=code)
-
-
 def invitation_sms_text(member, code, district, agency: Agency) -> str:
     """The SMS inviting a district member business to enroll with its single-use code."""
     business = member.business_name if len(member.business_name) <= 60 else member.business_name[:57] + "..."
     display = f"{code.code[:4]}-{code.code[4:]}"
     return (f"Porchlight: {district.name} invites {business} to join {agency.name}'s voluntary camera registry. "
-            f"Sign up with code {display}: {enrollment_link(code.code)} Reply STOP to opt out.")
+            f"Sign up with code {display}: {codes.enrollment_url(code.code)} Reply STOP to opt out.")

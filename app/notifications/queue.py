@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 from flask import Flask, current_app, has_app_context
 
-from app.notifications import delivery, messages
+from app.notifications import delivery
 
 log = logging.getLogger(__name__)
 
@@ -276,5 +276,4 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _embedded_worker() -> None:
         if _WORKER not in app.extensions:
-            messages.remember_base_url()
             ensure_worker(app)

@@ -2,6 +2,7 @@
 from apiflask import APIBlueprint
 from flask import current_app, request
 
+from app import links
 from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
 from app.errors import ApiError
@@ -128,12 +129,9 @@ def sms_status():
 
 
 def _require_twilio_signature() -> None:
-    base = current_app.config.get("PUBLIC_BASE_URL")
-    # Twilio signs the URL it called: behind a proxy that is the public one.
-    url = request.url
-    if base:
-        query = request.query_string.decode()
-        url = base.rstrip("/") + request.path + (f"?{query}" if query else "")
+    # Twilio signs the URL it called: the public one, whatever Host the proxy passes on.
+    query = request.query_string.decode()
+    url = links.absolute_url(request.path + (f"?{query}" if query else ""))
     if not sms.signature_valid(current_app, url, request.form, request.headers.get("X-Twilio-Signature")):
         raise ApiError(403, "invalid_signature", FORBIDDEN_SIGNATURE + ".")
 
