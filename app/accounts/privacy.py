@@ -14,7 +14,9 @@ under the agency's retention, de-identified"):
   ``camera_id`` are NULL, the camera label is replaced, a decline reason and the
   uploader's own file name are erased;
 - kept as is: the audit log, which is append-only. Events name the account by its
-  former id only; the deletion event holds counts, never personal data.
+  former id only; the deletion event holds counts, never personal data, and camera
+  events hold no label, address, blackout hours or exact position (see
+  ``app.cameras.service.audit_details``; migration 0008 rewrote older ones).
 
 SMS opt-outs (a number that texted STOP) are kept: they belong to the number, not to
 the account, and honouring STOP must outlive the account.
