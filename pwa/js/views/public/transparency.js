@@ -61,7 +61,7 @@ function totals(months) {
     h("div", h("dt", "Cameras asked"), h("dd", String(sum("cameras_asked")))),
     h("div", h("dt", "Approved by owners"), h("dd", String(sum("approved")))),
     h("div", h("dt", "Over-limit approvals"), h("dd", String(sum("requests_over_limit_approved")))),
-    h("div", h("dt", "Self-approved"), h("dd", String(sum("requests_over_limit_self_approved")))));
+    h("div", h("dt", "Of those, self-approved"), h("dd", String(sum("requests_over_limit_self_approved")))));
 }
 
 function cellList(cameras) {
