@@ -5,8 +5,9 @@ under the agency's retention, de-identified"):
 
 - removed: the ``users`` row (e-mail, phone, name, password hash), its memberships,
   enrollment uses, push subscriptions and phone verifications (foreign keys cascade),
-  every SMS to or from the account or its number, and the owner's cameras with their
-  shares and blackout hours (a camera's place is where the owner lives or works);
+  every SMS to or from the account or its number, the delivery errors of its
+  notifications (a provider's error can quote the number), and the owner's cameras
+  with their shares and blackout hours (a camera's place is where the owner lives or works);
 - closed: every ask that can still be cancelled is cancelled (audited), unfinished
   uploads are discarded with their bytes;
 - kept, de-identified: asks already answered and clips already delivered stay with
@@ -301,8 +302,9 @@ def delete_account(owner: User, password: str, confirm: str) -> dict[str, int]:
         .execution_options(synchronize_session=False)).rowcount
     sms_deleted = db.session.execute(
         sa.delete(SmsMessage).where(_sms_filter(owner)).execution_options(synchronize_session=False)).rowcount
-    db.session.execute(sa.update(Notification).where(Notification.user_id == owner.id).values(user_id=None)
-                       .execution_options(synchronize_session=False))
+    # A provider's error text can quote the owner's number ("The 'To' number +1... is not valid").
+    db.session.execute(sa.update(Notification).where(Notification.user_id == owner.id)
+                       .values(user_id=None, last_error=None).execution_options(synchronize_session=False))
     counts = {"asks_cancelled": asks_cancelled, "uploads_discarded": uploads_discarded, "asks_kept": asks_kept,
               "clips_kept": clips_kept, "sms_deleted": sms_deleted}
     for model, column in ((Camera, Camera.owner_id), (PushSubscription, PushSubscription.user_id),
