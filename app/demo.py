@@ -17,6 +17,7 @@ from app.accounts.passwords import hash_password
 from app.agencies.models import Agency, District, Membership
 from app.audit import service as audit
 from app.cameras.models import Camera, CameraMode
+from app.cameras.service import created_audit_details
 from app.db import utcnow
 from app.enrollment import codes
 from app.enrollment.models import CodeKind, EnrollmentCode
@@ -93,7 +94,8 @@ def load_demo() -> Demo:
             camera.place(lat, lon)
             db.session.add(camera)
             db.session.flush()
-            audit.record("camera.created", target=camera, actor=owner, details={"label": label, "via": "demo"})
+            audit.record("camera.created", target=camera, actor=owner,
+                         details={**created_audit_details(camera), "via": "demo"})
     else:
         district = agency.districts[0]
         supervisor = db.session.scalar(sa.select(User).where(User.email == "supervisor@demo.porchlight.test"))

@@ -46,7 +46,7 @@ def test_changes_append_chained_events(chain, world):
     updated = chain[2]
     assert updated.actor_id == world.owner.id and updated.actor_role == "owner"
     assert updated.target_type == "camera"
-    assert updated.details == {"label": ["Porch", "Front porch"]}
+    assert updated.details == {"changed": ["label"]}
     assert updated.source_ip == "127.0.0.1"
     failed = chain[3]
     assert failed.actor_id is None and failed.details["reason"] == "bad_credentials"

@@ -437,10 +437,12 @@ def test_no_session_is_401_json(client, world, method, path):
 # --- audit ----------------------------------------------------------------------------
 
 def test_every_change_is_audited_with_its_actor_and_what_changed(as_owner, world):
-    camera = _created(as_owner, label="Porch", bearing=90)
+    camera = _created(as_owner, label="Porch", bearing=90, latitude=43.041837, longitude=-87.909312,
+                      blackout_windows=[{"day": 0, "start": "22:00", "end": "06:00"}])
     url = f"/api/cameras/{camera['id']}"
     as_owner.patch(url, json={"label": "Front porch", "bearing": 180, "address": "12 Elm St",
-                              "shared_agency_ids": [], "retention_days": camera["retention_days"]})
+                              "shared_agency_ids": [], "retention_days": camera["retention_days"],
+                              "latitude": 43.046512, "longitude": -87.909312, "blackout_windows": []})
     as_owner.post(f"{url}/pause")
     as_owner.post(f"{url}/resume")
     as_owner.delete(url)
@@ -452,16 +454,23 @@ def test_every_change_is_audited_with_its_actor_and_what_changed(as_owner, world
         assert (event.actor_id, event.actor_role) == (world.owner.id, "owner")
         assert (event.target_type, event.target_id) == ("camera", str(camera["id"]))
     created, updated, _, _, deleted = events
-    assert created.details["label"] == "Porch"
-    assert created.details["shared_agency_ids"] == [world.agency.id]
-    # Only what changed, as [before, after]; retention_days was sent unchanged.
-    assert updated.details == {
-        "label": ["Porch", "Front porch"],
-        "bearing": [90, 180],
-        "address": [None, "12 Elm St"],
-        "shared_agency_ids": [[world.agency.id], []],
+    # Which fields were set, the values of the non-personal ones, the place to 0.01° only;
+    # never the label, the address or the blackout hours (when someone is at home).
+    assert created.details == {
+        "changed": ["bearing", "blackout_windows", "field_of_view", "label", "latitude", "longitude", "mode",
+                    "retention_days", "shared_agency_ids", "status"],
+        "bearing": 90, "field_of_view": 90, "retention_days": 14, "mode": "register", "status": "active",
+        "shared_agency_ids": [world.agency.id], "latitude": 43.04, "longitude": -87.91,
     }
-    assert deleted.details == {"label": "Front porch"}
+    # Only what changed (retention_days and longitude were sent unchanged), with new values.
+    assert updated.details == {
+        "changed": ["address", "bearing", "blackout_windows", "label", "latitude", "shared_agency_ids"],
+        "bearing": 180, "shared_agency_ids": [], "latitude": 43.05,
+    }
+    assert deleted.details == {}
+    text = json.dumps([e.details for e in events])
+    for secret in ("Porch", "12 Elm St", "43.041837", "-87.909312", "43.046512", "22:00"):
+        assert secret not in text
 
 
 def test_rejected_changes_are_not_audited(as_owner):

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from app.accounts.models import Role, User
 from app.agencies.models import Agency
 from app.audit.models import AuditEvent
+from app.audit.service import verify_chain
 from app.extensions import db
 
 PASSWORD = "first-supervisor-pass"
@@ -143,3 +144,18 @@ def test_agency_list(runner):
     lines = [line.split("\t") for line in result.output.splitlines()]
     assert [line[1:] for line in lines] == [["mpd", "Milwaukee Police Department", "America/Chicago"],
                                             ["rpd", "Riverside PD", "America/New_York"]]
+
+
+def test_demo_cameras_are_audited_without_their_labels_or_exact_places(app, runner):
+    result = runner.invoke(args=["demo", "load"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    events = list(db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "camera.created")
+                                     .order_by(AuditEvent.seq)))
+    assert [e.details["via"] for e in events] == ["demo", "demo"]
+    assert events[0].details["latitude"] == 43.04 and events[0].details["longitude"] == -87.91
+    assert "label" in events[0].details["changed"]
+    text = str([e.details for e in events])
+    for secret in ("Front porch", "Driveway", "43.04172", "-87.90951", "43.04189", "-87.90897"):
+        assert secret not in text
+    assert verify_chain().ok

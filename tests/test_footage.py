@@ -34,8 +34,8 @@ STATES = ["queued", "notified", "seen", "approved", "uploading", "delivered", "d
           "expired", "cancelled"]
 REQUEST_KEYS = {"id", "agency_id", "officer_id", "status", "case_number", "incident_type", "summary", "latitude",
                 "longitude", "radius_m", "window_start", "window_end", "exceeded_limits", "justification",
-                "reviewed_by_id", "reviewed_at", "review_reason", "created_at", "activated_at", "expires_at",
-                "closed_at", "asks_total", "counts"}
+                "reviewed_by_id", "reviewed_at", "review_reason", "self_approved", "created_at", "activated_at",
+                "expires_at", "closed_at", "asks_total", "counts"}
 
 
 def iso(value: datetime) -> str:
@@ -111,6 +111,7 @@ def test_staff_read_the_default_policy_without_creating_one(as_officer, world):
     assert (policy["escalation_minutes"], policy["clip_retention_days"]) == (30, 90)
     assert (policy["max_clip_bytes"], policy["max_clips_per_ask"]) == (4 * 1024**3, 16)
     assert policy["updated_at"] is None and policy["updated_by_id"] is None
+    assert policy["allow_self_approval"] is False
     assert count(AgencyPolicy) == 0
 
 
@@ -145,6 +146,7 @@ def test_policy_is_per_agency(app, world, as_supervisor):
     ("request_lifetime_hours", 0), ("request_lifetime_hours", 721), ("escalation_minutes", -1),
     ("clip_retention_days", 0), ("max_clip_bytes", 10), ("max_clip_bytes", 65 * 1024**3),
     ("max_clip_bytes", "4GiB"), ("max_clips_per_ask", 0), ("max_clips_per_ask", 101),
+    ("allow_self_approval", "true"), ("allow_self_approval", 1), ("allow_self_approval", None),
 ])
 def test_policy_rejects_out_of_range_values(as_supervisor, field, value):
     assert field in invalid(as_supervisor.patch("/api/agency/policy", json={field: value}))
@@ -366,6 +368,82 @@ def test_supervisor_approves_an_override(as_officer, as_supervisor, world, notif
     assert error_code(as_supervisor.post(f"/api/requests/{pending['id']}/reject", json={"reason": "no"}),
                       409) == "not_pending"
     assert len(asks_of(pending["id"])) == 1
+
+
+def _month_figures(client, slug: str) -> dict:
+    month = utcnow().astimezone(CHICAGO).strftime("%Y-%m")
+    report = client.get(f"/api/public/agencies/{slug}/report", query_string={"from": month, "to": month})
+    assert report.status_code == 200, report.json
+    [figures] = report.json["months"]
+    csv_text = client.get(f"/api/public/agencies/{slug}/report.csv",
+                          query_string={"from": month, "to": month}).get_data(as_text=True)
+    header, row = (line.split(",") for line in csv_text.strip().splitlines())
+    assert dict(zip(header, row, strict=True))["requests_over_limit_self_approved"] == str(
+        figures["requests_over_limit_self_approved"])
+    return figures
+
+
+def test_a_supervisor_cannot_approve_their_own_over_limit_request(app, world, as_supervisor, notifications):
+    shared_camera(world)
+    mine = created(as_supervisor, radius_m=900, justification="Homicide; wide area.")
+    assert mine["officer_id"] == world.supervisor.id and mine["status"] == "pending_approval"
+
+    refused = as_supervisor.post(f"/api/requests/{mine['id']}/approve", json={"reason": "I say so."})
+    assert error_code(refused, 403) == "self_approval_not_allowed"
+    message = refused.json["error"]["message"]
+    assert "another supervisor" in message and "keeps waiting" in message and "72 h" in message
+    # Nothing changed and nobody was asked; the attempt itself is on record.
+    after = as_supervisor.get(f"/api/requests/{mine['id']}").json
+    assert after["status"] == "pending_approval" and after["reviewed_by_id"] is None
+    assert after["self_approved"] is False and after["activated_at"] is None
+    assert count(Ask) == 0 and notifications["recorded"] == [] and notifications["enqueued"] == []
+    assert events("request.approved") == []
+    [refusal] = events("request.approval_refused")
+    assert refusal.actor_id == world.supervisor.id and refusal.details["reason"] == "self_approval"
+    assert service.count_overrides(world.agency.id) == 0
+    # It waits in the queue for another supervisor.
+    queue = as_supervisor.get("/api/requests", query_string={"status": "pending_approval"}).json
+    assert [r["id"] for r in queue] == [mine["id"]]
+
+    second = factories.user(Role.SUPERVISOR, agency_id=world.agency.id)
+    db.session.commit()
+    approved = signed_in(app, second).post(f"/api/requests/{mine['id']}/approve", json={"reason": "Agreed."})
+    assert approved.status_code == 200, approved.json
+    assert approved.json["status"] == "active" and approved.json["asks_total"] == 1
+    assert approved.json["reviewed_by_id"] == second.id and approved.json["self_approved"] is False
+    [event] = events("request.approved")
+    assert event.actor_id == second.id and event.details["self_approved"] is False
+    assert len(notifications["enqueued"]) == 1
+    figures = _month_figures(app.test_client(), world.agency.slug)
+    assert (figures["requests_over_limit_approved"], figures["requests_over_limit_self_approved"]) == (1, 0)
+
+
+def test_self_approval_where_the_agency_policy_allows_it(app, world, as_supervisor, notifications):
+    shared_camera(world)
+    allowed = as_supervisor.patch("/api/agency/policy", json={"allow_self_approval": True})
+    assert allowed.status_code == 200 and allowed.json["allow_self_approval"] is True
+    [change] = events("policy.")
+    assert change.actor_id == world.supervisor.id
+    assert change.details == {"allow_self_approval": {"before": False, "after": True}}
+
+    mine = created(as_supervisor, radius_m=900, justification="Homicide; wide area.")
+    approved = as_supervisor.post(f"/api/requests/{mine['id']}/approve", json={"reason": "Only supervisor on duty."})
+    assert approved.status_code == 200, approved.json
+    assert approved.json["status"] == "active" and approved.json["self_approved"] is True
+    assert as_supervisor.get(f"/api/requests/{mine['id']}").json["self_approved"] is True
+    listed = as_supervisor.get("/api/requests").json
+    assert [(r["id"], r["self_approved"]) for r in listed] == [(mine["id"], True)]
+    [event] = events("request.approved")
+    assert event.actor_id == world.supervisor.id and event.details["self_approved"] is True
+    assert event.details["officer_id"] == world.supervisor.id
+    figures = _month_figures(app.test_client(), world.agency.slug)
+    assert (figures["requests_over_limit_approved"], figures["requests_over_limit_self_approved"]) == (1, 1)
+
+    # Turned off again, the next one waits for another supervisor.
+    assert as_supervisor.patch("/api/agency/policy", json={"allow_self_approval": False}).status_code == 200
+    again = created(as_supervisor, radius_m=900, justification="Another wide area.")
+    assert error_code(as_supervisor.post(f"/api/requests/{again['id']}/approve", json={"reason": "x"}),
+                      403) == "self_approval_not_allowed"
 
 
 def test_supervisor_rejects_an_override(as_officer, as_supervisor, world):

@@ -106,6 +106,10 @@ def data(world):
     r4 = req("2026-04-10 12:00", "CASE-SECRET-005")
     req("2026-04-30 12:00", "CASE-SECRET-006", exceeded_limits=["window"], justification="Long window",
         reviewed_at=at("2026-05-01 04:59"), reviewed_by_id=w.supervisor.id)  # 23:59 on 30 April in Chicago
+    # A supervisor's own over-limit request, self-approved under a policy allowing it.
+    factories.footage_request(w.agency, w.supervisor, created_at=at("2026-04-20 12:00"), case_number="CASE-SECRET-007",
+                              exceeded_limits=["radius"], justification="Wide area", reviewed_by_id=w.supervisor.id,
+                              reviewed_at=at("2026-04-20 12:30"), self_approved=True, status=RequestStatus.EXPIRED)
     uploading = ask(r4, cams[0], AskState.UPLOADING, "2026-04-10 12:01", 5)
     ask(r4, cams[1], AskState.DECLINED, "2026-04-10 12:01", 45)
     ask(r4, cams[2], AskState.EXPIRED, "2026-04-10 12:01")
@@ -131,13 +135,15 @@ def report(client, slug, **query):
 
 
 MARCH = {
-    "month": "2026-03", "requests": 4, "requests_over_limit_approved": 1, "cameras_asked": 8,
+    "month": "2026-03", "requests": 4, "requests_over_limit_approved": 1, "requests_over_limit_self_approved": 0,
+    "cameras_asked": 8,
     "approved": 2, "declined": 2, "no_footage": 1, "expired": 1, "cancelled": 1, "open": 1, "outcomes": 6,
     "approved_rate": 0.3333, "declined_rate": 0.3333, "no_footage_rate": 0.1667, "expired_rate": 0.1667,
     "answered": 5, "median_time_to_respond_minutes": 30.0, "clips_received": 2, "clips_purged": 0,
 }
 APRIL = {
-    "month": "2026-04", "requests": 2, "requests_over_limit_approved": 1, "cameras_asked": 4,
+    "month": "2026-04", "requests": 3, "requests_over_limit_approved": 2, "requests_over_limit_self_approved": 1,
+    "cameras_asked": 4,
     "approved": 1, "declined": 1, "no_footage": 0, "expired": 2, "cancelled": 0, "open": 0, "outcomes": 4,
     "approved_rate": 0.25, "declined_rate": 0.25, "no_footage_rate": 0.0, "expired_rate": 0.5,
     "answered": 2, "median_time_to_respond_minutes": 25.0, "clips_received": 1, "clips_purged": 1,
@@ -238,6 +244,7 @@ def test_csv_has_the_monthly_table(client, data):
     assert list(rows[0]) == list(service.MONTH_COLUMNS)
     assert rows[0]["requests"] == "4" and rows[0]["approved_rate"] == "0.3333"
     assert rows[1]["median_time_to_respond_minutes"] == "25.0" and rows[1]["clips_purged"] == "1"
+    assert rows[1]["requests_over_limit_approved"] == "2" and rows[1]["requests_over_limit_self_approved"] == "1"
 
 
 def test_csv_cells_cannot_run_as_formulas():

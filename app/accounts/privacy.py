@@ -4,9 +4,10 @@ What deletion removes and what it keeps (PRODUCT.md: "clips already delivered st
 under the agency's retention, de-identified"):
 
 - removed: the ``users`` row (e-mail, phone, name, password hash), its memberships,
-  enrollment uses, push subscriptions, phone verifications and sessions (foreign keys cascade),
-  every SMS to or from the account or its number, and the owner's cameras with their
-  shares and blackout hours (a camera's place is where the owner lives or works);
+  enrollment uses, push subscriptions, phone verifications and sessions (foreign keys
+  cascade), every SMS to or from the account or its number, the delivery errors of its
+  notifications (a provider's error can quote the number), and the owner's cameras
+  with their shares and blackout hours (a camera's place is where the owner lives or works);
 - closed: every ask that can still be cancelled is cancelled (audited), unfinished
   uploads are discarded with their bytes;
 - kept, de-identified: asks already answered and clips already delivered stay with
@@ -14,7 +15,9 @@ under the agency's retention, de-identified"):
   ``camera_id`` are NULL, the camera label is replaced, a decline reason and the
   uploader's own file name are erased;
 - kept as is: the audit log, which is append-only. Events name the account by its
-  former id only; the deletion event holds counts, never personal data.
+  former id only; the deletion event holds counts, never personal data, and camera
+  events hold no label, address, blackout hours or exact position (see
+  ``app.cameras.service.audit_details``; migration 0008 rewrote older ones).
 
 SMS opt-outs (a number that texted STOP) are kept: they belong to the number, not to
 the account, and honouring STOP must outlive the account.
@@ -307,8 +310,9 @@ def delete_account(owner: User, password: str, confirm: str) -> dict[str, int]:
         .execution_options(synchronize_session=False)).rowcount
     sms_deleted = db.session.execute(
         sa.delete(SmsMessage).where(_sms_filter(owner)).execution_options(synchronize_session=False)).rowcount
-    db.session.execute(sa.update(Notification).where(Notification.user_id == owner.id).values(user_id=None)
-                       .execution_options(synchronize_session=False))
+    # A provider's error text can quote the owner's number ("The 'To' number +1... is not valid").
+    db.session.execute(sa.update(Notification).where(Notification.user_id == owner.id)
+                       .values(user_id=None, last_error=None).execution_options(synchronize_session=False))
     counts = {"asks_cancelled": asks_cancelled, "uploads_discarded": uploads_discarded, "asks_kept": asks_kept,
               "clips_kept": clips_kept, "sms_deleted": sms_deleted}
     for model, column in ((Camera, Camera.owner_id), (PushSubscription, PushSubscription.user_id),

@@ -52,7 +52,23 @@ def _latest_district_id(owner: User) -> int | None:
         .order_by(Membership.joined_at.desc(), Membership.id.desc()).limit(1))
 
 
-def _audit_snapshot(camera: Camera) -> dict[str, Any]:
+# --- what camera audit events keep ---------------------------------------------------
+#
+# The audit log is append-only and outlives the owner's account, so a camera event must
+# hold nothing personal: it names the fields that changed and gives the new values of
+# the non-personal ones. The label and address are never recorded, nor the blackout
+# hours (they tell when someone is at home); the position only rounded to 0.01°, about
+# a kilometre, the transparency report's grid. Migration 0008 rewrote older events to
+# this rule with a frozen copy of it: keep the two in step.
+
+AUDIT_VALUES = ("bearing", "field_of_view", "retention_days", "mode", "status", "shared_agency_ids")
+AUDIT_ROUNDED = ("latitude", "longitude")
+AUDIT_NAMED_ONLY = ("label", "address", "blackout_windows")
+AUDIT_COORDINATE_DECIMALS = 2
+
+
+def _settings(camera: Camera) -> dict[str, Any]:
+    """Every field an owner sets, as compared before and after a change."""
     return {
         "label": camera.label, "address": camera.address, "latitude": camera.latitude,
         "longitude": camera.longitude, "bearing": camera.bearing, "field_of_view": camera.field_of_view,
@@ -60,6 +76,23 @@ def _audit_snapshot(camera: Camera) -> dict[str, Any]:
         "blackout_windows": camera.blackout_windows,
         "shared_agency_ids": [a.id for a in camera.shared_with],
     }
+
+
+def audit_details(changed: dict[str, Any]) -> dict[str, Any]:
+    """A camera event's details for the fields in ``changed`` (field -> new value)."""
+    details: dict[str, Any] = {"changed": sorted(changed)}
+    for key, value in changed.items():
+        if key in AUDIT_VALUES:
+            details[key] = value
+        elif key in AUDIT_ROUNDED:
+            details[key] = round(value, AUDIT_COORDINATE_DECIMALS)
+    return details
+
+
+def created_audit_details(camera: Camera) -> dict[str, Any]:
+    """``camera.created``: every field that was set (an empty address or blackout list is not)."""
+    return audit_details({key: value for key, value in _settings(camera).items()
+                          if key not in AUDIT_NAMED_ONLY or value})
 
 
 def _blank_to_none(text: str | None) -> str | None:
@@ -90,7 +123,7 @@ def create_camera(owner: User, data: dict[str, Any]) -> Camera:
     camera.place(data["latitude"], data["longitude"])
     db.session.add(camera)
     db.session.flush()
-    audit.record("camera.created", target=camera, details=_audit_snapshot(camera))
+    audit.record("camera.created", target=camera, details=created_audit_details(camera))
     db.session.commit()
     return camera
 
@@ -104,7 +137,7 @@ def update_camera(owner: User, camera_id: int, data: dict[str, Any]) -> Camera:
         missing = "longitude" if "latitude" in data else "latitude"
         raise field_error(missing, "Latitude and longitude change together.")
     shared_with = _share_targets(owner, data["shared_agency_ids"]) if "shared_agency_ids" in data else None
-    before = _audit_snapshot(camera)
+    before = _settings(camera)
     for key in EDITABLE:
         if key in data:
             value = data[key]
@@ -119,12 +152,12 @@ def update_camera(owner: User, camera_id: int, data: dict[str, Any]) -> Camera:
         camera.place(data["latitude"], data["longitude"])
     if shared_with is not None:
         camera.shared_with = shared_with
-    after = _audit_snapshot(camera)
-    changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+    after = _settings(camera)
+    changed = {k: after[k] for k in after if before[k] != after[k]}
     if changed:
         # onupdate misses a change to the shares alone (another table), so set it here.
         camera.updated_at = utcnow()
-        audit.record("camera.updated", target=camera, details=changed)
+        audit.record("camera.updated", target=camera, details=audit_details(changed))
     db.session.commit()
     return camera
 
@@ -141,7 +174,8 @@ def set_paused(owner: User, camera_id: int, paused: bool) -> Camera:
 
 def delete_camera(owner: User, camera_id: int) -> None:
     camera = camera_for(owner, camera_id)
-    audit.record("camera.deleted", target=camera, details={"label": camera.label})
+    # The event names the camera by id only: the owner deleted it, with where it was.
+    audit.record("camera.deleted", target=camera)
     db.session.delete(camera)
     db.session.commit()
 

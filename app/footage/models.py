@@ -34,6 +34,9 @@ class AgencyPolicy(Base):
     clip_retention_days: Mapped[int] = mapped_column(default=90)
     max_clip_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=4 * GIB)
     max_clips_per_ask: Mapped[int] = mapped_column(default=16)
+    # Four eyes: a supervisor may approve their own over-limit request only where the
+    # agency has chosen to allow it; each such approval is marked and counted publicly.
+    allow_self_approval: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
 
@@ -80,6 +83,9 @@ class FootageRequest(Base):
     reviewed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     reviewed_at: Mapped[datetime | None] = mapped_column()
     review_reason: Mapped[str | None] = mapped_column(sa.String(1000))
+    # Approved by the supervisor who made it (only where the agency's policy allows it).
+    # Stored, not derived: officer_id is cleared when that account is deleted.
+    self_approved: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column()
     expires_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -101,7 +101,13 @@ def get_request(request_id):
 @bp.doc(security=SECURITY, responses=[401, 403, 404, 409, 422])
 @require_role(Role.SUPERVISOR)
 def approve_request(request_id, data):
-    """Approve a request over the limits: it goes out, and the override is recorded"""
+    """Approve a request over the limits: it goes out, and the override is recorded
+
+    Four eyes: the supervisor who made the request cannot approve it (403
+    `self_approval_not_allowed`; it waits for another supervisor) unless the agency's
+    policy sets `allow_self_approval`; then the request is marked `self_approved`,
+    and counted on the public transparency report.
+    """
     return service.approve_request(me(), request_id, data["reason"])
 
 

@@ -11,7 +11,7 @@ from apiflask import Schema, fields
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import EXCLUDE, ValidationError, validates_schema
 
-from app.common.fields import StrictFloat, StrictInteger, TrimmedString
+from app.common.fields import StrictBool, StrictFloat, StrictInteger, TrimmedString
 from app.db import utcnow
 from app.footage.models import GIB, AskState, RequestStatus
 
@@ -60,6 +60,10 @@ class PolicyPatchIn(Schema):
                                     metadata={"description": "Largest clip an owner may upload (bytes)."})
     max_clips_per_ask = StrictInteger(validate=Range(1, 100),
                                       metadata={"description": "Clips an owner may upload per ask."})
+    allow_self_approval = StrictBool(metadata={
+        "description": "Whether a supervisor may approve their own over-limit request (default false: another "
+                       "supervisor must). Each self-approval is marked on the request, audited and counted on "
+                       "the public transparency report."})
 
 
 class PolicyOut(Schema):
@@ -72,6 +76,8 @@ class PolicyOut(Schema):
     clip_retention_days = fields.Integer()
     max_clip_bytes = fields.Integer()
     max_clips_per_ask = fields.Integer()
+    allow_self_approval = fields.Boolean(metadata={
+        "description": "A supervisor may approve their own over-limit request (marked, audited, counted publicly)."})
     updated_at = fields.DateTime(allow_none=True, metadata={"description": "Null while the defaults apply."})
     updated_by_id = fields.Integer(allow_none=True)
 
@@ -174,6 +180,8 @@ class RequestOut(Schema):
     reviewed_by_id = fields.Integer(allow_none=True)
     reviewed_at = fields.DateTime(allow_none=True)
     review_reason = fields.String(allow_none=True)
+    self_approved = fields.Boolean(metadata={
+        "description": "Approved by the supervisor who made it, under a policy allowing self-approval."})
     created_at = fields.DateTime()
     activated_at = fields.DateTime(allow_none=True)
     expires_at = fields.DateTime(allow_none=True)

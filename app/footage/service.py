@@ -45,7 +45,8 @@ T = TypeVar("T")
 # --- agency policy ---------------------------------------------------------------------
 
 POLICY_FIELDS = ("max_radius_m", "max_window_minutes", "request_lifetime_hours", "escalation_minutes",
-                 "reminder_before_expiry_hours", "clip_retention_days", "max_clip_bytes", "max_clips_per_ask")
+                 "reminder_before_expiry_hours", "clip_retention_days", "max_clip_bytes", "max_clips_per_ask",
+                 "allow_self_approval")
 
 
 def _staff_agency_id(user: User) -> int:
@@ -78,7 +79,7 @@ def agency_policy(user: User) -> AgencyPolicy:
     return current_policy(_staff_agency_id(user))
 
 
-def _policy_snapshot(policy: AgencyPolicy) -> dict[str, int]:
+def _policy_snapshot(policy: AgencyPolicy) -> dict[str, int | bool]:
     return {key: getattr(policy, key) for key in POLICY_FIELDS}
 
 
@@ -389,8 +390,8 @@ def ask_counts(request_ids: list[int]) -> dict[int, dict[str, int]]:
 
 _VIEW_FIELDS = ("id", "agency_id", "officer_id", "case_number", "incident_type", "summary", "latitude",
                 "longitude", "radius_m", "window_start", "window_end", "exceeded_limits", "justification",
-                "reviewed_by_id", "reviewed_at", "review_reason", "created_at", "activated_at", "expires_at",
-                "closed_at")
+                "reviewed_by_id", "reviewed_at", "review_reason", "self_approved", "created_at", "activated_at",
+                "expires_at", "closed_at")
 
 
 def _view(request: FootageRequest, counts: dict[str, int]) -> dict[str, Any]:
@@ -424,19 +425,42 @@ def _pending(request: FootageRequest, verb: str) -> None:
                                            f"only a request waiting for approval can be {verb}.")
 
 
+def _self_approval_refused(request: FootageRequest, policy: AgencyPolicy) -> ApiError:
+    """Four eyes: the supervisor who made an over-limit request cannot also let it through."""
+    audit.record("request.approval_refused", target=request, agency_id=request.agency_id,
+                 details={"reason": "self_approval", "exceeded_limits": request.exceeded_limits})
+    db.session.commit()
+    return ApiError(403, "self_approval_not_allowed",
+                    "You made this request, so another supervisor of your agency must approve it. It waits in "
+                    "the approval queue until one does; with no other supervisor it keeps waiting, and expires "
+                    f"{policy.request_lifetime_hours} h after it was made. Your agency's policy does not allow "
+                    "self-approval (where it does, each one is marked, audited and counted on the public "
+                    "transparency report).")
+
+
 def approve_request(supervisor: User, request_id: int, reason: str) -> dict[str, Any]:
-    """A supervisor overrides the limits: the request goes out, and the override is on record."""
+    """A supervisor overrides the limits: the request goes out, and the override is on record.
+
+    The supervisor must not be the officer who made the request, unless the agency's
+    policy allows self-approval; then the request is marked ``self_approved``.
+    """
     notification_ids: list[int] = []
 
     def work() -> FootageRequest:
         nonlocal notification_ids
         request = request_for_staff(supervisor, request_id, lock=True)
         _pending(request, "approved")
+        self_approved = request.officer_id == supervisor.id
+        if self_approved:
+            policy = current_policy(request.agency_id)
+            if not policy.allow_self_approval:
+                raise _self_approval_refused(request, policy)
         now = utcnow()
         request.reviewed_by_id, request.reviewed_at, request.review_reason = supervisor.id, now, reason
+        request.self_approved = self_approved
         audit.record("request.approved", target=request, agency_id=request.agency_id, details={
             "override": True, "exceeded_limits": request.exceeded_limits, "reason": reason,
-            "officer_id": request.officer_id, "self_approved": request.officer_id == supervisor.id})
+            "officer_id": request.officer_id, "self_approved": self_approved})
         notification_ids = _activate(request, now)
         return request
 

@@ -30,6 +30,9 @@ class MonthOut(Schema):
     requests = fields.Integer(metadata={"description": "Footage requests officers made this month."})
     requests_over_limit_approved = fields.Integer(metadata={
         "description": "Requests over the agency's scope limits that a supervisor approved this month."})
+    requests_over_limit_self_approved = fields.Integer(metadata={
+        "description": "Of those, approved by the same supervisor who made the request: allowed only where the "
+                       "agency's policy permits self-approval (by default another supervisor must approve)."})
     cameras_asked = fields.Integer(metadata={"description": "Asks sent this month: one per camera asked."})
     approved = fields.Integer(metadata={"description": "Of those asks: the owner approved."})
     declined = fields.Integer(metadata={"description": "The owner declined."})

@@ -11,7 +11,9 @@ Definitions (also shown on the public page and in the OpenAPI document):
   over-limit approval when the supervisor approved it, a clip when its upload completed
   and again, as purged, when its bytes were deleted.
 - ``requests`` counts every request made, including ones over a limit that a supervisor
-  later rejected (those send no asks); ``requests_over_limit_approved`` the overrides.
+  later rejected (those send no asks); ``requests_over_limit_approved`` the overrides,
+  and ``requests_over_limit_self_approved`` those among them that the supervisor who
+  made the request approved (only where the agency's policy allows self-approval).
 - ``approved`` counts asks the owner approved (including those now uploading or
   delivered); ``declined``, ``no_footage`` and ``expired`` the other outcomes.
   ``cancelled`` asks (the officer withdrew the request) and ``open`` ones (still
@@ -70,7 +72,7 @@ OUTCOMES = ("approved", "declined", "no_footage", "expired")
 
 # The monthly table's columns, in the CSV's order.
 MONTH_COLUMNS = (
-    "month", "requests", "requests_over_limit_approved", "cameras_asked",
+    "month", "requests", "requests_over_limit_approved", "requests_over_limit_self_approved", "cameras_asked",
     "approved", "declined", "no_footage", "expired", "cancelled", "open", "outcomes",
     "approved_rate", "declined_rate", "no_footage_rate", "expired_rate",
     "answered", "median_time_to_respond_minutes", "clips_received", "clips_purged",
@@ -223,9 +225,11 @@ def monthly(agency: Agency, months: list[Month], zone: ZoneInfo) -> list[dict[st
     buckets = _Buckets(months, zone)
     requests = _count_by_month(buckets, FootageRequest.created_at, FootageRequest.agency_id == agency.id)
     # An override is counted when the supervisor approved it; rejected ones are not overrides.
-    overrides = _count_by_month(
-        buckets, FootageRequest.reviewed_at, FootageRequest.agency_id == agency.id,
-        FootageRequest.status != RequestStatus.REJECTED, FootageRequest.status != RequestStatus.PENDING_APPROVAL)
+    approved_overrides = (FootageRequest.agency_id == agency.id, FootageRequest.status != RequestStatus.REJECTED,
+                          FootageRequest.status != RequestStatus.PENDING_APPROVAL)
+    overrides = _count_by_month(buckets, FootageRequest.reviewed_at, *approved_overrides)
+    self_approved = _count_by_month(buckets, FootageRequest.reviewed_at, *approved_overrides,
+                                    FootageRequest.self_approved.is_(True))
     states = _ask_states(buckets, agency.id)
     answered = _answered(buckets, agency.id)
     received = _count_by_month(buckets, Clip.completed_at, Clip.agency_id == agency.id,
@@ -237,6 +241,7 @@ def monthly(agency: Agency, months: list[Month], zone: ZoneInfo) -> list[dict[st
         counts = states.get(i, {})
         row: dict[str, Any] = {"month": str(month), "requests": requests.get(i, 0),
                                "requests_over_limit_approved": overrides.get(i, 0),
+                               "requests_over_limit_self_approved": self_approved.get(i, 0),
                                "cameras_asked": sum(counts.values())}
         for key in (*OUTCOMES, "cancelled", "open"):
             row[key] = counts.get(key, 0)

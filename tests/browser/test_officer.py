@@ -271,6 +271,49 @@ def test_supervisor_approves_an_over_limit_request_from_the_queue(page, live_ser
     assert browser_log.script_errors == []
 
 
+def test_a_supervisors_own_request_waits_for_another_unless_the_policy_allows(page, live_server, browser_log):
+    start, end = _window(60, 60)
+    case = f"OWN-{datetime.now():%H%M%S%f}"[:20]
+    supervisor = live_server.new_staff("supervisor", display_name="Sgt. Lone Supervisor")
+    made = supervisor.session.post("/api/requests", json=_request_body(
+        case, 800, start, end, justification="Suspect seen along the river path."))
+    assert made.status_code == 201, made.text
+    request = made.json()
+    try:
+        live_server.sign_in_context(page.context, supervisor.login, supervisor.password)
+        page.goto("/#/officer/approvals")
+        card = page.locator(f"li[data-request-id='{request['id']}']")
+        expect(card).to_contain_text("Requested by you")
+        # No Approve button that could only fail: the card says the request waits for someone else.
+        expect(card.locator(".own-request")).to_contain_text("another supervisor must approve it")
+        expect(card.locator(".own-request")).to_contain_text("only supervisor it keeps waiting")
+        expect(card.get_by_role("button", name="Approve and send")).to_have_count(0)
+        expect(card.get_by_role("button", name="Reject")).to_be_visible()
+        setting = page.get_by_label("Allow a supervisor to approve their own over-limit request")
+        expect(setting).not_to_be_checked()
+        axe_check(page)
+        _scroll_to(page, f"li[data-request-id='{request['id']}']")
+        screenshot(page, "supervisor-own-request-waits")
+        fits_360(page)
+
+        # The agency allows self-approval: the card offers it, saying what it means.
+        setting.check()
+        expect(page.locator(".self-approval-setting [role=status]")).to_contain_text("Self-approval allowed")
+        expect(card.locator(".own-request")).to_contain_text("marked self-approved")
+        card.get_by_label("Your reason").fill("Only supervisor on duty tonight.")
+        card.get_by_role("button", name="Approve and send").click()
+        expect(page.locator(".success")).to_contain_text(f"Case {case} approved and sent")
+        after = supervisor.session.get(f"/api/requests/{request['id']}").json()
+        assert after["status"] == "active" and after["self_approved"] is True
+        page.goto(f"/#/officer/requests/{request['id']}")
+        expect(page.locator(".request-details")).to_contain_text("Self-approved (by the supervisor who made it)")
+        assert browser_log.script_errors == []
+    finally:
+        # The demo agency is shared by the session's tests: four eyes again.
+        reset = supervisor.session.patch("/api/agency/policy", json={"allow_self_approval": False})
+        assert reset.status_code == 200, reset.text
+
+
 def test_officer_cancels_a_request_after_confirming(page, live_server):
     start, end = _window(45, 30)
     officer = live_server.sign_in("officer")

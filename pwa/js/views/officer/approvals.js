@@ -1,8 +1,12 @@
 // The supervisor's approval queue: requests over the agency's limits, with the limits
 // exceeded and the officer's justification. Approving sends the request to owners and
 // records the override (counted publicly); rejecting closes it. Both need a reason.
+//
+// Four eyes: a supervisor's own request waits here for another supervisor, unless the
+// agency's policy allows self-approval (the setting at the foot of this screen); then
+// approving it marks it self-approved, and that is counted publicly too.
 
-import { get, post } from "../../api.js";
+import { get, patch, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors } from "../../forms.js";
 import { errorCard, field, formError, formatWindow, h, loading, replace, time } from "../../ui.js";
 import { agencyPolicy, exceededText, formatCoordinates, formatMetres, formatMinutes, poll } from "./common.js";
@@ -19,6 +23,8 @@ export default {
     const empty = h("p.empty", { hidden: true }, "No request is waiting for approval.");
     const status = h("div.approval-status");
     const cards = new Map(); // request id → li
+    const ownNotes = new Set(); // redraws of the notes on the supervisor's own requests
+    let allowSelf = Boolean(policy && policy.allow_self_approval);
     let closed = false;
 
     function officerName(request) {
@@ -33,9 +39,27 @@ export default {
         required: true });
       const approve = h("button.primary", { type: "submit", value: "approve" }, "Approve and send");
       const reject = h("button.danger", { type: "submit", value: "reject" }, "Reject");
+      const actions = h("div.actions", approve, reject);
       const form = h("form.review-form", { novalidate: true }, formError(),
         field("Your reason", reason, { hint: "Recorded with your decision and in the audit log." }),
-        h("div.actions", approve, reject));
+        actions);
+      const mine = request.officer_id === ctx.user.id;
+      const ownNote = mine ? h("p.own-request", { role: "note" }) : null;
+      function drawOwnNote() {
+        // Without the policy, no Approve button that could only fail: the request waits for someone else.
+        replace(actions, allowSelf ? approve : null, reject);
+        replace(ownNote, allowSelf
+          ? ["This is your own request. Your agency allows self-approval: if you approve it, it is marked ",
+            h("strong", "self-approved"), ", recorded in the audit log and counted on the public transparency report."]
+          : ["This is your own request, so ", h("strong", "another supervisor must approve it"),
+            ". It waits here until one does. If you are your agency’s only supervisor it keeps waiting, and expires ",
+            policy ? formatMinutes(policy.request_lifetime_hours * 60) : "at the end of the request lifetime",
+            " after it was made. You can still reject it, or withdraw it from the request page."]);
+      }
+      if (mine) {
+        drawOwnNote();
+        ownNotes.add(drawOwnNote);
+      }
       const titleId = `approval-${request.id}-title`;
       const li = h("li", { dataset: { requestId: String(request.id) } },
         h("h2", { id: titleId }, `Case ${request.case_number}`, h("span.meta-inline", ` · ${request.incident_type}`)),
@@ -49,10 +73,12 @@ export default {
             request.longitude)}`)),
         h("p", h("a", { href: `#/officer/requests/${request.id}` }, "Open the request",
           h("span.visually-hidden", ` for case ${request.case_number}`))),
+        ownNote,
         form);
+      li.drawOwnNote = mine ? drawOwnNote : null;
       form.addEventListener("submit", async (event) => {
         event.preventDefault();
-        const action = event.submitter && event.submitter.value === "reject" ? "reject" : "approve";
+        const action = event.submitter ? event.submitter.value : (mine && !allowSelf ? "reject" : "approve");
         clearErrors(form);
         if (!reason.value.trim()) {
           showErrors(form, { message: "Please check the fields marked below.",
@@ -85,7 +111,11 @@ export default {
     }
 
     function removeCard(id) {
-      cards.get(id)?.remove();
+      const li = cards.get(id);
+      if (li?.drawOwnNote) {
+        ownNotes.delete(li.drawOwnNote);
+      }
+      li?.remove();
       cards.delete(id);
       empty.hidden = cards.size > 0;
     }
@@ -127,6 +157,40 @@ export default {
     const intro = h("p.lead", "These requests go beyond your agency's limits",
       policy ? ` (${formatMetres(policy.max_radius_m)} radius, ${formatMinutes(policy.max_window_minutes)} of footage)` : "",
       ". Approving sends them to owners and is counted publicly as an override.");
+
+    // --- the four-eyes policy setting --------------------------------------------------------
+    const selfBox = h("input", { id: "allow-self-approval", name: "allow_self_approval", type: "checkbox",
+      checked: allowSelf, disabled: !policy });
+    const selfStatus = h("p.hint", { role: "status", "aria-live": "polite" });
+    selfBox.addEventListener("change", async () => {
+      selfBox.disabled = true;
+      const answer = await patch("/api/agency/policy", { allow_self_approval: selfBox.checked });
+      selfBox.disabled = false;
+      if (closed) {
+        return;
+      }
+      if (!answer.ok) {
+        selfBox.checked = allowSelf;
+        selfStatus.textContent = answer.error.message;
+        return;
+      }
+      allowSelf = answer.data.allow_self_approval;
+      agencyPolicy({ fresh: true });
+      ownNotes.forEach((draw) => draw());
+      selfStatus.textContent = allowSelf
+        ? "Self-approval allowed. The change is in the audit log."
+        : "Self-approval not allowed: another supervisor approves. The change is in the audit log.";
+    });
+    const selfSetting = h("section.self-approval-setting", { "aria-labelledby": "self-approval-heading" },
+      h("h2", { id: "self-approval-heading" }, "Approving your own requests"),
+      h("p", "By default a request over the limits needs a second pair of eyes: a different supervisor than the one ",
+        "who made it must approve it. A supervisor’s own request waits in this queue for another supervisor; in an ",
+        "agency with a single supervisor it waits until it expires."),
+      h("label.check", { for: "allow-self-approval" }, selfBox,
+        "Allow a supervisor to approve their own over-limit request"),
+      h("p.hint", "When allowed, each such approval is marked self-approved on the request, recorded in the audit ",
+        "log and counted on the agency’s public transparency report. Changing this setting is recorded in the audit log."),
+      selfStatus);
     replace(status, loading());
     await load({ first: true });
     status.querySelector(".loading")?.remove();
@@ -138,7 +202,8 @@ export default {
         intro,
         status,
         empty,
-        list),
+        list,
+        selfSetting),
       cleanup() {
         closed = true;
         stop();

@@ -89,8 +89,9 @@ export default {
         request.expires_at ? ["Closes", time(request.expires_at)] : null,
         request.exceeded_limits?.length ? ["Over the limits", exceededText(request, policy).join("; ")] : null,
         request.justification ? ["Justification", request.justification] : null,
-        request.reviewed_at ? [request.status === "rejected" ? "Rejected" : "Approved by a supervisor",
-          [time(request.reviewed_at), request.review_reason ? `: ${request.review_reason}` : ""]] : null,
+        request.reviewed_at ? [request.status === "rejected" ? "Rejected"
+          : request.self_approved ? "Self-approved (by the supervisor who made it)" : "Approved by a supervisor",
+        [time(request.reviewed_at), request.review_reason ? `: ${request.review_reason}` : ""]] : null,
       ].filter(Boolean);
       replace(details, rows.map(([term, value]) => [h("dt", term), h("dd", value)]));
     }

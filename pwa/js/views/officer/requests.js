@@ -75,7 +75,8 @@ export default {
       return h("li", { dataset: { requestId: String(request.id), status: request.status } },
         h("h3", h("a.stretch", { href: `#/officer/requests/${request.id}` },
           `Case ${request.case_number}`, h("span.visually-hidden", `, ${request.incident_type}`))),
-        h("p.meta", pill(request.status), " ", request.incident_type, mine ? " · yours" : ""),
+        h("p.meta", pill(request.status), " ", request.incident_type, mine ? " · yours" : "",
+          request.self_approved ? [" · ", h("strong.self-approved", "self-approved")] : null),
         h("p.meta", formatWindow(request.window_start, request.window_end), " · ", formatMetres(request.radius_m)),
         h("p.meta.counts-sentence", countsSentence(request)),
         request.status === "active" && request.expires_at

@@ -30,6 +30,7 @@ function minutes(value) {
 const COLUMNS = [
   ["Requests", (m) => m.requests],
   ["Over-limit requests approved", (m) => m.requests_over_limit_approved],
+  ["Of which self-approved", (m) => m.requests_over_limit_self_approved],
   ["Cameras asked", (m) => m.cameras_asked],
   ["Approved", (m) => `${m.approved} (${percent(m.approved_rate)})`],
   ["Declined", (m) => `${m.declined} (${percent(m.declined_rate)})`],
@@ -59,7 +60,8 @@ function totals(months) {
     h("div", h("dt", "Requests"), h("dd", String(sum("requests")))),
     h("div", h("dt", "Cameras asked"), h("dd", String(sum("cameras_asked")))),
     h("div", h("dt", "Approved by owners"), h("dd", String(sum("approved")))),
-    h("div", h("dt", "Over-limit approvals"), h("dd", String(sum("requests_over_limit_approved")))));
+    h("div", h("dt", "Over-limit approvals"), h("dd", String(sum("requests_over_limit_approved")))),
+    h("div", h("dt", "Of those, self-approved"), h("dd", String(sum("requests_over_limit_self_approved")))));
 }
 
 function cellList(cameras) {
@@ -78,6 +80,8 @@ function explanation(cameras) {
     h("dl.stacked",
       h("dt", "Requests"), h("dd", "Footage requests officers made that month, for an incident: each asks the owners of cameras nearby."),
       h("dt", "Over-limit requests approved"), h("dd", "Requests beyond the agency's limits on area or time window that a supervisor approved, with a recorded reason, that month."),
+      h("dt", "Of which self-approved"), h("dd", "Over-limit requests approved by the same supervisor who made them. ",
+        "Normally a different supervisor must approve; an agency can allow self-approval only by an explicit policy setting, and each one is counted here."),
       h("dt", "Cameras asked"), h("dd", "One ask goes to the owner of each matching camera."),
       h("dt", "Approved, declined, no footage, expired"), h("dd",
         "What owners did with that month's asks. The percentage is the share of asks that reached one of these four outcomes; ",
