@@ -75,7 +75,8 @@ class Config:
     SQLALCHEMY_DATABASE_URI = _sqlalchemy_url(
         env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'porchlight.sqlite3'}")
     )
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # hide_parameters: a database error in the log never carries the values of its statement.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
     REDIS_URL = env_str("REDIS_URL")
 
     # Absolute base URL printed in QR codes and links; falls back to the request host.
