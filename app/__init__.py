@@ -35,8 +35,9 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
 
     register_extensions(app)
-    from app import logs
+    from app import crypto, logs
 
+    crypto.init_app(app)
     logs.init_app(app)
     register_blueprints(app)
     register_errorhandlers(app)

@@ -280,3 +280,5 @@ def test_make_run_serves_the_whole_loop_with_its_in_process_worker(server, tmp_p
     assert "GET /api/upload-links/[redacted] HTTP/1.1" in log
     verification_code = re.search(r"\b(\d{6})\b", verification).group(1)
     assert token not in log and verification_code not in log and f"YES {reply_code}" not in log
+    # Its authenticator secrets are encrypted under the key it generated into instance/.
+    assert (server.instance / "encryption_key").stat().st_mode & 0o777 == 0o600
