@@ -72,10 +72,14 @@ def _tile_url(text: str) -> str:
 class Config:
     ENV_NAME = "base"
     SECRET_KEY = env_str("SECRET_KEY")
+    # Fernet keys (comma-separated, newest first) encrypting the secrets kept in the
+    # database (app/crypto.py); development generates one into instance/.
+    ENCRYPTION_KEYS = env_str("ENCRYPTION_KEYS")
     SQLALCHEMY_DATABASE_URI = _sqlalchemy_url(
         env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'porchlight.sqlite3'}")
     )
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # hide_parameters: a database error in the log never carries the values of its statement.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
     REDIS_URL = env_str("REDIS_URL")
 
     # Absolute base URL of every link, QR code and SMS (app/links.py); required in production.
@@ -235,6 +239,9 @@ class TestingConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
     SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105 (tests only)
+    # base64 of "test-encryption-key-not-for-prod": every app of a test run, and the worker
+    # processes the tests start, read each other's rows.
+    ENCRYPTION_KEYS = "dGVzdC1lbmNyeXB0aW9uLWtleS1ub3QtZm9yLXByb2Q="
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False

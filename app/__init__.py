@@ -11,6 +11,7 @@ from flask import send_from_directory
 from sqlalchemy.exc import IntegrityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.logs import first_line
 from config import INSTANCE_DIR, config_for
 
 __version__ = "0.1.0"
@@ -35,6 +36,10 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     _trust_proxies(app)
 
     register_extensions(app)
+    from app import crypto, logs
+
+    crypto.init_app(app)
+    logs.init_app(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_api_docs(app)
@@ -105,7 +110,7 @@ def register_extensions(app: APIFlask) -> None:
             if not exc.connection_invalidated:
                 raise
             db.session.registry.clear()
-            app.logger.warning("database connection lost at the end of a request: %s", exc.orig)
+            app.logger.warning("database connection lost at the end of a request: %s", first_line(exc.orig))
 
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     init_login(app)
@@ -166,7 +171,8 @@ def register_errorhandlers(app: APIFlask) -> None:
         from app.extensions import db
 
         db.session.rollback()
-        app.logger.warning("integrity error: %s", exc.orig)
+        # The first line only: PostgreSQL's DETAIL quotes the values ("Key (phone)=(+1414...)").
+        app.logger.warning("integrity error: %s", first_line(exc.orig))
         return error_body(409, "conflict", "That conflicts with data changed at the same moment; try again."), 409
 
 

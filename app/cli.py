@@ -1,5 +1,5 @@
 """Command-line tools: `flask agency create`, `flask staff reset-second-factor`, `flask audit verify`,
-`flask demo load`."""
+`flask keys generate|rotate`, `flask demo load`."""
 from __future__ import annotations
 
 import sys
@@ -21,6 +21,7 @@ agency_cli = AppGroup("agency", help="Create and list agencies.")
 staff_cli = AppGroup("staff", help="Staff accounts.")
 audit_cli = AppGroup("audit", help="Check the audit chain.")
 demo_cli = AppGroup("demo", help="Demo data for a local try-out.")
+keys_cli = AppGroup("keys", help="ENCRYPTION_KEYS: the keys of the secrets kept in the database.")
 
 
 def _fail(message: str) -> None:
@@ -93,6 +94,37 @@ def verify():
     sys.exit(1)
 
 
+@keys_cli.command("generate")
+def generate_key():
+    """Print a new encryption key, to put first in ENCRYPTION_KEYS."""
+    from app.crypto import generate_key
+
+    click.echo(generate_key())
+
+
+@keys_cli.command("rotate")
+@click.option("--batch-size", default=500, show_default=True, help="Rows re-encrypted per transaction.")
+def rotate_keys(batch_size):
+    """Re-encrypt every stored secret under the newest key of ENCRYPTION_KEYS.
+
+    Run it once every process runs with the new key first; then older keys can be dropped.
+    Running it again changes nothing. Exits 1 if some secret no key opens.
+    """
+    from app.crypto import rotate_stored_secrets
+
+    reports = rotate_stored_secrets(batch_size)
+    for r in reports:
+        click.echo(f"{r.name}: {r.rotated} re-encrypted under the newest key, {r.current} were already")
+    unreadable = [(r.name, r.unreadable) for r in reports if r.unreadable]
+    if unreadable:
+        for name, ids in unreadable:
+            click.secho(f"{name}: {len(ids)} cannot be decrypted with any key (ids {ids[:20]}); "
+                        "keep the older keys and find the one they were encrypted with", fg="red", err=True)
+        sys.exit(1)
+    click.echo("Every stored secret is under the newest key: keys after the first can be removed from "
+               "ENCRYPTION_KEYS (restart every process after).")
+
+
 @demo_cli.command("load")
 def demo_load():
     """Load the demo agency, people and cameras once, and print how to sign in (links at PUBLIC_BASE_URL)."""
@@ -106,6 +138,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(staff_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(keys_cli)
     from app.notifications.cli import register as register_notifications_cli
 
     register_notifications_cli(app)

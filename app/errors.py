@@ -13,6 +13,8 @@ from flask import Flask, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from app.logs import first_line, redact
+
 _DEFAULT_CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -144,7 +146,7 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, HTTPException):
             status = exc.code or 500
             return error_body(status, _DEFAULT_CODES.get(status, "error"), exc.description or exc.name), status
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        app.logger.exception("unhandled error on %s %s", request.method, redact(request.path))
         return error_body(500, "internal_error", "Something went wrong on our side; it has been logged."), 500
 
     @app.errorhandler(DBAPIError)
@@ -158,7 +160,7 @@ def register_error_handlers(app: Flask) -> None:
             db.session.rollback()  # the pool has dropped a lost connection; the next checkout reconnects
         except DBAPIError:
             pass
-        app.logger.error("database error on %s %s: %s", request.method, request.path, exc.orig)
+        app.logger.error("database error on %s %s: %s", request.method, redact(request.path), first_line(exc.orig))
         return (error_body(503, "unavailable", "The database is unavailable; try again shortly."), 503,
                 {"Retry-After": "1"})
 

@@ -17,6 +17,7 @@ from flask import Flask, Response, current_app, request
 
 from app import links
 from app.errors import ApiError
+from app.logs import redact
 
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
 _INLINE_STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
@@ -125,6 +126,6 @@ def _refuse_cross_site_writes() -> None:
     origin = request.headers.get("Origin")
     if site in ("cross-site", "same-site") or (origin is not None and origin not in _own_origins()):
         current_app.logger.warning("refused a cross-site %s %s from origin %r (Sec-Fetch-Site %r)",
-                                   request.method, request.path, origin, site)
+                                   request.method, redact(request.path), origin, site)
         raise ApiError(403, "cross_site_request",
                        "This request came from another site and was refused. Use Porchlight itself.")

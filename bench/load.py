@@ -278,6 +278,7 @@ def main() -> None:
         raise SystemExit(2)
 
     import requests
+    from cryptography.fernet import Fernet
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -286,13 +287,15 @@ def main() -> None:
     queue_name = f"bench-load-{os.getpid()}"
     vapid = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    encryption_keys = Fernet.generate_key().decode()  # one key for the seeding and the served app
     tmp = Path(tempfile.mkdtemp(prefix="bench-load-"))
     wrk_settings = {"threads": args.threads, "connections": args.connections}
     results: dict[str, dict] = {}
     try:
         with database(pg_url) as url:
             env = {"PORCHLIGHT_ENV": "production", "PORCHLIGHT_INSTANCE_DIR": INSTANCE, "DATABASE_URL": url,
-                   "SECRET_KEY": SECRET, "SESSION_COOKIE_SECURE": "false", "REDIS_URL": redis_url,
+                   "SECRET_KEY": SECRET, "ENCRYPTION_KEYS": encryption_keys, "SESSION_COOKIE_SECURE": "false",
+                   "REDIS_URL": redis_url,
                    "JOB_QUEUE_NAME": queue_name, "RUN_IN_PROCESS_WORKER": "false", "VAPID_PRIVATE_KEY": vapid,
                    "PUBLIC_BASE_URL": "http://127.0.0.1", "CLIP_STORAGE_ROOT": str(tmp / "clips"),
                    "ARGON2_TIME_COST": "1", "ARGON2_MEMORY_KIB": "8", "ARGON2_PARALLELISM": "1"}
@@ -303,6 +306,7 @@ def main() -> None:
             # config.py has read the environment already (tests.scratchdb imports it): the same settings, given.
             data = seed(create_app("production", {
                 "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET, "PUBLIC_BASE_URL": env["PUBLIC_BASE_URL"],
+                "ENCRYPTION_KEYS": encryption_keys,
                 "SESSION_COOKIE_SECURE": False,
                 "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 8, "ARGON2_PARALLELISM": 1,
                 # 252 sign-ins from one address in a few seconds, before anything is measured.

@@ -42,10 +42,13 @@ target_db = current_app.extensions['migrate'].db
 
 def render_item(type_, obj, autogen_context):
     """Render the app's column types as plain SQLAlchemy ones, so revisions never import app code."""
+    from app.crypto import EncryptedString
     from app.db import UTCDateTime
 
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, EncryptedString):
+        return f"sa.String(length={obj.impl.length})"
     return False
 
 

@@ -75,6 +75,18 @@ class IsolatedClient(FlaskClient):
         return response
 
 
+# What production refuses to start without (app/__init__.py, app/links.py, app/crypto.py).
+PRODUCTION_SETTINGS = {"SECRET_KEY": "production-test-key-" + "x" * 44,
+                       "PUBLIC_BASE_URL": "https://porchlight.example.gov",
+                       "ENCRYPTION_KEYS": "lUvWZPg1E6F8aCQq3pdH8b2xfkS1YvcBw8Qq1oZxV2c=",
+                       "SQLALCHEMY_DATABASE_URI": "sqlite://"}
+
+
+def production_app(**settings):
+    """A production-config app with the required settings, then ``settings``."""
+    return create_app("production", {**PRODUCTION_SETTINGS, **settings})
+
+
 def build_app(database: str, tmp_path, request=None, **overrides):
     if database == "sqlite":
         uri = f"sqlite:///{tmp_path / 'test.sqlite3'}"

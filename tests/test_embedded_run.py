@@ -278,3 +278,10 @@ def test_make_run_serves_the_whole_loop_with_its_in_process_worker(server, tmp_p
     # On local disk under the instance folder, as the embedded default keeps clips.
     stored = [p for p in (server.instance / "clips").rglob("*") if p.is_file()]
     assert sorted(p.stat().st_size for p in stored) == sorted([len(other), len(clip)])
+    # The server's log names requests and messages, never the link token, the codes or the texts.
+    log = server.log.read_text()
+    assert "GET /api/upload-links/[redacted] HTTP/1.1" in log
+    verification_code = re.search(r"\b(\d{6})\b", verification).group(1)
+    assert token not in log and verification_code not in log and f"YES {reply_code}" not in log
+    # Its authenticator secrets are encrypted under the key it generated into instance/.
+    assert (server.instance / "encryption_key").stat().st_mode & 0o777 == 0o600

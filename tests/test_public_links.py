@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from app import create_app, links
+from app import links
 from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.enrollment import codes
@@ -32,7 +32,7 @@ from app.extensions import db
 from app.notifications import webpush
 from app.notifications.models import SmsMessage
 from tests import factories
-from tests.conftest import IsolatedClient, signed_in
+from tests.conftest import IsolatedClient, production_app, signed_in
 from tests.peers import scenario
 from tests.peers.push_service import LocalPushService
 from tests.peers.twilio_api import AUTH_TOKEN, FROM_NUMBER, signed_post
@@ -44,15 +44,6 @@ CLIENT_IP = "203.0.113.9"
 FORGED = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Prefix": "/evil", "X-Forwarded-Proto": "https",
           "X-Forwarded-For": CLIENT_IP}
 URL = re.compile(r"https?://[^\s\"'<>]+")
-
-# The settings production requires, in one place: tests add theirs on top.
-PRODUCTION_SETTINGS = {"SECRET_KEY": "production-test-key-" + "x" * 44, "PUBLIC_BASE_URL": PUBLIC,
-                       "SQLALCHEMY_DATABASE_URI": "sqlite://"}
-
-
-def production_app(**settings):
-    return create_app("production", {**PRODUCTION_SETTINGS, **settings})
-
 
 class ForgedHostClient(IsolatedClient):
     """A client whose every request is for ``Host: evil.example`` and carries forged X-Forwarded-* headers."""

@@ -9,6 +9,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.agencies.models import Agency, District
+from app.crypto import EncryptedString
 from app.db import Base, db_enum, utcnow
 
 
@@ -52,9 +53,10 @@ class User(UserMixin, Base):
     # Two-step sign-in (RFC 6238 TOTP): required for officers and supervisors, optional
     # for everyone else. The pending secret is the one shown during set-up, until a code
     # from it confirms the authenticator app has it. The last accepted time step stops
-    # a code from being used twice (an observed code is worthless once used).
-    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
-    totp_pending_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    # a code from being used twice (an observed code is worthless once used). Both
+    # secrets are stored encrypted under ENCRYPTION_KEYS (app/crypto.py).
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedString(255))
+    totp_pending_secret: Mapped[str | None] = mapped_column(EncryptedString(255))
     totp_enabled_at: Mapped[datetime | None] = mapped_column()
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 

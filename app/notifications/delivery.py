@@ -327,7 +327,7 @@ def _start_sms(work: list[tuple[Item, str, str]], resources: Resources) -> None:
             continue
         if gateway.mode == sms.OUTBOX:
             # Nothing leaves the machine: the row, committed with the outcome, is the message.
-            gateway.send(phone, body)
+            gateway.send(phone, body, ref=f"notification {item.id}")
             if row is None:
                 db.session.add(_sms_row(item, phone, body, sms.OUTBOX))
             else:

@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.crypto import EncryptedString
 from app.db import Base, db_enum, utcnow
 
 
@@ -19,7 +20,9 @@ class PushSubscription(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     endpoint: Mapped[str] = mapped_column(sa.String(2048), unique=True)
     p256dh: Mapped[str] = mapped_column(sa.String(256))
-    auth: Mapped[str] = mapped_column(sa.String(64))
+    # The subscriber's secret: with it and the endpoint, the VAPID key's holder can write
+    # to the owner's phone. Stored encrypted under ENCRYPTION_KEYS (app/crypto.py).
+    auth: Mapped[str] = mapped_column(EncryptedString(255))
     user_agent: Mapped[str | None] = mapped_column(sa.String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_success_at: Mapped[datetime | None] = mapped_column()

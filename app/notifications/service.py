@@ -275,7 +275,7 @@ def _send_direct(user: User | None, to: str, body: str) -> SmsMessage:
     """Send one SMS now (not about an ask) and log it; 503 if the provider refuses."""
     gateway = sms.gateway(current_app._get_current_object())
     try:
-        sent = gateway.send(to, body)
+        sent = gateway.send(to, body, ref=f"a message for user {user.id}" if user else None)
     except sms.SendError as exc:
         current_app.logger.warning("SMS to %s failed: %s", sms.mask(to), exc)
         if exc.unsubscribed:

@@ -9,6 +9,7 @@ in the log. Webhook signatures are checked here too.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -66,7 +67,9 @@ class Sent:
 class Gateway(Protocol):
     mode: str
 
-    def send(self, to: str, body: str, status_callback: str | None = None) -> Sent: ...
+    def send(self, to: str, body: str, status_callback: str | None = None, *, ref: str | None = None) -> Sent:
+        """Send ``body`` to ``to``; ``ref`` names the message in logs (e.g. "notification 12")."""
+        ...
 
     def find_sent(self, to: str, body: str, since: datetime) -> Sent | None: ...
 
@@ -74,13 +77,17 @@ class Gateway(Protocol):
 
 
 class OutboxGateway:
-    """Sends nothing: the caller keeps the message in the outbox table; the log says so."""
+    """Sends nothing: the caller keeps the message in the outbox table; the log says so.
+
+    The log names the message, never its text: bodies carry verification codes, reply
+    codes and links with tokens. The operator reads them with ``flask sms outbox``.
+    """
 
     mode = OUTBOX
 
-    def send(self, to: str, body: str, status_callback: str | None = None) -> Sent:
-        log.warning("SMS NOT SENT (no TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN configured; kept in the outbox) "
-                    "to %s: %s", mask(to), body)
+    def send(self, to: str, body: str, status_callback: str | None = None, *, ref: str | None = None) -> Sent:
+        log.warning("SMS NOT SENT (no TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN configured): %s to %s kept in the "
+                    "outbox; read it with `flask sms outbox`", ref or "a message", mask(to))
         return Sent(sid=None, status=OUTBOX)
 
     def find_sent(self, to: str, body: str, since: datetime) -> Sent | None:
@@ -103,14 +110,17 @@ class TwilioGateway:
         if not self._from and not self._service:
             raise RuntimeError("Twilio needs TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
 
-    def send(self, to: str, body: str, status_callback: str | None = None) -> Sent:
+    def send(self, to: str, body: str, status_callback: str | None = None, *, ref: str | None = None) -> Sent:
         sender = {"messaging_service_sid": self._service} if self._service else {"from_": self._from}
         extra = {"status_callback": status_callback} if status_callback else {}
         try:
             message = self._client.messages.create(to=to, body=body, **sender, **extra)
         except TwilioRestException as exc:
             permanent = exc.code in _PERMANENT_CODES or (400 <= exc.status < 500 and exc.status != 429)
-            raise SendError(f"Twilio {exc.status} (code {exc.code}): {exc.msg}"[:300], retry=not permanent,
+            # Twilio's messages quote the number ("The 'To' number +1414... is not valid"): the
+            # error goes into logs and last_error, so the number is masked there.
+            raise SendError(f"Twilio {exc.status} (code {exc.code}): {mask_numbers(str(exc.msg))}"[:300],
+                            retry=not permanent,
                             code=exc.code) from None
         except requests.RequestException as exc:
             # Only a failed connection proves the message did not reach Twilio; after a read
@@ -192,3 +202,11 @@ def mask(phone: str | None) -> str:
     if not phone:
         return "?"
     return phone[:3] + "*" * max(0, len(phone) - 7) + phone[-4:]
+
+
+_NUMBER = re.compile(r"\+?\d[\d ().-]{5,}\d")
+
+
+def mask_numbers(text: str) -> str:
+    """``text`` with every phone-number-like run of digits masked."""
+    return _NUMBER.sub(lambda m: mask(re.sub(r"[^\d+]", "", m[0])), text)
