@@ -152,6 +152,14 @@ class Config:
     NOTIFICATION_BATCH_SIZE = env_int("NOTIFICATION_BATCH_SIZE", 50)  # rows claimed and sent together
     NOTIFICATION_JOB_SIZE = env_int("NOTIFICATION_JOB_SIZE", 200)  # rows per queued job
     NOTIFICATION_CONCURRENCY = env_int("NOTIFICATION_CONCURRENCY", 16)  # sending threads per worker
+    # Web Push endpoints the server POSTs to (issue 11): host suffixes, each matching the host
+    # or a subdomain of it. By default the browser vendors' push services: FCM (Chrome, Android,
+    # Opera, Samsung), Mozilla's (Firefox), Apple's (Safari), WNS (Edge).
+    PUSH_SERVICE_HOSTS = env_str("PUSH_SERVICE_HOSTS", "fcm.googleapis.com,android.googleapis.com,"
+                                 "push.services.mozilla.com,push.apple.com,notify.windows.com")
+    # Exact origins (http://127.0.0.1:PORT) exempt from every endpoint rule: the tests' local push
+    # services. Production refuses to start with any.
+    PUSH_TEST_ORIGINS = env_str("PUSH_TEST_ORIGINS", "")
     # Clip storage: "local" keeps clips under CLIP_STORAGE_ROOT.
     CLIP_STORAGE_BACKEND = env_str("CLIP_STORAGE_BACKEND", "local")
     CLIP_STORAGE_ROOT = env_str("CLIP_STORAGE_ROOT", str(INSTANCE_DIR / "clips"))

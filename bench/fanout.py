@@ -293,6 +293,8 @@ def main() -> None:
         server.app = app
         push_process, push_url = start_push_service(webpush.public_key(app))
         processes.append(push_process)
+        # The local push service is plain http on loopback: the app and its workers send there only as listed.
+        config["PUSH_TEST_ORIGINS"] = app.config["PUSH_TEST_ORIGINS"] = push_url
         try:
             subscriptions = requests.post(f"{push_url}/_control/subscribe?n={args.owners}", timeout=60).json()
             login = seed(app, args.owners, subscriptions)

@@ -914,6 +914,8 @@ def _counts_only_shared_cameras(callers: list[Caller], a: Side) -> list[str]:
 
 def test_no_route_leaks_another_agency_or_owner(app):
     app.config["TWILIO_AUTH_TOKEN"] = TWILIO_TOKEN  # signs webhooks; no account SID: SMS stay in the outbox
+    # The walk's made-up push service (nothing is sent to it): taken as is, without a DNS lookup.
+    app.config["PUSH_TEST_ORIGINS"] = "https://push.example"
     a, _ = build_side(app, "sidea", 100, None, 1000)
     b, b_secrets = build_side(app, "zzleakb", 900, 7_001_000, 9000)
     other, o_secrets = build_other_owner(app, a)

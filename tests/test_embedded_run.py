@@ -71,6 +71,7 @@ class Server:
     env: dict[str, str]
     log: Path
     instance: Path
+    push_port: int  # where the test's local push service listens: the server lets it in (PUSH_TEST_ORIGINS)
     demo_output: str = ""
 
     def flask(self, *args: str) -> str:
@@ -91,9 +92,11 @@ def server(tmp_path):
     base = f"http://127.0.0.1:{port}"
     drop = _settings() | {"PORCHLIGHT_INSTANCE_DIR", "FLASK_APP", "FLASK_DEBUG", "FLASK_RUN_PORT", "FLASK_RUN_HOST"}
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("TEST_")}
+    push_port = _free_port()
     env.update(PORCHLIGHT_INSTANCE_DIR=str(instance), TWILIO_AUTH_TOKEN=AUTH_TOKEN, PYTHONUNBUFFERED="1",
-               HOST="127.0.0.1", PORT=str(port))  # as the Makefile exports them
-    srv = Server(base, env, tmp_path / "server.log", instance)
+               HOST="127.0.0.1", PORT=str(port),  # as the Makefile exports them
+               PUSH_TEST_ORIGINS=f"http://127.0.0.1:{push_port}")
+    srv = Server(base, env, tmp_path / "server.log", instance, push_port)
     srv.flask("db", "upgrade")
     srv.demo_output = srv.flask("demo", "load")
     with srv.log.open("w") as log:
@@ -162,7 +165,7 @@ def test_make_run_serves_the_whole_loop_with_its_in_process_worker(server, tmp_p
 
     # The owner's phone subscribes at the local push service with the server's VAPID key (made on first run).
     key = requests.get(f"{base}/api/push/vapid-public-key", timeout=5).json()["public_key"]
-    with LocalPushService(key) as push:
+    with LocalPushService(key, port=server.push_port) as push:
         device = push.new_subscriber()
         assert owner.post(f"{base}/api/push/subscriptions", json=device.subscription(), timeout=5).status_code == 201
 

@@ -148,6 +148,7 @@ def test_redis_down_requests_are_recorded_and_notified_once_it_is_back(make_app,
     app = make_app(REDIS_URL=private_redis.url, VAPID_PRIVATE_KEY=vapid_pem())
     with app.app_context():
         push.app_public_key = webpush.public_key(app)
+        push.allow_in(app)
         world = factories.World.build()
         owners = push_owners(world, push, 5)
         officer = signed_in(app, world.officer)
@@ -216,13 +217,15 @@ def test_a_worker_killed_in_a_1000_owner_fan_out(make_app, redis_url, push, requ
     request.addfinalizer(lambda: _delete_queue(app, name))
     with app.app_context():
         push.app_public_key = webpush.public_key(app)
+        push.allow_in(app)
         world = factories.World.build()
         owners, subscribers = many_push_owners(push, OWNERS)
         _, asks, ids = scenario.issue(world.agency, owners)
         assert len(ids) == OWNERS
         dispatcher.enqueue(ids)  # five jobs of NOTIFICATION_JOB_SIZE ids
 
-        worker_config = {**config, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]}
+        worker_config = {**config, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                         "PUSH_TEST_ORIGINS": push.origin}
         process = subprocess.Popen([sys.executable, "-m", "tests.peers.rq_worker", "--config",
                                     json.dumps(worker_config)], cwd=ROOT,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

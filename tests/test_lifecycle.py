@@ -108,7 +108,7 @@ def variant(request, app, runner):
 @pytest.fixture
 def push(app):
     with LocalPushService(webpush.public_key(app)) as service:
-        yield service
+        yield service.allow_in(app)
     assert not service.errors, f"the push service refused messages: {service.errors}"
 
 

@@ -32,7 +32,7 @@ from tests.peers.push_service import LocalPushService
 @pytest.fixture
 def push(app):
     with LocalPushService(webpush.public_key(app)) as service:
-        yield service
+        yield service.allow_in(app)
     assert not service.errors, f"the push service refused messages: {service.errors}"
 
 
@@ -221,6 +221,7 @@ def test_a_push_service_error_is_retried_with_backoff_then_given_up(make_app, pu
     with app.app_context():
         world = factories.World.build()
         push.app_public_key = webpush.public_key(app)
+        push.allow_in(app)
         subscriber = push.new_subscriber(status=500)
         owner = scenario.owner(subscription=subscriber.subscription())
         _, (ask,), ids = scenario.issue(world.agency, [owner])

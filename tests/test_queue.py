@@ -111,6 +111,7 @@ def statuses() -> list[DeliveryStatus]:
 def test_rq_jobs_carry_only_ids_and_a_real_worker_delivers_them(make_app, redis_url, rq_name, push):
     with app_with(make_app, REDIS_URL=redis_url, JOB_QUEUE_NAME=rq_name) as app:
         push.app_public_key = webpush.public_key(app)
+        push.allow_in(app)
         world = factories.World.build()
         subscriber = push.new_subscriber()
         owners = [scenario.owner(subscription=subscriber.subscription()), scenario.owner(phone=scenario.phone_number())]
@@ -137,6 +138,7 @@ def test_a_worker_killed_mid_dispatch_loses_nothing_and_sends_nothing_twice(make
               "NOTIFICATION_CLAIM_TIMEOUT_SECONDS": 1}
     with app_with(make_app, twilio, **config) as app:
         push.app_public_key = webpush.public_key(app)
+        push.allow_in(app)
         world = factories.World.build()
         # One push service and one Twilio request take the message and never answer: the
         # worker is stuck mid-dispatch, with the others already through, when it is killed.
@@ -147,7 +149,7 @@ def test_a_worker_killed_mid_dispatch_loses_nothing_and_sends_nothing_twice(make
         _, asks, ids = scenario.issue(world.agency, push_owners + sms_owners)
         dispatcher.enqueue(ids)
 
-        worker_config = {**config, **twilio.config(),
+        worker_config = {**config, **twilio.config(), "PUSH_TEST_ORIGINS": push.origin,
                          "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]}
         process = subprocess.Popen([sys.executable, "-m", "tests.peers.rq_worker", "--config",
                                     json.dumps(worker_config), "--twilio", twilio.base_url],
@@ -186,6 +188,7 @@ def test_a_worker_killed_mid_dispatch_loses_nothing_and_sends_nothing_twice(make
 def test_a_worker_that_died_after_claiming_loses_nothing(make_app, push, twilio):
     with app_with(make_app, twilio) as app:
         push.app_public_key = webpush.public_key(app)
+        push.allow_in(app)
         world = factories.World.build()
         subscriber = push.new_subscriber()
         owners = [scenario.owner(subscription=subscriber.subscription()), scenario.owner(phone=scenario.phone_number())]
@@ -263,6 +266,7 @@ def test_a_redis_outage_loses_nothing(make_app, caplog):
 def test_in_process_worker_delivers_and_ticks(make_app, push):
     with app_with(make_app, NOTIFICATION_CLAIM_TIMEOUT_SECONDS=1) as app:
         push.app_public_key = webpush.public_key(app)
+        push.allow_in(app)
         world = factories.World.build()
         subscriber = push.new_subscriber()
         _, _, stale = scenario.issue(world.agency, [scenario.owner(subscription=subscriber.subscription())])
@@ -311,6 +315,7 @@ def test_no_in_process_worker_with_redis(make_app, redis_url):
 
 def test_jobs_cli_ticks_and_delivers(app, world, push):
     push.app_public_key = webpush.public_key(app)
+    push.allow_in(app)
     subscriber = push.new_subscriber()
     scenario.issue(world.agency, [scenario.owner(subscription=subscriber.subscription())])
     runner = app.test_cli_runner()

@@ -220,13 +220,13 @@ def test_the_migration_encrypts_secrets_stored_in_clear_and_the_downgrade_gives_
         upgrade(revision="0006")
         with db.engine.begin() as conn:
             insert_user = sa.text(
-                "INSERT INTO users (id, role, email, phone_verified, password_hash, active, session_token, "
+                "INSERT INTO users (id, role, email, phone_verified, password_hash, active, "
                 "created_at, totp_secret, totp_pending_secret) VALUES (:id, :role, :email, false, 'x', true, "
-                ":token, :now, :secret, :pending)")
+                ":now, :secret, :pending)")
             conn.execute(insert_user, [
-                {"id": 1, "role": "officer", "email": "o@example.gov", "token": "t1", "now": utcnow(),
+                {"id": 1, "role": "officer", "email": "o@example.gov", "now": utcnow(),
                  "secret": secret, "pending": None},
-                {"id": 2, "role": "owner", "email": "r@example.org", "token": "t2", "now": utcnow(),
+                {"id": 2, "role": "owner", "email": "r@example.org", "now": utcnow(),
                  "secret": None, "pending": pending}])
             conn.execute(sa.text("INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth, created_at) "
                                  "VALUES (1, 2, 'https://push.example.com/1', 'BKey', :auth, :now)"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import math
 import re
 import secrets
@@ -30,7 +29,7 @@ from app.db import utcnow
 from app.errors import ApiError, field_error
 from app.extensions import db
 from app.footage.models import Ask
-from app.notifications import messages, sms, webpush
+from app.notifications import messages, push_endpoints, sms, webpush
 from app.notifications.models import (
     Channel,
     DeliveryStatus,
@@ -183,44 +182,9 @@ def record_opt_out(phone: str) -> None:
 
 # --- push subscriptions --------------------------------------------------------------------------
 
-_LOOPBACK_HOSTS = {"localhost"}
-
-
-def _endpoint_problem(endpoint: str) -> str | None:
-    """Why a push endpoint is unacceptable, or None.
-
-    Push services are public HTTPS servers. Plain http is accepted only on this machine
-    outside production (local push services in tests and benchmarks); anything else
-    could make the server POST to a host of the subscriber's choosing.
-    """
-    try:
-        parts = urlsplit(endpoint)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 (raises ValueError for a bad port)
-    except ValueError:
-        return "Must be an absolute https URL."
-    if not host or parts.username or parts.password or parts.fragment:
-        return "Must be an absolute https URL without credentials or fragment."
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    loopback = host in _LOOPBACK_HOSTS or (address is not None and address.is_loopback)
-    production = current_app.config["ENV_NAME"] == "production"
-    if loopback:
-        if production:
-            return "Must be a push service's public https URL."
-        return None if parts.scheme in ("http", "https") else "Must be an https URL."
-    if parts.scheme != "https":
-        return "Must be a push service's https URL."
-    if address is not None and not address.is_global:
-        return "Must be a push service's public https URL."
-    return None
-
-
 def subscribe(owner: User, endpoint: str, p256dh: str, auth: str, user_agent: str | None = None) -> PushSubscription:
     """Register (or refresh) this device's push subscription for ``owner``."""
-    problem = _endpoint_problem(endpoint)
+    problem = push_endpoints.subscription_problem(endpoint, push_endpoints.policy(current_app.config))
     if problem:
         raise field_error("endpoint", problem)
     problems = webpush.valid_subscription_keys(p256dh, auth)

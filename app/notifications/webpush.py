@@ -22,6 +22,8 @@ from flask import Flask
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
 
+from app.notifications import push_endpoints
+
 log = logging.getLogger(__name__)
 
 KEY_FILE = "vapid_private.pem"
@@ -169,18 +171,24 @@ def _read_environment_once(session: requests.Session) -> None:
 
 
 class PushClient:
-    """Sends Web Push messages through one pooled requests.Session (thread-safe for sending)."""
+    """Sends Web Push messages through one pooled requests.Session (thread-safe for sending).
+
+    Only to endpoints push_endpoints allows, over connections to checked public
+    addresses, never following a redirect.
+    """
 
     def __init__(self, app: Flask, pool_size: int = 16) -> None:
         self._vapid = vapid(app)
         self._subject = app.config.get("VAPID_SUBJECT") or "mailto:porchlight@localhost"
-        self._session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
+        self._rules = push_endpoints.policy(app.config)
+        self._session = push_endpoints.session(self._rules, pool_size)
         _read_environment_once(self._session)
 
     def send(self, message: PushMessage) -> PushResult:
+        # Rows stored before the rules (or under wider ones) meet them here, before any request.
+        problem = push_endpoints.endpoint_problem(message.endpoint, self._rules)
+        if problem:
+            return PushResult(message.subscription_id, ok=False, error=f"endpoint refused: {problem}")
         subscription = {"endpoint": message.endpoint, "keys": {"p256dh": message.p256dh, "auth": message.auth}}
         try:
             webpush(
@@ -198,9 +206,19 @@ class PushClient:
             status = exc.status_code
             if status in (404, 410):
                 return PushResult(message.subscription_id, ok=False, gone=True, error=f"push service: {status}")
+            if status is not None and 300 <= status < 400:
+                # A push service that redirects is not one: the message is not sent, nor tried again.
+                return PushResult(message.subscription_id, ok=False,
+                                  error=f"push service answered {status} (a redirect; never followed)")
             transient = status is None or status == 429 or status >= 500
             return PushResult(message.subscription_id, ok=False, retry=transient,
                               error=f"push service answered {status}" if status else str(exc.message)[:300])
+        except requests.ConnectionError as exc:
+            refused = push_endpoints.refusal(exc)
+            if refused:
+                return PushResult(message.subscription_id, ok=False, error=f"endpoint refused: {refused}")
+            return PushResult(message.subscription_id, ok=False, retry=True,
+                              error=f"push service unreachable: {type(exc).__name__}")
         except requests.RequestException as exc:
             return PushResult(message.subscription_id, ok=False, retry=True,
                               error=f"push service unreachable: {type(exc).__name__}")

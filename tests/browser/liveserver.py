@@ -222,7 +222,8 @@ class LiveServer:
     """The app served over HTTP from a subprocess. Use :meth:`start`/:meth:`stop` or ``with``.
 
     Attributes: ``base_url`` (``http://127.0.0.1:PORT``), ``origin`` (the same, for
-    permissions and push), ``port``, ``instance_dir``, ``env`` (the server's extra
+    permissions and push), ``port``, ``push_port`` (free for a local push service, which
+    the server sends to: PUSH_TEST_ORIGINS), ``instance_dir``, ``env`` (the server's extra
     environment), ``log_path`` (gunicorn's output), ``enrollment_code`` (the demo's
     live campaign code, joining the demo agency) and ``demo_output`` (what
     ``flask demo load`` printed).
@@ -238,6 +239,7 @@ class LiveServer:
         self.origin = self.base_url
         self.log_path = self.instance_dir / "server.log"
         self.threads = threads
+        self.push_port = free_port()
         self.env = {
             "PORCHLIGHT_ENV": "development",
             "PORCHLIGHT_INSTANCE_DIR": str(self.instance_dir),
@@ -254,6 +256,8 @@ class LiveServer:
             # Every test signs in from 127.0.0.1, far beyond the sign-in limit per address;
             # the limits are tested in tests/test_rate_limits.py.
             "RATELIMIT_ENABLED": "false",
+            # The one plain-http push service the server may send to: the tests' own (LocalPushService).
+            "PUSH_TEST_ORIGINS": f"http://127.0.0.1:{self.push_port}",
             **(env or {}),
         }
         self.enrollment_code: str | None = None

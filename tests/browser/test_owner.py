@@ -60,7 +60,7 @@ SUBSCRIBE_STUB = """(() => {
 def push_service(live_server):
     """The local Web Push service (tests/peers), checking VAPID against the app's key."""
     key = requests.get(live_server.url("/api/push/vapid-public-key"), timeout=10).json()["public_key"]
-    with LocalPushService(key) as service:
+    with LocalPushService(key, port=live_server.push_port) as service:
         yield service
 
 

@@ -8,9 +8,12 @@ this service's origin — then decrypted with http_ece (aes128gcm) as the browse
 A message with the same ``Topic`` as an undelivered one replaces it (RFC 8030 §5.4):
 ``mailbox(sub)`` holds what the device would show; ``received`` every POST.
 
-Per subscriber the answer can be set (201, 404, 410, 500...) or held: the request is
-recorded and decrypted, then left unanswered until ``release()`` (a worker waiting on
-it can be killed mid-send).
+Per subscriber the answer can be set (201, 404, 410, 500, a 307 with its ``location``...)
+or held: the request is recorded and decrypted, then left unanswered until ``release()``
+(a worker waiting on it can be killed mid-send).
+
+The app sends to this plain-http loopback origin only when PUSH_TEST_ORIGINS lists it
+(``allow_in(app)``, or the origin in a server's environment: pick the ``port`` first).
 
 Run alone for the benchmark: ``python -m tests.peers.push_service --port 0 --key <app VAPID key>``
 prints its port, serves ``POST /_control/subscribe?n=N`` (JSON list of subscriptions)
@@ -52,6 +55,7 @@ class Subscriber:
     endpoint: str
     status: int = 201
     hold: bool = False
+    location: str | None = None  # sent with the answer (e.g. a 307's target)
 
     def subscription(self) -> dict:
         public = self.private_key.public_key().public_bytes(serialization.Encoding.X962,
@@ -109,7 +113,7 @@ def verify_vapid(header: str | None, origin: str, app_key: str | None) -> dict:
 
 
 class LocalPushService:
-    def __init__(self, app_public_key: str | None = None) -> None:
+    def __init__(self, app_public_key: str | None = None, port: int = 0) -> None:
         self.app_public_key = app_public_key
         self.subscribers: dict[str, Subscriber] = {}
         self.received: list[Received] = []
@@ -131,7 +135,7 @@ class LocalPushService:
             def do_GET(self):  # noqa: N802
                 service._handle_get(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.origin = f"http://127.0.0.1:{self.server.server_port}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="local-push-service", daemon=True)
@@ -153,13 +157,18 @@ class LocalPushService:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def allow_in(self, app) -> LocalPushService:
+        """Let ``app`` send here: a plain-http loopback origin passes only as a listed test origin."""
+        app.config["PUSH_TEST_ORIGINS"] = self.origin
+        return self
+
     # --- subscribers ---
-    def new_subscriber(self, status: int = 201, hold: bool = False) -> Subscriber:
+    def new_subscriber(self, status: int = 201, hold: bool = False, location: str | None = None) -> Subscriber:
         with self._changed:
             self._counter += 1
             sid = f"sub{self._counter}-{os.urandom(4).hex()}"
         subscriber = Subscriber(sid, ec.generate_private_key(ec.SECP256R1()), os.urandom(16),
-                                f"{self.origin}/push/{sid}", status=status, hold=hold)
+                                f"{self.origin}/push/{sid}", status=status, hold=hold, location=location)
         self.subscribers[sid] = subscriber
         return subscriber
 
@@ -215,7 +224,7 @@ class LocalPushService:
                 self._changed.notify_all()
         if subscriber.hold:
             self._release.wait(60)
-        self._reply(handler, subscriber.status)
+        self._reply(handler, subscriber.status, location=subscriber.location)
 
     def _handle_get(self, handler: BaseHTTPRequestHandler) -> None:
         if handler.path.startswith("/_control/stats"):
@@ -227,11 +236,13 @@ class LocalPushService:
             self._reply(handler, 404)
 
     @staticmethod
-    def _reply(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"") -> None:
+    def _reply(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"", location: str | None = None) -> None:
         try:
             handler.send_response(status)
             handler.send_header("Content-Length", str(len(body)))
-            if status == 201:
+            if location is not None:
+                handler.send_header("Location", location)
+            elif status == 201:
                 handler.send_header("Location", f"/message/{os.urandom(8).hex()}")
             handler.end_headers()
             handler.wfile.write(body)
@@ -242,8 +253,9 @@ class LocalPushService:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--key", required=True, help="The app's VAPID public key (base64url).")
+    parser.add_argument("--port", type=int, default=0, help="The port on 127.0.0.1 (0: any free one).")
     args = parser.parse_args()
-    service = LocalPushService(args.key).start()
+    service = LocalPushService(args.key, port=args.port).start()
     print(service.server.server_port, flush=True)
     try:
         sys.stdin.read()  # until the parent closes our stdin
