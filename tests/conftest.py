@@ -137,6 +137,16 @@ def make_app(database, tmp_path, request):
             db.engine.dispose()
 
 
+@pytest.fixture(params=DATABASES)
+def empty_database_url(request, tmp_path):
+    """A database with nothing in it, for migrations to build: SQLite, and PostgreSQL when given."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
+    else:
+        with scratch_pg_database("mig") as url:
+            yield url
+
+
 @pytest.fixture
 def client(app):
     return app.test_client()

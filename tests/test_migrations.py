@@ -18,7 +18,6 @@ from app import create_app
 from app.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
 from app.audit.service import record, verify_chain
 from app.extensions import db
-from tests.conftest import DATABASES, scratch_pg_database
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -39,15 +38,6 @@ def test_every_revision_has_a_message():
     for revision in _scripts().walk_revisions():
         assert revision.doc and revision.doc.strip(), f"revision {revision.revision} has no message"
         assert not revision.doc.lower().startswith("empty message")
-
-
-@pytest.fixture(params=DATABASES)
-def empty_database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
-    else:
-        with scratch_pg_database("mig") as url:
-            yield url
 
 
 def test_upgrade_from_empty_matches_models(empty_database_url):

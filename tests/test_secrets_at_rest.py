@@ -18,7 +18,7 @@ from app.extensions import db
 from app.notifications import webpush
 from app.notifications.models import PushSubscription
 from tests import conftest, factories
-from tests.conftest import DATABASES, scratch_pg_database, signed_in
+from tests.conftest import signed_in
 from tests.peers import scenario
 from tests.peers.push_service import LocalPushService
 from tests.test_second_factor import new_officer, sign_in
@@ -76,7 +76,7 @@ def test_the_database_holds_no_secret_in_clear_and_sign_in_still_works(make_app)
         confirm = client.post("/api/auth/second-factor/confirm", json={"code": pyotp.TOTP(pending).now()})
         assert confirm.status_code == 200, confirm.json
         with LocalPushService(webpush.public_key(app)) as push:
-            subscription = push.new_subscriber().subscription()
+            subscription = push.allow_in(app).new_subscriber().subscription()
         assert signed_in(app, world.owner).post("/api/push/subscriptions", json=subscription).status_code == 201
 
         stored, auth = raw_secrets(), subscription["keys"]["auth"]
@@ -203,15 +203,6 @@ def test_development_generates_its_key_once_into_the_instance_folder(tmp_path, m
 
 
 # --- the migration --------------------------------------------------------------------------------------
-
-@pytest.fixture(params=DATABASES)
-def empty_database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
-    else:
-        with scratch_pg_database("enc") as url:
-            yield url
-
 
 def test_the_migration_encrypts_secrets_stored_in_clear_and_the_downgrade_gives_them_back(empty_database_url):
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_database_url, "ENCRYPTION_KEYS": KEY_A})
