@@ -70,6 +70,8 @@ def _found_anywhere() -> dict[str, list[str]]:
 
 
 def test_deleting_the_account_leaves_none_of_the_owners_data_in_any_table(app, world, runner):
+    # The phone's push service: a made-up origin, let in as tests let their push peers in.
+    app.config["PUSH_TEST_ORIGINS"] = "https://push.example.net"
     supervisor = signed_in(app, world.supervisor)
     officer = signed_in(app, world.officer)
     code = supervisor.post("/api/enrollment/codes", json={"label": "Block party", "kind": "campaign", "max_uses": 5})

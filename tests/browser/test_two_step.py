@@ -35,7 +35,7 @@ def _type_credentials(page, login: str, password: str) -> None:
 
 def _sign_out(page) -> None:
     page.goto("/#/settings")
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page.get_by_role("navigation").get_by_role("link", name="Sign in")).to_be_visible()
 
 
@@ -211,7 +211,7 @@ def test_an_owner_turns_two_step_sign_in_on_and_off_in_settings(page, live_serve
     expect(page.locator(".two-step-status")).to_contain_text("Off: your password alone signs you in.")
     page.get_by_role("link", name="Set up two-step sign-in").click()
     expect(page.get_by_role("heading", name="Set up two-step sign-in", level=1)).to_be_visible()
-    expect(page.get_by_role("button", name="Sign out")).to_have_count(0)  # not forced: no "Not now?"
+    expect(page.get_by_role("button", name="Sign out", exact=True)).to_have_count(0)  # not forced: no "Not now?"
     page.get_by_role("button", name="Start").click()
     totp = pyotp.TOTP(page.locator(".totp-secret code").inner_text().replace(" ", ""))
     page.get_by_label("6-digit code from the app").fill(totp.now())
