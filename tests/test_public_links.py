@@ -108,7 +108,7 @@ def test_a_forged_host_reaches_no_link_in_the_owners_sms_push_or_upload_link(mak
     app = forged_app(make_app, TWILIO_AUTH_TOKEN=AUTH_TOKEN)
     with app.app_context(), LocalPushService(webpush.public_key(app)) as push:
         world = factories.World.build()
-        device = push.new_subscriber()
+        device = push.allow_in(app).new_subscriber()
         push_owner = scenario.owner(subscription=device.subscription())
         sms_owner = scenario.owner(phone=scenario.phone_number())
         for owner in (push_owner, sms_owner):

@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app import create_app
 from app.extensions import db
 from app.notifications import delivery, push_endpoints, webpush
 from app.notifications.models import DeliveryStatus, Notification, PushSubscription
+from tests.conftest import production_app
 from tests.peers import scenario
 from tests.peers.push_service import LocalPushService
 
@@ -289,12 +289,11 @@ def test_only_public_unicast_addresses_are_routable(address, public):
 
 
 def test_production_refuses_to_start_with_the_test_exemption():
-    settings = {"SECRET_KEY": "x" * 32, "SQLALCHEMY_DATABASE_URI": "sqlite://"}
     with pytest.raises(RuntimeError, match="PUSH_TEST_ORIGINS"):
-        create_app("production", {**settings, "PUSH_TEST_ORIGINS": "http://127.0.0.1:8089"})
+        production_app(PUSH_TEST_ORIGINS="http://127.0.0.1:8089")
     with pytest.raises(RuntimeError, match="PUSH_SERVICE_HOSTS"):
-        create_app("production", {**settings, "PUSH_SERVICE_HOSTS": "https://fcm.googleapis.com/"})
-    app = create_app("production", settings)
+        production_app(PUSH_SERVICE_HOSTS="https://fcm.googleapis.com/")
+    app = production_app()
     assert push_endpoints.policy(app.config).hosts == (
         "fcm.googleapis.com", "android.googleapis.com", "push.services.mozilla.com", "push.apple.com",
         "notify.windows.com")
