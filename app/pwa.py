@@ -69,7 +69,10 @@ def index():
 @bp.get("/e/<string:code>")
 def enroll(code: str):
     # The page reads the code from its own URL; the file is the same for every code.
-    return send_from_directory(PWA_DIR, "enroll.html")
+    response = send_from_directory(PWA_DIR, "enroll.html")
+    # A member's code joins one business to the program: never let it leak through a Referer.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @bp.get("/app/vendor/<path:name>")

@@ -96,6 +96,7 @@ def test_offline_and_upload_link_pages(client):
     assert page.status_code == 200 and page.mimetype == "text/html"
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert 'src="/app/js/upload-link.js"' in page.get_data(as_text=True)
+    assert fetch(client, "/e/ABCDEFGH").headers["Referrer-Policy"] == "no-referrer"
     # App files are revalidated on every load; the worker keeps the offline copy.
     assert fetch(client, "/app/js/app.js").headers["Cache-Control"] == "no-cache"
 
