@@ -28,12 +28,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 from apiflask import APIBlueprint, Schema, fields
 from flask import Blueprint, current_app, request, send_file, send_from_directory
 
 from app.errors import ApiError, not_found
+from app.footage.asks import TRANSITIONS, UPLOADABLE
+from app.footage.models import OPEN_ASK_STATES, AskState
+from app.footage.schemas import ACTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 PWA_DIR = ROOT / "pwa"
@@ -188,15 +193,46 @@ class MapConfigOut(Schema):
     max_zoom = fields.Integer()
 
 
+_STATES = [state.value for state in AskState]
+
+
+def _states(description: str) -> fields.List:
+    return fields.List(fields.String(metadata={"enum": _STATES}), metadata={"description": description})
+
+
+class AskRulesOut(Schema):
+    """The ask state machine as app.footage defines it: the PWA reads it instead of keeping a copy."""
+
+    states = _states("Every state an ask can be in, in the order of its life.")
+    open = _states("Waiting for the owner's answer: the ask's `actions` are possible.")
+    uploadable = _states("The owner may add clips (up to the agency's maximum).")
+    actions = fields.List(fields.String(metadata={"enum": list(ACTIONS)}), metadata={
+        "description": "Every answer an open ask takes, in the order an ask's `actions` lists them."})
+    transitions = fields.Dict(
+        keys=fields.String(metadata={"enum": _STATES}), values=fields.List(fields.String(metadata={"enum": _STATES})),
+        metadata={"description": "The states each state can become; an empty list: the ask is final."})
+
+
 class AppConfigOut(Schema):
     map = fields.Nested(MapConfigOut)
+    asks = fields.Nested(AskRulesOut)
+
+
+def ask_rules() -> dict[str, Any]:
+    """The ask rules, each from its one home in app.footage (lists in AskState's order)."""
+    def values(states: Collection[AskState]) -> list[str]:
+        return [state.value for state in AskState if state in states]
+    return {"states": values(list(AskState)), "open": values(OPEN_ASK_STATES), "uploadable": values(UPLOADABLE),
+            "actions": list(ACTIONS),
+            "transitions": {state.value: values(TRANSITIONS[state]) for state in AskState}}
 
 
 @config_bp.get("/app-config")
 @config_bp.output(AppConfigOut)
 def app_config():
-    """Deployment settings the PWA needs before sign-in: the map tiles and where maps open"""
+    """What the PWA needs before sign-in: the map tiles, where maps open, and the ask rules"""
     config = current_app.config
     return {"map": {"tile_url": config["MAP_TILE_URL"], "attribution": config["MAP_TILE_ATTRIBUTION"],
                     "center": list(config["MAP_DEFAULT_CENTER"]), "zoom": config["MAP_DEFAULT_ZOOM"],
-                    "max_zoom": config["MAP_MAX_ZOOM"]}}
+                    "max_zoom": config["MAP_MAX_ZOOM"]},
+            "asks": ask_rules()}

@@ -12,6 +12,9 @@ from PIL import Image
 
 import config
 from app import pwa
+from app.footage import asks
+from app.footage.models import Ask, AskState
+from app.footage.schemas import AskOut
 
 
 @pytest.fixture
@@ -107,6 +110,35 @@ def test_app_config_names_the_map_tiles(make_app):
     assert body["map"]["tile_url"] == "https://tiles.example.org/{z}/{x}/{y}.png"
     assert body["map"]["center"] == [40.0, -75.5] and body["map"]["zoom"] == 15
     assert make_app().test_client().get("/api/app-config").json["map"]["tile_url"] == ""
+
+
+def test_app_config_carries_the_ask_rules_the_server_enforces(client):
+    """The PWA keeps no copy of the ask state machine: it reads this one."""
+    rules = client.get("/api/app-config").json["asks"]
+    assert rules["states"] == [state.value for state in AskState]
+    assert rules["open"] == ["queued", "notified", "seen"]
+    assert rules["uploadable"] == ["approved", "uploading", "delivered"]
+    assert rules["actions"] == ["approve", "decline", "no_footage"]
+    assert {state: set(targets) for state, targets in rules["transitions"].items()} == {
+        state.value: {target.value for target in targets} for state, targets in asks.TRANSITIONS.items()}
+    # Each list in the order of an ask's life, as the screens show them.
+    assert rules["transitions"]["queued"] == [
+        "notified", "seen", "approved", "declined", "no_footage", "expired", "cancelled"]
+    assert sorted(state for state, targets in rules["transitions"].items() if not targets) == [
+        "cancelled", "declined", "delivered", "expired", "no_footage"]
+
+
+def test_an_ask_takes_the_answers_exactly_in_the_states_app_config_calls_open(client):
+    rules = client.get("/api/app-config").json["asks"]
+    answered = {"approve": AskState.APPROVED, "decline": AskState.DECLINED, "no_footage": AskState.NO_FOOTAGE}
+    for state in AskState:
+        ask = Ask(state=state)
+        is_open = state.value in rules["open"]
+        # What each ask lists for the owner's buttons...
+        assert AskOut(only=("actions",)).dump(ask)["actions"] == (rules["actions"] if is_open else []), state
+        # ...and what the state machine lets it become.
+        assert [asks.can_transition(ask, answered[action]) for action in rules["actions"]] == [is_open] * 3, state
+        assert (state.value in rules["uploadable"]) == (state in asks.UPLOADABLE)
 
 
 @pytest.mark.parametrize("text", ["43.1", "north,south", "91,0", "0,181"])
