@@ -6,6 +6,7 @@
 
 import { get } from "./api.js";
 import { HOME, NAV, ROUTES, SETUP_NAV, TWO_STEP } from "./routes.js";
+import { registerServiceWorker } from "./service-worker.js";
 import { announce, errorCard, h, loading, replace } from "./ui.js";
 
 const main = document.getElementById("main");
@@ -228,16 +229,6 @@ function upgradeLegacyLinks() {
   const ask = params.get("ask");
   if (location.pathname === "/" && ask && /^\d+$/.test(ask)) {
     history.replaceState(null, "", `/#/asks/${ask}`);
-  }
-}
-
-async function registerServiceWorker() {
-  if ("serviceWorker" in navigator) {
-    try {
-      await navigator.serviceWorker.register("/sw.js", { scope: "/" });
-    } catch (error) {
-      console.warn("Service worker not registered:", error);
-    }
   }
 }
 

@@ -2,6 +2,7 @@
 
 import { get, post } from "/app/js/api.js";
 import { clearErrors, setBusy, showErrors, showMessage, values } from "/app/js/forms.js";
+import { registerServiceWorker } from "/app/js/service-worker.js";
 
 const SECTIONS = ["problem", "invite", "join", "wrong-role", "accounts", "done"];
 
@@ -213,19 +214,9 @@ function onShowPassword(event) {
   $("signup-password").type = event.currentTarget.checked ? "text" : "password";
 }
 
-// The same service worker as the app (offline shell, notifications), so the phone
-// that joins here is ready for push as soon as the owner turns it on.
-async function registerServiceWorker() {
-  if ("serviceWorker" in navigator) {
-    try {
-      await navigator.serviceWorker.register("/sw.js", { scope: "/" });
-    } catch (error) {
-      console.warn("Service worker not registered:", error);
-    }
-  }
-}
-
 async function start() {
+  // The same service worker as the app (offline shell, notifications), so the phone
+  // that joins here is ready for push as soon as the owner turns it on.
   registerServiceWorker();
   $("retype-form").addEventListener("submit", onRetype);
   $("join-form").addEventListener("submit", onJoin);

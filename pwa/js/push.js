@@ -9,6 +9,7 @@
 // subscription is registered with the server), "disabled" (not yet, or turned off).
 
 import { del, get, post } from "./api.js";
+import { registerServiceWorker } from "./service-worker.js";
 
 const ENDPOINT_KEY = "porchlight.push.endpoint";
 
@@ -47,12 +48,9 @@ async function registration(ms = 10000) {
   if (!("serviceWorker" in navigator)) {
     return null;
   }
-  if (!navigator.serviceWorker.controller && !(await navigator.serviceWorker.getRegistration("/"))) {
-    try {
-      await navigator.serviceWorker.register("/sw.js", { scope: "/" });
-    } catch {
-      return null;
-    }
+  if (!navigator.serviceWorker.controller && !(await navigator.serviceWorker.getRegistration("/"))
+      && !(await registerServiceWorker())) {
+    return null;
   }
   let timer;
   const timeout = new Promise((resolve) => { timer = setTimeout(() => resolve(null), ms); });
