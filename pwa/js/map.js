@@ -4,22 +4,16 @@
 // without Leaflet at all the container says so and the screen's coordinate fields
 // and lists keep working. Callers never depend on the map to get a job done.
 
-import { get } from "./api.js";
+import { appConfig } from "./config.js";
 import { loadScript, loadStyle } from "./vendor.js";
 
-let configPromise = null;
+// Where maps open when the server's settings cannot be read: pins still show, without tiles.
+const FALLBACK = { tile_url: "", attribution: "", center: [43.0389, -87.9065], zoom: 15 };
 
-export function appConfig() {
-  if (!configPromise) {
-    configPromise = get("/api/app-config").then((answer) => {
-      if (!answer.ok) {
-        configPromise = null;
-        return { map: { tile_url: "", attribution: "", center: [43.0389, -87.9065], zoom: 15 } };
-      }
-      return answer.data;
-    });
-  }
-  return configPromise;
+// The deployment's map settings (the "map" of GET /api/app-config), or the fallback.
+export async function mapSettings() {
+  const answer = await appConfig();
+  return answer.ok ? answer.data.map : FALLBACK;
 }
 
 // Compass bearing in degrees → an arrow character's rotation is done in CSS; the label says it.
@@ -34,7 +28,7 @@ export function bearingText(degrees) {
 // Creates a map in `container` (an element with class "map" and an accessible label
 // given by the caller). Returns a small controller, or null when Leaflet is missing.
 export async function createMap(container, { center, zoom, onTap } = {}) {
-  const config = await appConfig();
+  const settings = await mapSettings();
   let L;
   try {
     loadStyle("leaflet.css");
@@ -44,13 +38,13 @@ export async function createMap(container, { center, zoom, onTap } = {}) {
     container.classList.add("map-missing");
     return null;
   }
-  const start = center || config.map.center;
-  const map = L.map(container, { zoomControl: true, attributionControl: Boolean(config.map.attribution) })
-    .setView(start, zoom || config.map.zoom || 15);
-  if (config.map.tile_url) {
-    L.tileLayer(config.map.tile_url, {
-      maxZoom: config.map.max_zoom || 19,
-      attribution: config.map.attribution || "",
+  const start = center || settings.center;
+  const map = L.map(container, { zoomControl: true, attributionControl: Boolean(settings.attribution) })
+    .setView(start, zoom || settings.zoom || 15);
+  if (settings.tile_url) {
+    L.tileLayer(settings.tile_url, {
+      maxZoom: settings.max_zoom || 19,
+      attribution: settings.attribution || "",
     }).addTo(map);
   }
   if (onTap) {

@@ -160,35 +160,59 @@ export function pill(state) {
 }
 
 // A button whose action asks once more, in place, before anything changes: the question,
-// a danger button that runs `act()` (an API call), and one that keeps things as they are.
-// A refusal shows the API's message and takes focus; success calls `onDone(answer, box)`.
-// `focus`: what takes focus when the question appears ("question" or "confirm").
-export function confirmInPlace({ className, label, question, yes, no, act, onDone, focus = "question" }) {
+// a button that runs `act()` (an API call), and one that keeps things as they are. Every
+// confirmation in the app is this control.
+//   label: the first button; `hiddenLabel` adds words only screen readers hear (which of
+//     several items it acts on); `startClass`: its look ("", "danger" or "primary").
+//   question: the text, or a function giving it when asked; `groupLabel` names the question
+//     for screen readers. yes, no: the two buttons; `tone`: the look of `yes` ("danger"
+//     or "primary").
+//   act(): the call; both buttons wait while it runs (a screen left meanwhile is left alone).
+//   onDone(answer, box, restart): after success. restart() puts the first button back and
+//     returns it.
+//   onRefused(answer, box, restart): a refusal, when the screen shows it itself; without it
+//     the API's message shows under the question and takes focus.
+//   focus: what takes focus when the question appears ("question" or "confirm").
+export function confirmInPlace({
+  className, label, hiddenLabel, startClass = "", question, groupLabel, yes, no, tone = "danger",
+  act, onDone, onRefused, focus = "question",
+}) {
   const box = h(`div.${className}`);
-  const start = h("button", { type: "button" }, label);
+  const start = h(startClass ? `button.${startClass}` : "button", { type: "button" }, label,
+    hiddenLabel ? h("span.visually-hidden", hiddenLabel) : null);
+  const restart = () => {
+    replace(box, start);
+    return start;
+  };
   start.addEventListener("click", () => {
-    const text = h("p.confirm-text", { tabindex: "-1" }, question);
+    const text = h("p.confirm-question", { tabindex: "-1" }, typeof question === "function" ? question() : question);
     const error = h("p.form-error", { role: "alert", tabindex: "-1", hidden: true });
-    const confirm = h("button.danger", { type: "button" }, yes);
+    const confirm = h(`button.${tone}`, { type: "button" }, yes);
     const keep = h("button", { type: "button" }, no);
-    keep.addEventListener("click", () => {
-      replace(box, start);
-      start.focus();
-    });
+    keep.addEventListener("click", () => restart().focus());
     confirm.addEventListener("click", async () => {
-      confirm.disabled = true;
+      confirm.disabled = keep.disabled = true;
+      confirm.setAttribute("aria-busy", "true");
       const answer = await act();
-      confirm.disabled = false;
-      if (!answer.ok) {
+      if (!box.isConnected) {
+        return;
+      }
+      confirm.disabled = keep.disabled = false;
+      confirm.removeAttribute("aria-busy");
+      if (answer.ok) {
+        onDone(answer, box, restart);
+      } else if (onRefused) {
+        onRefused(answer, box, restart);
+      } else {
         error.hidden = false;
         error.textContent = answer.error.message;
         error.focus();
-        return;
       }
-      onDone(answer, box);
     });
-    replace(box, text, error, h("div.actions", confirm, keep));
+    replace(box, h("div.confirm", { role: "group", "aria-label": groupLabel || label },
+      text, error, h("div.actions", confirm, keep)));
     (focus === "confirm" ? confirm : text).focus();
   });
-  return replace(box, start);
+  restart();
+  return box;
 }

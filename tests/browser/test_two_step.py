@@ -185,7 +185,7 @@ def test_supervisor_resets_the_two_step_sign_in_of_an_officer_who_lost_their_pho
     screenshot(page, "supervisor-staff")
 
     card.get_by_role("button", name="Reset two-step sign-in").click()
-    expect(card.locator(".confirm-text")).to_be_focused()
+    expect(card.locator(".confirm-question")).to_be_focused()
     card.get_by_role("button", name="Keep it").click()
     expect(card.get_by_role("button", name="Reset two-step sign-in")).to_be_focused()
     card.get_by_role("button", name="Reset two-step sign-in").click()

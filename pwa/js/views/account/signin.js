@@ -7,12 +7,7 @@
 import { post } from "../../api.js";
 import { clearErrors, setBusy, showErrors, values } from "../../forms.js";
 import { field, formError, h } from "../../ui.js";
-
-// Only in-app paths are followed after sign-in (never another site).
-export function safeNext(query, fallback) {
-  const next = query.get("next");
-  return next && next.startsWith("/") && !next.startsWith("//") ? next : fallback;
-}
+import { safeNext } from "./common.js";
 
 function codeStep() {
   const input = h("input", {

@@ -9,7 +9,7 @@
 import { del, get, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors, values } from "../../forms.js";
 import { errorCard, field, formError, h, replace } from "../../ui.js";
-import { safeNext } from "./signin.js";
+import { safeNext } from "./common.js";
 
 const APPS = "any app for time-based (TOTP) codes works, e.g. FreeOTP, Aegis, Google Authenticator, "
   + "Microsoft Authenticator, or the one in your password manager";

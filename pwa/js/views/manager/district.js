@@ -6,7 +6,9 @@
 
 import { get, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors } from "../../forms.js";
-import { errorCard, field, formError, formatDateTime, h, loading, pill, replace, time } from "../../ui.js";
+import {
+  confirmInPlace, errorCard, field, formError, formatDateTime, h, loading, pill, replace, time,
+} from "../../ui.js";
 
 const MEMBER_CODES = 25; // codes whose uses are read for the member list
 const SINGLE_CODES_SHOWN = 10; // single-use codes drawn before "Show all"
@@ -109,26 +111,16 @@ export default {
     }
 
     function revokeControl(code) {
-      const box = h("div.revoke");
-      const ask = () => {
-        const question = h("p.confirm-question", { tabindex: "-1" },
-          `Withdraw “${code.label}”? Nobody can join with it from now on; members who joined stay members.`);
-        const message = h("p.form-error", { role: "alert", hidden: true });
-        const yes = h("button.danger", { type: "button" }, "Yes, withdraw it");
-        const no = h("button", { type: "button" }, "Keep it");
-        no.addEventListener("click", () => { start(); box.querySelector("button").focus(); });
-        yes.addEventListener("click", async () => {
-          yes.disabled = true;
-          const answer = await post(`/api/enrollment/codes/${code.id}/revoke`);
-          if (closed) {
-            return;
-          }
-          yes.disabled = false;
-          if (!answer.ok) {
-            message.hidden = false;
-            message.textContent = answer.error.message;
-            return;
-          }
+      return confirmInPlace({
+        className: "revoke",
+        label: "Withdraw this code",
+        hiddenLabel: `: ${code.label}`,
+        question: `Withdraw “${code.label}”? Nobody can join with it from now on; members who joined stay members.`,
+        groupLabel: "Confirm withdrawing the code",
+        yes: "Yes, withdraw it",
+        no: "Keep it",
+        act: () => post(`/api/enrollment/codes/${code.id}/revoke`),
+        onDone: (answer) => {
           codes = codes.map((c) => (c.id === code.id ? answer.data : c));
           const card = codeCard(answer.data);
           codeList.querySelector(`li[data-code-id="${code.id}"]`)?.replaceWith(card);
@@ -136,19 +128,8 @@ export default {
           ctx.announce(`Code ${code.label} withdrawn.`);
           card.querySelector("h3").setAttribute("tabindex", "-1");
           card.querySelector("h3").focus();
-        });
-        replace(box, h("div.confirm", { role: "group", "aria-label": "Confirm withdrawing the code" },
-          question, message, h("div.actions", yes, no)));
-        question.focus();
-      };
-      const start = () => {
-        const button = h("button", { type: "button" }, "Withdraw this code",
-          h("span.visually-hidden", `: ${code.label}`));
-        button.addEventListener("click", ask);
-        replace(box, button);
-      };
-      start();
-      return box;
+        },
+      });
     }
 
     // A bulk import issues one single-use code per member: past a few, they wait behind a button.

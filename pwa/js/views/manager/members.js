@@ -6,8 +6,8 @@
 // Managers see their members' participation only: never requests, asks or footage.
 
 import { get } from "../../api.js";
-import { errorCard, formatDateTime, h, loading, pill, replace, time } from "../../ui.js";
-import { debounce } from "../officer/common.js";
+import { debounce } from "../../timing.js";
+import { confirmInPlace, errorCard, formatDateTime, h, loading, pill, replace, time } from "../../ui.js";
 import { countsList, plural, postWithRetry, retryWhen } from "./common.js";
 
 const PAGE_SIZE = 25;
@@ -105,42 +105,30 @@ export default {
 
     // --- invitations and exports ------------------------------------------------------------
 
-    const smsBox = h("div.sms-invite");
     const smsResult = h("div.sms-result", { role: "status", "aria-live": "polite" });
-
-    function smsStart() {
-      const button = h("button.primary", { type: "button" }, "Send SMS invitations…");
-      button.addEventListener("click", smsAsk);
-      replace(smsBox, button);
-      return button;
-    }
-
-    function smsAsk() {
-      replace(smsResult);
-      const waiting = waitingCount;
-      const question = h("p.confirm-question", { tabindex: "-1" },
-        `Send an SMS invitation with their enrollment link to the ${plural(waiting, "member")} not enrolled yet? `
-        + "Members who opted out of text messages, have no mobile number or were already sent one are skipped.");
-      const yes = h("button.primary", { type: "button" }, "Yes, send the invitations");
-      const no = h("button", { type: "button" }, "Cancel");
-      no.addEventListener("click", () => smsStart().focus());
-      yes.addEventListener("click", async () => {
-        yes.disabled = true;
-        no.disabled = true;
-        yes.setAttribute("aria-busy", "true");
+    const smsShown = (answer, box, restart) => {
+      const again = restart();
+      showSmsAnswer(answer);
+      (smsResult.querySelector("[tabindex]") || again).focus();
+    };
+    const smsBox = confirmInPlace({
+      className: "sms-invite",
+      label: "Send SMS invitations…",
+      startClass: "primary",
+      question: () => `Send an SMS invitation with their enrollment link to the ${plural(waitingCount, "member")} `
+        + "not enrolled yet? Members who opted out of text messages, have no mobile number or were already sent "
+        + "one are skipped.",
+      groupLabel: "Confirm sending SMS invitations",
+      yes: "Yes, send the invitations",
+      no: "Cancel",
+      tone: "primary",
+      act: () => {
         replace(smsResult, h("p.loading", "Sending…"));
-        const answer = await postWithRetry("/api/district/invitations/sms", {});
-        if (closed) {
-          return;
-        }
-        const again = smsStart();
-        showSmsAnswer(answer);
-        (smsResult.querySelector("[tabindex]") || again).focus();
-      });
-      replace(smsBox, h("div.confirm", { role: "group", "aria-label": "Confirm sending SMS invitations" },
-        question, h("div.actions", yes, no)));
-      question.focus();
-    }
+        return postWithRetry("/api/district/invitations/sms", {});
+      },
+      onDone: smsShown,
+      onRefused: smsShown,
+    });
 
     function showSmsAnswer(answer) {
       if (answer.ok) {
@@ -175,7 +163,6 @@ export default {
           : answer.error.message),
         rateLimited && answer.error.message ? h("p.hint", answer.error.message) : null));
     }
-    smsStart();
 
     const waitingCount = totals.not_enrolled ?? Math.max(0, (totals.members || 0) - (totals.enrolled || 0));
     const sheets = [];

@@ -8,8 +8,9 @@
 
 import { get, patch, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors } from "../../forms.js";
+import { poll } from "../../timing.js";
 import { errorCard, field, formError, formatWindow, h, loading, replace, time } from "../../ui.js";
-import { agencyPolicy, exceededText, formatCoordinates, formatMetres, formatMinutes, poll } from "./common.js";
+import { agencyPolicy, exceededText, formatCoordinates, formatMetres, formatMinutes } from "./common.js";
 
 const POLL_MS = 15000;
 

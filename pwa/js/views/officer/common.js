@@ -1,66 +1,11 @@
-// Helpers shared by the officer, supervisor and district-manager screens: polling,
-// debouncing, counts per outcome, the agency's limits in words, and times for
-// <input type="datetime-local">.
+// Helpers shared by the officer and supervisor screens: counts per outcome, the agency's
+// limits in words, and times for <input type="datetime-local">.
 //
 // Nothing here (nor in any API these screens call) carries an owner's identity:
 // officers learn how many owners answered what, never who.
 
 import { get } from "../../api.js";
-import { h } from "../../ui.js";
-
-// Calls `fn({background: true})` every `ms` while the page is visible (and at once when
-// it becomes visible again); `fn` hands the option to its get() calls, so the refreshes
-// do not keep the session awake. Returns stop(). A call still running is never
-// overlapped by the next one.
-export function poll(fn, ms) {
-  let timer = null;
-  let stopped = false;
-  let running = false;
-  const tick = async () => {
-    timer = null;
-    if (stopped) {
-      return;
-    }
-    if (!document.hidden && !running) {
-      running = true;
-      try {
-        await fn({ background: true });
-      } catch (error) {
-        console.warn("poll failed", error);
-      } finally {
-        running = false;
-      }
-    }
-    if (!stopped) {
-      timer = setTimeout(tick, ms);
-    }
-  };
-  const onVisible = () => {
-    if (!document.hidden && !stopped && timer !== null) {
-      clearTimeout(timer);
-      tick();
-    }
-  };
-  document.addEventListener("visibilitychange", onVisible);
-  timer = setTimeout(tick, ms);
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-    document.removeEventListener("visibilitychange", onVisible);
-  };
-}
-
-// fn debounced by `ms`; .cancel() drops a pending call, .now() runs it at once.
-export function debounce(fn, ms) {
-  let timer = null;
-  const debounced = (...args) => {
-    clearTimeout(timer);
-    timer = setTimeout(() => { timer = null; fn(...args); }, ms);
-  };
-  debounced.cancel = () => { clearTimeout(timer); timer = null; };
-  debounced.now = (...args) => { debounced.cancel(); fn(...args); };
-  return debounced;
-}
+import { h, words } from "../../ui.js";
 
 // --- the agency's policy ---------------------------------------------------------------
 
@@ -117,38 +62,37 @@ export function exceededText(request, policy) {
 
 // --- counts per outcome ------------------------------------------------------------------
 
-// How the ask states are shown to staff, grouped into the outcomes an officer cares about.
-export const OUTCOMES = [
-  ["waiting", "Waiting", ["queued", "notified", "seen"]],
-  ["approved", "Approved", ["approved"]],
-  ["uploading", "Uploading", ["uploading"]],
-  ["delivered", "Delivered", ["delivered"]],
-  ["declined", "Declined", ["declined"]],
-  ["no_footage", "No footage", ["no_footage"]],
-  ["expired", "Expired", ["expired"]],
-  ["cancelled", "Cancelled", ["cancelled"]],
-];
+// How the ask states are shown to staff: the open ones together as "Waiting", then each
+// other state on its own, in the order of an ask's life (`rules`: config.js askRules).
+function outcomes(rules) {
+  const label = (state) => {
+    const text = words(state);
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  };
+  return [["waiting", "Waiting", rules.open],
+    ...rules.states.filter((state) => !rules.isOpen(state)).map((state) => [state, label(state), [state]])];
+}
 
-export function outcomeCounts(counts = {}) {
-  return OUTCOMES.map(([key, label, states]) => ({
-    key, label, value: states.reduce((sum, state) => sum + (counts[state] || 0), 0),
+export function outcomeCounts(counts, rules) {
+  return outcomes(rules).map(([key, label, states]) => ({
+    key, label, value: states.reduce((sum, state) => sum + ((counts || {})[state] || 0), 0),
   }));
 }
 
 // <dl class="counts">: cameras asked, then each outcome (zeros included when `all`).
-export function countsList(request, { all = true } = {}) {
-  const items = outcomeCounts(request.counts).filter((item) => all || item.value > 0);
+export function countsList(request, rules, { all = true } = {}) {
+  const items = outcomeCounts(request.counts, rules).filter((item) => all || item.value > 0);
   return h("dl.counts",
     h("div", { dataset: { outcome: "asked" } }, h("dt", "Cameras asked"), h("dd", String(request.asks_total || 0))),
     items.map((item) => h("div", { dataset: { outcome: item.key } }, h("dt", item.label), h("dd", String(item.value)))));
 }
 
 // "3 asked · 1 approved · 2 waiting" for list items.
-export function countsSentence(request) {
+export function countsSentence(request, rules) {
   if (!request.asks_total) {
     return request.status === "pending_approval" ? "Not sent yet: waiting for a supervisor" : "No cameras asked";
   }
-  const parts = outcomeCounts(request.counts).filter((item) => item.value > 0)
+  const parts = outcomeCounts(request.counts, rules).filter((item) => item.value > 0)
     .map((item) => `${item.value} ${item.label.toLowerCase()}`);
   return [`${request.asks_total} asked`, ...parts].join(" · ");
 }

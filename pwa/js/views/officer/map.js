@@ -5,9 +5,10 @@
 // Location and direction only: the API gives officers nothing of a camera's owner.
 
 import { get } from "../../api.js";
-import { bearingText, appConfig, createMap, currentPosition } from "../../map.js";
+import { bearingText, createMap, currentPosition, mapSettings } from "../../map.js";
+import { debounce } from "../../timing.js";
 import { errorCard, field, h, replace } from "../../ui.js";
-import { debounce, formatCoordinates, formatMetres, parseCoordinate } from "./common.js";
+import { formatCoordinates, formatMetres, parseCoordinate } from "./common.js";
 
 const RADII = [250, 500, 1000, 2000, 5000];
 const DEFAULT_RADIUS = 1000;
@@ -15,8 +16,8 @@ const DEFAULT_RADIUS = 1000;
 export default {
   title: "Camera map",
   async render(ctx) {
-    const config = await appConfig();
-    const [startLat, startLon] = config.map.center;
+    const settings = await mapSettings();
+    const [startLat, startLon] = settings.center;
     let map = null;
     let layers = [];
     let closed = false;
@@ -150,7 +151,7 @@ export default {
     });
 
     search(startLat, startLon, DEFAULT_RADIUS);
-    createMap(mapBox, { center: [startLat, startLon], zoom: config.map.zoom }).then((controller) => {
+    createMap(mapBox, { center: [startLat, startLon], zoom: settings.zoom }).then((controller) => {
       if (closed) {
         controller?.remove();
         return;

@@ -7,10 +7,11 @@
 
 import { get, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors } from "../../forms.js";
-import { appConfig, createMap, currentPosition } from "../../map.js";
+import { createMap, currentPosition, mapSettings } from "../../map.js";
+import { debounce } from "../../timing.js";
 import { field, formError, h } from "../../ui.js";
 import {
-  agencyPolicy, debounce, formatCoordinates, formatMetres, formatMinutes, localInputToIso, parseCoordinate,
+  agencyPolicy, formatCoordinates, formatMetres, formatMinutes, localInputToIso, parseCoordinate,
   toLocalInput,
 } from "./common.js";
 
@@ -302,8 +303,8 @@ export default {
       showNearby();
     }
 
-    appConfig().then((config) => createMap(mapBox, {
-      center: config.map.center, zoom: config.map.zoom,
+    mapSettings().then((settings) => createMap(mapBox, {
+      center: settings.center, zoom: settings.zoom,
       onTap: (lat, lon) => setPoint(lat, lon, { source: "map" }),
     })).then((controller) => {
       if (closed) {

@@ -6,13 +6,16 @@
 // owner sees, so nothing is fetched until the officer presses play.
 
 import { get, post } from "../../api.js";
+import { askRules } from "../../config.js";
 import { clearErrors, setBusy, showErrors } from "../../forms.js";
 import { createMap } from "../../map.js";
+import { poll } from "../../timing.js";
 import {
-  errorCard, field, formError, formatBytes, formatDateTime, formatWindow, h, pill, relativeTime, replace, time,
+  confirmInPlace, errorCard, field, formError, formatBytes, formatDateTime, formatWindow, h, pill, relativeTime,
+  replace, time,
 } from "../../ui.js";
 import {
-  STATUS_WORDS, agencyPolicy, countsList, countsSentence, exceededText, formatCoordinates, formatMetres, poll,
+  STATUS_WORDS, agencyPolicy, countsList, countsSentence, exceededText, formatCoordinates, formatMetres,
 } from "./common.js";
 
 const POLL_MS = 4000;
@@ -44,12 +47,16 @@ export default {
     if (!/^\d+$/.test(id)) {
       return notFound();
     }
-    const [first, firstClips, policy] = await Promise.all([
-      get(`/api/requests/${id}`), get(`/api/requests/${id}/clips`), agencyPolicy()]);
-    if (!first.ok) {
-      return first.status === 404 ? notFound() : h("section",
-        h("h1", "Request"), errorCard(first.error, () => ctx.navigate(`/officer/requests/${id}`)));
+    const [first, firstClips, policy, rulesAnswer] = await Promise.all([
+      get(`/api/requests/${id}`), get(`/api/requests/${id}/clips`), agencyPolicy(), askRules()]);
+    if (first.status === 404) {
+      return notFound();
     }
+    if (!first.ok || !rulesAnswer.ok) {
+      return h("section", h("h1", "Request"),
+        errorCard((first.ok ? rulesAnswer : first).error, () => ctx.navigate(`/officer/requests/${id}`)));
+    }
+    const rules = rulesAnswer.data;
     let request = first.data;
     const supervisor = ctx.user.role === "supervisor";
     let closed = false;
@@ -68,7 +75,7 @@ export default {
         statusSentence(request),
         supervisor && request.status === "pending_approval"
           ? [" ", h("a", { href: "#/officer/approvals" }, "Review it in the approval queue"), "."] : null);
-      replace(countsBox, countsList(request));
+      replace(countsBox, countsList(request, rules));
       countsBox.dataset.total = String(request.asks_total || 0);
       drawDetails();
       drawCancel();
@@ -179,57 +186,35 @@ export default {
     // --- cancel ----------------------------------------------------------------------------------
 
     const cancelBox = h("div.cancel-box");
+    let cancelControl = null; // kept while the request may be cancelled: a refresh leaves a question open
     function drawCancel() {
       const mayCancel = OPEN.includes(request.status) && (supervisor || request.officer_id === ctx.user.id);
       if (!mayCancel) {
+        cancelControl = null;
         replace(cancelBox);
         return;
       }
-      if (cancelBox.dataset.confirming === "true") {
+      if (cancelControl) {
         return;
       }
-      const button = h("button.danger", { type: "button" }, "Cancel this request");
-      button.addEventListener("click", () => confirmCancel());
+      cancelControl = confirmInPlace({
+        className: "cancel-request",
+        label: "Cancel this request",
+        startClass: "danger",
+        question: "Cancel this request? Owners who have not answered will no longer be asked. This cannot be undone.",
+        groupLabel: "Confirm cancelling",
+        yes: "Yes, cancel the request",
+        no: "Keep it",
+        act: () => post(`/api/requests/${request.id}/cancel`),
+        onDone: (answer) => {
+          request = answer.data;
+          drawStatus();
+          ctx.announce("Request cancelled.");
+          heading.focus();
+        },
+      });
       replace(cancelBox, h("h2", "Cancel"), h("p", "Withdraw the request if the footage is no longer needed."),
-        h("div.actions", button));
-    }
-
-    function confirmCancel() {
-      cancelBox.dataset.confirming = "true";
-      const question = h("p.confirm-question", { tabindex: "-1" },
-        "Cancel this request? Owners who have not answered will no longer be asked. This cannot be undone.");
-      const message = h("p.form-error", { role: "alert", hidden: true });
-      const yes = h("button.danger", { type: "button" }, "Yes, cancel the request");
-      const no = h("button", { type: "button" }, "Keep it");
-      const done = () => {
-        delete cancelBox.dataset.confirming;
-        drawCancel();
-      };
-      no.addEventListener("click", () => {
-        done();
-        cancelBox.querySelector("button")?.focus();
-      });
-      yes.addEventListener("click", async () => {
-        yes.disabled = true;
-        const answer = await post(`/api/requests/${request.id}/cancel`);
-        if (closed) {
-          return;
-        }
-        yes.disabled = false;
-        if (!answer.ok) {
-          message.hidden = false;
-          message.textContent = answer.error.message;
-          return;
-        }
-        request = answer.data;
-        delete cancelBox.dataset.confirming;
-        drawStatus();
-        ctx.announce("Request cancelled.");
-        heading.focus();
-      });
-      replace(cancelBox, h("h2", "Cancel"), h("div.confirm", { role: "group", "aria-label": "Confirm cancelling" },
-        question, message, h("div.actions", yes, no)));
-      question.focus();
+        cancelControl);
     }
 
     // --- evidence holds --------------------------------------------------------------------------
@@ -317,7 +302,7 @@ export default {
 
     // --- live updates ----------------------------------------------------------------------------
 
-    let lastCounts = countsSentence(request);
+    let lastCounts = countsSentence(request, rules);
     async function refresh(options) {
       const [answer, clips] = await Promise.all([get(`/api/requests/${id}`, options),
         get(`/api/requests/${id}/clips`, options)]);
@@ -327,7 +312,7 @@ export default {
       if (answer.ok) {
         const before = request.status;
         request = answer.data;
-        const sentence = countsSentence(request);
+        const sentence = countsSentence(request, rules);
         if (sentence !== lastCounts || before !== request.status) {
           drawStatus();
           if (sentence !== lastCounts) {

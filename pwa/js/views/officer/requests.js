@@ -2,8 +2,10 @@
 // (polled while the screen is open). A status filter narrows the list.
 
 import { get } from "../../api.js";
+import { askRules } from "../../config.js";
+import { poll } from "../../timing.js";
 import { errorCard, formatWindow, h, loading, pill, relativeTime, replace } from "../../ui.js";
-import { STATUS_WORDS, countsSentence, formatMetres, outcomeCounts, poll } from "./common.js";
+import { STATUS_WORDS, countsSentence, formatMetres, outcomeCounts } from "./common.js";
 
 const POLL_MS = 10000;
 const FILTERS = [["", "All requests"], ["active", "Active"], ["pending_approval", "Waiting for approval"],
@@ -23,12 +25,15 @@ export default {
     const updated = h("p.hint.updated");
     let last = null; // id → signature, to announce changes
     let closed = false;
+    let rules = null;
 
     async function load({ first = false, background = false } = {}) {
-      const answer = await get(`/api/requests${status ? `?status=${status}` : ""}`, { background });
+      const [requestsAnswer, rulesAnswer] = await Promise.all([
+        get(`/api/requests${status ? `?status=${status}` : ""}`, { background }), askRules()]);
       if (closed || !ctx.current) {
         return;
       }
+      const answer = rulesAnswer.ok ? requestsAnswer : rulesAnswer;
       if (!answer.ok) {
         if (first) {
           replace(list, errorCard(answer.error, () => load({ first: true })));
@@ -37,6 +42,7 @@ export default {
         }
         return;
       }
+      rules = rulesAnswer.data;
       const requests = answer.data;
       drawTotals(requests);
       drawList(requests);
@@ -52,7 +58,7 @@ export default {
       for (const request of requests) {
         byStatus[request.status] = (byStatus[request.status] || 0) + 1;
         asked += request.asks_total || 0;
-        for (const item of outcomeCounts(request.counts)) {
+        for (const item of outcomeCounts(request.counts, rules)) {
           outcomes[item.key] = (outcomes[item.key] || 0) + item.value;
         }
       }
@@ -64,7 +70,7 @@ export default {
           cell("active", "Active", byStatus.active || 0),
           cell("pending_approval", "Awaiting approval", byStatus.pending_approval || 0),
           cell("asked", "Cameras asked", asked),
-          cell("approved", "Approved", (outcomes.approved || 0) + (outcomes.uploading || 0) + (outcomes.delivered || 0)),
+          cell("approved", "Approved", rules.uploadable.reduce((sum, state) => sum + (outcomes[state] || 0), 0)),
           cell("delivered", "Delivered", outcomes.delivered || 0),
           cell("declined", "Declined", outcomes.declined || 0),
           cell("no_footage", "No footage", outcomes.no_footage || 0)));
@@ -78,7 +84,7 @@ export default {
         h("p.meta", pill(request.status), " ", request.incident_type, mine ? " · yours" : "",
           request.self_approved ? [" · ", h("strong.self-approved", "self-approved")] : null),
         h("p.meta", formatWindow(request.window_start, request.window_end), " · ", formatMetres(request.radius_m)),
-        h("p.meta.counts-sentence", countsSentence(request)),
+        h("p.meta.counts-sentence", countsSentence(request, rules)),
         request.status === "active" && request.expires_at
           ? h("p.meta", `Owners can answer; it closes ${relativeTime(request.expires_at)}.`) : null);
     }
@@ -108,7 +114,8 @@ export default {
         const added = requests.filter((r) => !last.has(r.id));
         const parts = [];
         if (changed.length) {
-          parts.push(changed.length === 1 ? `Case ${changed[0].case_number} updated: ${countsSentence(changed[0])}.`
+          parts.push(changed.length === 1
+            ? `Case ${changed[0].case_number} updated: ${countsSentence(changed[0], rules)}.`
             : `${changed.length} requests updated.`);
         }
         if (added.length) {

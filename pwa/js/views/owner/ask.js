@@ -2,46 +2,19 @@
 // approved — the clip upload (tus, see upload.js) with each delivered clip's SHA-256.
 
 import { get, post } from "../../api.js";
+import { askRules } from "../../config.js";
 import { setBusy, showErrors } from "../../forms.js";
 import { uploadPanel } from "../../upload.js";
-import { viaText } from "./history.js";
 import {
-  errorCard, formatBytes, formatDateTime, formatDistance, formatWindow, h, pill, relativeTime, replace, time,
+  errorCard, formatBytes, formatDistance, formatWindow, h, pill, relativeTime, replace, time,
 } from "../../ui.js";
-
-const UPLOADABLE = ["approved", "uploading", "delivered"];
-const OPEN = ["queued", "notified", "seen"];
+import { ANSWERS, outcomeParagraph } from "./common.js";
 
 function closed(ask) {
   return Boolean(ask.deadline) && new Date(ask.deadline).getTime() <= Date.now();
 }
 
-function outcome(ask) {
-  const when = ask.responded_at ? ` on ${formatDateTime(ask.responded_at)}` : "";
-  const via = ask.answered_via ? ` ${viaText(ask.answered_via)}` : "";
-  switch (ask.state) {
-    case "approved":
-      return closed(ask) ? h("p", `You approved this request${when}, but it closed before a clip arrived.`)
-        : h("p", `You approved this request${when}${via}. Upload the clip below.`);
-    case "uploading":
-      return h("p", `You approved this request${when}${via}. A clip is on its way.`);
-    case "delivered":
-      return h("p", `You approved this request${when}${via} and your clip was delivered.`);
-    case "declined":
-      return h("p", `You declined this request${when}${via}. Nothing was shared.`,
-        ask.decline_reason ? h("span", ` Your reason (only you see it): “${ask.decline_reason}”`) : null);
-    case "no_footage":
-      return h("p", `You answered that you have no footage of that time${when}${via}.`);
-    case "expired":
-      return h("p", "This request closed before it was answered. Nothing was shared.");
-    case "cancelled":
-      return h("p", "The agency withdrew this request. Nothing more is needed from you.");
-    default:
-      return closed(ask) ? h("p", "This request has closed.") : null;
-  }
-}
-
-function facts(ask) {
+function facts(ask, rules) {
   return h("dl.card.ask-facts",
     h("dt", "Case number"), h("dd", ask.case_number),
     h("dt", "Incident"), h("dd", ask.incident_type),
@@ -52,7 +25,7 @@ function facts(ask) {
     ask.deadline ? [h("dt", closed(ask) ? "Closed" : "Answer by"),
       h("dd", time(ask.deadline), closed(ask) ? null : ` (${relativeTime(ask.deadline)})`)] : null,
     h("dt", "Asked"), h("dd", time(ask.created_at)),
-    OPEN.includes(ask.state) && ask.reply_code
+    rules.isOpen(ask.state) && ask.reply_code
       ? [h("dt", "Text reply code"), h("dd.code", ask.reply_code)] : null);
 }
 
@@ -89,7 +62,12 @@ export default {
     if (!/^\d+$/.test(id)) {
       return h("section", h("h1", "Request not found"), h("p", h("a", { href: "#/inbox" }, "Back to your inbox")));
     }
-    const [answer, clipsAnswer] = await Promise.all([get(`/api/asks/${id}`), get(`/api/asks/${id}/clips`)]);
+    const [answer, clipsAnswer, rulesAnswer] = await Promise.all([
+      get(`/api/asks/${id}`), get(`/api/asks/${id}/clips`), askRules()]);
+    if (answer.ok && !rulesAnswer.ok) {
+      return h("section", h("h1", "Request for footage"),
+        errorCard(rulesAnswer.error, () => ctx.navigate(`/asks/${id}`)));
+    }
     if (!answer.ok) {
       return h("section",
         h("h1", answer.status === 404 ? "Request not found" : "Request for footage"),
@@ -98,6 +76,7 @@ export default {
           : errorCard(answer.error, () => ctx.navigate(`/asks/${id}`)),
         h("p", h("a", { href: "#/inbox" }, "Back to your inbox")));
     }
+    const rules = rulesAnswer.data;
     let ask = answer.data;
     let clips = clipsAnswer.ok ? clipsAnswer.data : [];
     let panel = null;
@@ -139,7 +118,7 @@ export default {
       alert.hidden = true;
       const buttons = Array.from(main.querySelectorAll(".answer button"));
       buttons.forEach((b) => { b.disabled = true; });
-      const result = await post(`/api/asks/${id}/${action}`, body);
+      const result = await post(`/api/asks/${id}/${ANSWERS[action].path}`, body);
       buttons.forEach((b) => { b.disabled = false; });
       if (!ctx.current) {
         return null;
@@ -157,8 +136,7 @@ export default {
         return null;
       }
       ask = result.data;
-      ctx.announce(action === "approve" ? "Approved. Now choose the clip to upload."
-        : action === "decline" ? "Declined. Nothing will be shared." : "Answer sent: no footage.");
+      ctx.announce(ANSWERS[action].done);
       draw(true);
       return result;
     }
@@ -181,7 +159,7 @@ export default {
         form.hidden = false;
         opener.hidden = true;
         reason.focus();
-      } }, "Decline…");
+      } }, ANSWERS.decline.label);
       form.addEventListener("submit", async (event) => {
         event.preventDefault();
         setBusy(form, true);
@@ -195,16 +173,18 @@ export default {
       return { opener, form };
     }
 
+    // The answers the ask still takes (ask.actions), in the order of ANSWERS.
     function answerSection() {
-      const decline = declineForm();
+      const offered = Object.keys(ANSWERS).filter((action) => ask.actions.includes(action));
+      const decline = offered.includes("decline") ? declineForm() : null;
+      const button = (action) => (action === "decline" ? decline.opener
+        : h(action === "approve" ? "button.primary" : "button", { type: "button", onclick: () => respond(action) },
+          ANSWERS[action].label));
       return h("section.answer", { "aria-labelledby": "answer-title" },
         h("h2", { id: "answer-title" }, "Your answer"),
         h("p", "You decide. If you approve, you choose which clip to send. Officers never learn who declined."),
-        h("div.actions.answer-buttons",
-          h("button.primary", { type: "button", onclick: () => respond("approve") }, "Approve"),
-          h("button", { type: "button", onclick: () => respond("no-footage") }, "No footage"),
-          decline.opener),
-        decline.form);
+        h("div.actions.answer-buttons", offered.map(button)),
+        decline ? decline.form : null);
     }
 
     function uploadSection() {
@@ -227,19 +207,18 @@ export default {
     function draw(moveFocus) {
       heading.textContent = `${ask.agency_name} asks for footage`;
       const canAnswer = ask.actions && ask.actions.length && !closed(ask);
-      const canUpload = UPLOADABLE.includes(ask.state) && !closed(ask);
-      const summary = outcome(ask);
+      const canUpload = rules.takesClips(ask.state) && !closed(ask);
+      const summary = outcomeParagraph(ask, closed(ask));
       replace(body,
         h("p.meta.ask-state", pill(ask.state), " ", ask.incident_type),
-        summary ? h("div", { class: ["approved", "uploading", "delivered"].includes(ask.state) ? "success" : "card" },
-          summary) : null,
+        summary ? h("div", { class: rules.takesClips(ask.state) ? "success" : "card" }, summary) : null,
         alert,
         // Once approved, the clip is the owner's next step: it comes first.
         canUpload ? uploadSection() : null,
         canUpload ? clipSection : null,
         h("h2", "What the officer wrote"),
         h("blockquote.summary", ask.summary),
-        facts(ask),
+        facts(ask, rules),
         canAnswer ? answerSection() : null,
         canUpload ? null : clipSection,
         h("p", h("a", { href: "#/inbox" }, "Back to your inbox")));

@@ -10,8 +10,8 @@ import { del, get, patch, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors } from "../../forms.js";
 import { bearingText, createMap, currentPosition } from "../../map.js";
 import { enablePush, pushState, pushSupported } from "../../push.js";
-import { errorCard, field, formError, h, time } from "../../ui.js";
-import { DAYS } from "./cameras.js";
+import { confirmInPlace, errorCard, field, formError, h, time } from "../../ui.js";
+import { DAYS } from "./common.js";
 
 const COMPASS = [["N", "north", 0], ["NE", "north-east", 45], ["E", "east", 90], ["SE", "south-east", 135],
   ["S", "south", 180], ["SW", "south-west", 225], ["W", "west", 270], ["NW", "north-west", 315]];
@@ -431,32 +431,22 @@ export default {
     // --- delete (editing only) ------------------------------------------------------------------
     let danger = null;
     if (editing) {
-      const confirmBox = h("div.alert.confirm-delete", { hidden: true },
-        h("p", { id: "delete-question", tabindex: "-1" },
-          "Delete this camera for good? Requests you already answered stay in your history."),
-        h("div.actions",
-          h("button.danger", { type: "button", onclick: async (e) => {
-            e.currentTarget.disabled = true;
-            const answer = await del(`/api/cameras/${camera.id}`);
-            if (!answer.ok) {
-              e.currentTarget.disabled = false;
-              confirmBox.replaceChildren(h("p", answer.error.message));
-              return;
-            }
-            ctx.announce("Camera deleted.");
-            ctx.navigate("/cameras");
-          } }, "Delete camera"),
-          h("button", { type: "button", onclick: () => { confirmBox.hidden = true; opener.hidden = false; opener.focus(); } },
-            "Keep it")));
-      const opener = h("button", { type: "button", onclick: () => {
-        confirmBox.hidden = false;
-        opener.hidden = true;
-        confirmBox.querySelector("#delete-question").focus();
-      } }, "Delete this camera…");
+      const remove = confirmInPlace({
+        className: "delete-camera",
+        label: "Delete this camera…",
+        question: "Delete this camera for good? Requests you already answered stay in your history.",
+        yes: "Delete camera",
+        no: "Keep it",
+        act: () => del(`/api/cameras/${camera.id}`),
+        onDone: () => {
+          ctx.announce("Camera deleted.");
+          ctx.navigate("/cameras");
+        },
+      });
       danger = h("section.danger-zone", { "aria-labelledby": "danger-title" },
         h("h2", { id: "danger-title" }, "Delete"),
         h("p", "To stop requests for a while, pause the camera in your list instead."),
-        opener, confirmBox);
+        remove);
     }
 
     drawBlackouts();

@@ -4,11 +4,10 @@
 import { get, post } from "../../api.js";
 import { bearingText } from "../../map.js";
 import { errorCard, h, pill } from "../../ui.js";
-
-export const DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+import { DAYS } from "./common.js";
 
 // "Mon 22:00–06:00 (next day)"
-export function blackoutText(window) {
+function blackoutText(window) {
   const overnight = window.end <= window.start;
   return `${DAYS[window.day].slice(0, 3)} ${window.start}–${window.end}${overnight ? " (next day)" : ""}`;
 }

@@ -2,33 +2,8 @@
 // shared (each view and download is logged; see GET /api/me/clip-accesses).
 
 import { get } from "../../api.js";
-import { errorCard, formatWindow, h, pill, time, words } from "../../ui.js";
-
-function answerText(ask) {
-  switch (ask.state) {
-    case "approved":
-    case "uploading":
-      return "You approved";
-    case "delivered":
-      return "You approved and shared a clip";
-    case "declined":
-      return "You declined";
-    case "no_footage":
-      return "You had no footage";
-    case "expired":
-      return "Closed without an answer";
-    case "cancelled":
-      return "Withdrawn by the agency";
-    default:
-      return "Not answered yet";
-  }
-}
-
-// How an answer came: "in the app", "from the notification", "by text message".
-export function viaText(via) {
-  return { app: "in the app", notification: "from the notification", sms: "by text message",
-    link: "through the upload link" }[via] || words(via);
-}
+import { errorCard, formatWindow, h, pill, time } from "../../ui.js";
+import { answerText, viaText } from "./common.js";
 
 function askItem(ask) {
   return h("li.history-ask", { dataset: { askId: String(ask.id) } },

@@ -1,33 +1,32 @@
 // The owner's inbox: every request for footage made to them, open ones first.
 
 import { get } from "../../api.js";
+import { askRules } from "../../config.js";
 import { errorCard, formatDateTime, formatDistance, formatWindow, h, pill, relativeTime, time } from "../../ui.js";
-
-export const OPEN_STATES = ["queued", "notified", "seen"];
-export const UPLOAD_STATES = ["approved", "uploading"];
 
 function deadlinePassed(ask) {
   return ask.deadline && new Date(ask.deadline).getTime() <= Date.now();
 }
 
 // 0: waiting for an answer, 1: approved and waiting for clips, 2: everything else.
-function rank(ask) {
+function rank(ask, rules) {
   if (deadlinePassed(ask)) {
     return 2;
   }
-  if (OPEN_STATES.includes(ask.state)) {
+  if (rules.isOpen(ask.state)) {
     return 0;
   }
-  return UPLOAD_STATES.includes(ask.state) ? 1 : 2;
+  return rules.awaitsClips(ask.state) ? 1 : 2;
 }
 
-export function sortAsks(asks) {
+function sortAsks(asks, rules) {
+  const ranks = new Map(asks.map((ask) => [ask, rank(ask, rules)]));
   return [...asks].sort((a, b) => {
-    const byRank = rank(a) - rank(b);
+    const byRank = ranks.get(a) - ranks.get(b);
     if (byRank) {
       return byRank;
     }
-    if (rank(a) < 2) {
+    if (ranks.get(a) < 2) {
       // The one closing soonest first.
       return new Date(a.deadline || 8.64e15) - new Date(b.deadline || 8.64e15);
     }
@@ -35,26 +34,26 @@ export function sortAsks(asks) {
   });
 }
 
-function nextStep(ask) {
+function nextStep(ask, rules) {
   if (deadlinePassed(ask)) {
     return null;
   }
-  if (OPEN_STATES.includes(ask.state)) {
+  if (rules.isOpen(ask.state)) {
     return h("p.next-step", "Waiting for your answer");
   }
-  if (UPLOAD_STATES.includes(ask.state)) {
+  if (rules.awaitsClips(ask.state)) {
     return h("p.next-step", "Approved: upload your clip");
   }
   return null;
 }
 
-export function askCard(ask) {
+function askCard(ask, rules) {
   const titleId = `ask-${ask.id}-title`;
   return h("li.ask-card", { dataset: { askId: String(ask.id), state: ask.state } },
     h("h2", { id: titleId },
       h("a.stretch", { href: `#/asks/${ask.id}` }, `${ask.agency_name}: case ${ask.case_number}`)),
     h("p.meta", pill(ask.state), " ", ask.incident_type),
-    nextStep(ask),
+    nextStep(ask, rules),
     h("dl.facts",
       h("div", h("dt", "Time asked for"), h("dd", formatWindow(ask.window_start, ask.window_end))),
       h("div", h("dt", "Camera"), h("dd", `${ask.camera_label} · ${formatDistance(ask.distance_m)} from the incident`)),
@@ -66,14 +65,15 @@ export function askCard(ask) {
 export default {
   title: "Inbox",
   async render(ctx) {
-    const answer = await get("/api/asks");
-    if (!answer.ok) {
+    const [answer, rulesAnswer] = await Promise.all([get("/api/asks"), askRules()]);
+    if (!answer.ok || !rulesAnswer.ok) {
       return h("section",
         h("h1", "Requests for footage"),
-        errorCard(answer.error, () => ctx.navigate("/inbox")));
+        errorCard((answer.ok ? rulesAnswer : answer).error, () => ctx.navigate("/inbox")));
     }
-    const asks = sortAsks(answer.data);
-    const waiting = asks.filter((ask) => rank(ask) === 0).length;
+    const rules = rulesAnswer.data;
+    const asks = sortAsks(answer.data, rules);
+    const waiting = asks.filter((ask) => rank(ask, rules) === 0).length;
     if (!asks.length) {
       return h("section",
         h("h1", "Requests for footage"),
@@ -89,6 +89,6 @@ export default {
       h("h1", "Requests for footage"),
       h("p.lead", waiting === 0 ? "Nothing is waiting for your answer."
         : `${waiting} ${waiting === 1 ? "request is" : "requests are"} waiting for your answer.`),
-      h("ul.cards.asks", asks.map(askCard)));
+      h("ul.cards.asks", asks.map((ask) => askCard(ask, rules))));
   },
 };
