@@ -34,7 +34,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, axe_check, deliver_push, notifications, screenshot
+from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, axe_check, deliver_push, fits_360, notifications, screenshot
 from tests.peers.push_service import LocalPushService
 from tests.upload_support import mp4_bytes
 
@@ -396,15 +396,25 @@ def test_clip_upload_continues_by_itself_after_the_network_drops(context, page, 
     assert owner.session.get(f"/api/asks/{ask['id']}").json()["state"] == "delivered"
     axe_check(page)
 
-    # The officer plays it: the owner's history shows that access.
+    # The officer plays it: the owner's history shows that access, and the clip with its SHA-256.
     officer = live_server.sign_in("officer")
     assert officer.get(f"/api/clips/{clip['id']}/content", headers={"Range": "bytes=0-1023"}).status_code == 206
     page.get_by_role("link", name="History").click()
     expect(page.locator(".history-access").first).to_contain_text(
         f"An officer of Demo Police Department played clip {clip['id']}")
-    expect(page.locator(f".history-ask[data-ask-id='{ask['id']}']")).to_contain_text("You approved and shared a clip")
+    item = page.locator(f".history-ask[data-ask-id='{ask['id']}']")
+    expect(item).to_contain_text("You approved and shared a clip")
+    shared = item.locator(f".history-clip[data-clip-id='{clip['id']}']")
+    expect(shared).to_contain_text("shop-door.mp4")
+    expect(shared.locator(".sha256")).to_have_text(digest)
+    # The full value wraps on a phone and copies with one press.
+    copy = shared.get_by_role("button", name="Copy SHA-256 of shop-door.mp4")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.origin)
+    copy.click()
+    assert page.evaluate("navigator.clipboard.readText()") == digest
     axe_check(page)
-    screenshot(page, "owner-history")
+    fits_360(page)
+    screenshot(page, "owner-history", full_page=True)
     assert _script_errors(browser_log) == []
 
 

@@ -8,7 +8,7 @@ import { uploadPanel } from "../../upload.js";
 import {
   errorCard, formatBytes, formatDistance, formatWindow, h, pill, relativeTime, replace, time,
 } from "../../ui.js";
-import { ANSWERS, outcomeParagraph } from "./common.js";
+import { ANSWERS, clipStatusText, outcomeParagraph, sha256Block } from "./common.js";
 
 function closed(ask) {
   return Boolean(ask.deadline) && new Date(ask.deadline).getTime() <= Date.now();
@@ -36,16 +36,13 @@ function accessText(access) {
   return [time(access.accessed_at), ` — ${who} of ${access.agency_name} ${did}`];
 }
 
-function clipItem(clip) {
+function clipItem(clip, announce) {
   const name = clip.filename || `Clip ${clip.id}`;
-  const status = clip.status === "complete" ? "delivered" : clip.status === "purged"
-    ? "deleted when the agency’s retention ended" : `uploading (${formatBytes(clip.received)} of ${formatBytes(clip.size)})`;
   return h("li.clip", { dataset: { clipId: String(clip.id), status: clip.status } },
     h("h3", name),
-    h("p.meta", `${formatBytes(clip.size)} · ${status}`,
+    h("p.meta", `${formatBytes(clip.size)} · ${clipStatusText(clip)}`,
       clip.completed_at ? [" · ", time(clip.completed_at)] : null),
-    clip.sha256 ? h("p", h("span.sha256-label", "SHA-256 computed by the server: "),
-      h("code.sha256", clip.sha256)) : null,
+    clip.sha256 ? sha256Block(clip, name, announce) : null,
     clip.retain_until && clip.status === "complete"
       ? h("p.hint", "The agency deletes it after ", time(clip.retain_until), " unless it is held as evidence.") : null,
     clip.accesses && clip.accesses.length
@@ -89,7 +86,7 @@ export default {
 
     function drawClips() {
       clipSection.hidden = clips.length === 0;
-      clipList.replaceChildren(...clips.map(clipItem));
+      clipList.replaceChildren(...clips.map((clip) => clipItem(clip, ctx.announce)));
     }
 
     async function reloadClips() {

@@ -1,13 +1,13 @@
-// What the owner's screens share: the days of the week of blackout hours, and the words
-// for an ask — how an answer came, what each state means to the owner, and each answer's
-// button.
+// What the owner's screens share: the days of the week of blackout hours, a clip's status
+// and SHA-256, and the words for an ask — how an answer came, what each state means to
+// the owner, and each answer's button.
 //
 // This is the one place in the PWA that names ask states and answers, and only to give
 // them words: which states are open, take clips or are final, and which answers an ask
 // takes, come from the server (config.js, ask.actions). tests/test_pwa_sources.py holds
 // these tables to the server's list, so a new state cannot go without words.
 
-import { formatDateTime, h, words } from "../../ui.js";
+import { formatBytes, formatDateTime, h, time, words } from "../../ui.js";
 
 export const DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
@@ -76,3 +76,43 @@ export const ANSWERS = {
   no_footage: { label: "No footage", path: "no-footage", done: "Answer sent: no footage." },
   decline: { label: "Decline…", path: "decline", done: "Declined. Nothing will be shared." },
 };
+
+// --- clips -----------------------------------------------------------------------------------
+
+// "delivered", "deleted when the agency’s retention ended" or "uploading (3 MB of 12 MB)".
+export function clipStatusText(clip) {
+  if (clip.status === "complete") {
+    return "delivered";
+  }
+  return clip.status === "purged" ? "deleted when the agency’s retention ended"
+    : `uploading (${formatBytes(clip.received)} of ${formatBytes(clip.size)})`;
+}
+
+// A clip's SHA-256 in full (it wraps on a narrow phone), with a button that copies it where
+// the browser allows. `name` completes the button's accessible name ("Copy SHA-256 of ...").
+export function sha256Block(clip, name, announce) {
+  const copy = navigator.clipboard && window.isSecureContext
+    ? h("button.copy-sha256", { type: "button" }, "Copy", h("span.visually-hidden", ` SHA-256 of ${name}`))
+    : null;
+  const block = h("div.sha256-block",
+    h("p", h("span.sha256-label", "SHA-256 computed by the server: "), h("code.sha256", clip.sha256)),
+    copy);
+  copy?.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(clip.sha256);
+      announce(`SHA-256 of ${name} copied.`);
+    } catch {
+      announce("The SHA-256 could not be copied: select it and copy it by hand.");
+    }
+  });
+  return block;
+}
+
+// One shared clip in the owner's History: its name, size, status and SHA-256.
+export function historyClip(clip, announce) {
+  const name = clip.filename || `Clip ${clip.id}`;
+  return h("li.history-clip", { dataset: { clipId: String(clip.id), status: clip.status } },
+    h("p.history-clip-name", h("strong", name), ` · ${formatBytes(clip.size)} · ${clipStatusText(clip)}`,
+      clip.completed_at ? [" · ", time(clip.completed_at)] : null),
+    clip.sha256 ? sha256Block(clip, name, announce) : null);
+}
