@@ -601,7 +601,7 @@ OPS: dict[tuple[str, str], Op] = {
         public="Twilio's webhook: its signature is the authority", self_scoped="names no message of anyone's"),
     # --- public ---
     ("GET", "/api/health"): Op(public="liveness", self_scoped=OWN),
-    ("GET", "/api/app-config"): Op(public="map settings the PWA needs before sign-in", self_scoped=OWN),
+    ("GET", "/api/app-config"): Op(public="map settings and ask rules the PWA needs before sign-in", self_scoped=OWN),
     ("GET", "/api/public/agencies"): Op(public="the transparency index names every agency", shows_agency=True,
                                         self_scoped=OWN),
     ("GET", "/api/public/agencies/{slug}/report"): Op(
