@@ -180,7 +180,7 @@ def _revalidate_app_files(response):
     return response
 
 
-# --- what the app needs to know about this deployment --------------------------------------
+# --- what the app needs before sign-in: this deployment's map, the ask rules --------------
 
 config_bp = APIBlueprint("app_config", __name__, url_prefix="/api", tag="App")
 
@@ -222,7 +222,7 @@ def ask_rules() -> dict[str, Any]:
     """The ask rules, each from its one home in app.footage (lists in AskState's order)."""
     def values(states: Collection[AskState]) -> list[str]:
         return [state.value for state in AskState if state in states]
-    return {"states": values(list(AskState)), "open": values(OPEN_ASK_STATES), "uploadable": values(UPLOADABLE),
+    return {"states": list(_STATES), "open": values(OPEN_ASK_STATES), "uploadable": values(UPLOADABLE),
             "actions": list(ACTIONS),
             "transitions": {state.value: values(TRANSITIONS[state]) for state in AskState}}
 
