@@ -66,7 +66,6 @@ VENDOR_FILES: dict[str, tuple[str, str]] = {
 }
 
 
-
 def vendored_paths() -> list[str]:
     """Every file kept under pwa/vendor/: the served ones and each package's LICENSE."""
     served = {relative for relative, _ in VENDOR_FILES.values()}
