@@ -9,11 +9,12 @@ PORT ?= 5000
 # HOST=0.0.0.0 serves the LAN and makes them carry this machine's LAN address.
 export HOST PORT
 
-.PHONY: run test lint migrate demo clean help npm chromium
+.PHONY: run test lint migrate demo clean help npm chromium vendor
 
 help:
 	@echo "make run   - set up and serve on http://$(HOST):$(PORT) (SQLite under instance/; HOST=0.0.0.0 for phones on the LAN)"
 	@echo "make test  - set up and run the whole test suite (as root it installs chromium for the browser tests)"
+	@echo "make vendor - npm ci, then copy the browser libraries package-lock.json pins into pwa/vendor/"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Porchlight needs Python 3.11 or newer")'
@@ -37,13 +38,13 @@ migrate: $(VENV)/.installed
 demo: migrate
 	$(FLASK) demo load
 
-run: demo npm
+run: demo
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-dev npm chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Third-party browser JS (served under /app/vendor/) and the browser-test tools, at the
+# The browser-test tools (axe-core, Lighthouse) and the sources of pwa/vendor/, at the
 # versions pinned in package-lock.json. npm ci runs only when the lock file is newer
 # than what it last installed (npm writes node_modules/.package-lock.json).
 npm: node_modules/.package-lock.json
@@ -54,8 +55,17 @@ node_modules/.package-lock.json: package-lock.json
 	  npm ci --no-audit --no-fund && touch $@; \
 	else \
 	  echo "npm not found: install Node.js 20 (with npm) and rerun, or run 'npm ci' yourself."; \
-	  echo "Until then /app/vendor/ answers 404 and the browser tests skip (fail when CI is set)."; \
+	  echo "Until then the browser tests skip (fail when CI is set): they need axe-core."; \
 	fi
+
+# The PWA's browser libraries (Leaflet, tus-js-client, jsQR) are committed under pwa/vendor/,
+# so `make run` needs no Node.js. After changing their versions in package.json and
+# package-lock.json, this copies the installed files there and rewrites
+# pwa/vendor/manifest.json (tests/test_pwa_assets.py checks both against package-lock.json).
+# The testing config: the command only copies files and should leave no instance/ state.
+vendor: $(VENV)/.installed npm
+	@test -f node_modules/.package-lock.json || { echo "make vendor needs npm (Node.js 20)"; exit 1; }
+	$(BIN)/flask --app 'app:create_app("testing")' pwa vendor
 
 # Debian's chromium for the browser tests (tests/browser): Playwright drives it; never
 # `playwright install`, which downloads a browser of its own.

@@ -1,37 +1,41 @@
 """Serves the PWA's files from pwa/ (the app itself is its own issue), the /e/<code> page,
-and the third-party browser scripts the PWA loads from npm under /app/vendor/.
+and the pinned third-party browser files the PWA loads under /app/vendor/.
 
-Vendored scripts
-----------------
-``package.json`` pins them and ``npm ci`` (run by ``make run`` and ``make test``) puts
-them in ``node_modules/``. Nothing is copied into pwa/ (the route owns /app/vendor/, so
-a pwa/vendor/ directory would never be served): :func:`vendor` answers from an explicit
-allow-list, so no part of the request path ever reaches the filesystem::
+Vendored files
+--------------
+``package.json`` pins Leaflet, tus-js-client and jsQR, and their files live in the
+repository under ``pwa/vendor/``, in npm's layout (``<package>/<path in the package>``)
+beside each package's ``LICENSE``, so the app needs no Node.js to run.
+``pwa/vendor/manifest.json`` names each file's package, its version in
+``package-lock.json`` and its SHA-256 (tests/test_pwa_assets.py checks all three);
+``make vendor`` (``flask pwa vendor`` after ``npm ci``) copies them from node_modules/ and
+rewrites the manifest. :func:`vendor` answers from an explicit allow-list, so no part of
+the request path ever reaches the filesystem::
 
-    /app/vendor/jsqr.js                     node_modules/jsqr/dist/jsQR.js                  window.jsQR
-    /app/vendor/tus.js                      node_modules/tus-js-client/dist/tus.min.js      window.tus
-    /app/vendor/tus.min.js.map              node_modules/tus-js-client/dist/tus.min.js.map
-    /app/vendor/leaflet.js                  node_modules/leaflet/dist/leaflet.js            window.L
-    /app/vendor/leaflet.js.map              node_modules/leaflet/dist/leaflet.js.map
-    /app/vendor/leaflet.css                 node_modules/leaflet/dist/leaflet.css
-    /app/vendor/images/<leaflet image>.png  node_modules/leaflet/dist/images/<same>.png
+    /app/vendor/jsqr.js                     pwa/vendor/jsqr/dist/jsQR.js                  window.jsQR
+    /app/vendor/tus.js                      pwa/vendor/tus-js-client/dist/tus.min.js      window.tus
+    /app/vendor/tus.min.js.map              pwa/vendor/tus-js-client/dist/tus.min.js.map
+    /app/vendor/leaflet.js                  pwa/vendor/leaflet/dist/leaflet.js            window.L
+    /app/vendor/leaflet.js.map              pwa/vendor/leaflet/dist/leaflet.js.map
+    /app/vendor/leaflet.css                 pwa/vendor/leaflet/dist/leaflet.css
+    /app/vendor/images/<leaflet image>.png  pwa/vendor/leaflet/dist/images/<same>.png
 
 The scripts are UMD bundles: pages load them with classic ``<script src>`` tags (not
 ``type="module"``) and read the globals in the right-hand column. ``leaflet.css``
 refers to ``images/...`` relative to itself, hence the ``images/`` entries, and the
-source maps sit where the bundles' ``sourceMappingURL`` comments point.
-
-If node_modules/ is missing (``npm ci`` never ran) a mapped name answers 404 in the
-API's JSON error shape and the log says what to run; an unmapped name is a plain 404.
+source maps sit where the bundles' ``sourceMappingURL`` comments point. The vendor route
+owns /app/vendor/, so nothing else under pwa/vendor/ (licences, manifest) is served.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+import click
 from apiflask import APIBlueprint, Schema, fields
 from flask import Blueprint, current_app, request, send_file, send_from_directory
 
@@ -42,14 +46,17 @@ from app.footage.schemas import ACTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 PWA_DIR = ROOT / "pwa"
+VENDOR_DIR = PWA_DIR / "vendor"
+VENDOR_MANIFEST = VENDOR_DIR / "manifest.json"
 NODE_MODULES = ROOT / "node_modules"
+PACKAGE_LOCK = ROOT / "package-lock.json"
 
 _JS = "text/javascript"  # Werkzeug adds "; charset=utf-8" to text/* types
 _CSS = "text/css"
 _PNG = "image/png"
 _MAP = "application/json"
 
-# Public name under /app/vendor/ -> (path under node_modules/, content type).
+# Public name under /app/vendor/ -> (path under pwa/vendor/, as under node_modules/; content type).
 VENDOR_FILES: dict[str, tuple[str, str]] = {
     "jsqr.js": ("jsqr/dist/jsQR.js", _JS),
     "tus.js": ("tus-js-client/dist/tus.min.js", _JS),
@@ -63,7 +70,59 @@ VENDOR_FILES: dict[str, tuple[str, str]] = {
     },
 }
 
+
+def vendored_paths() -> list[str]:
+    """Every file kept under pwa/vendor/: the served ones and each package's LICENSE."""
+    served = {relative for relative, _ in VENDOR_FILES.values()}
+    return sorted(served | {f"{package}/LICENSE" for package in _packages(served)})
+
+
+def _packages(paths) -> set[str]:
+    return {path.split("/", 1)[0] for path in paths}
+
+
+def locked_versions(lock: Path = PACKAGE_LOCK) -> dict[str, str]:
+    """The version package-lock.json pins for each vendored package."""
+    locked = json.loads(lock.read_text(encoding="utf-8"))["packages"]
+    return {package: locked[f"node_modules/{package}"]["version"] for package in _packages(vendored_paths())}
+
+
+def describe_vendor(root: Path, versions: dict[str, str]) -> list[dict[str, str]]:
+    """The manifest's rows for the vendored files under ``root``: package, version, file, SHA-256."""
+    rows = []
+    for path in vendored_paths():
+        package = path.split("/", 1)[0]
+        rows.append({"package": package, "version": versions[package], "file": path,
+                     "sha256": hashlib.sha256((root / path).read_bytes()).hexdigest()})
+    return rows
+
+
 bp = Blueprint("pwa", __name__)
+
+
+@bp.cli.command("vendor")
+def refresh_vendor() -> None:
+    """Copy the pinned browser files from node_modules/ into pwa/vendor/ (after `npm ci`)."""
+    versions = locked_versions()
+    for package, version in sorted(versions.items()):
+        installed = NODE_MODULES / package / "package.json"
+        found = json.loads(installed.read_text(encoding="utf-8"))["version"] if installed.is_file() else None
+        if found != version:
+            raise click.ClickException(
+                f"node_modules/ has {package} {found or '(none)'}, package-lock.json pins {version}: run `npm ci`")
+    missing = [path for path in vendored_paths() if not (NODE_MODULES / path).is_file()]
+    if missing:
+        raise click.ClickException(f"not in node_modules/: {', '.join(missing)}")
+    shutil.rmtree(VENDOR_DIR, ignore_errors=True)
+    for path in vendored_paths():
+        (VENDOR_DIR / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(NODE_MODULES / path, VENDOR_DIR / path)
+    manifest = {"about": "The browser files under pwa/vendor/, copied from node_modules/ by `make vendor` at "
+                         "the versions package-lock.json pins; tests/test_pwa_assets.py checks them.",
+                "files": describe_vendor(VENDOR_DIR, versions)}
+    VENDOR_MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"pwa/vendor/: {len(manifest['files'])} files of "
+               + ", ".join(f"{package} {version}" for package, version in sorted(versions.items())))
 
 
 @bp.get("/")
@@ -82,20 +141,13 @@ def enroll(code: str):
 
 @bp.get("/app/vendor/<path:name>")
 def vendor(name: str):
-    """A pinned third-party file from node_modules/, by its allow-listed public name."""
+    """A pinned third-party file from pwa/vendor/, by its allow-listed public name."""
     entry = VENDOR_FILES.get(name)
     if entry is None:
         raise not_found("Vendored file")
     relative, mimetype = entry
-    path = NODE_MODULES / relative
-    if not path.is_file():
-        current_app.logger.error(
-            "vendored file %s is missing: %s does not exist. Run `npm ci` in %s "
-            "(`make run` and `make test` do it) to install the versions pinned in package.json.",
-            name, path, ROOT)
-        raise ApiError(404, "not_found", f"Vendored file {name} is not installed on this server (run `npm ci`).")
     # The content type comes from the table, not from mimetypes (which varies by Python and host).
-    return send_file(path, mimetype=mimetype, conditional=True)
+    return send_file(VENDOR_DIR / relative, mimetype=mimetype, conditional=True)
 
 
 @bp.get("/app/<path:filename>")
@@ -119,10 +171,7 @@ def _shell_files() -> list[tuple[str, Path]]:
              for folder in _SHELL_DIRS for p in sorted((PWA_DIR / folder).rglob("*")) if p.is_file()]
     pages = {"/": "index.html", "/offline.html": "offline.html", "/manifest.webmanifest": "manifest.webmanifest"}
     files += [(url, PWA_DIR / pages[url]) for url in _SHELL_PAGES]
-    for name in _SHELL_VENDOR:
-        path = NODE_MODULES / VENDOR_FILES[name][0]
-        if path.is_file():
-            files.append((f"/app/vendor/{name}", path))
+    files += [(f"/app/vendor/{name}", VENDOR_DIR / VENDOR_FILES[name][0]) for name in _SHELL_VENDOR]
     return files
 
 

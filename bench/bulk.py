@@ -1,4 +1,4 @@
-"""Benchmark of bulk enrollment (issue 5): a district manager's member spreadsheet, dry run plus commit.
+"""Benchmark of bulk enrollment: a district manager's member spreadsheet, dry run plus commit.
 
     python bench/bulk.py                                        # SQLite
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres python bench/bulk.py   # SQLite, then PostgreSQL
@@ -26,6 +26,10 @@ a valid US mobile number, e-mail, address, coordinates, cameras). A 50-row warm-
 import runs first in each server, so one-time imports and caches are not counted.
 PostgreSQL figures use a scratch database beside BENCH_DATABASE_URL's, dropped at the
 end.
+
+Every import must count what its file holds (all rows new, or on the re-upload all
+unchanged) in its dry run and its commit: otherwise the script stops with an error, as
+a fast import that imported nothing is no figure.
 
 Target: 10,000 rows (dry run + commit) in <= 5 s and <= 200 MiB. The human summary
 goes to stderr; the last line printed is one JSON object with every figure.
@@ -192,7 +196,10 @@ def signed_in(base_url: str, login: str) -> requests.Session:
     return session
 
 
-def run_file(session: requests.Session, base_url: str, pid: int, path: Path, label: str) -> dict:
+def run_file(session: requests.Session, base_url: str, pid: int, path: Path, label: str, rows: int,
+             fresh: bool) -> dict:
+    """Dry run and commit of one file of ``rows`` members, every one new (``fresh``) or every one
+    already imported; stops the benchmark if the import counted them otherwise."""
     body = path.read_bytes()
 
     def check():
@@ -209,16 +216,23 @@ def run_file(session: requests.Session, base_url: str, pid: int, path: Path, lab
                                                      timeout=600))
     if response.status_code != 200:
         raise RuntimeError(f"{label}: commit answered {response.status_code}: {response.text[:300]}")
-    result = response.json()
-    return {"rows": report["rows_total"], "bytes": len(body), "summary": report["summary"],
-            "result": {k: result[k] for k in ("created", "updated", "unchanged")},
+    result = {k: response.json()[k] for k in ("created", "updated", "unchanged")}
+    # A fast import that did not import is no figure: the counts must be what the file holds.
+    new, unchanged = (rows, 0) if fresh else (0, rows)
+    if report["rows_total"] != rows or report["summary"] != {"new": new, "updated": 0, "unchanged": unchanged}:
+        raise RuntimeError(f"{label}: the dry run counted {report['rows_total']} rows, {report['summary']}; "
+                           f"the file has {rows}, {'all new' if fresh else 'all imported before'}")
+    if result != {"created": new, "updated": 0, "unchanged": unchanged}:
+        raise RuntimeError(f"{label}: the commit reported {result} for {rows} rows, "
+                           f"{'all new' if fresh else 'all imported before'}")
+    return {"rows": report["rows_total"], "bytes": len(body), "summary": report["summary"], "result": result,
             "dry_run": dry, "commit": done,
             "total_seconds": round(dry["seconds"] + done["seconds"], 3),
             "peak_growth_mib": max(dry["peak_growth_mib"] or 0, done["peak_growth_mib"] or 0),
             "peak_rss_mib": max(dry["peak_rss_mib"], done["peak_rss_mib"])}
 
 
-def bench_database(kind: str, pg_url: str | None, files: dict[str, Path]) -> dict:
+def bench_database(kind: str, pg_url: str | None, files: dict[str, Path], rows: dict[str, int]) -> dict:
     """Each measured file in a fresh server process (after a warm-up), so every growth starts alike."""
     with database(kind, pg_url) as uri:
         config = {"SQLALCHEMY_DATABASE_URI": uri, "SECRET_KEY": "bench-secret-key", "RUN_IN_PROCESS_WORKER": False,
@@ -228,19 +242,21 @@ def bench_database(kind: str, pg_url: str | None, files: dict[str, Path]) -> dic
         logins = seed(config)
         results: dict = {}
         # Server 1: the 10,000-row file, then the same file again. Server 2: the 100,000-row file.
-        for server_runs in ([("new", logins[0], files["new"]), ("again", logins[0], files["new"])],
-                            [("big", logins[1], files["big"])]):
+        # (label, login, file, every row new?)
+        for number, server_runs in enumerate(([("new", logins[0], "new", True), ("again", logins[0], "new", False)],
+                                              [("big", logins[1], "big", True)])):
             process, base_url = start_server(config)
             try:
                 pid = process.pid
                 warm = signed_in(base_url, logins[2])
-                run_file(warm, base_url, pid, files["warm"], "warm-up")
+                # The warm-up file is new to the first server's database only.
+                run_file(warm, base_url, pid, files["warm"], "warm-up", rows["warm"], fresh=number == 0)
                 warm.close()
                 results.setdefault("idle_rss_mib", []).append(round(_status(pid)["VmRSS"] / MIB, 1))
                 sessions: dict[str, requests.Session] = {}
-                for label, login, path in server_runs:
+                for label, login, name, fresh in server_runs:
                     session = sessions.setdefault(login, signed_in(base_url, login))
-                    results[label] = run_file(session, base_url, pid, path, label)
+                    results[label] = run_file(session, base_url, pid, files[name], label, rows[name], fresh)
                     say(line(kind, {"new": "new", "again": "same file again", "big": "new, big"}[label],
                              results[label]))
                 for session in sessions.values():
@@ -279,12 +295,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-bulk-files-") as tmp:
         files = {"warm": Path(tmp) / "warm.csv", "new": Path(tmp) / f"members-{args.rows}.csv",
                  "big": Path(tmp) / f"members-{args.big_rows}.csv"}
-        write_members(files["warm"], 50, "W")
-        write_members(files["new"], args.rows, "BID")
-        write_members(files["big"], args.big_rows, "HBR")
+        rows = {"warm": 50, "new": args.rows, "big": args.big_rows}
+        write_members(files["warm"], rows["warm"], "W")
+        write_members(files["new"], rows["new"], "BID")
+        write_members(files["big"], rows["big"], "HBR")
         for kind in kinds:
             say(f"{kind}: {args.rows:,} and {args.big_rows:,} member rows ...")
-            result = bench_database(kind, pg_url, files)
+            result = bench_database(kind, pg_url, files, rows)
             new, big = result["new"], result["big"]
             result["target_met"] = new["total_seconds"] <= TARGET_SECONDS and new["peak_rss_mib"] <= TARGET_MIB
             result["growth_ratio_big_vs_new"] = (round(big["peak_growth_mib"] / new["peak_growth_mib"], 2)

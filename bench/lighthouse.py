@@ -1,4 +1,4 @@
-"""Lighthouse 11 on the PWA's screens (issue 4): the owner's inbox and the officer's new request.
+"""Lighthouse 11 on the PWA's screens: the owner's inbox and the officer's new request.
 
     .venv/bin/python bench/lighthouse.py
     .venv/bin/python bench/lighthouse.py --url owner=/#/inbox --url officer=/#/officer/new --runs 3
@@ -16,11 +16,13 @@ demo account (signed in through the API with ``requests``) sent as an extra head
 a PATH without ``ROLE=`` is audited signed out. The demo officer and supervisor sign in
 with a two-step code as well: on the script's own server their authenticator is set up
 at the first sign-in (pyotp plays the app); with ``--base-url`` give each one's secret
-(``--totp-secret officer=BASE32SECRET``).
+(``--totp-secret officer=BASE32SECRET``). A page audited as a role must be that role's
+screen: the script stops if the app's ``/api/auth/me`` did not answer 200 during the
+audit, or if Lighthouse ended on the sign-in form (a scored sign-in form is no figure).
 
 Lighthouse runs as ``node_modules/.bin/lighthouse URL --form-factor=mobile
 --only-categories=performance,accessibility,best-practices,pwa --output=json`` with
-``CHROME_PATH=/usr/bin/chromium`` and TESTING.md's Chromium flags (mobile emulation
+``CHROME_PATH=/usr/bin/chromium`` and the browser tests' Chromium flags (mobile emulation
 and simulated throttling are Lighthouse's defaults). With ``--runs N`` each page is
 audited N times and the median of each score is reported. The JSON reports are kept
 in bench/_out/lighthouse/.
@@ -92,6 +94,18 @@ def run_lighthouse(url: str, cookie: str | None, report_path: Path) -> dict:
     return json.loads(report_path.read_text())
 
 
+def not_signed_in(lhr: dict) -> str | None:
+    """Why the audited page is not a signed-in screen (None: it is one)."""
+    requests = (lhr["audits"].get("network-requests", {}).get("details") or {}).get("items") or []
+    me = [r.get("statusCode") for r in requests if r["url"].split("?")[0].endswith("/api/auth/me")]
+    landed = lhr.get("finalDisplayedUrl") or lhr.get("finalUrl") or ""
+    if not me or any(status != 200 for status in me):
+        return f"/api/auth/me answered {me or 'nothing (never asked)'} (Lighthouse ended on {landed})"
+    if "/signin" in landed.partition("#")[2]:
+        return f"Lighthouse ended on the sign-in form: {landed}"
+    return None
+
+
 def installability(lhr: dict) -> tuple[dict[str, bool], list[str]]:
     """The PWA category's installability audits (pass or not) and Lighthouse's reasons for failures."""
     refs = lhr["categories"]["pwa"]["auditRefs"]
@@ -139,7 +153,12 @@ def audit_page(base_url: str, role: str | None, path: str, runs: int, out: Path,
     lhrs = []
     for n in range(runs):
         slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{role or 'anonymous'} {path}").strip("-")
-        lhrs.append(run_lighthouse(url, cookie, out / f"{slug}-{n + 1}.json"))
+        lhr = run_lighthouse(url, cookie, out / f"{slug}-{n + 1}.json")
+        problem = not_signed_in(lhr) if role else None
+        if problem:
+            raise SystemExit(f"{path} was to be audited as the demo {role}, but the page audited is not "
+                             f"signed in: {problem}")
+        lhrs.append(lhr)
     scores = {c: statistics.median(lhr["categories"][c]["score"] or 0 for lhr in lhrs) for c in CATEGORIES}
     last = lhrs[-1]
     checks, reasons = installability(last)

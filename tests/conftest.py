@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager, nullcontext
+from typing import NoReturn
 
 import pyotp
 import pytest
@@ -22,7 +23,22 @@ from tests import factories, scratchdb
 
 PG_URL = os.environ.get("TEST_DATABASE_URL") or None
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or None
-DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
+# CI runs every test: there PostgreSQL is always one of the databases, and a missing
+# TEST_DATABASE_URL fails its tests instead of leaving them out.
+CI = bool(os.environ.get("CI"))
+DATABASES = ["sqlite"] + (["postgresql"] if PG_URL or CI else [])
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip a test this machine cannot run, saying why; with CI set, fail it instead."""
+    if CI:
+        pytest.fail(f"{reason}. CI is set, and CI runs every test.", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_postgresql() -> None:
+    if not PG_URL:
+        skip_or_fail("this test needs PostgreSQL: set TEST_DATABASE_URL (.ci/run does)")
 
 
 def _pg_url() -> str:
@@ -34,6 +50,7 @@ def _pg_url() -> str:
 @contextmanager
 def scratch_pg_database(suffix: str):
     """A scratch PostgreSQL database beside TEST_DATABASE_URL's (see tests/scratchdb.py)."""
+    require_postgresql()
     with scratchdb.scratch_pg_database(PG_URL, suffix) as url:
         yield url
 
@@ -215,5 +232,5 @@ def as_manager(app, world):
 @pytest.fixture
 def redis_url():
     if not REDIS_URL:
-        pytest.skip("set TEST_REDIS_URL to run tests that need Redis (.ci/run does)")
+        skip_or_fail("this test needs Redis: set TEST_REDIS_URL (.ci/run does)")
     return REDIS_URL

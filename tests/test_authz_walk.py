@@ -2,7 +2,9 @@
 with agency A's upload link, and as each role of agency A, with the ids of agency B, of
 another owner in A and of another district of A, refuses without leaking; called with the
 caller's own ids, every operation reaches its handler for someone, so the walk cannot
-pass by never getting in.
+pass by never getting in. Nor can it pass by leaving an operation out: every operation is
+walked with agency B's values, and each partial side (another owner, another district, a
+colleague's) with exactly the operations PARTIAL_WALKS lists for it.
 
 The others write a sentinel (``zzleakb``, ``zzleako``, ``zzleakd``) into every text field
 and get phone numbers of their own and ids from ranges nobody else uses: any of them in
@@ -224,7 +226,8 @@ def build_side(app, tag: str, phone_base: int, id_start: int | None, reply_base:
                 camera_spare=camera_spare.id, request=main.id, request_pending=pending[0].id,
                 request_pending2=pending[1].id, request_cancel=cancel.id, ask_upload=ask_upload.id,
                 clip=clip.id, upload=upload_id, upload_spare=upload_spare, hold=hold_id, code=code.id,
-                code_spare=code_spare.id, code_text=active_code.code, member=member.id, import_=import_id,
+                code_spare=code_spare.id, code_text=active_code.code, member=member.id,
+                member_name=f"{tag} Bakery", import_=import_id,
                 endpoint=endpoint, owner_phone=owner_phone, owner_email=owner.email, session=spare_session,
                 **{key: a.id for key, a in open_asks.items()})
     side["link_token"] = links.make_token(ask_upload)
@@ -637,6 +640,59 @@ MIXED: dict[str, tuple[tuple[str, str], Op]] = {
         self_scoped="the filter only narrows the caller's own agency's log")),
 }
 
+# The operations walked with each partial side: those taking one of its values and none it
+# lacks (see _applies). Every other operation is walked with agency B's values.
+PARTIAL_WALKS: dict[str, set[str]] = {
+    # another owner of agency A: its cameras, asks, uploads, subscription and account
+    "zzleako": {
+        "DELETE /api/cameras/{camera_id}",
+        "DELETE /api/push/subscriptions",
+        "DELETE /api/uploads/{upload_id}",
+        "GET /api/asks/{ask_id}",
+        "GET /api/asks/{ask_id}/clips",
+        "GET /api/cameras/{camera_id}",
+        "HEAD /api/uploads/{upload_id}",
+        "PATCH /api/agency/staff/{user_id}",
+        "PATCH /api/cameras/{camera_id}",
+        "PATCH /api/uploads/{upload_id}",
+        "POST /api/agency/staff/{user_id}/second-factor/reset",
+        "POST /api/asks/{ask_id}/approve",
+        "POST /api/asks/{ask_id}/decline",
+        "POST /api/asks/{ask_id}/no-footage",
+        "POST /api/cameras/{camera_id}/pause",
+        "POST /api/cameras/{camera_id}/resume",
+        "POST /api/uploads",
+        "make B's owner an officer",
+        "reset B's owner's second factor",
+    },
+    # another district of agency A: its codes, imports and members
+    "zzleakd": {
+        "GET /api/district/imports/{import_id}",
+        "GET /api/district/invitations.pdf",
+        "GET /api/enrollment/codes/{code_id}",
+        "GET /api/enrollment/codes/{code_id}/qr.png",
+        "GET /api/enrollment/codes/{code_id}/qr.svg",
+        "GET /api/enrollment/codes/{code_id}/uses",
+        "POST /api/agency/staff",
+        "POST /api/district/imports/{import_id}/commit",
+        "POST /api/district/invitations/sms",
+        "POST /api/enrollment/codes",
+        "POST /api/enrollment/codes/{code_id}/revoke",
+        "invite one's member and B's",
+        "print one's member and B's",
+        "search one's members for B's",
+    },
+    # another officer's request and an agency-wide code of agency A
+    "a colleague's": {
+        "GET /api/enrollment/codes/{code_id}",
+        "GET /api/enrollment/codes/{code_id}/qr.png",
+        "GET /api/enrollment/codes/{code_id}/qr.svg",
+        "GET /api/enrollment/codes/{code_id}/uses",
+        "POST /api/enrollment/codes/{code_id}/revoke",
+        "POST /api/requests/{request_id}/cancel",
+    },
+}
+
 # Routes the document hides on purpose (tus's HEAD and OPTIONS); walked all the same.
 HIDDEN = {("HEAD", "/api/uploads/{upload_id}"), ("OPTIONS", "/api/uploads")}
 # Served by apiflask itself: the document and its viewer, the same for everyone.
@@ -759,6 +815,8 @@ class Walk:
     public_names: tuple[str, ...]  # agency B's name and slug, which public pages show
     failures: list[str] = field(default_factory=list)
     successes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # By side: the operations walked with its values (named as in OPS, or MIXED's key).
+    walked: dict[str, set[str]] = field(default_factory=dict)
     calls: int = 0
 
     def fresh_client(self, caller: Caller, op_key) -> Any:
@@ -823,24 +881,53 @@ def _readable(response) -> str:
     return "\n".join(parts)
 
 
+def _operations() -> list[tuple[str, tuple[str, str], Op]]:
+    """Every operation the walk makes with another side's values: (name, OPS key, how)."""
+    return ([(f"{method} {path}", (method, path), op) for (method, path), op in sorted(OPS.items())]
+            + [(name, op_key, op) for name, (op_key, op) in MIXED.items()])
+
+
+def _values_taken(op: Op, side: Side) -> tuple[set[str], str | None]:
+    """The names of the side's values the operation takes, and the first it lacks (None: none)."""
+    side.used.clear()
+    try:
+        op.path(side), op.call(side)
+    except KeyError as exc:
+        return set(side.used), exc.args[0]
+    return set(side.used), None
+
+
+def _applies(name: str, op: Op, side: Side, partial: bool, walk: Walk) -> bool:
+    """Whether the operation is walked with this side's values.
+
+    Agency B offers a value of every name the table asks for: an operation asking B for one
+    it lacks is a mistake in the table, and fails the walk. A partial side is walked with the
+    operations taking one of its values and none it lacks (the rest take values only a whole
+    agency has, and are walked with B); PARTIAL_WALKS lists them, and the walk checks it met
+    exactly those.
+    """
+    if op.skip or (partial and op.fresh):
+        return False
+    taken, lacking = _values_taken(op, side)
+    if lacking is not None and not partial:
+        walk.failures.append(f"{name}: asks {side.name} for {lacking!r}, a value it does not have")
+        return False
+    return lacking is None and (not partial or bool(taken))
+
+
 def _foreign(walk: Walk, callers: list[Caller], side: Side, partial: bool, oracle: bool = True) -> None:
     """Every operation with the other side's values: refused, or (when it names nothing of
     theirs) answered with nothing of theirs; and (``oracle``) refused just as for values
     nobody has, so that the answer does not tell what exists."""
     ghost = ghost_of(side)
-    for op_key, op in sorted(OPS.items()) + list(MIXED.values()):
-        if op.skip or (partial and op.fresh):
+    walked = walk.walked.setdefault(side.name, set())
+    for name, op_key, op in _operations():
+        if not _applies(name, op, side, partial, walk):
             continue
+        walked.add(name)
         for caller in callers:
             if op_key == ("POST", "/api/auth/signup") and caller.name != "anonymous":
                 continue  # a fresh anonymous client each time: once is enough
-            side.used.clear()
-            try:
-                op.path(side), op.call(side)
-            except KeyError:
-                break  # this side has nothing the operation takes
-            if partial and not side.used:
-                break  # names nothing of this side: already walked with agency B
             response, label = walk.call(caller, op_key, op, side)
             status = response.status_code
             if oracle and not op.shows_agency and status not in op.also:
@@ -945,6 +1032,14 @@ def test_no_route_leaks_another_agency_or_owner(app):
     _own(walk, agency_a, a)
 
     assert not walk.failures, f"{len(walk.failures)} problems in {walk.calls} calls:\n" + "\n".join(walk.failures)
+    # Every operation was walked: each with agency B's values, and each partial side with
+    # exactly the operations PARTIAL_WALKS names for it.
+    every = {name for name, _, op in _operations() if not op.skip}
+    assert walk.walked[b.name] == every, f"not walked with agency B: {sorted(every - walk.walked[b.name])}"
+    for side in (other, district, colleagues):
+        expected, met = PARTIAL_WALKS[side.name], walk.walked[side.name]
+        assert met == expected, f"{side.name}: walked but not listed {sorted(met - expected)}, " \
+                                f"listed but not walked {sorted(expected - met)}"
     assert not counted_once, counted_once
     for name, seeds, before in (("agency B", b_rows, b_before), ("the other owner", o_rows, o_before),
                                 ("the other district", d_rows, d_before), ("the colleagues", c_rows, c_before)):

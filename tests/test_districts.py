@@ -87,6 +87,11 @@ def counts() -> dict[str, int]:
                                             AuditEvent, Notification, SmsMessage)}
 
 
+def district_events() -> list[AuditEvent]:
+    db.session.expire_all()
+    return list(db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action.like("district.%"))))
+
+
 def members() -> dict[str, DistrictMember]:
     db.session.expire_all()
     return {m.member_ref: m for m in db.session.scalars(sa.select(DistrictMember))}
@@ -460,20 +465,31 @@ def test_older_pending_imports_beyond_the_limit_expire(app, as_manager):
 
 # --- who sees what -----------------------------------------------------------------------------
 
-DISTRICT_ROUTES = [("post", "/api/district/imports"), ("get", "/api/district/imports/1"),
-                   ("post", "/api/district/imports/1/commit"), ("get", "/api/district/dashboard"),
+DISTRICT_ROUTES = [("post", "/api/district/imports"), ("get", "/api/district/imports/{import_id}"),
+                   ("post", "/api/district/imports/{import_id}/commit"), ("get", "/api/district/dashboard"),
                    ("get", "/api/district/members"), ("get", "/api/district/members.csv"),
-                   ("post", "/api/district/invitations/sms"), ("get", "/api/district/invitations.pdf")]
+                   ("post", "/api/district/invitations/sms"),
+                   ("get", "/api/district/invitations.pdf?member_ids={member_id}")]
 
 
-def test_only_district_managers_use_the_district_api(app, world, client):
+def test_only_district_managers_use_the_district_api(app, world, client, as_manager):
+    # The district has members and an import waiting for its commit: none of it is reachable.
+    imported(as_manager, GOOD)
+    pending = checked(as_manager, "good_updated.csv")
+    member_id = next(iter(members().values())).id
+    routes = [(method, path.format(import_id=pending["id"], member_id=member_id)) for method, path in DISTRICT_ROUTES]
+    body = {"member_ids": [member_id]}
+    before = {**counts(), "AuditEvent": len(district_events())}
     for user in (world.owner, world.officer, world.supervisor):
         other = signed_in(app, user)
-        for method, path in DISTRICT_ROUTES:
-            response = getattr(other, method)(path, json={} if method == "post" else None)
-            assert response.status_code == 403, (user.role, path)
-    for method, path in DISTRICT_ROUTES:
-        assert getattr(client, method)(path).status_code == 401, path
+        for method, path in routes:
+            response = getattr(other, method)(path, json=body if method == "post" else None)
+            error(response, 403, "forbidden")
+    for method, path in routes:
+        error(getattr(client, method)(path, json=body if method == "post" else None), 401, "unauthenticated")
+    # Nothing imported, committed, invited, printed or exported (sign-ins are audited, the rest is not).
+    assert {**counts(), "AuditEvent": len(district_events())} == before
+    assert db.session.get(DistrictImport, pending["id"]).status == ImportStatus.VALIDATED
 
 
 def test_a_manager_of_another_district_sees_nothing_of_this_one(app, world, as_manager):

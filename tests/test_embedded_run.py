@@ -156,6 +156,10 @@ def test_make_run_serves_the_whole_loop_with_its_in_process_worker(server, tmp_p
     assert (server.instance / "porchlight.sqlite3").exists()  # the embedded database, under instance/
     status = requests.get(f"{base}/api/sms/status", timeout=5).json()
     assert status["mode"] == "outbox" and status["sending"] is False
+    # The app's page and the browser libraries it loads (committed under pwa/vendor/: no npm).
+    assert "/app/js/app.js" in requests.get(f"{base}/", timeout=5).text
+    for name in ("leaflet.js", "leaflet.css", "tus.js", "jsqr.js"):
+        assert requests.get(f"{base}/app/vendor/{name}", timeout=5).status_code == 200, name
 
     officer = sign_in(base, OFFICER, PASSWORDS[OFFICER])
     owner = sign_in(base, OWNER, PASSWORDS[OWNER])

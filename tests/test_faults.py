@@ -1,4 +1,4 @@
-"""Reliability under faults (issue 6), each against the real peer taken away and brought back:
+"""Reliability under faults, each against the real peer taken away and brought back:
 
 - Redis stopped (a private redis-server of this test's own): an officer's request is
   still recorded with its pending notifications; once Redis is back the scheduler's
@@ -48,7 +48,7 @@ from app.notifications import dispatcher, queue, webpush
 from app.notifications.models import DeliveryStatus
 from app.notifications.scheduler import ENQUEUE_GRACE, tick
 from tests import factories
-from tests.conftest import PG_URL, signed_in
+from tests.conftest import CI, PG_URL, signed_in
 from tests.peers import scenario
 from tests.peers.push_service import LocalPushService
 from tests.peers.tcp_proxy import TcpProxy
@@ -205,7 +205,7 @@ def many_push_owners(push, count: int) -> list:
     return [db.session.get(User, i) for i in ids], subscribers
 
 
-@pytest.mark.parametrize("database", ["postgresql" if PG_URL else "sqlite"], indirect=True)
+@pytest.mark.parametrize("database", ["postgresql" if PG_URL or CI else "sqlite"], indirect=True)
 def test_a_worker_killed_in_a_1000_owner_fan_out(make_app, redis_url, push, request):
     """On PostgreSQL (what RQ deployments use; SQLite when no PostgreSQL is given: a file
     database in WAL mode serves the separate worker process as well). Once, not per
@@ -285,7 +285,7 @@ def _delete_queue(app, name: str) -> None:
 
 # --- 3. PostgreSQL restarted during traffic ---------------------------------------------------------
 
-@pytest.mark.skipif(not PG_URL, reason="PostgreSQL only: set TEST_DATABASE_URL (.ci/run does)")
+# PostgreSQL's only: pg_test_url skips these without TEST_DATABASE_URL (fails them when CI is set).
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_postgresql_restart_during_traffic_is_503_then_recovers(make_app, pg_test_url):
     target = sa.engine.make_url(pg_test_url)
@@ -386,7 +386,6 @@ def _traffic_through_an_outage(base: str, world, proxy: TcpProxy) -> None:
     assert proxy.accepted > 1  # new connections were made through the restored proxy
 
 
-@pytest.mark.skipif(not PG_URL, reason="PostgreSQL only: set TEST_DATABASE_URL (.ci/run does)")
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_a_connection_lost_inside_a_request_does_not_poison_the_next(make_app, pg_test_url):
     """Deterministic: two requests hold a transaction open while the database goes away."""

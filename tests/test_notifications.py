@@ -111,6 +111,11 @@ def test_owner_registers_updates_and_removes_a_subscription(app, world, as_owner
     assert subscription["endpoint"] not in json.dumps(details)
 
 
+def subscriptions() -> list[tuple[int, str]]:
+    db.session.expire_all()
+    return [tuple(row) for row in db.session.execute(sa.select(PushSubscription.user_id, PushSubscription.endpoint))]
+
+
 @pytest.mark.parametrize("change,field", [
     ({"endpoint": "http://push.example.com/x"}, "endpoint"),
     ({"endpoint": "https://10.0.0.8/x"}, "endpoint"),
@@ -122,8 +127,9 @@ def test_owner_registers_updates_and_removes_a_subscription(app, world, as_owner
 def test_invalid_subscriptions_name_the_field(app, world, as_owner, push, change, field):
     subscription = {**push.new_subscriber().subscription(), **change}
     r = as_owner.post("/api/push/subscriptions", json=subscription)
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json["error"]["code"] == "validation_error"
     assert field in r.json["error"]["fields"], r.json
+    assert subscriptions() == []
 
 
 def test_an_endpoint_with_nul_is_refused_before_any_lookup(app, world, as_owner):
@@ -136,12 +142,18 @@ def test_auth_secret_must_be_16_bytes(app, world, as_owner, push):
     subscription["keys"]["auth"] = webpush.b64url(b"short")
     r = as_owner.post("/api/push/subscriptions", json=subscription)
     assert r.status_code == 422 and "keys.auth" in r.json["error"]["fields"]
+    assert subscriptions() == []
 
 
 def test_only_owners_register_devices(app, world, as_officer, client, push):
     subscription = push.new_subscriber().subscription()
-    assert as_officer.post("/api/push/subscriptions", json=subscription).status_code == 403
-    assert client.post("/api/push/subscriptions", json=subscription).status_code == 401
+    r = as_officer.post("/api/push/subscriptions", json=subscription)
+    assert r.status_code == 403 and r.json["error"]["code"] == "forbidden"
+    r = client.post("/api/push/subscriptions", json=subscription)
+    assert r.status_code == 401 and r.json["error"]["code"] == "unauthenticated"
+    # Nothing stored, and nothing would be sent to that endpoint.
+    assert subscriptions() == []
+    assert not db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action.like("push.%"))).all()
 
 
 # --- delivery to the push service ---------------------------------------------------------------------

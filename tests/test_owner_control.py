@@ -183,6 +183,12 @@ def test_wrong_password_or_no_confirmation_deletes_nothing(app, world, owned):
 
 def test_staff_cannot_delete_themselves_here(app, world, as_officer):
     _error(as_officer.delete("/api/me", json={"password": factories.PASSWORD, "confirm": "DELETE"}), 403)
+    db.session.expire_all()
+    officer = db.session.get(User, world.officer.id)
+    assert officer is not None and officer.active and officer.email == world.officer.email
+    assert officer.agency_id == world.agency.id
+    assert as_officer.get("/api/auth/me").json["id"] == world.officer.id  # still signed in
+    assert db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "account.deleted")) is None
 
 
 def test_deletion_removes_personal_data_and_keeps_delivered_clips_deidentified(app, world, owned):
@@ -263,6 +269,10 @@ def test_leaving_one_agency_keeps_the_other(app, world, owned):
 
 def test_leave_is_for_owners(app, world, as_officer):
     _error(as_officer.post(f"/api/me/agencies/{world.agency.id}/leave"), 403)
+    db.session.expire_all()
+    assert db.session.get(User, world.officer.id).agency_id == world.agency.id  # still the agency's officer
+    assert as_officer.get("/api/requests").status_code == 200
+    assert db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "membership.left")) is None
 
 
 # --- the supervisors' audit viewer ---------------------------------------------------------------

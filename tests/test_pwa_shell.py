@@ -68,9 +68,9 @@ def test_the_service_worker_caches_the_whole_shell_and_nothing_else(client):
     routes = fetch(client, "/app/js/routes.js").get_data(as_text=True)
     for module in re.findall(r'module: "\./([^"]+)"', routes):
         assert f"/app/js/{module}" in shell, module
+    # The libraries the screens load, from pwa/vendor/ (always present: they are committed).
+    assert {f"/app/vendor/{name}" for name in ("leaflet.js", "leaflet.css", "tus.js", "jsqr.js")} <= set(shell)
     for url in shell:
-        if url.startswith("/app/vendor/"):
-            continue  # present only after npm ci; test_pwa_assets covers them
         assert fetch(client, url).status_code == 200, url
     # API answers, clips and upload links are never in the shell.
     assert not [url for url in shell if url.startswith(("/api/", "/u/", "/e/"))]
@@ -90,6 +90,15 @@ def test_the_worker_version_changes_with_any_app_file(client, monkeypatch, tmp_p
     _, changed, _ = _service_worker(client)
     pwa._sw_cache.clear()
     assert changed != before
+    # So does a new version of a vendored library the shell caches.
+    monkeypatch.setattr(pwa, "PWA_DIR", pwa.ROOT / "pwa")
+    vendor = tmp_path / "vendor"
+    shutil.copytree(pwa.VENDOR_DIR, vendor)
+    (vendor / "leaflet" / "dist" / "leaflet.js").write_text("/* Leaflet, another version */")
+    monkeypatch.setattr(pwa, "VENDOR_DIR", vendor)
+    _, vendor_changed, _ = _service_worker(client)
+    pwa._sw_cache.clear()
+    assert vendor_changed not in (before, changed)
 
 
 def test_offline_and_upload_link_pages(client):

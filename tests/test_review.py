@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from app.audit.models import AuditEvent
 from app.audit.service import verify_chain
 from app.clips import service
-from app.clips.models import Clip, ClipAccess, ClipStatus
+from app.clips.models import Clip, ClipAccess, ClipStatus, EvidenceHold
 from app.db import utcnow
 from app.extensions import db
 from app.storage import get_storage
@@ -257,3 +257,12 @@ def test_holds_belong_to_their_agency(app, world, delivered, as_supervisor):
     hold = as_supervisor.post(f"/api/requests/{clip.request_id}/holds", json={"reason": "x"}).json
     _error(other.post(f"/api/holds/{hold['id']}/release", json={"reason": "x"}), 404, "not_found")
     _error(other.get(f"/api/requests/{clip.request_id}/holds"), 404, "not_found")
+    # The hold survives the other agency's release: still the only one, active, and it keeps the clip.
+    (kept,) = as_supervisor.get(f"/api/requests/{clip.request_id}/holds").json
+    assert kept["id"] == hold["id"] and kept["active"] is True and kept["release_reason"] is None
+    db.session.expire_all()
+    row = db.session.get(EvidenceHold, hold["id"])
+    assert row.released_at is None and row.released_by_id is None
+    assert _audited("hold.released") == [] and len(_audited("hold.placed")) == 1
+    assert service.purge_expired_clips(utcnow() + timedelta(days=91)) == 0
+    assert db.session.get(Clip, clip.id).status == ClipStatus.COMPLETE

@@ -231,10 +231,17 @@ def test_inactive_supervisor_does_not_count_towards_the_last(as_supervisor, worl
     db.session.commit()
     # The active one is still the last...
     r = as_supervisor.patch(f"/api/agency/staff/{world.supervisor.id}", json={"role": "officer"})
-    assert r.status_code == 409
+    assert r.status_code == 409 and r.json["error"]["code"] == "last_supervisor"
     # ...and the inactive one is not, so their role may change.
     r = as_supervisor.patch(f"/api/agency/staff/{retired.id}", json={"role": "officer"})
     assert r.status_code == 200, r.json
+    assert r.json["role"] == "officer"
+    db.session.refresh(retired)
+    db.session.refresh(world.supervisor)
+    assert (retired.role, retired.active) == (Role.OFFICER, False)
+    assert world.supervisor.role == Role.SUPERVISOR
+    assert [(e.target_id, e.details) for e in events("staff.role_changed")] == [
+        (str(retired.id), {"role": ["supervisor", "officer"]})]
 
 
 def test_refused_update_changes_nothing(as_supervisor, world):
@@ -294,6 +301,10 @@ def test_another_agency_may_reuse_a_district_name(app, world):
 def test_create_district_rejects_bad_input(as_supervisor, body):
     r = as_supervisor.post("/api/agency/districts", json=body)
     assert r.status_code == 422
+    assert r.json["error"]["code"] == "validation_error"
+    assert list(r.json["error"]["fields"]) == ["agency_id" if "agency_id" in body else "name"]
+    assert [d.name for d in db.session.scalars(sa.select(District))] == ["Downtown BID"]
+    assert not events("district.created")
 
 
 def test_officer_cannot_create_districts_and_lists_only_their_agency(app, as_officer, world):

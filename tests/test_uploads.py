@@ -527,11 +527,17 @@ def test_abandoned_uploads_are_cleaned_up(app, world, as_owner, clip_root):
 
 def test_an_upload_past_its_expiry_is_gone_before_the_sweep(app, world, as_owner):
     ask = approved_ask(world)
-    location = create(as_owner, ask.id, 2000).headers["Location"]
+    data = mp4_bytes(2000)
+    location = create(as_owner, ask.id, len(data)).headers["Location"]
+    assert patch(as_owner, location, data[:800], 0).status_code == 204
     clip = _clip(location)
     clip.upload_expires_at = utcnow() - timedelta(seconds=1)
     db.session.commit()
-    _error(patch(as_owner, location, mp4_bytes(2000), 0), 410, "upload_expired")
+    _error(patch(as_owner, location, data[800:], 800), 410, "upload_expired")
+    # Nothing of the refused chunk was taken: the offset and the stored bytes are as before.
+    clip = _clip(location)
+    assert clip.status == ClipStatus.UPLOADING and clip.upload_offset == 800
+    assert get_storage().size(clip.storage_key) == 800 and _stored(clip) == data[:800]
 
 
 def test_an_upload_never_outlives_its_request(app, world, as_owner):

@@ -3,7 +3,9 @@ driven by Playwright at a phone's size, and a fake camera.
 
 Every test under tests/browser/ gets the ``browser`` marker (``-m "not browser"`` leaves
 them out). They need /usr/bin/chromium, playwright (requirements-dev.txt) and
-node_modules/ (``npm ci``); ``make test`` run as root puts all three in place. Without
+axe-core in node_modules/ (``npm ci``: npm brings only test tools, the PWA's own browser
+libraries are committed under pwa/vendor/); ``make test`` run as root puts all three in
+place. Without
 them the tests skip, saying so, unless the environment variable CI is set (.ci/run sets
 it): then they fail, because CI always runs them.
 
@@ -47,7 +49,6 @@ from tests.browser.helpers import (
     AXE_JS,
     CHROMIUM,
     CHROMIUM_ARGS,
-    NODE_MODULES,
     VIEWPORT,
     fake_camera_args,
     qr_y4m,
@@ -67,11 +68,8 @@ def missing_requirements() -> list[str]:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         missing.append("the playwright Python package (requirements-dev.txt)")
-    from app.pwa import VENDOR_FILES
-
-    needed = [AXE_JS] + [NODE_MODULES / relative for relative, _ in VENDOR_FILES.values()]
-    if not all(path.is_file() for path in needed):
-        missing.append("node_modules/ (npm ci)")
+    if not AXE_JS.is_file():
+        missing.append("axe-core in node_modules/ (npm ci)")
     return missing
 
 
@@ -159,7 +157,7 @@ def playwright():
 
 @pytest.fixture(scope="session")
 def browser(playwright):
-    """Debian's headless chromium with TESTING.md's flags, shared by the session."""
+    """Debian's headless chromium with CHROMIUM_ARGS (tests/browser/helpers.py), shared by the session."""
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser
     browser.close()

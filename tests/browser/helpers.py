@@ -1,4 +1,4 @@
-"""Helpers for the browser tests (recipes of ../shared/docs/TESTING.md, written once).
+"""Helpers for the browser tests, written once.
 
     from tests.browser.helpers import axe_check, screenshot, deliver_push, notifications, qr_y4m
 
@@ -25,7 +25,8 @@ SCREENSHOT_DIR = ROOT / "docs" / "screenshots"
 ARTIFACT_DIR = ROOT / "tests" / "_artifacts"
 
 CHROMIUM = "/usr/bin/chromium"
-# TESTING.md: without the networking flags Chromium floods the closed network.
+# Without the networking flags Chromium keeps calling Google's services, which a test
+# machine cannot reach (and may have no network for at all).
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
