@@ -39,7 +39,7 @@ import click
 from apiflask import APIBlueprint, Schema, fields
 from flask import Blueprint, current_app, request, send_file, send_from_directory
 
-from app.errors import ApiError, not_found
+from app.errors import not_found
 from app.footage.asks import TRANSITIONS, UPLOADABLE
 from app.footage.models import OPEN_ASK_STATES, AskState
 from app.footage.schemas import ACTIONS
