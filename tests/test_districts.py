@@ -27,9 +27,9 @@ from app.agencies.models import Membership
 from app.audit.models import AuditEvent
 from app.audit.service import verify_chain
 from app.cameras.models import CameraStatus
+from app.common.csv_cells import neutralise
 from app.db import utcnow
 from app.districts.models import DistrictImport, DistrictImportRow, DistrictMember, ImportStatus
-from app.districts.routes import neutralise
 from app.enrollment.models import CodeKind, EnrollmentCode
 from app.extensions import db
 from app.notifications import delivery, sms

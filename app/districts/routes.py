@@ -12,6 +12,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app import links
 from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
+from app.common.csv_cells import neutralise
+from app.common.settings import setting
 from app.districts import importer, pdf, service
 from app.districts.schemas import (
     CommitOut,
@@ -49,7 +51,7 @@ def limit_upload_size():
     # a body without one is cut off by werkzeug at the same limit while it is parsed.
     if request.endpoint != "districts.upload_import":
         return None
-    limit = int(current_app.config["DISTRICT_IMPORT_MAX_BYTES"])
+    limit = setting("DISTRICT_IMPORT_MAX_BYTES")
     request.max_content_length = limit + MULTIPART_ALLOWANCE
     if request.content_length is not None and request.content_length > limit + MULTIPART_ALLOWANCE:
         raise importer.too_large(limit)
@@ -75,7 +77,7 @@ def close_upload_streams(_exc):
 
 @bp.errorhandler(RequestEntityTooLarge)
 def upload_too_large(_exc):
-    limit = int(current_app.config["DISTRICT_IMPORT_MAX_BYTES"])
+    limit = setting("DISTRICT_IMPORT_MAX_BYTES")
     error = importer.too_large(limit)
     return error_body(413, "file_too_large", error.message), 413
 
@@ -154,15 +156,6 @@ def list_members(query):
 EXPORT_HEADER = ["member_ref", "business_name", "contact_name", "phone", "email", "address", "latitude",
                  "longitude", "cameras", "status", "invited_at", "sms_sent_at", "enrolled_at", "cameras_registered",
                  "cameras_active", "enrollment_code", "enrollment_url"]
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value) -> str:
-    """A CSV cell a spreadsheet will not run: text starting with = + - @ tab or CR gets a leading quote (OWASP)."""
-    text = "" if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
 def _csv_lines(rows: Iterator) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")

@@ -30,12 +30,13 @@ from datetime import datetime, timedelta
 from typing import IO, Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from app.accounts.models import Role, User
 from app.agencies.models import District
 from app.audit import service as audit
 from app.cameras.models import Camera, CameraStatus
+from app.common.fields import fits_int
+from app.common.settings import setting
 from app.db import utcnow
 from app.districts import importer
 from app.districts.models import (
@@ -51,17 +52,13 @@ from app.errors import ApiError, forbidden, not_found
 from app.extensions import db
 from app.notifications import dispatcher
 from app.notifications.models import DeliveryStatus, Notification, NotificationKind, SmsOptOut
+from app.sql import chunks, dialect
 
 STAGE_CHUNK = 1000   # rows per INSERT while checking
 COMMIT_CHUNK = 1000  # rows per step of a commit
 MAX_PROBLEMS = 1000  # problems kept in a report (problems_total counts them all)
-MAX_ID = 2**31 - 1
 
 _KEYS = (("member_ref", "member reference"), ("phone", "mobile number"), ("email", "e-mail address"))
-
-
-def setting(name: str) -> int:
-    return int(current_app.config[name])
 
 
 # --- scope -------------------------------------------------------------------------------------
@@ -85,7 +82,7 @@ def import_for(user: User, import_id: int) -> DistrictImport:
     """An import of the manager's district; 404 for any other."""
     district = district_of(user)
     found = db.session.scalar(sa.select(DistrictImport).where(
-        DistrictImport.id == import_id, DistrictImport.district_id == district.id)) if 0 < import_id <= MAX_ID else None
+        DistrictImport.id == import_id, DistrictImport.district_id == district.id)) if fits_int(import_id) else None
     if found is None:
         raise not_found("Import")
     return found
@@ -171,7 +168,7 @@ def _plan_for_bulk() -> None:
     transaction would fix the estimates too, but would hold a lock that makes
     concurrent imports wait for each other.
     """
-    if db.session.get_bind().dialect.name == "postgresql":
+    if dialect() == "postgresql":
         db.session.execute(sa.text("SET LOCAL enable_nestloop = off"))
 
 
@@ -321,8 +318,7 @@ def _limit_pending(district_id: int, keep: int) -> None:
 
 
 def _expire(ids: list[int]) -> None:
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+    for chunk in chunks(ids, 500):
         db.session.execute(sa.delete(DistrictImportRow).where(DistrictImportRow.import_id.in_(chunk))
                            .execution_options(synchronize_session=False))
         db.session.execute(sa.update(DistrictImport).where(DistrictImport.id.in_(chunk),
@@ -562,12 +558,12 @@ def export_rows(manager: User) -> tuple[District, Iterator[MemberView]]:
 
 def _check_member_ids(district_id: int, member_ids: list[int]) -> list[int]:
     wanted = sorted(set(member_ids))
-    if any(not 0 < i <= MAX_ID for i in wanted):
+    if not all(fits_int(i) for i in wanted):
         raise not_found("Member")
     found: set[int] = set()
-    for start in range(0, len(wanted), 500):
+    for chunk in chunks(wanted, 500):
         found.update(db.session.scalars(sa.select(DistrictMember.id).where(
-            DistrictMember.district_id == district_id, DistrictMember.id.in_(wanted[start:start + 500]))))
+            DistrictMember.district_id == district_id, DistrictMember.id.in_(chunk))))
     missing = [i for i in wanted if i not in found]
     if missing:
         shown = ", ".join(str(i) for i in missing[:10]) + (" …" if len(missing) > 10 else "")
@@ -580,9 +576,9 @@ def renew_codes(manager: User, district: District, members: list[DistrictMember]
     """New single-use codes for members (not enrolled) whose code expired, was revoked or is missing."""
     code_ids = [m.enrollment_code_id for m in members if m.enrollment_code_id is not None]
     usable: set[int] = set()
-    for start in range(0, len(code_ids), 500):
+    for chunk in chunks(code_ids, 500):
         usable.update(db.session.scalars(sa.select(EnrollmentCode.id).where(
-            EnrollmentCode.id.in_(code_ids[start:start + 500]), EnrollmentCode.revoked_at.is_(None),
+            EnrollmentCode.id.in_(chunk), EnrollmentCode.revoked_at.is_(None),
             EnrollmentCode.expires_at > now + timedelta(days=1), EnrollmentCode.use_count < EnrollmentCode.max_uses)))
     stale = [m for m in members if m.owner_id is None and m.enrollment_code_id not in usable]
     if not stale:
@@ -590,9 +586,9 @@ def renew_codes(manager: User, district: District, members: list[DistrictMember]
     expires = now + timedelta(days=setting("DISTRICT_CODE_LIFETIME_DAYS"))
     new_codes = enrollment.issue_single_use_codes(manager, district, [_code_label(m) for m in stale], expires)
     ids: dict[str, int] = {}
-    for start in range(0, len(new_codes), 500):
+    for chunk in chunks(new_codes, 500):
         ids.update(db.session.execute(sa.select(EnrollmentCode.code, EnrollmentCode.id).where(
-            EnrollmentCode.code.in_(new_codes[start:start + 500]))).all())
+            EnrollmentCode.code.in_(chunk))).all())
     for member, code in zip(stale, new_codes, strict=True):
         member.enrollment_code_id = ids[code]
     db.session.flush()

@@ -11,7 +11,7 @@ from apiflask import Schema, fields
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import EXCLUDE, ValidationError, validates_schema
 
-from app.common.fields import StrictBool, StrictFloat, StrictInteger, TrimmedString
+from app.common.fields import INT32_MAX, StrictBool, StrictFloat, StrictInteger, TrimmedString
 from app.db import utcnow
 from app.footage.models import GIB, AskState, RequestStatus
 
@@ -203,7 +203,7 @@ ACTIONS = ["approve", "decline", "no_footage"]
 
 class AskListQuery(Schema):
     limit = fields.Integer(load_default=100, validate=Range(1, 500))
-    before_id = fields.Integer(validate=Range(1, 2**31 - 1),
+    before_id = fields.Integer(validate=Range(1, INT32_MAX),
                                metadata={"description": "Older than this ask id (the last one of a page)."})
 
 

@@ -17,17 +17,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from app.accounts.models import Role, User
 from app.agencies.models import Agency
+from app.agencies.service import agency_zone
 from app.audit import service as audit
 from app.cameras.models import Camera
 from app.cameras.service import cameras_within
@@ -39,6 +39,7 @@ from app.extensions import db
 from app.footage import asks
 from app.footage.models import OPEN_ASK_STATES, AgencyPolicy, Ask, AskState, FootageRequest, RequestStatus
 from app.notifications import dispatcher
+from app.sql import chunks, dialect, dialect_insert, for_update
 
 T = TypeVar("T")
 
@@ -65,10 +66,9 @@ def policy_for(agency_id: int) -> AgencyPolicy:
     policy = db.session.get(AgencyPolicy, agency_id)
     if policy is None:
         # Two first requests at once must not fail on the primary key: insert-or-ignore.
-        insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
         defaults = AgencyPolicy.defaults(agency_id)
         values = {key: getattr(defaults, key) for key in POLICY_FIELDS}
-        db.session.execute(insert(AgencyPolicy).values(agency_id=agency_id, **values)
+        db.session.execute(dialect_insert(AgencyPolicy).values(agency_id=agency_id, **values)
                            .on_conflict_do_nothing(index_elements=["agency_id"]))
         policy = db.session.get(AgencyPolicy, agency_id)
     return policy
@@ -115,19 +115,6 @@ class Match:
     owner_id: int
     label: str
     distance_m: float
-
-
-def _chunks(items: list[T], size: int = ID_CHUNK) -> Iterable[list[T]]:
-    # SQLite binds at most 32,766 parameters in one statement.
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def agency_zone(agency: Agency) -> ZoneInfo:
-    try:
-        return ZoneInfo(agency.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(current_app.config["DEFAULT_TIMEZONE"])
 
 
 def _local(day: date, hhmm: str, zone: ZoneInfo) -> datetime:
@@ -179,7 +166,7 @@ def match_cameras(agency: Agency, latitude: float, longitude: float, radius_m: f
         return []
     cams, users = Camera.__table__.c, User.__table__.c
     rows: dict[int, sa.Row] = {}
-    for chunk in _chunks([hit.camera_id for hit in hits]):
+    for chunk in chunks([hit.camera_id for hit in hits], ID_CHUNK):
         query = (sa.select(cams.id, cams.owner_id, cams.label, cams.retention_days, cams.blackout_windows)
                  .join(User.__table__, users.id == cams.owner_id)
                  .where(cams.id.in_(chunk), users.active))
@@ -204,7 +191,7 @@ REPLY_CODE_SPACE = 10_000
 
 def _open_reply_codes(owner_ids: Iterable[int]) -> dict[int, set[str]]:
     taken: dict[int, set[str]] = defaultdict(set)
-    for chunk in _chunks(sorted(set(owner_ids))):
+    for chunk in chunks(sorted(set(owner_ids)), ID_CHUNK):
         rows = db.session.execute(sa.select(Ask.owner_id, Ask.reply_code)
                                   .where(Ask.owner_id.in_(chunk), Ask.state.in_(OPEN_ASK_STATES)))
         for owner_id, code in rows:
@@ -351,18 +338,6 @@ def preview_request(officer: User, data: dict[str, Any]) -> dict[str, Any]:
     return {"cameras": len(matches), "exceeded_limits": exceeded, "needs_approval": bool(exceeded)}
 
 
-def _locking(query: sa.Select, table: sa.Table, *criteria: sa.ColumnElement[bool]) -> sa.Select:
-    """``query`` (selecting the row ``criteria`` name) made to hold that row until commit.
-
-    PostgreSQL locks the row (FOR UPDATE). SQLite has no row locks: a no-op UPDATE
-    takes its database-wide write lock first, so the read sees the latest commit and
-    no other writer can change the row before ours commits.
-    """
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(sa.update(table).where(*criteria).values(id=table.c.id))
-    return query.with_for_update().execution_options(populate_existing=True)
-
-
 def request_for_staff(user: User, request_id: int, *, lock: bool = False) -> FootageRequest:
     """A request of the user's agency; another agency's is indistinguishable from a missing one."""
     if not fits_int(request_id) or user.agency_id is None:
@@ -370,7 +345,7 @@ def request_for_staff(user: User, request_id: int, *, lock: bool = False) -> Foo
     criteria = (FootageRequest.id == request_id, FootageRequest.agency_id == user.agency_id)
     query = sa.select(FootageRequest).where(*criteria)
     if lock:
-        query = _locking(query, FootageRequest.__table__, *criteria)
+        query = for_update(query, FootageRequest.__table__, *criteria)
     request = db.session.scalar(query)
     if request is None:
         raise not_found("Request")
@@ -380,7 +355,7 @@ def request_for_staff(user: User, request_id: int, *, lock: bool = False) -> Foo
 def ask_counts(request_ids: list[int]) -> dict[int, dict[str, int]]:
     """Per request: how many asks are in each state (every state named, zeros included)."""
     counts = {rid: dict.fromkeys((s.value for s in AskState), 0) for rid in request_ids}
-    for chunk in _chunks(request_ids):
+    for chunk in chunks(request_ids, ID_CHUNK):
         rows = db.session.execute(sa.select(Ask.request_id, Ask.state, sa.func.count())
                                   .where(Ask.request_id.in_(chunk)).group_by(Ask.request_id, Ask.state))
         for request_id, state, count in rows:
@@ -550,8 +525,8 @@ def expire_due_requests(now: datetime | None = None) -> int:
         criteria = (FootageRequest.id == request_id,
                     FootageRequest.status.in_((RequestStatus.ACTIVE, RequestStatus.PENDING_APPROVAL)))
         query = sa.select(FootageRequest).where(*criteria)
-        if db.session.get_bind().dialect.name == "sqlite":
-            query = _locking(query, FootageRequest.__table__, *criteria)
+        if dialect() == "sqlite":
+            query = for_update(query, FootageRequest.__table__, *criteria)
         request = db.session.scalar(query.with_for_update(skip_locked=True)
                                     .execution_options(populate_existing=True))
         if request is None:  # cancelled meanwhile, or another scheduler has it
@@ -584,7 +559,7 @@ def ask_for_owner(owner: User, ask_id: int, *, lock: bool = False) -> Ask:
     criteria = (Ask.id == ask_id, Ask.owner_id == owner.id)
     query = sa.select(Ask).where(*criteria)
     if lock:
-        query = _locking(query, Ask.__table__, *criteria)
+        query = for_update(query, Ask.__table__, *criteria)
     ask = db.session.scalar(query)
     if ask is None:
         raise not_found("Ask")

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
+from app.common.settings import setting
 from app.db import utcnow
 from app.extensions import db
 
@@ -53,7 +54,7 @@ def run_scheduler() -> None:
     """Run the scheduler every SCHEDULER_INTERVAL_SECONDS until stopped (SIGTERM or Ctrl-C)."""
     from app.notifications.scheduler import tick
 
-    interval = max(1, int(current_app.config.get("SCHEDULER_INTERVAL_SECONDS", 30)))
+    interval = max(1, setting("SCHEDULER_INTERVAL_SECONDS"))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

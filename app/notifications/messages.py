@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app import links
 from app.agencies.models import Agency
+from app.agencies.service import agency_zone
 from app.enrollment import codes
 from app.footage.models import Ask, FootageRequest
 from app.notifications.models import NotificationKind
@@ -27,16 +27,9 @@ def ask_url(ask: Ask) -> str:
     return links.absolute_url(ASK_PATH.format(ask_id=ask.id))
 
 
-def _zone(agency: Agency) -> ZoneInfo:
-    try:
-        return ZoneInfo(agency.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def window_text(footage_request: FootageRequest, agency: Agency) -> str:
     """The request's time window in the agency's local time, e.g. 'Tue Mar 3 14:05-15:05 CST'."""
-    zone = _zone(agency)
+    zone = agency_zone(agency)
     start = footage_request.window_start.astimezone(zone)
     end = footage_request.window_end.astimezone(zone)
     first = f"{start:%a %b} {start.day} {start:%H:%M}"
@@ -45,7 +38,7 @@ def window_text(footage_request: FootageRequest, agency: Agency) -> str:
 
 
 def local_time_text(moment: datetime, agency: Agency) -> str:
-    local = moment.astimezone(_zone(agency))
+    local = moment.astimezone(agency_zone(agency))
     return f"{local:%a %b} {local.day} {local:%H:%M} {local:%Z}".strip()
 
 

@@ -23,7 +23,9 @@ from collections.abc import Iterable
 
 from flask import Flask, current_app, has_app_context
 
+from app.common.settings import setting
 from app.notifications import delivery
+from app.sql import chunks
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +37,8 @@ _lock = threading.Lock()
 _STOP = object()
 
 
-def batches(ids: list[int], size: int) -> list[list[int]]:
-    return [ids[i:i + size] for i in range(0, len(ids), size)]
-
-
 def _job_size(app: Flask) -> int:
-    return int(app.config["NOTIFICATION_JOB_SIZE"])
+    return setting("NOTIFICATION_JOB_SIZE", app)
 
 
 def enqueue_deliveries(app: Flask, ids: Iterable[int]) -> None:
@@ -54,7 +52,7 @@ def enqueue_deliveries(app: Flask, ids: Iterable[int]) -> None:
         return
     worker = ensure_worker(app)
     if worker is not None:
-        for batch in batches(ids, _job_size(app)):
+        for batch in chunks(ids, _job_size(app)):
             worker.submit(batch)
 
 
@@ -93,7 +91,7 @@ def _rq_enqueue(app: Flask, ids: list[int]) -> None:
     try:
         jobs = [rq.Queue.prepare_data(JOB, args=(batch,), result_ttl=0, failure_ttl=7 * 86400, timeout=600,
                                       description=f"deliver {len(batch)} notifications")
-                for batch in batches(ids, _job_size(app))]
+                for batch in chunks(ids, _job_size(app))]
         with connection.pipeline() as pipe:
             rq_queue(app, connection).enqueue_many(jobs, pipeline=pipe)
             pipe.execute()
@@ -174,7 +172,7 @@ class InProcessWorker:
     def __init__(self, app: Flask, *, scheduler: bool = True) -> None:
         self.app = app
         self.scheduler = scheduler
-        self.interval = max(1, int(app.config.get("SCHEDULER_INTERVAL_SECONDS", 30)))
+        self.interval = max(1, setting("SCHEDULER_INTERVAL_SECONDS", app))
         self._queue: stdqueue.Queue = stdqueue.Queue()
         self._reached: list[int] = []  # asks to mark notified when no delivery waits
         self._thread: threading.Thread | None = None
@@ -243,7 +241,7 @@ class InProcessWorker:
     def _deliver(self, ids: list[int]) -> None:
         report = delivery.deliver(ids, mark_asks=False)
         self._reached += report.reached
-        for batch in batches(report.follow_up, _job_size(self.app)):
+        for batch in chunks(report.follow_up, _job_size(self.app)):
             self._queue.put(batch)
 
     def _tick(self) -> None:

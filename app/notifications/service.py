@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
-from sqlalchemy.dialects import postgresql, sqlite
 
 from app.accounts.models import Role, User
 from app.audit import service as audit
@@ -41,15 +40,11 @@ from app.notifications.models import (
     SmsMessage,
     SmsOptOut,
 )
+from app.sql import chunks, dialect_insert
 
 CHUNK = 500  # ids per IN (...) list
 
 # --- channels and recording deliveries ------------------------------------------------------
-
-
-def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def push_reaches() -> sa.ColumnElement[bool]:
@@ -67,25 +62,20 @@ def sms_reaches() -> sa.ColumnElement[bool]:
 def channels_for(user_ids: Iterable[int]) -> dict[int, set[Channel]]:
     """The channels that reach each of these users right now."""
     result: dict[int, set[Channel]] = {}
-    for chunk in _chunks(sorted(set(user_ids))):
+    for chunk in chunks(sorted(set(user_ids)), CHUNK):
         for user_id, push, sms_ok in db.session.execute(
                 sa.select(User.id, push_reaches(), sms_reaches()).where(User.id.in_(chunk))):
             result[user_id] = {c for c, ok in ((Channel.PUSH, push), (Channel.SMS, sms_ok)) if ok}
     return result
 
 
-def _insert(dialect: str):
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
 def insert_notifications(rows: list[dict[str, Any]]) -> list[int]:
     """Insert deliveries, skipping any (ask, channel, kind) that already exists; the new ids."""
     if not rows:
         return []
-    insert = _insert(db.session.get_bind().dialect.name)
     ids: list[int] = []
-    for chunk in _chunks(rows):
-        statement = (insert(Notification).on_conflict_do_nothing(index_elements=["ask_id", "channel", "kind"])
+    for chunk in chunks(rows, CHUNK):
+        statement = (dialect_insert(Notification).on_conflict_do_nothing(index_elements=["ask_id", "channel", "kind"])
                      .returning(Notification.id))
         ids += db.session.execute(statement, chunk).scalars().all()
     return ids
@@ -108,7 +98,7 @@ def record_request_notifications(asks: list[Ask], now: datetime | None = None) -
     table = Notification.__table__
     stamp = sa.bindparam("now", now, type_=table.c.created_at.type)
     ids: list[int] = []
-    for chunk in _chunks(sorted(ask.id for ask in asks if ask.owner_id is not None)):
+    for chunk in chunks(sorted(ask.id for ask in asks if ask.owner_id is not None), CHUNK):
         push, sms_ok = push_reaches(), sms_reaches()
         rows = (sa.select(Ask.id, Ask.owner_id,
                           sa.case((push, sa.literal(Channel.PUSH.value)), else_=sa.literal(Channel.SMS.value)),
@@ -116,7 +106,7 @@ def record_request_notifications(asks: list[Ask], now: datetime | None = None) -
                           sa.literal(0), stamp, stamp)
                 .join(User, User.id == Ask.owner_id)
                 .where(Ask.id.in_(chunk), sa.or_(push, sms_ok)))
-        statement = (_insert(db.session.get_bind().dialect.name)(table)
+        statement = (dialect_insert(table)
                      .from_select(["ask_id", "user_id", "channel", "kind", "status", "attempts", "due_at",
                                    "created_at"], rows)
                      .on_conflict_do_nothing(index_elements=["ask_id", "channel", "kind"])
@@ -169,14 +159,14 @@ def record_invitation_notifications(member_ids: list[int], now: datetime | None 
              "kind": NotificationKind.INVITATION, "status": DeliveryStatus.PENDING, "attempts": 0, "due_at": now,
              "created_at": now} for member_id in member_ids]
     ids: list[int] = []
-    for chunk in _chunks(rows):
+    for chunk in chunks(rows, CHUNK):
         ids += db.session.scalars(sa.insert(Notification).returning(Notification.id, sort_by_parameter_order=True),
                                   chunk).all()
     return ids
 
 
 def record_opt_out(phone: str) -> None:
-    db.session.execute(_insert(db.session.get_bind().dialect.name)(SmsOptOut).values(phone=phone, opted_out_at=utcnow())
+    db.session.execute(dialect_insert(SmsOptOut).values(phone=phone, opted_out_at=utcnow())
                        .on_conflict_do_nothing(index_elements=["phone"]))
 
 
