@@ -19,6 +19,7 @@ from flask_login import current_user
 from limits import RateLimitItem, parse_many
 
 from app.accounts import devices
+from app.common.fields import parse_login
 from app.errors import ERROR_SCHEMA, ApiError, error_body
 from app.extensions import limiter
 
@@ -95,13 +96,11 @@ def typed_login() -> str:
     """The login typed at sign-in, normalised as sign-in looks it up; "" (no limit) when absent."""
     if "typed_login" in g:
         return g.typed_login
-    from app.accounts.service import _parse_login
-
     body = request.get_json(silent=True)
     login = body.get("login") if isinstance(body, dict) else None
     key = ""
     if isinstance(login, str) and login.strip():
-        kind, value = _parse_login(login)
+        kind, value = parse_login(login)
         key = login_key(kind, value or login.strip().lower())
     g.typed_login = key
     return key
@@ -131,15 +130,13 @@ def failed_sign_in(response) -> bool:
 
 def destination_phone() -> str:
     """The number a verification code would be texted to (the body's, else the account's)."""
-    from app.accounts.service import _parse_login
-
     body = request.get_json(silent=True)
     phone = body.get("phone") if isinstance(body, dict) else None
     if not isinstance(phone, str) or not phone.strip():
         phone = current_user.phone if current_user.is_authenticated else None
     if not phone:
         return ""
-    _kind, value = _parse_login(phone)
+    _kind, value = parse_login(phone)
     return _fingerprint("phone", value or phone.strip())
 
 
