@@ -18,6 +18,7 @@ from flask_limiter import RateLimitExceeded
 from flask_login import current_user
 from limits import RateLimitItem, parse_many
 
+from app import links
 from app.accounts import devices
 from app.common.fields import parse_login
 from app.errors import ERROR_SCHEMA, ApiError, error_body
@@ -146,9 +147,7 @@ def everyone() -> str:
 
 def uploader() -> str:
     """An upload link's token when one is sent, else the signed-in user, else the address."""
-    from app.clips.links import token_from_request
-
-    token = token_from_request()
+    token = links.token_from_request()
     return _fingerprint("upload-link", token) if token else user_or_ip()
 
 

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from itsdangerous import URLSafeSerializer
 
+from app import links
 from app.accounts.models import Role
 from app.audit import service as audit
 from app.audit.models import AuditEvent
@@ -1004,7 +1005,7 @@ def test_sms_helpers_find_and_answer_open_asks(as_officer, world):
 # --- signed action links ---------------------------------------------------------------------------------
 
 def _token(ask_id: int, action: str) -> str:
-    return service.action_token(db.session.get(Ask, ask_id), action)
+    return links.action_token(db.session.get(Ask, ask_id), action)
 
 
 def test_action_link_answers_without_a_session(app, asked, world):
@@ -1027,7 +1028,7 @@ def test_action_link_answers_without_a_session(app, asked, world):
 @pytest.mark.parametrize("action, state", [("decline", "declined"), ("no_footage", "no_footage")])
 def test_action_link_declines_or_has_no_footage(app, asked, action, state):
     _, ask_id = asked
-    response = app.test_client().post(service.action_path(db.session.get(Ask, ask_id), action))
+    response = app.test_client().post(links.action_path(db.session.get(Ask, ask_id), action))
     assert response.status_code == 200 and response.json["state"] == state
 
 

@@ -16,10 +16,10 @@ from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 from tusclient.storage.filestorage import FileStorage
 
-from app import create_app
+from app import create_app, links
 from app.audit.models import AuditEvent
 from app.audit.service import verify_chain
-from app.clips import digest, links, service, sniff
+from app.clips import digest, service, sniff
 from app.clips.models import Clip, ClipStatus
 from app.db import utcnow
 from app.errors import ApiError
@@ -429,7 +429,7 @@ def test_signed_link_uploads_without_an_account(app, world):
 
 def test_link_token_in_the_query_string(app, world, client):
     ask = approved_ask(world)
-    token = links.make_token(ask)
+    token = links.upload_token(ask)
     data = mp4_bytes(3000)
     r = client.post(f"/api/uploads?token={token}", headers={**TUS, "Upload-Length": str(len(data))})
     assert r.status_code == 201
@@ -441,7 +441,7 @@ def test_link_token_in_the_query_string(app, world, client):
 
 def test_tampered_expired_and_foreign_links_are_refused(app, world, client):
     ask = approved_ask(world)
-    token = links.make_token(ask)
+    token = links.upload_token(ask)
     bearer = {"Authorization": f"Bearer {token}"}
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     _error(client.get(f"/api/upload-links/{tampered}"), 404, "invalid_link")
@@ -451,12 +451,12 @@ def test_tampered_expired_and_foreign_links_are_refused(app, world, client):
     _error(create(client, other.id, 1000, headers=bearer), 404, "not_found")
     # A token signed with another key is not ours.
     app.config["SECRET_KEY"], key = "another-key", app.config["SECRET_KEY"]
-    forged = links.make_token(ask)
+    forged = links.upload_token(ask)
     app.config["SECRET_KEY"] = key
     _error(client.get(f"/api/upload-links/{forged}"), 404, "invalid_link")
     # An upload made with the link cannot be reached with another ask's link.
     location = create(client, None, 1000, headers=bearer).headers["Location"]
-    other_bearer = {"Authorization": f"Bearer {links.make_token(other)}"}
+    other_bearer = {"Authorization": f"Bearer {links.upload_token(other)}"}
     assert client.head(location, headers={**TUS, **other_bearer}).status_code == 404
     # The request expires: so does the link.
     ask.request.expires_at = utcnow() - timedelta(minutes=1)
@@ -468,9 +468,9 @@ def test_tampered_expired_and_foreign_links_are_refused(app, world, client):
 
 def test_a_link_whose_token_outlived_its_request_is_expired(app, world, client):
     ask = approved_ask(world, lifetime=timedelta(seconds=30))
-    token = links.make_token(ask)
+    token = links.upload_token(ask)
     with pytest.raises(ApiError) as raised:
-        links.ask_for_token(token, now=utcnow() + timedelta(minutes=1))
+        service.ask_for_link(token, now=utcnow() + timedelta(minutes=1))
     assert raised.value.status_code == 410 and raised.value.extra_data["code"] == "link_expired"
 
 
@@ -478,7 +478,7 @@ def test_link_page_for_an_ask_not_approved_is_409(app, world, client):
     request = footage_request(world.agency, world.officer)
     ask = make_ask(request, world.owner, state=AskState.SEEN)
     db.session.commit()
-    _error(client.get(f"/api/upload-links/{links.make_token(ask)}"), 409, "ask_not_uploadable")
+    _error(client.get(f"/api/upload-links/{links.upload_token(ask)}"), 409, "ask_not_uploadable")
 
 
 # --- termination, expiry, discarding --------------------------------------------------------

@@ -12,9 +12,10 @@ from apiflask import APIBlueprint
 from flask import Response, request
 from flask_login import current_user
 
+from app import links
 from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
-from app.clips import links, service, tus
+from app.clips import service, tus
 from app.clips.models import ClipStatus
 from app.clips.schemas import AccessOut, AccessQuery, ClipOut, HoldIn, HoldOut, OwnerClipOut, UploadLinkOut
 from app.errors import ApiError

@@ -35,10 +35,11 @@ from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import Range
 from werkzeug.exceptions import ClientDisconnected
 
+from app import links
 from app.accounts.models import Role, User
 from app.agencies.models import Agency
 from app.audit import service as audit
-from app.clips import digest, links, sniff, tus
+from app.clips import digest, sniff, tus
 from app.clips.models import Clip, ClipAccess, ClipStatus, EvidenceHold
 from app.common.fields import fits_int
 from app.db import utcnow
@@ -92,10 +93,24 @@ def _session_owner(user: Any) -> User:
     return user
 
 
+def ask_for_link(token: str, now: datetime | None = None) -> Ask:
+    """The ask an upload link names, or 404 (forged, altered, or not this owner's) / 410 (expired)."""
+    ask_id, owner_id, expires_at = links.read_upload_token(token)
+    ask = db.session.get(Ask, ask_id, options=[joinedload(Ask.request)]) if fits_int(ask_id) else None
+    # A camera that changed hands, or an account deleted since, ends the link.
+    if ask is None or ask.owner_id != owner_id:
+        raise links.invalid_upload_link()
+    now = now or utcnow()
+    live_expiry = ask.request.expires_at
+    if (expires_at is not None and expires_at <= now) or (live_expiry and live_expiry <= now):
+        raise ApiError(410, "link_expired", "This upload link has expired with the footage request.")
+    return ask
+
+
 def uploader_for(user: Any, token: str | None, ask_id: str | None) -> Uploader:
     """Who is creating an upload for which ask: a link token, or the owner's session and ``ask_id``."""
     if token:
-        ask = links.ask_for_token(token)
+        ask = ask_for_link(token)
         if ask_id not in (None, "") and ask_id != str(ask.id):
             raise not_found("Ask")
         return Uploader(ask, ask.owner_id, VIA_LINK, token)
@@ -109,7 +124,7 @@ def uploader_for(user: Any, token: str | None, ask_id: str | None) -> Uploader:
 def upload_for(user: Any, token: str | None, upload_id: str) -> tuple[Clip, Uploader]:
     """The upload behind a tus URL, for its own owner (session) or its ask's link; 404 for anyone else."""
     if token:
-        ask = links.ask_for_token(token)
+        ask = ask_for_link(token)
         owner_id, condition, via = ask.owner_id, Clip.ask_id == ask.id, VIA_LINK
     else:
         owner_id = _session_owner(user).id
@@ -486,7 +501,7 @@ def max_clip_bytes(token: str | None = None) -> int:
     """Tus-Max-Size: the link's agency's limit, else the largest any agency allows."""
     if token:
         try:
-            ask = links.ask_for_token(token)
+            ask = ask_for_link(token)
         except ApiError:
             ask = None
         if ask is not None:
@@ -497,7 +512,7 @@ def max_clip_bytes(token: str | None = None) -> int:
 
 def link_page(token: str) -> dict[str, Any]:
     """What the upload page shows an owner who has no account: the ask, the limits, where to send."""
-    ask = links.ask_for_token(token)
+    ask = ask_for_link(token)
     check_uploadable(ask)
     request = ask.request
     policy = _footage().current_policy(request.agency_id)

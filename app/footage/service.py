@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from app import links
 from app.accounts.models import Role, User
 from app.agencies.models import Agency
 from app.agencies.service import agency_zone
@@ -630,52 +630,13 @@ def answer_own_ask(owner: User, ask_id: int, action: str, reason: str | None = N
 
 # --- signed action links (notification buttons) ----------------------------------------------
 
-_ACTION_LINK_SALT = "porchlight.ask-action"
-_ACTION_URL = "/api/ask-actions/{token}"
-
-
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_ACTION_LINK_SALT)
-
-
-def action_token(ask: Ask, action: str) -> str:
-    """A signed token that performs ``action`` on ``ask`` without a session, until the request expires."""
-    if action not in ACTION_STATES:
-        raise ValueError(f"unknown action {action!r}")
-    expires_at = ask.request.expires_at
-    if expires_at is None:
-        raise ValueError("the ask's request is not active")
-    return _serializer().dumps({"ask": ask.id, "owner": ask.owner_id, "action": action,
-                                "exp": int(expires_at.timestamp())})
-
-
-def action_path(ask: Ask, action: str) -> str:
-    """Where a notification's action button POSTs (relative to the app's base URL)."""
-    return _ACTION_URL.format(token=action_token(ask, action))
-
-
-def _invalid_token() -> ApiError:
-    return ApiError(403, "invalid_token", "This link is not valid: it was altered or not issued by Porchlight.")
-
-
-def _token_payload(token: str) -> dict[str, Any]:
-    try:
-        payload = _serializer().loads(token)
-    except BadSignature:
-        raise _invalid_token() from None
-    if not (isinstance(payload, dict) and payload.get("action") in ACTION_STATES
-            and all(isinstance(payload.get(k), int) for k in ("ask", "owner", "exp"))):
-        raise _invalid_token()
-    return payload
-
-
 def answer_with_token(token: str) -> Ask:
     """Perform a notification action link's answer; answered_via "notification".
 
     Pressing the same button twice is harmless: an ask already in the action's state
     is returned as it is.
     """
-    payload = _token_payload(token)
+    payload = links.read_action_token(token, ACTION_STATES)
     if utcnow().timestamp() >= payload["exp"]:
         raise ApiError(410, "token_expired", "This link has expired with its request: no answer is needed now.")
     owner = db.session.get(User, payload["owner"]) if fits_int(payload["owner"]) else None

@@ -60,11 +60,7 @@ ACTIONS = ("approve", "decline")
 def _actions(ask: Ask) -> dict[str, str]:
     """Signed links for the notification's buttons: POST to base + path, no session needed."""
     try:
-        from app.footage.service import action_path
-    except ImportError:  # the footage module without signed actions: the notification opens the ask
-        return {}
-    try:
-        return {action: links.absolute_url(action_path(ask, action)) for action in ACTIONS}
+        return {action: links.absolute_url(links.action_path(ask, action)) for action in ACTIONS}
     except ValueError:  # the request is no longer active
         return {}
 

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
 
+from app import links
 from app.accounts.models import Role, User
 from app.audit import service as audit
 from app.common.fields import normalize_phone
@@ -366,14 +367,6 @@ def _code_list(asks: list[Ask]) -> str:
     return ", ".join(f"{a.reply_code} ({a.camera_label})" for a in asks[:5])
 
 
-def _upload_link(ask: Ask) -> str:
-    try:
-        from app.clips.links import upload_link
-    except ImportError:
-        return messages.ask_url(ask)
-    return upload_link(ask)
-
-
 def _answer(owner: User, keyword: str, code: str | None) -> str:
     action = ANSWERS[keyword]
     open_asks = _open_asks(owner)
@@ -398,7 +391,7 @@ def _answer(owner: User, keyword: str, code: str | None) -> str:
         # Refused before anything changed (answered already, expired): the inbound row stays.
         return f"Request {ask.reply_code}: {exc.message}"
     if action == "approve":
-        return f"Thank you. Upload your clip for request {ask.reply_code} here: {_upload_link(ask)}"
+        return f"Thank you. Upload your clip for request {ask.reply_code} here: {links.upload_link(ask)}"
     if action == "decline":
         return f"Thank you; you declined request {ask.reply_code}. Nothing is shared."
     return f"Thank you; noted that you have no footage for request {ask.reply_code}."
