@@ -15,6 +15,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.extensions import db
 
 T = TypeVar("T")
+# Ids per IN (...) list where nothing else decides.
+ID_CHUNK = 5_000
 
 
 def dialect() -> str:
@@ -25,7 +27,8 @@ def dialect() -> str:
 def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
     """``items`` in consecutive lists of at most ``size``, for IN (...) lists and batched writes.
 
-    SQLite binds at most 32,766 parameters in one statement; a list of ids can be longer.
+    SQLite binds at most 32,766 parameters in one statement; a list of ids can be longer
+    (a dense downtown holds more cameras than that).
     """
     for start in range(0, len(items), size):
         yield list(items[start:start + size])

@@ -558,7 +558,7 @@ def test_a_closed_ask_keeps_no_unfinished_upload(app, world, as_owner, clip_root
 
 @pytest.mark.parametrize("ending", ["cancel", "expire"])
 def test_closing_the_request_discards_a_half_sent_clip(app, world, as_owner, clip_root, ending):
-    from app.footage import service as footage
+    from app.footage import lifecycle
 
     ask = approved_ask(world)
     data = mp4_bytes(9000)
@@ -566,11 +566,11 @@ def test_closing_the_request_discards_a_half_sent_clip(app, world, as_owner, cli
     patch(as_owner, location, data[:3000], 0)
     request_id = ask.request_id
     if ending == "cancel":
-        footage.cancel_request(world.officer, request_id)
+        lifecycle.cancel_request(world.officer, request_id)
     else:
         ask.request.expires_at = utcnow() - timedelta(seconds=1)
         db.session.commit()
-        assert footage.expire_due_requests() == 1
+        assert lifecycle.expire_due_requests() == 1
     db.session.expire_all()
     assert _clip(location).status == ClipStatus.ABORTED and _files(clip_root) == []
     assert "clip.upload_discarded" in _actions()

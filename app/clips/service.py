@@ -46,7 +46,10 @@ from app.db import utcnow
 from app.errors import ApiError, forbidden, not_found
 from app.extensions import db
 from app.footage import asks
-from app.footage.models import AgencyPolicy, Ask, FootageRequest, RequestStatus
+from app.footage.answers import ask_for_owner
+from app.footage.models import OPEN_ASK_STATES, AgencyPolicy, Ask, FootageRequest, RequestStatus
+from app.footage.policy import current_policy, policy_for
+from app.footage.requests import request_for_staff
 from app.storage import ObjectMissing, StorageBusy, get_storage, new_key
 from app.storage.base import CHUNK_SIZE
 
@@ -58,14 +61,6 @@ ACCESS_WINDOW = timedelta(minutes=10)
 VIEW, DOWNLOAD = "view", "download"
 # Shown in the officer's list: what has arrived or was delivered (aborted uploads never were).
 STAFF_VISIBLE = (ClipStatus.UPLOADING, ClipStatus.COMPLETE, ClipStatus.PURGED)
-
-
-def _footage():
-    # Imported when first needed: the footage service imports the notification dispatcher,
-    # which builds upload links from this package.
-    from app.footage import service
-
-    return service
 
 
 # --- who may upload ------------------------------------------------------------------------
@@ -118,7 +113,7 @@ def uploader_for(user: Any, token: str | None, ask_id: str | None) -> Uploader:
     if not ask_id or not ask_id.isascii() or not ask_id.isdigit():
         raise ApiError(400, "validation_error", "Upload-Metadata: give the ask_id the clip is for.",
                        fields={"Upload-Metadata": ["ask_id: required, the id of your approved ask."]})
-    return Uploader(_footage().ask_for_owner(owner, int(ask_id)), owner.id, VIA_APP)
+    return Uploader(ask_for_owner(owner, int(ask_id)), owner.id, VIA_APP)
 
 
 def upload_for(user: Any, token: str | None, upload_id: str) -> tuple[Clip, Uploader]:
@@ -147,8 +142,8 @@ def _ask_closed_reason(ask: Ask, now: datetime) -> str | None:
     request = ask.request
     if request.status != RequestStatus.ACTIVE or (request.expires_at and request.expires_at <= now):
         return "This footage request is closed; it takes no more clips."
-    if ask.state not in asks.UPLOADABLE:
-        if ask.state in asks.OPEN:
+    if ask.state not in asks.APPROVED_STATES:
+        if ask.state in OPEN_ASK_STATES:
             return "Approve the request before uploading."
         return f"This ask is {ask.state.value.replace('_', ' ')}; it takes no clips."
     return None
@@ -187,7 +182,7 @@ def create_upload(uploader: Uploader, *, length: int, filename: str | None = Non
     ask = db.session.scalar(sa.select(Ask).where(Ask.id == uploader.ask.id).with_for_update()
                             .execution_options(populate_existing=True))
     check_uploadable(ask, now)
-    policy = _footage().policy_for(ask.request.agency_id)
+    policy = policy_for(ask.request.agency_id)
     if length > policy.max_clip_bytes:
         raise ApiError(413, "clip_too_large",
                        f"A clip may be at most {policy.max_clip_bytes} bytes; this one is {length}.",
@@ -392,7 +387,7 @@ def _commit_offset(uploader: Uploader, target: _Target, end: int, now: datetime,
                               "container": target.container, "sha256_state": running.state() if running else None,
                               "updated_at": now}
     if finished:
-        policy = _footage().policy_for(target.agency_id)
+        policy = policy_for(target.agency_id)
         values.update(status=ClipStatus.COMPLETE, sha256=running.hexdigest() if running else _sha256(target.key),
                       sha256_state=None, completed_at=now, upload_expires_at=None,
                       retain_until=now + timedelta(days=policy.clip_retention_days))
@@ -478,7 +473,7 @@ def clean_abandoned_uploads(now: datetime | None = None) -> int:
     another process is skipped.
     """
     now = now or utcnow()
-    closed_asks = sa.select(Ask.id).where(Ask.state.not_in(asks.UPLOADABLE))
+    closed_asks = sa.select(Ask.id).where(Ask.state.not_in(asks.APPROVED_STATES))
     due = list(db.session.scalars(
         sa.select(Clip).where(Clip.status == ClipStatus.UPLOADING,
                               sa.or_(Clip.upload_expires_at <= now, Clip.ask_id.in_(closed_asks)))
@@ -505,7 +500,7 @@ def max_clip_bytes(token: str | None = None) -> int:
         except ApiError:
             ask = None
         if ask is not None:
-            return _footage().current_policy(ask.request.agency_id).max_clip_bytes
+            return current_policy(ask.request.agency_id).max_clip_bytes
     stored = db.session.scalar(sa.select(sa.func.max(AgencyPolicy.max_clip_bytes))) or 0
     return max(stored, AgencyPolicy.defaults(0).max_clip_bytes)
 
@@ -515,7 +510,7 @@ def link_page(token: str) -> dict[str, Any]:
     ask = ask_for_link(token)
     check_uploadable(ask)
     request = ask.request
-    policy = _footage().current_policy(request.agency_id)
+    policy = current_policy(request.agency_id)
     used = _counted_clips(ask.id)
     return {
         "agency": {"id": request.agency_id, "name": db.session.get(Agency, request.agency_id).name},
@@ -545,7 +540,7 @@ def _with_hold_flags(clips: list[Clip]) -> list[Clip]:
 
 def clips_for_request(user: User, request_id: int) -> list[Clip]:
     """A request's clips for its agency's staff: arrived and arriving, never who sent them."""
-    request = _footage().request_for_staff(user, request_id)
+    request = request_for_staff(user, request_id)
     clips = list(db.session.scalars(sa.select(Clip).where(Clip.request_id == request.id,
                                                           Clip.status.in_(STAFF_VISIBLE)).order_by(Clip.id)))
     return _with_hold_flags(clips)
@@ -662,7 +657,7 @@ def owner_clips_of_ask(ask_id: int) -> list[dict[str, Any]]:
 
 def clips_for_ask(owner: User, ask_id: int) -> list[dict[str, Any]]:
     """The owner's clips for one of their asks, each with its SHA-256 and every access to it."""
-    ask = _footage().ask_for_owner(owner, ask_id)
+    ask = ask_for_owner(owner, ask_id)
     return owner_clips_of_ask(ask.id)
 
 
@@ -678,14 +673,14 @@ def accesses_for_owner(owner: User, limit: int = 100, before_id: int | None = No
 # --- evidence holds and retention ---------------------------------------------------------
 
 def holds_for_request(user: User, request_id: int) -> list[EvidenceHold]:
-    request = _footage().request_for_staff(user, request_id)
+    request = request_for_staff(user, request_id)
     return list(db.session.scalars(sa.select(EvidenceHold).where(EvidenceHold.request_id == request.id)
                                    .order_by(EvidenceHold.id)))
 
 
 def place_hold(supervisor: User, request_id: int, reason: str) -> EvidenceHold:
     """Keep a request's clips past retention until released; the reason is required and audited."""
-    request = _footage().request_for_staff(supervisor, request_id)
+    request = request_for_staff(supervisor, request_id)
     hold = EvidenceHold(request_id=request.id, reason=reason, placed_by_id=supervisor.id, placed_at=utcnow())
     db.session.add(hold)
     db.session.flush()

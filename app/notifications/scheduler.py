@@ -30,6 +30,7 @@ from app.accounts.models import User
 from app.db import utcnow
 from app.extensions import db
 from app.footage.models import OPEN_ASK_STATES, Ask, AskState, FootageRequest, RequestStatus
+from app.footage.policy import current_policy
 from app.notifications import delivery, dispatcher, service
 from app.notifications.models import Channel, Notification, NotificationKind, SmsOptOut
 
@@ -39,15 +40,8 @@ log = logging.getLogger(__name__)
 ENQUEUE_GRACE = timedelta(seconds=60)
 
 
-def _policy(agency_id: int):
-    from app.footage import service as footage
-
-    reader = getattr(footage, "current_policy", None) or footage.policy_for
-    return reader(agency_id)
-
-
 def _housekeeping() -> list[tuple[str, str, str]]:
-    return [("expired_requests", "app.footage.service", "expire_due_requests"),
+    return [("expired_requests", "app.footage.lifecycle", "expire_due_requests"),
             ("abandoned_uploads", "app.clips.service", "clean_abandoned_uploads"),
             ("purged_clips", "app.clips.service", "purge_expired_clips"),
             ("expired_imports", "app.districts.service", "expire_due_imports"),
@@ -82,7 +76,7 @@ def schedule_escalations(now: datetime) -> list[int]:
     sms_n = aliased(Notification)
     created: list[int] = []
     for agency_id in _active_agencies(now):
-        cutoff = now - timedelta(minutes=_policy(agency_id).escalation_minutes)
+        cutoff = now - timedelta(minutes=current_policy(agency_id).escalation_minutes)
         rows = db.session.execute(
             sa.select(Ask.id, Ask.owner_id)
             .join(FootageRequest, FootageRequest.id == Ask.request_id)
@@ -106,7 +100,7 @@ def schedule_reminders(now: datetime) -> list[int]:
     reminder = aliased(Notification)
     created: list[int] = []
     for agency_id in _active_agencies(now):
-        hours = _policy(agency_id).reminder_before_expiry_hours
+        hours = current_policy(agency_id).reminder_before_expiry_hours
         if not hours or hours <= 0:
             continue
         lead = timedelta(hours=hours)

@@ -1,9 +1,13 @@
 """Notification rules: which channel reaches an owner, push subscriptions, phone
-verification, and what an SMS reply does.
+verification, and receiving an SMS.
 
-Channel choice (PRODUCT.md): Web Push where the owner has a subscription and wants
-push; SMS where the phone is verified, the owner wants SMS and the number has not
-texted STOP. When both work, push goes first and SMS is the escalation.
+Channel choice: Web Push where the owner has a subscription and wants push; SMS where
+the phone is verified, the owner wants SMS and the number has not texted STOP. When
+both work, push goes first and SMS is the escalation.
+
+An inbound SMS is recorded here and its keywords for the messages themselves (STOP,
+START, HELP) are acted on here; a reply that answers an ask ("YES 4821") is handed to
+app/footage/answers.py, which decides it.
 """
 from __future__ import annotations
 
@@ -21,13 +25,13 @@ import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
 
-from app import links
 from app.accounts.models import Role, User
 from app.audit import service as audit
 from app.common.fields import normalize_phone
 from app.db import utcnow
 from app.errors import ApiError, field_error
 from app.extensions import db
+from app.footage import answers
 from app.footage.models import Ask
 from app.notifications import messages, push_endpoints, sms, webpush
 from app.notifications.models import (
@@ -335,8 +339,6 @@ def verify_phone(owner: User, code: str) -> User:
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 START_WORDS = {"START", "UNSTOP", "OPTIN"}
 HELP_WORDS = {"HELP", "INFO"}
-ANSWERS = {"YES": "approve", "Y": "approve", "APPROVE": "approve", "NO": "decline", "N": "decline",
-           "DECLINE": "decline", "NONE": "no_footage", "NOFOOTAGE": "no_footage"}
 _CODE = re.compile(r"^[A-Z0-9]{3,8}$")
 
 
@@ -355,46 +357,6 @@ def parse_reply(text: str) -> tuple[str, str | None]:
 def _owner_by_phone(phone: str) -> User | None:
     return db.session.scalar(sa.select(User).where(User.phone == phone, User.phone_verified.is_(True),
                                                    User.role == Role.OWNER, User.active.is_(True)))
-
-
-def _open_asks(owner: User) -> list[Ask]:
-    from app.footage.service import open_asks_of  # here: the footage service imports the dispatcher
-
-    return open_asks_of(owner)
-
-
-def _code_list(asks: list[Ask]) -> str:
-    return ", ".join(f"{a.reply_code} ({a.camera_label})" for a in asks[:5])
-
-
-def _answer(owner: User, keyword: str, code: str | None) -> str:
-    action = ANSWERS[keyword]
-    open_asks = _open_asks(owner)
-    if code is not None:
-        ask = next((a for a in open_asks if a.reply_code == code), None)
-        if ask is None:
-            if not open_asks:
-                return f"No open request has code {code}; you have no open requests."
-            return f"No open request has code {code}. Your open requests: {_code_list(open_asks)}."
-    elif len(open_asks) == 1:
-        ask = open_asks[0]
-    elif not open_asks:
-        return "You have no open requests right now."
-    else:
-        return (f"You have {len(open_asks)} open requests: reply {keyword} <code> with one of "
-                f"{_code_list(open_asks)}.")
-    from app.footage.service import answer_ask
-
-    try:
-        answer_ask(ask, owner, action, via="sms")
-    except ApiError as exc:
-        # Refused before anything changed (answered already, expired): the inbound row stays.
-        return f"Request {ask.reply_code}: {exc.message}"
-    if action == "approve":
-        return f"Thank you. Upload your clip for request {ask.reply_code} here: {links.upload_link(ask)}"
-    if action == "decline":
-        return f"Thank you; you declined request {ask.reply_code}. Nothing is shared."
-    return f"Thank you; noted that you have no footage for request {ask.reply_code}."
 
 
 def inbound_sms(form: Any) -> str | None:
@@ -424,12 +386,12 @@ def inbound_sms(form: Any) -> str | None:
         reply = "You will get Porchlight messages again. Reply HELP for help."
     elif keyword in HELP_WORDS:
         reply = messages.HELP_TEXT
-    elif keyword in ANSWERS:
+    elif keyword in answers.SMS_ANSWERS:
         if owner is None:
             reply = "This number is not linked to a verified Porchlight account."
         else:
             db.session.flush()
-            reply = _answer(owner, keyword, code)
+            reply = answers.answer_by_sms(owner, keyword, code)
     else:
         reply = "Sorry, that was not understood. " + messages.HELP_TEXT
     db.session.commit()

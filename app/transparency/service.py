@@ -61,7 +61,9 @@ from app.common.csv_cells import neutralise
 from app.db import utcnow
 from app.errors import field_error, not_found
 from app.extensions import db
-from app.footage.models import Ask, AskState, FootageRequest, RequestStatus
+from app.footage import asks
+from app.footage.models import OPEN_ASK_STATES, Ask, AskState, FootageRequest
+from app.footage.requests import approved_over_limit
 from app.sql import dialect
 
 CELL_DEGREES = 0.01
@@ -69,8 +71,6 @@ MIN_CAMERAS_PER_CELL = 5
 DEFAULT_MONTHS = 12
 MAX_MONTHS = 36
 
-APPROVED_STATES = (AskState.APPROVED, AskState.UPLOADING, AskState.DELIVERED)
-OPEN_STATES = (AskState.QUEUED, AskState.NOTIFIED, AskState.SEEN)
 OUTCOMES = ("approved", "declined", "no_footage", "expired")
 
 # The monthly table's columns, in the CSV's order.
@@ -186,7 +186,7 @@ def _ask_states(buckets: _Buckets, agency_id: int) -> dict[int, dict[str, int]]:
         if m is None:
             continue
         state = AskState(state)
-        key = ("approved" if state in APPROVED_STATES else "open" if state in OPEN_STATES else state.value)
+        key = ("approved" if state in asks.APPROVED_STATES else "open" if state in OPEN_ASK_STATES else state.value)
         counts = out.setdefault(m, {})
         counts[key] = counts.get(key, 0) + n
     return out
@@ -220,9 +220,8 @@ def _rate(part: int, whole: int) -> float | None:
 def monthly(agency: Agency, months: list[Month], zone: ZoneInfo) -> list[dict[str, Any]]:
     buckets = _Buckets(months, zone)
     requests = _count_by_month(buckets, FootageRequest.created_at, FootageRequest.agency_id == agency.id)
-    # An override is counted when the supervisor approved it; rejected ones are not overrides.
-    approved_overrides = (FootageRequest.agency_id == agency.id, FootageRequest.status != RequestStatus.REJECTED,
-                          FootageRequest.status != RequestStatus.PENDING_APPROVAL)
+    # An override is counted in the month the supervisor approved it.
+    approved_overrides = (FootageRequest.agency_id == agency.id, approved_over_limit())
     overrides = _count_by_month(buckets, FootageRequest.reviewed_at, *approved_overrides)
     self_approved = _count_by_month(buckets, FootageRequest.reviewed_at, *approved_overrides,
                                     FootageRequest.self_approved.is_(True))
