@@ -19,7 +19,7 @@ from tusclient.storage.filestorage import FileStorage
 from app import create_app, links
 from app.audit.models import AuditEvent
 from app.audit.service import verify_chain
-from app.clips import digest, service, sniff
+from app.clips import digest, sniff, uploads
 from app.clips.models import Clip, ClipStatus
 from app.db import utcnow
 from app.errors import ApiError
@@ -470,7 +470,7 @@ def test_a_link_whose_token_outlived_its_request_is_expired(app, world, client):
     ask = approved_ask(world, lifetime=timedelta(seconds=30))
     token = links.upload_token(ask)
     with pytest.raises(ApiError) as raised:
-        service.ask_for_link(token, now=utcnow() + timedelta(minutes=1))
+        uploads.ask_for_link(token, now=utcnow() + timedelta(minutes=1))
     assert raised.value.status_code == 410 and raised.value.extra_data["code"] == "link_expired"
 
 
@@ -515,14 +515,14 @@ def test_abandoned_uploads_are_cleaned_up(app, world, as_owner, clip_root):
     clip = _clip(fresh)
     clip.upload_expires_at = later + timedelta(hours=24)
     db.session.commit()
-    assert service.clean_abandoned_uploads(utcnow() + timedelta(hours=23)) == 0
-    assert service.clean_abandoned_uploads(utcnow() + timedelta(hours=25)) == 1
+    assert uploads.clean_abandoned_uploads(utcnow() + timedelta(hours=23)) == 0
+    assert uploads.clean_abandoned_uploads(utcnow() + timedelta(hours=25)) == 1
     assert _clip(stale).status == ClipStatus.ABORTED and not get_storage().exists(_clip(stale).storage_key)
     assert _clip(fresh).status == ClipStatus.UPLOADING and _clip(done).status == ClipStatus.COMPLETE
     assert len(_files(clip_root)) == 2
     assert "clip.upload_abandoned" in _actions()
     assert as_owner.head(stale, headers=TUS).status_code == 410
-    assert service.clean_abandoned_uploads(utcnow() + timedelta(hours=25)) == 0
+    assert uploads.clean_abandoned_uploads(utcnow() + timedelta(hours=25)) == 0
 
 
 def test_an_upload_past_its_expiry_is_gone_before_the_sweep(app, world, as_owner):
@@ -549,7 +549,7 @@ def test_a_closed_ask_keeps_no_unfinished_upload(app, world, as_owner, clip_root
     from app.footage import asks
 
     asks.cancel(ask)
-    assert service.discard_uploads_for(ask) == 1
+    assert uploads.discard_uploads_for(ask) == 1
     db.session.commit()
     assert _clip(location).status == ClipStatus.ABORTED and _files(clip_root) == []
     assert "clip.upload_discarded" in _actions()
@@ -585,7 +585,7 @@ def test_the_sweep_also_ends_uploads_of_closed_asks(app, world, as_owner, clip_r
     ask.state = AskState.EXPIRED
     db.session.commit()
     _error(patch(as_owner, location, b"\x00" * 10, 3000), 410, "ask_closed")
-    assert service.clean_abandoned_uploads() == 1
+    assert uploads.clean_abandoned_uploads() == 1
     assert _files(clip_root) == []
 
 
@@ -772,7 +772,7 @@ def test_without_a_saved_state_the_clip_is_hashed_from_storage(app, world, as_ow
     assert _clip(location).sha256_state is None
     monkeypatch.setattr(digest, "_available", True)
     reads = []
-    original = service._sha256
-    monkeypatch.setattr(service, "_sha256", lambda key: reads.append(key) or original(key))
+    original = uploads._sha256
+    monkeypatch.setattr(uploads, "_sha256", lambda key: reads.append(key) or original(key))
     patch(as_owner, location, data[4000:], 4000)
     assert _clip(location).sha256 == sha256(data) and len(reads) == 1

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from app.accounts.models import Role, User
 from app.agencies.models import Agency
 from app.audit import service as audit
-from app.clips.service import discard_uploads_for
+from app.clips.uploads import discard_uploads_for
 from app.db import utcnow
 from app.errors import ApiError, field_error, forbidden
 from app.extensions import db

@@ -42,8 +42,8 @@ ENQUEUE_GRACE = timedelta(seconds=60)
 
 def _housekeeping() -> list[tuple[str, str, str]]:
     return [("expired_requests", "app.footage.lifecycle", "expire_due_requests"),
-            ("abandoned_uploads", "app.clips.service", "clean_abandoned_uploads"),
-            ("purged_clips", "app.clips.service", "purge_expired_clips"),
+            ("abandoned_uploads", "app.clips.uploads", "clean_abandoned_uploads"),
+            ("purged_clips", "app.clips.retention", "purge_expired_clips"),
             ("expired_imports", "app.districts.service", "expire_due_imports"),
             ("ended_sessions", "app.accounts.sessions", "purge_ended_sessions")]
 
