@@ -41,6 +41,12 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     crypto.init_app(app)
     logs.init_app(app)
     register_blueprints(app)
+    from app import jobs
+    from app.notifications import push_endpoints
+
+    jobs.init_app(app)
+    # Push endpoint settings are checked as the app is built, not at the first message.
+    push_endpoints.check_config(app.config)
     register_errorhandlers(app)
     register_api_docs(app)
     from app.security import register_security_headers

@@ -32,6 +32,7 @@ from app.db import utcnow
 from app.districts.models import DistrictImport, DistrictImportRow, DistrictMember, ImportStatus
 from app.enrollment.models import CodeKind, EnrollmentCode
 from app.extensions import db
+from app.jobs import tick
 from app.notifications import delivery, sms
 from app.notifications.models import (
     DeliveryStatus,
@@ -40,7 +41,6 @@ from app.notifications.models import (
     SmsMessage,
     SmsOptOut,
 )
-from app.notifications.scheduler import tick
 from tests import factories
 from tests.conftest import signed_in
 from tests.peers.twilio_api import LocalTwilio
