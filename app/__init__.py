@@ -158,8 +158,8 @@ def register_blueprints(app: APIFlask) -> None:
                clips_bp, districts_bp, transparency_bp, pwa.bp, pwa.config_bp):
         app.register_blueprint(bp)
     # Owners' data control and the supervisors' audit viewer (issue 6).
-    from app.accounts.privacy_routes import bp as privacy_bp
     from app.audit.routes import bp as audit_bp
+    from app.privacy.routes import bp as privacy_bp
 
     app.register_blueprint(privacy_bp)
     app.register_blueprint(audit_bp)

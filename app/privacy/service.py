@@ -1,7 +1,11 @@
 """An owner's control over their data: export it, leave one agency, delete the account.
 
-What deletion removes and what it keeps (PRODUCT.md: "clips already delivered stay
-under the agency's retention, de-identified"):
+This package stands above the domains: an owner's data is spread over all of them
+(accounts, agencies, cameras, enrollment, footage, clips, notifications, audit), and
+no domain should import the others to gather or erase it.
+
+What deletion removes and what it keeps (clips already delivered stay under the
+agency's retention, de-identified):
 
 - removed: the ``users`` row (e-mail, phone, name, password hash), its memberships,
   enrollment uses, push subscriptions, phone verifications and sessions (foreign keys
