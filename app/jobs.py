@@ -41,7 +41,7 @@ from app.clips.retention import purge_expired_clips
 from app.clips.uploads import clean_abandoned_uploads
 from app.common.settings import setting
 from app.db import utcnow
-from app.districts.service import expire_due_imports
+from app.districts.imports import expire_due_imports
 from app.extensions import db
 from app.footage.lifecycle import expire_due_requests
 from app.notifications import delivery, dispatcher, followups, queue

@@ -14,7 +14,7 @@ from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
 from app.common.csv_cells import neutralise
 from app.common.settings import setting
-from app.districts import importer, pdf, service
+from app.districts import importer, imports, invitations, members, pdf
 from app.districts.schemas import (
     CommitOut,
     DashboardOut,
@@ -102,7 +102,7 @@ def upload_import(data):
     `POST /api/district/imports/{id}/commit` until `expires_at`.
     """
     upload = data["file"]
-    return service.check_import(me(), upload.stream, upload.filename)
+    return imports.check_import(me(), upload.stream, upload.filename)
 
 
 @bp.get("/imports/<int:import_id>")
@@ -111,7 +111,7 @@ def upload_import(data):
 @require_role(MANAGER)
 def get_import(import_id):
     """An import's dry-run report (and, once committed, its result)"""
-    return service.import_for(me(), import_id)
+    return imports.import_for(me(), import_id)
 
 
 @bp.post("/imports/<int:import_id>/commit")
@@ -126,7 +126,7 @@ def get_import(import_id):
 @require_role(MANAGER)
 def commit_import(import_id):
     """Save a validated import: create and update members, each new one with its single-use code"""
-    record = service.commit_import(me(), import_id)
+    record = imports.commit_import(me(), import_id)
     return {"import_id": record.id, "created": record.created_count, "updated": record.updated_count,
             "unchanged": record.unchanged_count, "committed_at": record.committed_at}
 
@@ -139,7 +139,7 @@ def commit_import(import_id):
 @require_role(MANAGER)
 def dashboard():
     """Participation totals of your district"""
-    return service.dashboard(me())
+    return members.dashboard(me())
 
 
 @bp.get("/members")
@@ -149,7 +149,7 @@ def dashboard():
 @require_role(MANAGER)
 def list_members(query):
     """Your district's members, by business name, a page at a time (limit/offset)"""
-    return service.list_members(me(), limit=query["limit"], offset=query["offset"], status=query.get("status"),
+    return members.list_members(me(), limit=query["limit"], offset=query["offset"], status=query.get("status"),
                                 search=query.get("q") or None)
 
 
@@ -186,7 +186,7 @@ def _csv_lines(rows: Iterator) -> Iterator[str]:
 @require_role(MANAGER)
 def export_members():
     """Export your district's members as CSV (audited)"""
-    district, rows = service.export_rows(me())
+    district, rows = members.export_rows(me())
     name = "".join(ch if ch.isalnum() else "-" for ch in district.name.lower()).strip("-") or "district"
     return Response(stream_with_context(_csv_lines(rows)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}-members.csv"',
@@ -211,7 +211,7 @@ def send_sms_invitations(data):
     that texted STOP are skipped and counted. Without Twilio credentials the SMS
     stay in the server's outbox (`sms_mode: outbox`).
     """
-    result = service.queue_sms_invitations(me(), data.get("member_ids"))
+    result = invitations.queue_sms_invitations(me(), data.get("member_ids"))
     dispatcher.enqueue(result.notification_ids)
     status = notifications.sms_status()
     return {"queued": result.queued, "skipped_opted_out": result.skipped_opted_out,
@@ -234,7 +234,7 @@ def invitation_sheet(query):
     with `offset` and `limit` (`X-Members-Total` says how many there are).
     """
     member_ids = query.get("member_ids")
-    district, views, total = service.sheet_members(me(), member_ids, query["offset"], query.get("limit"))
+    district, views, total = invitations.sheet_members(me(), member_ids, query["offset"], query.get("limit"))
     body = pdf.invitation_sheet(views, district_name=district.name, agency_name=district.agency.name,
                                 base_url=links.base_url(), page_size=current_app.config["DISTRICT_PDF_PAGE_SIZE"])
     return Response(body, mimetype="application/pdf", headers={
