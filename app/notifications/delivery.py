@@ -46,7 +46,7 @@ from app.enrollment.models import EnrollmentCode
 from app.extensions import db
 from app.footage import asks as ask_states
 from app.footage.models import OPEN_ASK_STATES, Ask, AskState, FootageRequest, RequestStatus
-from app.notifications import messages, sms, webpush
+from app.notifications import messages, service, sms, webpush
 from app.notifications.models import (
     Channel,
     DeliveryStatus,
@@ -210,8 +210,6 @@ def deliver(ids: Sequence[int], now: datetime | None = None, *, mark_asks: bool 
 
 def _start(claimed: list[int], now: datetime, resources: Resources) -> Batch:
     """Read the claimed rows, decide what to send, and hand the sending to the thread pool."""
-    from app.notifications import service  # channel rules live with the rest of the service
-
     rows = db.session.execute(
         sa.select(Notification, Ask, FootageRequest, Agency, User)
         .join(Ask, Ask.id == Notification.ask_id)
@@ -394,8 +392,6 @@ def _sms_outcome(item: Item, attempt: SmsAttempt, opt_outs: set[str]) -> Outcome
 
 def _finish(batch: Batch, now: datetime, report: Report) -> None:
     """Wait for the batch's sending and record every outcome in one transaction."""
-    from app.notifications import service
-
     gone: set[int] = set()
     ok_subscriptions: set[int] = set()
     opt_outs: set[str] = set()

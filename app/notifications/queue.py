@@ -60,6 +60,8 @@ def enqueue_deliveries(app: Flask, ids: Iterable[int]) -> None:
 
 
 # --- RQ ------------------------------------------------------------------------------------------
+# redis and rq are imported where they are used: an app without REDIS_URL never needs
+# them, and they add 0.15 s to the start of every process.
 
 def redis_connection(app: Flask):
     import redis
