@@ -1,4 +1,4 @@
-"""Benchmark of the notification fan-out (issue 3): one request, 1,000 owners, 1,000 Web Pushes.
+"""Benchmark of the notification fan-out: one request, 1,000 owners, 1,000 Web Pushes.
 
     python bench/fanout.py [--owners 1000] [--runs 3]                       # embedded: SQLite, in-process worker
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\

@@ -1,4 +1,4 @@
-"""Benchmark of the radius search (issue 2): ``cameras_within`` on SQLite and PostgreSQL.
+"""Benchmark of the radius search: ``cameras_within`` on SQLite and PostgreSQL.
 
     python bench/geo.py [--cameras 1000000] [--queries 1000] [--scan-queries 20]
                         [--downtown-share 0.05] [--seed 2] [--gc-freeze] [--sqlite-only]

@@ -1,11 +1,11 @@
-"""Load benchmark (issue 6): wrk against the owner's inbox, ask approval and request creation.
+"""Load benchmark: wrk against the owner's inbox, ask approval and request creation.
 
     apt-get install -y wrk          # once
     .venv/bin/python bench/load.py [--duration 10] [--connections 32] [--threads 2]
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
     BENCH_REDIS_URL=redis://127.0.0.1:6379/14 .venv/bin/python bench/load.py
 
-The app runs under gunicorn ``-w 2 --threads 4`` (TESTING.md's baseline settings) with
+The app runs under gunicorn ``-w 2 --threads 4`` (two processes of four threads: one per core) with
 PostgreSQL (a scratch database beside BENCH_DATABASE_URL's, dropped afterwards) and
 Redis as the job queue (a queue of this run's own, deleted afterwards; no worker runs,
 so a request's notifications are recorded and queued, as the web tier does, and not

@@ -1,4 +1,4 @@
-"""Benchmark of clip uploads (issue 3): a 1 GiB file sent by tuspy to the app under gunicorn.
+"""Benchmark of clip uploads: a 1 GiB file sent by tuspy to the app under gunicorn.
 
     python bench/upload.py [--size-mib 1024] [--chunk-mib 8] [--checksum] [--workers 1] [--rounds 5]
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres python bench/upload.py

@@ -122,7 +122,7 @@ class World:
         return world
 
 
-# --- footage requests, asks, agency policy (issue 3) -------------------------------------
+# --- footage requests, asks, agency policy -------------------------------------
 
 def policy(agency: Agency, **kw):
     """The agency's stored policy: the defaults, with ``kw`` changed."""

@@ -1,4 +1,4 @@
-"""Reliability under faults (issue 6), each against the real peer taken away and brought back:
+"""Reliability under faults, each against the real peer taken away and brought back:
 
 - Redis stopped (a private redis-server of this test's own): an officer's request is
   still recorded with its pending notifications; once Redis is back the scheduler's

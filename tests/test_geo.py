@@ -1,4 +1,4 @@
-"""The radius search of issue 2: exact great-circle results, checked against geopy as an
+"""The radius search: exact great-circle results, checked against geopy as an
 independent reference, and answered from the ``ix_cameras_geo`` index on both databases."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every absolute link comes from PUBLIC_BASE_URL, never from a request's headers (issue 11, finding 4).
+"""Every absolute link comes from PUBLIC_BASE_URL, never from a request's headers.
 
 The attack: a request naming ``Host: evil.example`` (or, behind the proxy, a forged
 X-Forwarded-Host / X-Forwarded-Prefix) used to decide the host of the links in SMS,

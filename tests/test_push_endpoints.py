@@ -1,4 +1,4 @@
-"""Push endpoints cannot make the server POST to internal addresses (issue 11, finding 2).
+"""Push endpoints cannot make the server POST to internal addresses.
 
 The attack as reported: an owner registers ``https://2130706433:PORT/`` (or ``127.1``,
 ``0x7f000001``, ``0177.0.0.1``, a name resolving to loopback...) as the push endpoint of

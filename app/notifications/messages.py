@@ -109,7 +109,7 @@ def push_topic(ask_id: int, kind: NotificationKind) -> str:
     return f"ask{ask_id}-{kind.value}"[:32]
 
 
-# --- district invitations (issue 5) ------------------------------------------------------
+# --- district invitations ------------------------------------------------------
 
 def invitation_sms_text(member, code, district, agency: Agency) -> str:
     """The SMS inviting a district member business to enroll with its single-use code."""

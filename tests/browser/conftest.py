@@ -159,7 +159,7 @@ def playwright():
 
 @pytest.fixture(scope="session")
 def browser(playwright):
-    """Debian's headless chromium with TESTING.md's flags, shared by the session."""
+    """Debian's headless chromium with helpers.CHROMIUM_ARGS, shared by the session."""
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser
     browser.close()

@@ -1,4 +1,4 @@
-"""Helpers for the browser tests (recipes of ../shared/docs/TESTING.md, written once).
+"""Helpers for the browser tests, written once for all of them.
 
     from tests.browser.helpers import axe_check, screenshot, deliver_push, notifications, qr_y4m
 
@@ -25,7 +25,8 @@ SCREENSHOT_DIR = ROOT / "docs" / "screenshots"
 ARTIFACT_DIR = ROOT / "tests" / "_artifacts"
 
 CHROMIUM = "/usr/bin/chromium"
-# TESTING.md: without the networking flags Chromium floods the closed network.
+# Without the networking flags Chromium keeps calling its vendor's services (updates, sync,
+# safe browsing) and floods the closed network with calls that cannot succeed.
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -4,7 +4,7 @@
   it with jsQR, the enrollment page signs the owner up, the camera form places the
   camera with "Use my location" and the compass, and push is turned on: the server then
   lists the subscription (PushManager.subscribe is stubbed: no browser can reach a real
-  push service here, see docs TESTING.md; the subscription points at the local push
+  push service here, the machine has no way out; the subscription points at the local push
   service of tests/peers).
 - The officer's request makes the server encrypt a real push message to that local push
   service; the test decrypts it and delivers it into the PWA's service worker through the
@@ -43,7 +43,7 @@ MIB = 1024 * 1024
 AREA = ((43.15, 43.40), (-88.45, -88.15))
 # A phone on a slow uplink (bytes/s): the upload lasts long enough to cut it mid-way.
 SLOW_UPLINK = 4_000_000
-# No browser here reaches a push service (TESTING.md): subscribe() answers with a
+# No browser here reaches a push service (no way out): subscribe() answers with a
 # subscription of the local push service, as Chrome would with one of FCM's.
 SUBSCRIBE_STUB = """(() => {
   const subscription = %s;
