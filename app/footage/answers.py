@@ -19,6 +19,7 @@ from app.errors import ApiError, forbidden, not_found
 from app.extensions import db
 from app.footage import asks
 from app.footage.models import OPEN_ASK_STATES, Ask, FootageRequest, RequestStatus
+from app.footage.requests import status_words
 from app.sql import for_update
 
 
@@ -109,7 +110,7 @@ def answer_with_token(token: str) -> Ask:
         return ask
     if ask.request.status != RequestStatus.ACTIVE:
         raise ApiError(410, "request_closed",
-                       f"This request was {ask.request.status.value.replace('_', ' ')}: no answer is needed now.")
+                       f"This request was {status_words(ask.request)}: no answer is needed now.")
     return answer_ask(ask, owner, payload["action"], "notification")
 
 
