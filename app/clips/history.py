@@ -26,6 +26,7 @@ def _access_view(access: ClipAccess, clip: Clip, role: Role | None, agency_name:
 
 
 def owner_clips_of_ask(ask_id: int) -> list[dict[str, Any]]:
+    """An ask's clips (but aborted uploads), each with every access to it; the caller checked who asks."""
     clips = list(db.session.scalars(sa.select(Clip).where(Clip.ask_id == ask_id,
                                                           Clip.status != ClipStatus.ABORTED).order_by(Clip.id)))
     accesses: dict[int, list[dict[str, Any]]] = {c.id: [] for c in clips}

@@ -18,6 +18,7 @@ from app.storage import get_storage
 
 
 def active_holds(request_ids: list[int]) -> set[int]:
+    """Which of these requests a hold not yet released covers."""
     if not request_ids:
         return set()
     return set(db.session.scalars(sa.select(EvidenceHold.request_id).where(

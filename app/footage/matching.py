@@ -23,6 +23,8 @@ from app.sql import ID_CHUNK, chunks
 
 @dataclass(slots=True)
 class Match:
+    """A camera a request would ask, and how far it is from the request's centre."""
+
     camera_id: int
     owner_id: int
     label: str
