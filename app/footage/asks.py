@@ -74,7 +74,7 @@ def _stamps(to: AskState, via: str | None) -> dict[str, Any]:
         values["answered_via"] = via
     elif to == S.DELIVERED:
         values["delivered_at"] = now
-    if to in _ENDINGS or to in (S.DECLINED, S.NO_FOOTAGE, S.DELIVERED):
+    if not TRANSITIONS[to]:  # a state with no way out: the ask is closed
         values["closed_at"] = now
     return values
 

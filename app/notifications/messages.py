@@ -54,13 +54,13 @@ def sms_text(kind: NotificationKind, ask: Ask, footage_request: FootageRequest, 
 
 
 # The notification's buttons (browsers show two at most); "no footage" is on the ask's page.
-ACTIONS = ("approve", "decline")
+BUTTONS = ("approve", "decline")
 
 
 def _actions(ask: Ask) -> dict[str, str]:
     """Signed links for the notification's buttons: POST to base + path, no session needed."""
     try:
-        return {action: links.absolute_url(links.action_path(ask, action)) for action in ACTIONS}
+        return {action: links.absolute_url(links.action_path(ask, action)) for action in BUTTONS}
     except ValueError:  # the request is no longer active
         return {}
 
