@@ -128,7 +128,7 @@ class Config:
     DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US")
     DEFAULT_TIMEZONE = env_str("DEFAULT_TIMEZONE", "America/Chicago")
 
-    # --- footage requests: notifications, SMS, uploads (issue 3) ---
+    # --- footage requests: notifications, SMS, uploads ---
     # Web Push VAPID keys: generated into instance/ on first run unless given here
     # (VAPID_PRIVATE_KEY as PEM or base64url raw key, VAPID_PUBLIC_KEY base64url).
     VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY")
@@ -152,7 +152,7 @@ class Config:
     NOTIFICATION_BATCH_SIZE = env_int("NOTIFICATION_BATCH_SIZE", 50)  # rows claimed and sent together
     NOTIFICATION_JOB_SIZE = env_int("NOTIFICATION_JOB_SIZE", 200)  # rows per queued job
     NOTIFICATION_CONCURRENCY = env_int("NOTIFICATION_CONCURRENCY", 16)  # sending threads per worker
-    # Web Push endpoints the server POSTs to (issue 11): host suffixes, each matching the host
+    # Web Push endpoints the server POSTs to: host suffixes, each matching the host
     # or a subdomain of it. By default the browser vendors' push services: FCM (Chrome, Android,
     # Opera, Samsung), Mozilla's (Firefox), Apple's (Safari), WNS (Edge).
     PUSH_SERVICE_HOSTS = env_str("PUSH_SERVICE_HOSTS", "fcm.googleapis.com,android.googleapis.com,"
@@ -168,7 +168,7 @@ class Config:
     # Containers accepted by their leading bytes (comma-separated).
     ALLOWED_VIDEO_CONTAINERS = env_str("ALLOWED_VIDEO_CONTAINERS", "mp4,matroska,avi,mpegts,h264")
 
-    # --- bulk enrollment for business improvement districts (issue 5) ---
+    # --- bulk enrollment for business improvement districts ---
     # A member spreadsheet larger than this is refused with 413 before it is read.
     DISTRICT_IMPORT_MAX_BYTES = env_int("DISTRICT_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
     # More member rows than this (header not counted) is refused with 422.
@@ -186,7 +186,7 @@ class Config:
     # Paper of the printed sheets: letter or a4.
     DISTRICT_PDF_PAGE_SIZE = _choice("DISTRICT_PDF_PAGE_SIZE", "letter", ("letter", "a4"))
 
-    # --- rate limits (issue 6): limits-library strings, ";" between several ---
+    # --- rate limits: limits-library strings, ";" between several ---
     # Counted in Redis when REDIS_URL is set, else in memory per process (per gunicorn worker).
     RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
     # Sign-in attempts per client address, and per login typed (whatever the address).

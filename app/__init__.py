@@ -1,4 +1,10 @@
-"""Porchlight: the application factory."""
+"""Porchlight: the application factory.
+
+create_app builds an app and does everything that happens at start-up: settings
+checked, extensions bound, blueprints registered, the audit chain's commit hook and
+the in-process worker's tick wired. Importing a module of the app does none of it.
+The packages and the way their imports run are described in docs/ARCHITECTURE.md.
+"""
 from __future__ import annotations
 
 import secrets
@@ -6,12 +12,42 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import swagger_ui_bundle
 from apiflask import APIFlask
 from flask import send_from_directory
 from sqlalchemy.exc import IntegrityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app import (
+    crypto,
+    health,
+    jobs,
+    links,
+    logs,
+    models,  # noqa: F401  (every model registered before mappers configure)
+    pwa,
+)
+from app.accounts.routes import bp as accounts_bp
+from app.agencies.routes import bp as agencies_bp
+from app.audit import service as audit
+from app.audit.routes import bp as audit_bp
+from app.auth import SECURITY_SCHEMES, init_login
+from app.cameras.routes import bp as cameras_bp
+from app.cli import register_cli
+from app.clips.routes import bp as clips_bp
+from app.common.openapi import apply_schema_keywords
+from app.districts.routes import bp as districts_bp
+from app.enrollment.routes import bp as enrollment_bp
+from app.errors import ERROR_SCHEMA, error_body, register_error_handlers
+from app.extensions import db, migrate
+from app.footage.routes import bp as footage_bp
 from app.logs import first_line
+from app.notifications import push_endpoints
+from app.notifications.routes import bp as notifications_bp
+from app.privacy.routes import bp as privacy_bp
+from app.ratelimits import configure as configure_rate_limits
+from app.security import register_security_headers
+from app.transparency.routes import bp as transparency_bp
 from config import INSTANCE_DIR, config_for
 
 __version__ = "0.1.0"
@@ -30,24 +66,19 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     if overrides:
         app.config.update(overrides)
     _ensure_secret_key(app)
-    from app import links
-
     links.init_app(app)
     _trust_proxies(app)
 
     register_extensions(app)
-    from app import crypto, logs
-
     crypto.init_app(app)
     logs.init_app(app)
     register_blueprints(app)
+    jobs.init_app(app)
+    # Push endpoint settings are checked as the app is built, not at the first message.
+    push_endpoints.check_config(app.config)
     register_errorhandlers(app)
     register_api_docs(app)
-    from app.security import register_security_headers
-
     register_security_headers(app)
-    from app.cli import register_cli
-
     register_cli(app)
     return app
 
@@ -89,14 +120,11 @@ def _trust_proxies(app: APIFlask) -> None:
 
 
 def register_extensions(app: APIFlask) -> None:
-    from app import models  # noqa: F401  (every model registered before mappers configure)
-    from app.auth import init_login
-    from app.extensions import db, migrate
-
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////:memory:"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     db.init_app(app)
+    audit.chain_on_commit()
 
     @app.teardown_appcontext
     def _release_session(_exc: BaseException | None = None) -> None:
@@ -114,8 +142,6 @@ def register_extensions(app: APIFlask) -> None:
 
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     init_login(app)
-    from app.ratelimits import configure as configure_rate_limits
-
     configure_rate_limits(app)
     with app.app_context():
         _configure_sqlite(db.engine)
@@ -137,39 +163,18 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
 
 def register_blueprints(app: APIFlask) -> None:
-    from app import health, pwa
-    from app.accounts.routes import bp as accounts_bp
-    from app.agencies.routes import bp as agencies_bp
-    from app.cameras.routes import bp as cameras_bp
-    from app.clips.routes import bp as clips_bp
-    from app.districts.routes import bp as districts_bp
-    from app.enrollment.routes import bp as enrollment_bp
-    from app.footage.routes import bp as footage_bp
-    from app.notifications.routes import bp as notifications_bp
-    from app.transparency.routes import bp as transparency_bp
-
     for bp in (health.bp, accounts_bp, agencies_bp, cameras_bp, enrollment_bp, footage_bp, notifications_bp,
-               clips_bp, districts_bp, transparency_bp, pwa.bp, pwa.config_bp):
+               clips_bp, districts_bp, transparency_bp, pwa.bp, pwa.config_bp, privacy_bp, audit_bp):
         app.register_blueprint(bp)
-    # Owners' data control and the supervisors' audit viewer (issue 6).
-    from app.accounts.privacy_routes import bp as privacy_bp
-    from app.audit.routes import bp as audit_bp
-
-    app.register_blueprint(privacy_bp)
-    app.register_blueprint(audit_bp)
 
 
 def register_errorhandlers(app: APIFlask) -> None:
-    from app.errors import ERROR_SCHEMA, error_body, register_error_handlers
-
     app.config["HTTP_ERROR_SCHEMA"] = ERROR_SCHEMA
     app.config["VALIDATION_ERROR_SCHEMA"] = ERROR_SCHEMA
     register_error_handlers(app)
 
     @app.errorhandler(IntegrityError)
     def conflict(exc: IntegrityError):
-        from app.extensions import db
-
         db.session.rollback()
         # The first line only: PostgreSQL's DETAIL quotes the values ("Key (phone)=(+1414...)").
         app.logger.warning("integrity error: %s", first_line(exc.orig))
@@ -191,10 +196,6 @@ def _limits_from_config(node: Any, config: Any) -> None:
 
 def register_api_docs(app: APIFlask) -> None:
     """Interactive docs served from the swagger-ui-bundle package: no CDN at run time."""
-    import swagger_ui_bundle
-
-    from app.auth import SECURITY_SCHEMES
-
     app.security_schemes = SECURITY_SCHEMES
     assets = Path(swagger_ui_bundle.swagger_ui_path)
     app.config.update(
@@ -210,8 +211,6 @@ def register_api_docs(app: APIFlask) -> None:
         # apiflask leaves requestBody optional. A body with a required field is needed; one
         # whose fields are all optional (a PATCH) may be left out, as the API reads no body
         # as {}. Any JSON body can be malformed, which webargs refuses with 400.
-        from app.common.openapi import apply_schema_keywords
-
         apply_schema_keywords(spec)
         schemas = spec.get("components", {}).get("schemas", {})
         for operations in spec.get("paths", {}).values():

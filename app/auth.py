@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from app.accounts import sessions
 from app.accounts.models import Role, User
+from app.accounts.second_factor import needs_setup
 from app.errors import ApiError, error_body
 from app.extensions import login_manager
 
@@ -67,8 +68,6 @@ def setup_pending() -> bool:
     Read from the account, not the session: a session opened before the rule existed,
     or before a supervisor reset the account's authenticator, is held to it as well.
     """
-    from app.accounts.second_factor import needs_setup
-
     return current_user.is_authenticated and needs_setup(current_user)
 
 

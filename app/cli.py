@@ -1,21 +1,26 @@
 """Command-line tools: `flask agency create`, `flask staff reset-second-factor`, `flask audit verify`,
-`flask keys generate|rotate`, `flask demo load`."""
+`flask keys generate|rotate`, `flask demo load`, `flask sms ...` (the job commands are app/jobs.py's)."""
 from __future__ import annotations
 
 import sys
 
 import click
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 
+from app import crypto
+from app.accounts import second_factor
 from app.accounts import service as accounts
+from app.accounts.models import User
 from app.agencies.models import Agency
 from app.audit import service as audit
 from app.common.fields import EmailAddress
+from app.demo import load_demo, print_demo
 from app.errors import ApiError
 from app.extensions import db
+from app.notifications.cli import sms_cli
 
 agency_cli = AppGroup("agency", help="Create and list agencies.")
 staff_cli = AppGroup("staff", help="Staff accounts.")
@@ -39,8 +44,6 @@ def _fail(message: str) -> None:
                        help="Asked for when not given (or set SUPERVISOR_PASSWORD).")
 def create_agency(name, slug, tz, supervisor_email, supervisor_name, supervisor_password):
     """Create an agency and its first supervisor."""
-    from flask import current_app
-
     tz = tz or current_app.config["DEFAULT_TIMEZONE"]
     # The service checks name, slug and time zone; the CLI only turns its errors into messages.
     try:
@@ -70,9 +73,6 @@ def reset_second_factor(email):
 
     The account's sessions end; its next sign-in with the password leads to setting it up again.
     """
-    from app.accounts import second_factor
-    from app.accounts.models import User
-
     user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
     if user is None:
         _fail(f"no account with e-mail {email!r}")
@@ -97,9 +97,7 @@ def verify():
 @keys_cli.command("generate")
 def generate_key():
     """Print a new encryption key, to put first in ENCRYPTION_KEYS."""
-    from app.crypto import generate_key
-
-    click.echo(generate_key())
+    click.echo(crypto.generate_key())
 
 
 @keys_cli.command("rotate")
@@ -110,9 +108,7 @@ def rotate_keys(batch_size):
     Run it once every process runs with the new key first; then older keys can be dropped.
     Running it again changes nothing. Exits 1 if some secret no key opens.
     """
-    from app.crypto import rotate_stored_secrets
-
-    reports = rotate_stored_secrets(batch_size)
+    reports = crypto.rotate_stored_secrets(batch_size)
     for r in reports:
         click.echo(f"{r.name}: {r.rotated} re-encrypted under the newest key, {r.current} were already")
     unreadable = [(r.name, r.unreadable) for r in reports if r.unreadable]
@@ -128,8 +124,6 @@ def rotate_keys(batch_size):
 @demo_cli.command("load")
 def demo_load():
     """Load the demo agency, people and cameras once, and print how to sign in (links at PUBLIC_BASE_URL)."""
-    from app.demo import load_demo, print_demo
-
     print_demo(load_demo())
 
 
@@ -139,6 +133,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(keys_cli)
-    from app.notifications.cli import register as register_notifications_cli
-
-    register_notifications_cli(app)
+    app.cli.add_command(sms_cli)

@@ -23,6 +23,9 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import Flask, current_app
 
+from app.audit import service as audit
+from app.extensions import db
+
 log = logging.getLogger(__name__)
 
 SETTING = "ENCRYPTION_KEYS"
@@ -176,8 +179,6 @@ def check_stored_secrets(app: Flask) -> None:
     plaintext waiting for ``flask db upgrade``) passes; so does one that cannot be
     reached now (the app answers 503 until it can, as it always has).
     """
-    from app.extensions import db
-
     ring = key_ring(app)
     with app.app_context():
         try:
@@ -224,9 +225,6 @@ def rotate_stored_secrets(batch_size: int = 500) -> list[RotationReport]:
     Idempotent: tokens the newest key already opens are left as they are. A row changed
     since it was read (a process writing with the new key) is left to that write.
     """
-    from app.audit import service as audit
-    from app.extensions import db
-
     ring = key_ring()
     reports = []
     for table, column in encrypted_columns(db.metadata):

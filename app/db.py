@@ -52,6 +52,9 @@ class Base(DeclarativeBase):
 
 
 def db_enum(cls: type, name: str) -> sa.Enum:
-    """A Python enum stored as its values in a VARCHAR with a CHECK (portable, easy to extend)."""
+    """A Python enum stored as its values in a VARCHAR: portable, and a new value needs no migration.
+
+    No CHECK constraint in the database: SQLAlchemy refuses a value outside the enum when writing.
+    """
     return sa.Enum(cls, name=name, values_callable=lambda members: [m.value for m in members],
                    native_enum=False, length=16, validate_strings=True)

@@ -13,6 +13,7 @@ from flask import Flask, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from app.extensions import db
 from app.logs import first_line, redact
 
 _DEFAULT_CODES = {
@@ -154,8 +155,6 @@ def register_error_handlers(app: Flask) -> None:
         # A lost connection (the database restarting) or one refused; other driver errors are bugs.
         if not (exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))):
             return unexpected(exc)
-        from app.extensions import db
-
         try:
             db.session.rollback()  # the pool has dropped a lost connection; the next checkout reconnects
         except DBAPIError:

@@ -18,7 +18,7 @@ def redis_status() -> str:
     url = current_app.config.get("REDIS_URL")
     if not url:
         return "not configured"
-    import redis
+    import redis  # only with REDIS_URL (see app/notifications/queue.py)
 
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)

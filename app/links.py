@@ -1,4 +1,4 @@
-"""The app's public address, and every absolute link built on it.
+"""The app's public address, every absolute link built on it, and the signed links.
 
 This is the only module that knows where people reach Porchlight: SMS and push texts,
 upload links, enrollment URLs and their QR codes, printed sheets, CSV exports, CLI
@@ -10,14 +10,27 @@ carried ``http://evil.example`` into every owner's SMS.
 Production refuses to start without PUBLIC_BASE_URL. Development (``make run``) falls
 back to ``http://HOST:PORT``; with a wildcard HOST (``0.0.0.0``) that is this machine's
 LAN address, so a phone on the same network can open the links and scan the QR code.
+
+Two links act without a session, on the authority of a token signed with SECRET_KEY
+(itsdangerous) that names one ask and its owner and ends with the ask's request: a
+notification's answer button (``/api/ask-actions/<token>``) and an SMS owner's upload
+page (``/u/<token>``). Each has its own salt, so a token made for one never passes as
+the other. This module makes and reads the tokens; what they allow is decided where
+they are used (app/footage/answers.py, app/clips/uploads.py).
 """
 from __future__ import annotations
 
 import ipaddress
+import math
 import socket
+from datetime import UTC, datetime
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
+from itsdangerous import BadData, BadSignature, URLSafeSerializer
+
+from app.errors import ApiError
 
 EXAMPLE = "PUBLIC_BASE_URL=https://porchlight.example.gov"
 _WILDCARD_HOSTS = {"0.0.0.0", "::"}  # noqa: S104 (names of "every interface", not a bind)
@@ -144,3 +157,104 @@ def reachable_from_internet() -> bool:
     except ValueError:
         return True
     return not (address.is_private or address.is_loopback or address.is_link_local)
+
+
+# --- signed links -----------------------------------------------------------------------------
+
+class LinkedAsk(Protocol):
+    """What a signed link names: an ask (app.footage.models.Ask), its owner, its request's expiry."""
+
+    id: int
+    owner_id: int | None
+    request: Any
+
+
+def _signer(salt: str) -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=salt)
+
+
+ACTION_LINK_SALT = "porchlight.ask-action"
+_ACTION_PATH = "/api/ask-actions/{token}"
+
+
+def action_token(ask: LinkedAsk, action: str) -> str:
+    """A signed token that performs ``action`` on ``ask`` without a session, until the request expires."""
+    expires_at = ask.request.expires_at
+    if expires_at is None:
+        raise ValueError("the ask's request is not active")
+    return _signer(ACTION_LINK_SALT).dumps({"ask": ask.id, "owner": ask.owner_id, "action": action,
+                                            "exp": int(expires_at.timestamp())})
+
+
+def action_path(ask: LinkedAsk, action: str) -> str:
+    """Where a notification's action button POSTs (relative to the base URL)."""
+    return _ACTION_PATH.format(token=action_token(ask, action))
+
+
+def _invalid_action_token() -> ApiError:
+    return ApiError(403, "invalid_token", "This link is not valid: it was altered or not issued by Porchlight.")
+
+
+def read_action_token(token: str, actions: Any) -> dict[str, Any]:
+    """The payload of an action token for one of ``actions``: ask, owner, action, exp (a Unix time).
+
+    403 invalid_token when it was altered, not signed by this app, or names another action.
+    """
+    try:
+        payload = _signer(ACTION_LINK_SALT).loads(token)
+    except BadSignature:
+        raise _invalid_action_token() from None
+    if not (isinstance(payload, dict) and payload.get("action") in actions
+            and all(isinstance(payload.get(k), int) for k in ("ask", "owner", "exp"))):
+        raise _invalid_action_token()
+    return payload
+
+
+UPLOAD_LINK_SALT = "porchlight.upload-link.v1"
+_UPLOAD_PAGE = "/u/"
+
+
+def upload_token(ask: LinkedAsk) -> str:
+    """A signed token that lets its holder upload clips to ``ask`` and read its upload page."""
+    expires_at = ask.request.expires_at
+    # Compact on purpose: the link goes into an SMS.
+    return _signer(UPLOAD_LINK_SALT).dumps(
+        [ask.id, ask.owner_id, math.ceil(expires_at.timestamp()) if expires_at else None])
+
+
+def upload_link(ask: LinkedAsk) -> str:
+    """The absolute URL of the upload page for this ask (``/u/<token>``), for SMS owners."""
+    return absolute_url(f"{_UPLOAD_PAGE}{upload_token(ask)}")
+
+
+def invalid_upload_link() -> ApiError:
+    return ApiError(404, "invalid_link", "This upload link is not valid; use the link from your latest message.")
+
+
+def read_upload_token(token: str) -> tuple[int, int, datetime | None]:
+    """(ask id, owner id, expiry or None) of an upload token; 404 invalid_link when forged or altered.
+
+    The token is sent as ``Authorization: Bearer <token>`` or as a ``token`` query
+    parameter (:func:`token_from_request`).
+    """
+    if not token or len(token) > 512:
+        raise invalid_upload_link()
+    try:
+        payload = _signer(UPLOAD_LINK_SALT).loads(token)
+    except BadData:
+        raise invalid_upload_link() from None
+    if not (isinstance(payload, list) and len(payload) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in payload[:2])
+            and (payload[2] is None or isinstance(payload[2], int))):
+        raise invalid_upload_link()
+    ask_id, owner_id, expires = payload
+    return ask_id, owner_id, None if expires is None else datetime.fromtimestamp(expires, UTC)
+
+
+def token_from_request() -> str | None:
+    """The upload token of this request: ``Authorization: Bearer`` first, then ``?token=``."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.args.get("token") or None

@@ -40,9 +40,8 @@ from apiflask import APIBlueprint, Schema, fields
 from flask import Blueprint, current_app, request, send_file, send_from_directory
 
 from app.errors import not_found
-from app.footage.asks import TRANSITIONS, UPLOADABLE
+from app.footage.asks import ACTIONS, APPROVED_STATES, TRANSITIONS
 from app.footage.models import OPEN_ASK_STATES, AskState
-from app.footage.schemas import ACTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 PWA_DIR = ROOT / "pwa"
@@ -271,7 +270,7 @@ def ask_rules() -> dict[str, Any]:
     """The ask rules, each from its one home in app.footage (lists in AskState's order)."""
     def values(states: Collection[AskState]) -> list[str]:
         return [state.value for state in AskState if state in states]
-    return {"states": list(_STATES), "open": values(OPEN_ASK_STATES), "uploadable": values(UPLOADABLE),
+    return {"states": list(_STATES), "open": values(OPEN_ASK_STATES), "uploadable": values(APPROVED_STATES),
             "actions": list(ACTIONS),
             "transitions": {state.value: values(TRANSITIONS[state]) for state in AskState}}
 

@@ -7,19 +7,19 @@ what the client typed: logins and phone numbers are HMAC fingerprints.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 import time
 from collections.abc import Callable
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, request
 from flask_limiter import RateLimitExceeded
 from flask_login import current_user
-from limits import RateLimitItem, parse_many
+from limits import parse_many
 
-from app.accounts import devices
-from app.errors import ERROR_SCHEMA, ApiError, error_body
+from app import links
+from app.accounts.devices import fingerprint, nonce_for, typed_login
+from app.common.fields import parse_login
+from app.errors import ERROR_SCHEMA, error_body
 from app.extensions import limiter
 
 KEY_PREFIX = "porchlight-limits"
@@ -66,11 +66,6 @@ def _rate_limited(exc: RateLimitExceeded):
 
 # --- keys ------------------------------------------------------------------------------------
 
-def _fingerprint(kind: str, text: str) -> str:
-    key = current_app.config["SECRET_KEY"].encode()
-    return kind + ":" + hmac.new(key, f"{kind}:{text}".encode(), hashlib.sha256).hexdigest()[:32]
-
-
 def client_ip() -> str:
     # ProxyFix (TRUSTED_PROXIES) has already put the client's address here; the raw
     # X-Forwarded-For is whatever the client chose to send.
@@ -81,44 +76,9 @@ def user_or_ip() -> str:
     return f"user:{current_user.id}" if current_user.is_authenticated else client_ip()
 
 
-def login_key(kind: str, value: str) -> str:
-    """The key of a login ("email" | "phone", its stored form) in limits and device cookies."""
-    return _fingerprint("login", f"{kind}:{value}")
-
-
-def logins_of(user) -> list[str]:
-    """The keys of every login ``user`` can sign in with."""
-    return [login_key(kind, value) for kind, value in (("email", user.email), ("phone", user.phone)) if value]
-
-
-def typed_login() -> str:
-    """The login typed at sign-in, normalised as sign-in looks it up; "" (no limit) when absent."""
-    if "typed_login" in g:
-        return g.typed_login
-    from app.accounts.service import _parse_login
-
-    body = request.get_json(silent=True)
-    login = body.get("login") if isinstance(body, dict) else None
-    key = ""
-    if isinstance(login, str) and login.strip():
-        kind, value = _parse_login(login)
-        key = login_key(kind, value or login.strip().lower())
-    g.typed_login = key
-    return key
-
-
-def trusted_device() -> bool:
-    """Whether this browser holds a device cookie for the login typed (app/accounts/devices.py)."""
-    return devices.nonce_for(typed_login()) is not None
-
-
-def untrusted_device() -> bool:
-    return not trusted_device()
-
-
 def device_key() -> str:
     """This browser's device cookie for the login typed (the limit is exempt without one)."""
-    return _fingerprint("device", devices.nonce_for(typed_login()) or "")
+    return fingerprint("device", nonce_for(typed_login()) or "")
 
 
 def failed_sign_in(response) -> bool:
@@ -131,16 +91,14 @@ def failed_sign_in(response) -> bool:
 
 def destination_phone() -> str:
     """The number a verification code would be texted to (the body's, else the account's)."""
-    from app.accounts.service import _parse_login
-
     body = request.get_json(silent=True)
     phone = body.get("phone") if isinstance(body, dict) else None
     if not isinstance(phone, str) or not phone.strip():
         phone = current_user.phone if current_user.is_authenticated else None
     if not phone:
         return ""
-    _kind, value = _parse_login(phone)
-    return _fingerprint("phone", value or phone.strip())
+    _kind, value = parse_login(phone)
+    return fingerprint("phone", value or phone.strip())
 
 
 def everyone() -> str:
@@ -149,10 +107,8 @@ def everyone() -> str:
 
 def uploader() -> str:
     """An upload link's token when one is sent, else the signed-in user, else the address."""
-    from app.clips.links import token_from_request
-
-    token = token_from_request()
-    return _fingerprint("upload-link", token) if token else user_or_ip()
+    token = links.token_from_request()
+    return fingerprint("upload-link", token) if token else user_or_ip()
 
 
 # --- decorators ------------------------------------------------------------------------------
@@ -185,36 +141,3 @@ def limited(setting: str, key: Callable[[], str], what: str, *, shared_scope: st
 def without_enrollment_code() -> bool:
     body = request.get_json(silent=True)
     return not (isinstance(body, dict) and body.get("enrollment_code"))
-
-
-def second_factor_attempt(user, *, failed: bool = False) -> None:
-    """The budget of wrong two-step codes per account, which sign-in limits alone leave too wide.
-
-    Called before checking a code (429 once the budget is spent) and again with
-    ``failed`` to spend one. Keyed by account, so guessing from many addresses at a
-    stolen password gains nothing; only wrong codes count, so the owner of the
-    account is never locked out by signing in often. A browser with a device cookie
-    for the login spends its own budget instead (RATELIMIT_SIGN_IN_DEVICE counts its
-    wrong codes too), so this one cannot be spent to keep the account's holder out.
-    """
-    if not current_app.config["RATELIMIT_ENABLED"] or (has_request_context() and trusted_device()):
-        return
-    strategy = limiter.limiter
-    key = (KEY_PREFIX, "second-factor", f"user:{user.id}")
-    limits: list[RateLimitItem] = parse_many(current_app.config["RATELIMIT_SECOND_FACTOR"])
-    try:
-        if failed:
-            for item in limits:
-                strategy.hit(item, *key)
-            return
-        spent = [item for item in limits if not strategy.test(item, *key)]
-        reset_at = max((strategy.get_window_stats(item, *key).reset_time for item in spent), default=0)
-    except Exception:  # the storage is down: as for every other limit, let the request through
-        current_app.logger.warning("rate-limit storage unavailable; second-factor budget not checked",
-                                   exc_info=True)
-        return
-    if spent:
-        retry_after = max(1, math.ceil(reset_at - time.time()))
-        raise ApiError(429, "rate_limited",
-                       f"Too many wrong two-step codes for this account. Try again in {retry_after} seconds.",
-                       headers={"Retry-After": str(retry_after)})

@@ -136,10 +136,9 @@ def seed(env: dict[str, str]) -> tuple[str, int]:
     os.environ.update(env)
     from datetime import timedelta
 
-    from app import create_app
+    from app import create_app, links
     from app.accounts.models import Role, User
     from app.agencies.models import Agency
-    from app.clips import links
     from app.db import utcnow
     from app.extensions import db
     from app.footage.models import Ask, AskState, FootageRequest, RequestStatus
@@ -162,7 +161,7 @@ def seed(env: dict[str, str]) -> tuple[str, int]:
                   distance_m=10, camera_label="Bench camera")
         db.session.add(ask)
         db.session.commit()
-        token = links.make_token(ask)
+        token = links.upload_token(ask)
         db.engine.dispose()
         return token, ask.id
 

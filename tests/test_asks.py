@@ -72,7 +72,7 @@ def test_timestamps_follow_the_state(make_ask, world):
     ask = make_ask(S.QUEUED)
     asks.mark_notified(ask)
     asks.mark_seen(ask, world.owner)
-    asks.approve(ask, world.owner, via="sms")
+    asks.answer(ask, world.owner, "approve", via="sms")
     asks.start_upload(ask, world.owner)
     asks.deliver(ask)
     db.session.commit()
@@ -110,7 +110,7 @@ def test_a_stale_answer_is_decided_again_on_the_fresh_state(make_ask, world):
     ask = make_ask(S.SEEN)
     _write_elsewhere(ask, S.CANCELLED)  # the officer cancelled meanwhile
     with pytest.raises(ApiError) as refused:
-        asks.approve(ask, world.owner, via="app")
+        asks.answer(ask, world.owner, "approve", via="app")
     assert refused.value.status_code == 409 and "cancelled" in refused.value.message
     db.session.rollback()
     assert db.session.get(Ask, ask.id).state == S.CANCELLED

@@ -29,17 +29,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from itsdangerous import URLSafeSerializer
 from twilio.request_validator import RequestValidator
 
+from app import links
 from app.accounts.models import Role, User
 from app.agencies.models import Agency, District
 from app.cameras.models import Camera, CameraStatus, camera_shares
-from app.clips import links
 from app.clips.models import Clip
 from app.db import utcnow
 from app.districts.models import DistrictImport, DistrictMember
 from app.enrollment import codes
 from app.enrollment.models import EnrollmentUse
 from app.extensions import db
-from app.footage import service as footage
 from app.footage.models import AskState, RequestStatus
 from app.notifications.models import PushSubscription, SmsDirection, SmsMessage
 from tests import factories
@@ -230,8 +229,8 @@ def build_side(app, tag: str, phone_base: int, id_start: int | None, reply_base:
                 member_name=f"{tag} Bakery", import_=import_id,
                 endpoint=endpoint, owner_phone=owner_phone, owner_email=owner.email, session=spare_session,
                 **{key: a.id for key, a in open_asks.items()})
-    side["link_token"] = links.make_token(ask_upload)
-    side["action_token"] = footage.action_token(open_asks["ask_token"], "approve")
+    side["link_token"] = links.upload_token(ask_upload)
+    side["action_token"] = links.action_token(open_asks["ask_token"], "approve")
     side["sms_reply"] = f"YES {open_asks['ask_sms'].reply_code}"
     side.used.clear()
     side.home = side
@@ -250,8 +249,9 @@ def forged(side: Side) -> None:
     holding the real secret *is* the authority, so the walk tries what an attacker could make."""
     wrong = "not-porchlight's-key"
     exp = int((utcnow() + timedelta(days=1)).timestamp())
-    side["link_token"] = URLSafeSerializer(wrong, salt=links._SALT).dumps([side["ask_upload"], side["owner"], exp])
-    side["action_token"] = URLSafeSerializer(wrong, salt=footage._ACTION_LINK_SALT).dumps(
+    side["link_token"] = URLSafeSerializer(wrong, salt=links.UPLOAD_LINK_SALT).dumps(
+        [side["ask_upload"], side["owner"], exp])
+    side["action_token"] = URLSafeSerializer(wrong, salt=links.ACTION_LINK_SALT).dumps(
         {"ask": side["ask_token"], "owner": side["owner"], "action": "approve", "exp": exp})
     side["code_text"] = codes.generate()
     side.used.clear()

@@ -27,11 +27,12 @@ from app.agencies.models import Membership
 from app.audit.models import AuditEvent
 from app.audit.service import verify_chain
 from app.cameras.models import CameraStatus
+from app.common.csv_cells import neutralise
 from app.db import utcnow
 from app.districts.models import DistrictImport, DistrictImportRow, DistrictMember, ImportStatus
-from app.districts.routes import neutralise
 from app.enrollment.models import CodeKind, EnrollmentCode
 from app.extensions import db
+from app.jobs import tick
 from app.notifications import delivery, sms
 from app.notifications.models import (
     DeliveryStatus,
@@ -40,7 +41,6 @@ from app.notifications.models import (
     SmsMessage,
     SmsOptOut,
 )
-from app.notifications.scheduler import tick
 from tests import factories
 from tests.conftest import signed_in
 from tests.peers.twilio_api import LocalTwilio

@@ -44,9 +44,9 @@ from tusclient import client as tus_client
 from app.db import utcnow
 from app.extensions import db
 from app.footage.models import Ask, AskState
+from app.jobs import ENQUEUE_GRACE, tick
 from app.notifications import dispatcher, queue, webpush
 from app.notifications.models import DeliveryStatus
-from app.notifications.scheduler import ENQUEUE_GRACE, tick
 from tests import factories
 from tests.conftest import CI, PG_URL, signed_in
 from tests.peers import scenario

@@ -15,15 +15,17 @@ import pytest
 import sqlalchemy as sa
 from itsdangerous import URLSafeSerializer
 
+from app import links
 from app.accounts.models import Role
 from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.cameras.models import CameraStatus
 from app.db import utcnow
 from app.extensions import db
-from app.footage import service
+from app.footage import answers, lifecycle, matching
 from app.footage.models import AgencyPolicy, Ask, AskState, FootageRequest, RequestStatus
 from app.notifications import dispatcher
+from app.transparency import service as transparency
 from tests import factories
 from tests.conftest import signed_in
 
@@ -87,6 +89,12 @@ def count(model) -> int:
 def events(prefix: str) -> list[AuditEvent]:
     return list(db.session.scalars(
         sa.select(AuditEvent).where(AuditEvent.action.like(f"{prefix}%")).order_by(AuditEvent.seq)))
+
+
+def overrides_reported(world) -> int:
+    """The approvals over the agency's limits its public transparency report counts."""
+    report = transparency.report(world.agency.slug)
+    return sum(month["requests_over_limit_approved"] for month in report["months"])
 
 
 def asks_of(request_id: int) -> list[Ask]:
@@ -361,7 +369,7 @@ def test_supervisor_approves_an_override(as_officer, as_supervisor, world, notif
     assert event.actor_id == world.supervisor.id
     assert event.details["override"] is True and event.details["exceeded_limits"] == ["radius"]
     assert event.details["reason"] == "Homicide, approved."
-    assert service.count_overrides(world.agency.id) == 1
+    assert overrides_reported(world) == 1
     # Decided once.
     again = as_supervisor.post(f"/api/requests/{pending['id']}/approve", json={"reason": "again"})
     assert error_code(again, 409) == "not_pending"
@@ -400,7 +408,7 @@ def test_a_supervisor_cannot_approve_their_own_over_limit_request(app, world, as
     assert events("request.approved") == []
     [refusal] = events("request.approval_refused")
     assert refusal.actor_id == world.supervisor.id and refusal.details["reason"] == "self_approval"
-    assert service.count_overrides(world.agency.id) == 0
+    assert overrides_reported(world) == 0
     # It waits in the queue for another supervisor.
     queue = as_supervisor.get("/api/requests", query_string={"status": "pending_approval"}).json
     assert [r["id"] for r in queue] == [mine["id"]]
@@ -455,7 +463,7 @@ def test_supervisor_rejects_an_override(as_officer, as_supervisor, world):
     assert response.json["review_reason"] == "Too broad for a theft."
     assert count(Ask) == 0
     assert events("request.rejected")[0].details["reason"] == "Too broad for a theft."
-    assert service.count_overrides(world.agency.id) == 0
+    assert overrides_reported(world) == 0
     assert error_code(as_supervisor.post(f"/api/requests/{pending['id']}/approve", json={"reason": "x"}),
                       409) == "not_pending"
 
@@ -634,9 +642,9 @@ def test_blackout_across_a_dst_change():
     windows = [{"day": 5, "start": "22:00", "end": "03:00"}]  # Saturday night to Sunday 03:00
     start = datetime(2025, 11, 2, 5, 30, tzinfo=UTC)   # 00:30 CDT
     end = datetime(2025, 11, 2, 8, 30, tzinfo=UTC)     # 02:30 CST, after the repeated hour
-    assert service.blackout_covers(windows, start, end, CHICAGO)
+    assert matching.blackout_covers(windows, start, end, CHICAGO)
     later = datetime(2025, 11, 2, 9, 30, tzinfo=UTC)   # 03:30 CST
-    assert not service.blackout_covers(windows, start, later, CHICAGO)
+    assert not matching.blackout_covers(windows, start, later, CHICAGO)
 
 
 # --- reply codes -----------------------------------------------------------------------------------------
@@ -648,7 +656,7 @@ def test_reply_codes_are_unique_among_the_owners_open_asks(as_officer, world, mo
     factories.ask(earlier, cameras[1], reply_code="0001", state=AskState.DECLINED)  # closed: free again
     db.session.commit()
     draws = iter([1, 1, 2, 3, 3, 2, 1, 4])
-    monkeypatch.setattr(service.secrets, "randbelow", lambda n: next(draws))
+    monkeypatch.setattr(lifecycle.secrets, "randbelow", lambda n: next(draws))
     request = created(as_officer)
     assert [a.reply_code for a in asks_of(request["id"])] == ["0001", "0003", "0004"]
 
@@ -679,12 +687,12 @@ def test_a_code_taken_by_a_concurrent_request_is_retried(as_officer, world, monk
     other = factories.footage_request(world.agency, world.officer)
     factories.ask(other, shared_camera(world, LAT + 0.01, LON), reply_code="0001")
     db.session.commit()
-    real = service._open_reply_codes
+    real = lifecycle._open_reply_codes
     blind = iter([True])  # the first read misses the other request's code, as if it committed just after
-    monkeypatch.setattr(service, "_open_reply_codes",
+    monkeypatch.setattr(lifecycle, "_open_reply_codes",
                         lambda owners: defaultdict(set) if next(blind, False) else real(owners))
     draws = iter([1, 1, 2])
-    monkeypatch.setattr(service.secrets, "randbelow", lambda n: next(draws))
+    monkeypatch.setattr(lifecycle.secrets, "randbelow", lambda n: next(draws))
     request = created(as_officer)
     [ask] = asks_of(request["id"])
     assert (ask.camera_id, ask.reply_code) == (camera.id, "0002")
@@ -700,7 +708,7 @@ def test_requests_activated_at_the_same_moment_share_no_code(app, world, monkeyp
     clients = [signed_in(app, world.officer), signed_in(app, colleague)]
     draws = random.Random(7)
     # 60 codes for 60 open asks: any overlap between the two requests would collide.
-    monkeypatch.setattr(service.secrets, "randbelow", lambda n: draws.randrange(60))
+    monkeypatch.setattr(lifecycle.secrets, "randbelow", lambda n: draws.randrange(60))
     barrier = threading.Barrier(len(clients))
     statuses = []
 
@@ -836,14 +844,14 @@ def test_expiry_closes_unfinished_asks_and_the_request(app, as_officer, as_super
     owner = signed_in(app, world.owner)
     owner.post(f"/api/asks/{asks[cameras[1].id]}/approve")
     owner.post(f"/api/asks/{asks[cameras[2].id]}/no-footage")
-    assert service.expire_due_requests() == 0
-    assert service.expire_due_requests(utcnow() + timedelta(hours=25)) == 1
+    assert lifecycle.expire_due_requests() == 0
+    assert lifecycle.expire_due_requests(utcnow() + timedelta(hours=25)) == 1
     view = as_officer.get(f"/api/requests/{request['id']}").json
     assert view["status"] == "expired" and view["closed_at"]
     assert view["counts"] == {**dict.fromkeys(STATES, 0), "expired": 2, "no_footage": 1}
     assert len(events("ask.expired")) == 2
     assert events("request.expired")[0].details == {"asks_expired": 2}
-    assert service.expire_due_requests(utcnow() + timedelta(hours=50)) == 0
+    assert lifecycle.expire_due_requests(utcnow() + timedelta(hours=50)) == 0
     assert error_code(owner.post(f"/api/asks/{asks[cameras[0].id]}/approve"), 409) == "illegal_transition"
 
 
@@ -855,9 +863,9 @@ def test_expiry_leaves_closed_requests_and_ends_stale_pending_ones(as_officer, w
                               created_at=utcnow() - timedelta(hours=80))
     db.session.commit()
     as_officer.post(f"/api/requests/{cancelled['id']}/cancel")
-    assert service.expire_due_requests() == 1  # the stale pending one
+    assert lifecycle.expire_due_requests() == 1  # the stale pending one
     assert as_officer.get(f"/api/requests/{pending['id']}").json["status"] == "pending_approval"
-    assert service.expire_due_requests(utcnow() + timedelta(hours=73)) == 2
+    assert lifecycle.expire_due_requests(utcnow() + timedelta(hours=73)) == 2
     assert as_officer.get(f"/api/requests/{cancelled['id']}").json["status"] == "cancelled"
 
 
@@ -985,17 +993,15 @@ def test_sms_helpers_find_and_answer_open_asks(as_officer, world):
     shared_camera(world, owner=world.other_owner, shared_with=[world.agency])
     request = created(as_officer)
     owner = db.session.get(type(world.owner), world.owner.id)
-    open_asks = service.open_asks_of(owner)
+    open_asks = answers.open_asks_of(owner)
     assert {a.camera_id for a in open_asks} == {c.id for c in cameras}
     target = open_asks[0]
-    assert service.open_ask_by_code(owner, target.reply_code).id == target.id
-    assert service.open_ask_by_code(owner, "no such code") is None
-    answered = service.answer_ask(target, owner, "no_footage", "sms")
+    answered = answers.answer_ask(target, owner, "no_footage", "sms")
     assert answered.state == AskState.NO_FOOTAGE and answered.answered_via == "sms"
-    assert [a.id for a in service.open_asks_of(owner)] == [a.id for a in open_asks[1:]]
-    assert service.ask_for_owner(owner, target.id).id == target.id
+    assert [a.id for a in answers.open_asks_of(owner)] == [a.id for a in open_asks[1:]]
+    assert answers.ask_for_owner(owner, target.id).id == target.id
     with pytest.raises(Exception) as denied:
-        service.ask_for_owner(db.session.get(type(world.owner), world.other_owner.id), target.id)
+        answers.ask_for_owner(db.session.get(type(world.owner), world.other_owner.id), target.id)
     assert denied.value.status_code == 404
     assert events("ask.no_footage")[0].details["via"] == "sms"
     assert request["id"] == target.request_id
@@ -1004,7 +1010,7 @@ def test_sms_helpers_find_and_answer_open_asks(as_officer, world):
 # --- signed action links ---------------------------------------------------------------------------------
 
 def _token(ask_id: int, action: str) -> str:
-    return service.action_token(db.session.get(Ask, ask_id), action)
+    return links.action_token(db.session.get(Ask, ask_id), action)
 
 
 def test_action_link_answers_without_a_session(app, asked, world):
@@ -1027,7 +1033,7 @@ def test_action_link_answers_without_a_session(app, asked, world):
 @pytest.mark.parametrize("action, state", [("decline", "declined"), ("no_footage", "no_footage")])
 def test_action_link_declines_or_has_no_footage(app, asked, action, state):
     _, ask_id = asked
-    response = app.test_client().post(service.action_path(db.session.get(Ask, ask_id), action))
+    response = app.test_client().post(links.action_path(db.session.get(Ask, ask_id), action))
     assert response.status_code == 200 and response.json["state"] == state
 
 

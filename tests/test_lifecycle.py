@@ -36,8 +36,8 @@ from tusclient.storage.filestorage import FileStorage
 from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.extensions import db
+from app.jobs import tick
 from app.notifications import sms, webpush
-from app.notifications.scheduler import tick
 from tests.conftest import signed_in
 from tests.peers.push_service import LocalPushService
 from tests.peers.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, LocalTwilio, signed_post

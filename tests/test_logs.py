@@ -19,7 +19,7 @@ from app.districts.models import DistrictMember
 from app.enrollment.models import EnrollmentCode
 from app.extensions import db
 from app.footage.models import Ask
-from app.footage.service import action_path
+from app.links import action_path, upload_token
 from app.notifications import delivery
 from app.notifications.models import Notification, SmsDirection, SmsMessage
 from app.notifications.sms import mask_numbers
@@ -134,11 +134,10 @@ def dev_server(app):
 
 def test_request_lines_and_refusals_never_log_credential_paths(app, world, as_owner, dev_server, caplog):
     caplog.set_level(logging.DEBUG)
-    from app.clips.links import make_token
     from tests.peers import scenario
 
     _, (ask,), _ = scenario.issue(world.agency, [world.owner])
-    token = make_token(ask)
+    token = upload_token(ask)
     code = factories.enrollment_code(world.agency).code
     db.session.commit()
     action = action_path(ask, "approve")

@@ -13,6 +13,7 @@ from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.extensions import db
 from app.footage.models import AgencyPolicy, AskState, RequestStatus
+from app.jobs import tick
 from app.notifications import delivery, messages, webpush
 from app.notifications.models import (
     Channel,
@@ -22,7 +23,6 @@ from app.notifications.models import (
     PushSubscription,
     SmsMessage,
 )
-from app.notifications.scheduler import tick
 from tests import factories
 from tests.conftest import signed_in
 from tests.peers import scenario

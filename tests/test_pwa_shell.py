@@ -147,7 +147,7 @@ def test_an_ask_takes_the_answers_exactly_in_the_states_app_config_calls_open(cl
         assert AskOut(only=("actions",)).dump(ask)["actions"] == (rules["actions"] if is_open else []), state
         # ...and what the state machine lets it become.
         assert [asks.can_transition(ask, answered[action]) for action in rules["actions"]] == [is_open] * 3, state
-        assert (state.value in rules["uploadable"]) == (state in asks.UPLOADABLE)
+        assert (state.value in rules["uploadable"]) == (state in asks.APPROVED_STATES)
 
 
 @pytest.mark.parametrize("text", ["43.1", "north,south", "91,0", "0,181"])

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from app.footage.asks import ACTIONS
 from app.footage.models import AskState, RequestStatus
-from app.footage.schemas import ACTIONS
 
 JS = Path(__file__).resolve().parent.parent / "pwa" / "js"
 VIEWS = JS / "views"

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from app.db import utcnow
 from app.extensions import db
 from app.footage.models import Ask, AskState
+from app.jobs import tick
 from app.notifications import delivery, dispatcher, queue, sms, webpush
 from app.notifications.models import Channel, DeliveryStatus, Notification, SmsMessage
-from app.notifications.scheduler import tick
 from tests import factories
 from tests.peers import scenario
 from tests.peers.push_service import LocalPushService

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from app.audit.models import AuditEvent
 from app.audit.service import verify_chain
-from app.clips import service
+from app.clips import retention, review
 from app.clips.models import Clip, ClipAccess, ClipStatus, EvidenceHold
 from app.db import utcnow
 from app.extensions import db
@@ -144,7 +144,7 @@ def test_an_unfinished_or_purged_clip_cannot_be_played(app, world, as_owner, as_
     location = create(as_owner, clip.ask_id, 5000).headers["Location"]
     unfinished = db.session.scalar(sa.select(Clip).where(Clip.upload_id == location.rsplit("/", 1)[1]))
     _error(as_officer.get(f"/api/clips/{unfinished.id}/content"), 409, "clip_not_ready")
-    assert service.purge_expired_clips(utcnow() + timedelta(days=91)) == 1
+    assert retention.purge_expired_clips(utcnow() + timedelta(days=91)) == 1
     _error(as_officer.get(f"/api/clips/{clip.id}/content"), 410, "clip_purged")
     _error(as_officer.get(f"/api/clips/{clip.id}/download"), 410, "clip_purged")
 
@@ -194,10 +194,10 @@ def test_a_later_view_is_a_new_access(app, world, delivered):
     clip, _ = delivered
     officer = db.session.get(type(world.officer), world.officer.id)
     now = utcnow()
-    assert service.record_access(clip, officer, service.VIEW, now=now) is not None
-    assert service.record_access(clip, officer, service.VIEW, now=now + timedelta(minutes=5)) is None
-    assert service.record_access(clip, officer, service.DOWNLOAD, now=now + timedelta(minutes=5)) is not None
-    assert service.record_access(clip, officer, service.VIEW, now=now + timedelta(minutes=11)) is not None
+    assert review.record_access(clip, officer, review.VIEW, now=now) is not None
+    assert review.record_access(clip, officer, review.VIEW, now=now + timedelta(minutes=5)) is None
+    assert review.record_access(clip, officer, review.DOWNLOAD, now=now + timedelta(minutes=5)) is not None
+    assert review.record_access(clip, officer, review.VIEW, now=now + timedelta(minutes=11)) is not None
     db.session.commit()
     assert [a.action for a in _accesses()] == ["view", "download", "view"]
 
@@ -210,7 +210,7 @@ def test_purge_after_retention_unless_held(app, world, delivered, as_supervisor,
     other_location = upload(as_owner, other_ask.id, mp4_bytes(3000, seed=9))
     storage = get_storage()
     assert clip.retain_until - clip.completed_at == timedelta(days=90)
-    assert service.purge_expired_clips(utcnow() + timedelta(days=89)) == 0
+    assert retention.purge_expired_clips(utcnow() + timedelta(days=89)) == 0
 
     _error(as_officer.post(f"/api/requests/{clip.request_id}/holds", json={"reason": "Trial"}), 403, "forbidden")
     missing = as_supervisor.post(f"/api/requests/{clip.request_id}/holds", json={"reason": "   "})
@@ -225,7 +225,7 @@ def test_purge_after_retention_unless_held(app, world, delivered, as_supervisor,
 
     later = utcnow() + timedelta(days=91)
     # The held request's clip stays; the other request's clip goes.
-    assert service.purge_expired_clips(later) == 1
+    assert retention.purge_expired_clips(later) == 1
     db.session.expire_all()
     assert db.session.get(Clip, clip.id).status == ClipStatus.COMPLETE and storage.exists(clip.storage_key)
     gone = db.session.scalar(sa.select(Clip).where(Clip.upload_id == other_location.rsplit("/", 1)[1]))
@@ -237,7 +237,7 @@ def test_purge_after_retention_unless_held(app, world, delivered, as_supervisor,
     assert released.status_code == 200
     assert released.json["active"] is False and released.json["release_reason"] == "Verdict reached"
     _error(as_supervisor.post(f"/api/holds/{hold['id']}/release", json={"reason": "again"}), 409, "hold_released")
-    assert service.purge_expired_clips(later) == 1
+    assert retention.purge_expired_clips(later) == 1
     db.session.expire_all()
     assert db.session.get(Clip, clip.id).status == ClipStatus.PURGED and not storage.exists(clip.storage_key)
     # The owner still sees the clip's record and hash; the bytes are gone.
@@ -264,5 +264,5 @@ def test_holds_belong_to_their_agency(app, world, delivered, as_supervisor):
     row = db.session.get(EvidenceHold, hold["id"])
     assert row.released_at is None and row.released_by_id is None
     assert _audited("hold.released") == [] and len(_audited("hold.placed")) == 1
-    assert service.purge_expired_clips(utcnow() + timedelta(days=91)) == 0
+    assert retention.purge_expired_clips(utcnow() + timedelta(days=91)) == 0
     assert db.session.get(Clip, clip.id).status == ClipStatus.COMPLETE

@@ -14,7 +14,7 @@ from app.audit.models import AuditEvent
 from app.cameras.models import Camera
 from app.db import utcnow
 from app.extensions import db
-from app.notifications.scheduler import tick
+from app.jobs import tick
 from tests import factories
 from tests.conftest import signed_in
 

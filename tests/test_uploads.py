@@ -16,10 +16,10 @@ from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 from tusclient.storage.filestorage import FileStorage
 
-from app import create_app
+from app import create_app, links
 from app.audit.models import AuditEvent
 from app.audit.service import verify_chain
-from app.clips import digest, links, service, sniff
+from app.clips import digest, sniff, uploads
 from app.clips.models import Clip, ClipStatus
 from app.db import utcnow
 from app.errors import ApiError
@@ -429,7 +429,7 @@ def test_signed_link_uploads_without_an_account(app, world):
 
 def test_link_token_in_the_query_string(app, world, client):
     ask = approved_ask(world)
-    token = links.make_token(ask)
+    token = links.upload_token(ask)
     data = mp4_bytes(3000)
     r = client.post(f"/api/uploads?token={token}", headers={**TUS, "Upload-Length": str(len(data))})
     assert r.status_code == 201
@@ -441,7 +441,7 @@ def test_link_token_in_the_query_string(app, world, client):
 
 def test_tampered_expired_and_foreign_links_are_refused(app, world, client):
     ask = approved_ask(world)
-    token = links.make_token(ask)
+    token = links.upload_token(ask)
     bearer = {"Authorization": f"Bearer {token}"}
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     _error(client.get(f"/api/upload-links/{tampered}"), 404, "invalid_link")
@@ -451,12 +451,12 @@ def test_tampered_expired_and_foreign_links_are_refused(app, world, client):
     _error(create(client, other.id, 1000, headers=bearer), 404, "not_found")
     # A token signed with another key is not ours.
     app.config["SECRET_KEY"], key = "another-key", app.config["SECRET_KEY"]
-    forged = links.make_token(ask)
+    forged = links.upload_token(ask)
     app.config["SECRET_KEY"] = key
     _error(client.get(f"/api/upload-links/{forged}"), 404, "invalid_link")
     # An upload made with the link cannot be reached with another ask's link.
     location = create(client, None, 1000, headers=bearer).headers["Location"]
-    other_bearer = {"Authorization": f"Bearer {links.make_token(other)}"}
+    other_bearer = {"Authorization": f"Bearer {links.upload_token(other)}"}
     assert client.head(location, headers={**TUS, **other_bearer}).status_code == 404
     # The request expires: so does the link.
     ask.request.expires_at = utcnow() - timedelta(minutes=1)
@@ -468,9 +468,9 @@ def test_tampered_expired_and_foreign_links_are_refused(app, world, client):
 
 def test_a_link_whose_token_outlived_its_request_is_expired(app, world, client):
     ask = approved_ask(world, lifetime=timedelta(seconds=30))
-    token = links.make_token(ask)
+    token = links.upload_token(ask)
     with pytest.raises(ApiError) as raised:
-        links.ask_for_token(token, now=utcnow() + timedelta(minutes=1))
+        uploads.ask_for_link(token, now=utcnow() + timedelta(minutes=1))
     assert raised.value.status_code == 410 and raised.value.extra_data["code"] == "link_expired"
 
 
@@ -478,7 +478,7 @@ def test_link_page_for_an_ask_not_approved_is_409(app, world, client):
     request = footage_request(world.agency, world.officer)
     ask = make_ask(request, world.owner, state=AskState.SEEN)
     db.session.commit()
-    _error(client.get(f"/api/upload-links/{links.make_token(ask)}"), 409, "ask_not_uploadable")
+    _error(client.get(f"/api/upload-links/{links.upload_token(ask)}"), 409, "ask_not_uploadable")
 
 
 # --- termination, expiry, discarding --------------------------------------------------------
@@ -515,14 +515,14 @@ def test_abandoned_uploads_are_cleaned_up(app, world, as_owner, clip_root):
     clip = _clip(fresh)
     clip.upload_expires_at = later + timedelta(hours=24)
     db.session.commit()
-    assert service.clean_abandoned_uploads(utcnow() + timedelta(hours=23)) == 0
-    assert service.clean_abandoned_uploads(utcnow() + timedelta(hours=25)) == 1
+    assert uploads.clean_abandoned_uploads(utcnow() + timedelta(hours=23)) == 0
+    assert uploads.clean_abandoned_uploads(utcnow() + timedelta(hours=25)) == 1
     assert _clip(stale).status == ClipStatus.ABORTED and not get_storage().exists(_clip(stale).storage_key)
     assert _clip(fresh).status == ClipStatus.UPLOADING and _clip(done).status == ClipStatus.COMPLETE
     assert len(_files(clip_root)) == 2
     assert "clip.upload_abandoned" in _actions()
     assert as_owner.head(stale, headers=TUS).status_code == 410
-    assert service.clean_abandoned_uploads(utcnow() + timedelta(hours=25)) == 0
+    assert uploads.clean_abandoned_uploads(utcnow() + timedelta(hours=25)) == 0
 
 
 def test_an_upload_past_its_expiry_is_gone_before_the_sweep(app, world, as_owner):
@@ -555,7 +555,7 @@ def test_a_closed_ask_keeps_no_unfinished_upload(app, world, as_owner, clip_root
     from app.footage import asks
 
     asks.cancel(ask)
-    assert service.discard_uploads_for(ask) == 1
+    assert uploads.discard_uploads_for(ask) == 1
     db.session.commit()
     assert _clip(location).status == ClipStatus.ABORTED and _files(clip_root) == []
     assert "clip.upload_discarded" in _actions()
@@ -564,7 +564,7 @@ def test_a_closed_ask_keeps_no_unfinished_upload(app, world, as_owner, clip_root
 
 @pytest.mark.parametrize("ending", ["cancel", "expire"])
 def test_closing_the_request_discards_a_half_sent_clip(app, world, as_owner, clip_root, ending):
-    from app.footage import service as footage
+    from app.footage import lifecycle
 
     ask = approved_ask(world)
     data = mp4_bytes(9000)
@@ -572,11 +572,11 @@ def test_closing_the_request_discards_a_half_sent_clip(app, world, as_owner, cli
     patch(as_owner, location, data[:3000], 0)
     request_id = ask.request_id
     if ending == "cancel":
-        footage.cancel_request(world.officer, request_id)
+        lifecycle.cancel_request(world.officer, request_id)
     else:
         ask.request.expires_at = utcnow() - timedelta(seconds=1)
         db.session.commit()
-        assert footage.expire_due_requests() == 1
+        assert lifecycle.expire_due_requests() == 1
     db.session.expire_all()
     assert _clip(location).status == ClipStatus.ABORTED and _files(clip_root) == []
     assert "clip.upload_discarded" in _actions()
@@ -591,7 +591,7 @@ def test_the_sweep_also_ends_uploads_of_closed_asks(app, world, as_owner, clip_r
     ask.state = AskState.EXPIRED
     db.session.commit()
     _error(patch(as_owner, location, b"\x00" * 10, 3000), 410, "ask_closed")
-    assert service.clean_abandoned_uploads() == 1
+    assert uploads.clean_abandoned_uploads() == 1
     assert _files(clip_root) == []
 
 
@@ -778,7 +778,7 @@ def test_without_a_saved_state_the_clip_is_hashed_from_storage(app, world, as_ow
     assert _clip(location).sha256_state is None
     monkeypatch.setattr(digest, "_available", True)
     reads = []
-    original = service._sha256
-    monkeypatch.setattr(service, "_sha256", lambda key: reads.append(key) or original(key))
+    original = uploads._sha256
+    monkeypatch.setattr(uploads, "_sha256", lambda key: reads.append(key) or original(key))
     patch(as_owner, location, data[4000:], 4000)
     assert _clip(location).sha256 == sha256(data) and len(reads) == 1

@@ -4,6 +4,7 @@ from flask import after_this_request, session
 from flask_login import logout_user
 
 from app.accounts import devices, second_factor, service, sessions
+from app.accounts.devices import logins_of, trusted_device, typed_login, untrusted_device
 from app.accounts.models import Role
 from app.accounts.schemas import (
     MeOut,
@@ -23,18 +24,7 @@ from app.accounts.schemas import (
 )
 from app.agencies.service import memberships_of
 from app.auth import SECURITY, me, require_login, require_login_during_setup, require_role, start_session
-from app.ratelimits import (
-    RATE_LIMITED,
-    client_ip,
-    device_key,
-    failed_sign_in,
-    limited,
-    logins_of,
-    trusted_device,
-    typed_login,
-    untrusted_device,
-    without_enrollment_code,
-)
+from app.ratelimits import RATE_LIMITED, client_ip, device_key, failed_sign_in, limited, without_enrollment_code
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api", tag="Accounts")
 

@@ -13,23 +13,26 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import pyotp
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, has_request_context
+from limits import RateLimitItem, parse_many
 
 from app.accounts import sessions
+from app.accounts.devices import trusted_device
 from app.accounts.models import RecoveryCode, Role, User
 from app.accounts.passwords import verify_password
 from app.audit import service as audit
 from app.db import utcnow
 from app.enrollment.codes import qr_svg
 from app.errors import ApiError, field_error
-from app.extensions import db
-from app.ratelimits import second_factor_attempt
+from app.extensions import db, limiter
 
 REQUIRED_ROLES = (Role.OFFICER, Role.SUPERVISOR)
 RECOVERY_CODE_COUNT = 10
@@ -92,10 +95,10 @@ def confirm_setup(user: User, code: str) -> list[str]:
         raise ApiError(409, "second_factor_enabled", "Two-step sign-in is already on.")
     if not user.totp_pending_secret:
         raise ApiError(409, "no_setup_started", "Start the set-up first: POST /api/auth/second-factor/setup.")
-    second_factor_attempt(user)
+    _code_budget(user)
     step = _matching_step(user.totp_pending_secret, code)
     if step is None:
-        second_factor_attempt(user, failed=True)
+        _code_budget(user, failed=True)
         audit.record("auth.second_factor_setup_failed", target=user, actor=user)
         db.session.commit()
         raise field_error("code", "That code does not match: type the 6 digits your app shows now.")
@@ -171,7 +174,7 @@ def verify_sign_in_code(user: User, code: str | None) -> str:
     if not code or not code.strip():
         raise ApiError(401, "second_factor_required",
                        "Enter the 6-digit code from your authenticator app, or one of your recovery codes.")
-    second_factor_attempt(user)
+    _code_budget(user)
     method = None
     step = _matching_step(user.totp_secret, code)
     if step is not None and _take_step(user, step):
@@ -179,7 +182,7 @@ def verify_sign_in_code(user: User, code: str | None) -> str:
     elif step is None and _use_recovery_code(user, code):
         method = "recovery"
     if method is None:
-        second_factor_attempt(user, failed=True)
+        _code_budget(user, failed=True)
         audit.record("auth.signin_failed", target=user, actor=None, agency_id=user.agency_id,
                      details={"reason": "reused_second_factor" if step is not None else "bad_second_factor"})
         db.session.commit()
@@ -250,3 +253,38 @@ def _new_recovery_codes(user: User) -> list[str]:
         db.session.add(RecoveryCode(user_id=user.id, code_hash=_hash_recovery(raw)))
     db.session.expire(user, ["recovery_codes"])
     return codes
+
+
+# --- the budget of wrong codes --------------------------------------------------------------------
+
+def _code_budget(user: User, *, failed: bool = False) -> None:
+    """The budget of wrong two-step codes per account, which sign-in limits alone leave too wide.
+
+    Called before checking a code (429 once the budget is spent) and again with
+    ``failed`` to spend one. Keyed by account, so guessing from many addresses at a
+    stolen password gains nothing; only wrong codes count, so the owner of the
+    account is never locked out by signing in often. A browser with a device cookie
+    for the login spends its own budget instead (RATELIMIT_SIGN_IN_DEVICE counts its
+    wrong codes too), so this one cannot be spent to keep the account's holder out.
+    """
+    if not current_app.config["RATELIMIT_ENABLED"] or (has_request_context() and trusted_device()):
+        return
+    strategy = limiter.limiter
+    key = (current_app.config["RATELIMIT_KEY_PREFIX"], "second-factor", f"user:{user.id}")
+    limits: list[RateLimitItem] = parse_many(current_app.config["RATELIMIT_SECOND_FACTOR"])
+    try:
+        if failed:
+            for item in limits:
+                strategy.hit(item, *key)
+            return
+        spent = [item for item in limits if not strategy.test(item, *key)]
+        reset_at = max((strategy.get_window_stats(item, *key).reset_time for item in spent), default=0)
+    except Exception:  # the storage is down: as for every other limit, let the request through
+        current_app.logger.warning("rate-limit storage unavailable; second-factor budget not checked",
+                                   exc_info=True)
+        return
+    if spent:
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        raise ApiError(429, "rate_limited",
+                       f"Too many wrong two-step codes for this account. Try again in {retry_after} seconds.",
+                       headers={"Retry-After": str(retry_after)})

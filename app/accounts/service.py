@@ -9,15 +9,15 @@ from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from flask import current_app
-from marshmallow import ValidationError
 
 from app.accounts import second_factor, sessions
 from app.accounts.models import Role, User
 from app.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
 from app.agencies.models import Agency, District
 from app.audit import service as audit
-from app.common.fields import fits_int, normalize_email, normalize_phone
+from app.common.fields import fits_int, parse_login
 from app.db import utcnow
+from app.enrollment import service as enrollment
 from app.errors import ApiError, field_error, not_found
 from app.extensions import db
 
@@ -54,8 +54,6 @@ def sign_up_owner(
     enrollment_code: str | None = None,
 ) -> User:
     """Create an owner account, optionally joining an agency through an enrollment code."""
-    from app.enrollment import service as enrollment
-
     if not email and not phone:
         raise ApiError(422, "validation_error", "Give an e-mail address, a mobile number, or both.",
                        fields={"email": ["E-mail or phone is required."], "phone": ["E-mail or phone is required."]})
@@ -88,7 +86,7 @@ def authenticate(login: str, password: str, code: str | None = None) -> User:
     app's code or a recovery code (401 second_factor_required without one). An officer
     or supervisor without it yet gets a session that can only set it up (app/auth.py).
     """
-    kind, value = _parse_login(login)
+    kind, value = parse_login(login)
     column = User.email if kind == "email" else User.phone
     user = db.session.scalar(sa.select(User).where(column == value)) if value else None
     if not verify_password(user.password_hash if user else None, password) or not user.active:
@@ -109,22 +107,6 @@ def authenticate(login: str, password: str, code: str | None = None) -> User:
                  details={"second_factor": method or ("setup_required" if setup_pending else "off")})
     db.session.commit()
     return user
-
-
-def _parse_login(login: str) -> tuple[str, str | None]:
-    """("email" | "phone", the stored form of the login or None when it cannot be one)."""
-    login = login.strip()
-    if "@" in login:
-        try:
-            return "email", normalize_email(login)
-        except ValidationError:
-            # An address the sign-up form would refuse may still belong to an account
-            # made another way (the demo data, say): look it up as typed.
-            return "email", login.lower()
-    try:
-        return "phone", normalize_phone(login)
-    except ValidationError:
-        return "phone", None
 
 
 def _fingerprint(text: str) -> str:

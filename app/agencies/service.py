@@ -1,7 +1,10 @@
-"""Agencies and districts: reading an agency, districts inside it, owners' memberships."""
+"""Agencies and districts: reading an agency, its time zone, districts inside it, owners' memberships."""
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 import sqlalchemy as sa
+from flask import current_app
 
 from app.accounts.models import User
 from app.agencies.models import Agency, District, Membership
@@ -9,6 +12,19 @@ from app.audit import service as audit
 from app.common.fields import fits_int
 from app.errors import ApiError, not_found
 from app.extensions import db
+
+
+def agency_zone(agency: Agency) -> ZoneInfo:
+    """The agency's time zone, in which blackout hours, texts and monthly figures are read.
+
+    The zone is checked when an agency is made; should it no longer be known (a
+    retired tz name), DEFAULT_TIMEZONE stands in everywhere alike, so a request is
+    matched, texted and counted in one zone.
+    """
+    try:
+        return ZoneInfo(agency.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(current_app.config["DEFAULT_TIMEZONE"])
 
 
 def district_for(agency_id: int, district_id: int) -> District:

@@ -11,22 +11,22 @@ from flask import Response, stream_with_context
 from app.accounts.models import Role
 from app.audit import viewer
 from app.auth import SECURITY, me, require_role
-from app.common.fields import StrictInteger
+from app.common.csv_cells import neutralise
+from app.common.fields import INT32_MAX, StrictInteger
 
 bp = APIBlueprint("audit", __name__, url_prefix="/api/agency", tag="Audit")
 
-SEQ_MAX = 2**31 - 1
 
 
 class AuditFilterQuery(Schema):
     action = fields.String(validate=Length(max=64),
                            metadata={"description": "An action (ask.declined), or a family ending in * (ask.*)."})
-    actor_id = StrictInteger(validate=Range(1, 2**31 - 1), strict=False)
+    actor_id = StrictInteger(validate=Range(1, INT32_MAX), strict=False)
     target_type = fields.String(validate=Length(max=32), metadata={"description": "e.g. footage_request, clip, ask."})
     target_id = fields.String(validate=Length(max=64))
     from_ = fields.DateTime(data_key="from", metadata={"description": "From this time (inclusive, ISO 8601)."})
     to = fields.DateTime(metadata={"description": "Before this time (exclusive, ISO 8601)."})
-    cursor = StrictInteger(validate=Range(1, SEQ_MAX), strict=False,
+    cursor = StrictInteger(validate=Range(1, INT32_MAX), strict=False,
                            metadata={"description": "The next_cursor of the previous page (events before this seq)."})
 
 
@@ -98,7 +98,7 @@ def _csv_lines(events: Iterator) -> Iterator[str]:
     buffer.seek(0)
     buffer.truncate()
     for count, e in enumerate(events, 1):
-        writer.writerow([viewer.neutralise(v) for v in (
+        writer.writerow([neutralise(v) for v in (
             e.seq, e.occurred_at, e.action, e.actor_id, e.actor_role, e.target_type, e.target_id,
             json.dumps(e.details or {}, sort_keys=True, ensure_ascii=False), e.hash, e.prev_hash)])
         if count % 500 == 0:

@@ -122,9 +122,15 @@ def _drop_pending(session: sa.orm.Session, previous_transaction=None) -> None:
     session.info.pop(_PENDING, None)
 
 
-# On the session class behind db.session: every app and thread of the process.
-sa.event.listen(db.session, "before_commit", _chain_pending)
-sa.event.listen(db.session, "after_soft_rollback", _drop_pending)
+def chain_on_commit() -> None:
+    """Make every commit of ``db.session`` chain its transaction's events (create_app calls it).
+
+    The listeners sit on the session class behind db.session, for every app and thread
+    of the process: they are added once.
+    """
+    if not sa.event.contains(db.session, "before_commit", _chain_pending):
+        sa.event.listen(db.session, "before_commit", _chain_pending)
+        sa.event.listen(db.session, "after_soft_rollback", _drop_pending)
 
 
 @dataclass(frozen=True)

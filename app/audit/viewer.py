@@ -19,7 +19,6 @@ from app.db import utcnow
 from app.extensions import db
 
 CSV_BATCH = 1000
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _aware(value: datetime) -> datetime:
@@ -81,12 +80,6 @@ def _csv_batches(base: sa.Select, filters: dict[str, Any]) -> Iterator[AuditEven
             return
         yield from batch
         after = batch[-1].seq
-
-
-def neutralise(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run: text starting with = + - @ tab or CR gets a leading quote (OWASP)."""
-    text = "" if value is None else value.isoformat() if isinstance(value, datetime) else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def record_export(supervisor: User, filters: dict[str, Any]) -> None:

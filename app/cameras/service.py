@@ -16,6 +16,7 @@ from app.common.fields import fits_int
 from app.db import utcnow
 from app.errors import field_error, not_found
 from app.extensions import db
+from app.sql import ID_CHUNK, chunks
 
 # Fields an owner may set; the schema has validated each one's type and range.
 EDITABLE = ("label", "address", "bearing", "field_of_view", "retention_days", "mode", "blackout_windows")
@@ -249,13 +250,8 @@ def cameras_within(
             for distance, camera_id, lat, lon in geo.points_within(latitude, longitude, radius_m, candidates)]
 
 
-ID_CHUNK = 5_000
-
-
 def cameras_by_id(ids: list[int]) -> dict[int, Camera]:
-    # A dense downtown can hold more cameras than SQLite binds in one statement (32,766).
     found: dict[int, Camera] = {}
-    for start in range(0, len(ids), ID_CHUNK):
-        chunk = ids[start:start + ID_CHUNK]
+    for chunk in chunks(ids, ID_CHUNK):
         found.update((c.id, c) for c in db.session.scalars(sa.select(Camera).where(Camera.id.in_(chunk))))
     return found

@@ -12,9 +12,10 @@ from apiflask import APIBlueprint
 from flask import Response, request
 from flask_login import current_user
 
+from app import links
 from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
-from app.clips import links, service, tus
+from app.clips import history, retention, review, tus, uploads
 from app.clips.models import ClipStatus
 from app.clips.schemas import AccessOut, AccessQuery, ClipOut, HoldIn, HoldOut, OwnerClipOut, UploadLinkOut
 from app.errors import ApiError
@@ -68,7 +69,7 @@ _OUT_HEADER = {"schema": {"type": "string"}}
 @bp.doc(hide=True)
 def tus_options():
     """tus discovery: version, extensions, maximum size, checksum algorithms"""
-    return "", 204, tus.options_headers(service.max_clip_bytes(links.token_from_request()))
+    return "", 204, tus.options_headers(uploads.max_clip_bytes(links.token_from_request()))
 
 
 @bp.post("/uploads", provide_automatic_options=False)
@@ -95,8 +96,8 @@ def tus_create():
     """
     length = tus.parse_size("Upload-Length", request.headers.get("Upload-Length"))
     metadata = tus.parse_metadata(request.headers.get("Upload-Metadata"))
-    uploader = service.uploader_for(_user(), links.token_from_request(), metadata.get("ask_id"))
-    clip = service.create_upload(uploader, length=length, filename=metadata.get("filename") or metadata.get("name"))
+    uploader = uploads.uploader_for(_user(), links.token_from_request(), metadata.get("ask_id"))
+    clip = uploads.create_upload(uploader, length=length, filename=metadata.get("filename") or metadata.get("name"))
     location = f"{UPLOAD_PATH}/{clip.upload_id}"
     if uploader.token and "token" in request.args:
         location += f"?token={uploader.token}"
@@ -114,8 +115,8 @@ def _progress_headers(offset: int, status: ClipStatus, expires_at) -> dict[str, 
 @bp.doc(hide=True)
 def tus_head(upload_id):
     """Where an upload stands (tus core): Upload-Offset and Upload-Length"""
-    clip, uploader = service.upload_for(_user(), links.token_from_request(), upload_id)
-    service.check_live(clip, uploader.ask)
+    clip, uploader = uploads.upload_for(_user(), links.token_from_request(), upload_id)
+    uploads.check_live(clip, uploader.ask)
     return "", 200, {**_progress_headers(clip.upload_offset, clip.status, clip.upload_expires_at),
                      "Upload-Length": str(clip.size)}
 
@@ -145,12 +146,12 @@ def tus_patch(upload_id):
     arrives; the request that brings the last byte computes the clip's SHA-256 and
     delivers it to the agency.
     """
-    clip, uploader = service.upload_for(_user(), links.token_from_request(), upload_id)
+    clip, uploader = uploads.upload_for(_user(), links.token_from_request(), upload_id)
     if request.mimetype != tus.OFFSET_CONTENT_TYPE:
         raise ApiError(415, "unsupported_media_type", f"Send the bytes as {tus.OFFSET_CONTENT_TYPE}.")
     offset = tus.parse_size("Upload-Offset", request.headers.get("Upload-Offset"))
     checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
-    progress = service.receive_chunk(uploader, clip, offset=offset, stream=request.stream,
+    progress = uploads.receive_chunk(uploader, clip, offset=offset, stream=request.stream,
                                      content_length=request.content_length, checksum=checksum)
     return "", 204, _progress_headers(progress.offset, progress.status, progress.expires_at)
 
@@ -162,8 +163,8 @@ def tus_patch(upload_id):
                    **_TUS_ERRORS, 409: "The clip is complete and delivered"})
 def tus_delete(upload_id):
     """End an unfinished upload and delete its bytes (tus termination)"""
-    clip, uploader = service.upload_for(_user(), links.token_from_request(), upload_id)
-    service.terminate_upload(uploader, clip)
+    clip, uploader = uploads.upload_for(_user(), links.token_from_request(), upload_id)
+    uploads.terminate_upload(uploader, clip)
     return "", 204
 
 
@@ -176,7 +177,7 @@ def upload_link_page(token):
 
     No account needed: the token in the link is the authority, for this one ask.
     """
-    page = service.link_page(token)
+    page = uploads.link_page(token)
     page["upload"] = {"endpoint": UPLOAD_PATH, "tus_version": tus.TUS_VERSION,
                       "authorization": f"Bearer {token}", "metadata": {"ask_id": str(page["ask"].id)}}
     return page
@@ -189,11 +190,11 @@ _VIDEO = {media: {"schema": {"type": "string", "format": "binary"}}
 _RANGE_HEADERS = {"Accept-Ranges": _OUT_HEADER, "Content-Range": _OUT_HEADER, "ETag": _OUT_HEADER}
 
 
-def _send(body: service.ClipBody, *, attachment: bool) -> Response:
+def _send(body: review.ClipBody, *, attachment: bool) -> Response:
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Length": str(body.end - body.start),
-        "ETag": service.etag(body.clip),
+        "ETag": review.etag(body.clip),
         # Evidence: no shared cache or browser cache keeps a copy.
         "Cache-Control": "private, no-store",
         "X-Content-Type-Options": "nosniff",
@@ -225,7 +226,7 @@ def request_clips(request_id):
 
     Nothing here says who sent a clip.
     """
-    return service.clips_for_request(me(), request_id)
+    return review.clips_for_request(me(), request_id)
 
 
 @bp.get("/clips/<int:clip_id>/content")
@@ -233,7 +234,7 @@ def request_clips(request_id):
 @require_role(*STAFF)
 def clip_content(clip_id):
     """Play a clip (HTTP Range supported); the view is recorded and the owner sees it"""
-    body = service.open_clip(me(), clip_id, service.VIEW, request.range, request.headers.get("If-Range"),
+    body = review.open_clip(me(), clip_id, review.VIEW, request.range, request.headers.get("If-Range"),
                              request.remote_addr)
     return _send(body, attachment=False)
 
@@ -243,7 +244,7 @@ def clip_content(clip_id):
 @require_role(*STAFF)
 def clip_download(clip_id):
     """Download a clip as a file; the download is recorded and the owner sees it"""
-    body = service.open_clip(me(), clip_id, service.DOWNLOAD, request.range, request.headers.get("If-Range"),
+    body = review.open_clip(me(), clip_id, review.DOWNLOAD, request.range, request.headers.get("If-Range"),
                              request.remote_addr)
     return _send(body, attachment=True)
 
@@ -256,7 +257,7 @@ def clip_download(clip_id):
 @require_role(Role.OWNER)
 def ask_clips(ask_id):
     """Your clips for one of your asks, each with its SHA-256 and every time police opened it"""
-    return service.clips_for_ask(me(), ask_id)
+    return history.clips_for_ask(me(), ask_id)
 
 
 @bp.get("/me/clip-accesses")
@@ -266,7 +267,7 @@ def ask_clips(ask_id):
 @require_role(Role.OWNER)
 def my_clip_accesses(query):
     """Every view and download of your clips by agency staff, newest first"""
-    return service.accesses_for_owner(me(), query["limit"], query.get("before_id"))
+    return history.accesses_for_owner(me(), query["limit"], query.get("before_id"))
 
 
 # --- evidence holds -----------------------------------------------------------------------------
@@ -277,7 +278,7 @@ def my_clip_accesses(query):
 @require_role(*STAFF)
 def request_holds(request_id):
     """Evidence holds on one of your agency's requests"""
-    return service.holds_for_request(me(), request_id)
+    return retention.holds_for_request(me(), request_id)
 
 
 @bp.post("/requests/<int:request_id>/holds")
@@ -287,7 +288,7 @@ def request_holds(request_id):
 @require_role(Role.SUPERVISOR)
 def place_hold(request_id, data):
     """Place an evidence hold: the request's clips outlive retention until it is released"""
-    return service.place_hold(me(), request_id, data["reason"])
+    return retention.place_hold(me(), request_id, data["reason"])
 
 
 @bp.post("/holds/<int:hold_id>/release")
@@ -297,4 +298,4 @@ def place_hold(request_id, data):
 @require_role(Role.SUPERVISOR)
 def release_hold(hold_id, data):
     """Release an evidence hold, with a reason; clips past retention are then purged"""
-    return service.release_hold(me(), hold_id, data["reason"])
+    return retention.release_hold(me(), hold_id, data["reason"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from apiflask import Schema, fields
 from apiflask.validators import Length, Range
 
-from app.common.fields import StrictInteger, TrimmedString
+from app.common.fields import INT32_MAX, StrictInteger, TrimmedString
 
 
 class ClipOut(Schema):
@@ -74,7 +74,7 @@ class OwnerClipOut(Schema):
 
 class AccessQuery(Schema):
     limit = StrictInteger(load_default=100, validate=Range(1, 500), strict=False)
-    before_id = StrictInteger(validate=Range(1, 2**31 - 1), strict=False,
+    before_id = StrictInteger(validate=Range(1, INT32_MAX), strict=False,
                               metadata={"description": "Older than this access id (the last one of a page)."})
 
 

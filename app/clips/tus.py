@@ -2,7 +2,7 @@
 
 Porchlight speaks core tus plus the creation, termination, checksum and expiration
 extensions (https://tus.io/protocols/resumable-upload). The rules about uploads
-live in :mod:`app.clips.service`; this module only translates HTTP headers.
+live in :mod:`app.clips.uploads`; this module only translates HTTP headers.
 """
 from __future__ import annotations
 

@@ -101,6 +101,22 @@ def normalize_phone(text: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def parse_login(login: str) -> tuple[str, str | None]:
+    """A typed login: ("email" | "phone", the stored form of it, or None when it cannot be one)."""
+    login = login.strip()
+    if "@" in login:
+        try:
+            return "email", normalize_email(login)
+        except ValidationError:
+            # An address the sign-up form would refuse may still belong to an account
+            # made another way (the demo data, say): look it up as typed.
+            return "email", login.lower()
+    try:
+        return "phone", normalize_phone(login)
+    except ValidationError:
+        return "phone", None
+
+
 class PhoneNumber(fields.String):
     def __init__(self, **kwargs):
         kwargs.setdefault("metadata", {}).setdefault("example", "+14145550123")

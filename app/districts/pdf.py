@@ -13,6 +13,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+import reportlab
 from reportlab.lib.pagesizes import A4, LETTER
 from reportlab.lib.units import inch
 from reportlab.lib.utils import ImageReader, simpleSplit
@@ -38,8 +39,6 @@ def _register_fonts() -> tuple[str, str]:
     global _fonts
     if _fonts is not None:
         return _fonts
-    import reportlab
-
     vera = Path(reportlab.__file__).resolve().parent / "fonts"
     candidates = _FONT_CANDIDATES + [(str(vera / "Vera.ttf"), str(vera / "VeraBd.ttf"))]
     for regular, bold in candidates:

@@ -12,7 +12,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app import links
 from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
-from app.districts import importer, pdf, service
+from app.common.csv_cells import neutralise
+from app.common.settings import setting
+from app.districts import importer, imports, invitations, members, pdf
 from app.districts.schemas import (
     CommitOut,
     DashboardOut,
@@ -49,7 +51,7 @@ def limit_upload_size():
     # a body without one is cut off by werkzeug at the same limit while it is parsed.
     if request.endpoint != "districts.upload_import":
         return None
-    limit = int(current_app.config["DISTRICT_IMPORT_MAX_BYTES"])
+    limit = setting("DISTRICT_IMPORT_MAX_BYTES")
     request.max_content_length = limit + MULTIPART_ALLOWANCE
     if request.content_length is not None and request.content_length > limit + MULTIPART_ALLOWANCE:
         raise importer.too_large(limit)
@@ -75,7 +77,7 @@ def close_upload_streams(_exc):
 
 @bp.errorhandler(RequestEntityTooLarge)
 def upload_too_large(_exc):
-    limit = int(current_app.config["DISTRICT_IMPORT_MAX_BYTES"])
+    limit = setting("DISTRICT_IMPORT_MAX_BYTES")
     error = importer.too_large(limit)
     return error_body(413, "file_too_large", error.message), 413
 
@@ -100,7 +102,7 @@ def upload_import(data):
     `POST /api/district/imports/{id}/commit` until `expires_at`.
     """
     upload = data["file"]
-    return service.check_import(me(), upload.stream, upload.filename)
+    return imports.check_import(me(), upload.stream, upload.filename)
 
 
 @bp.get("/imports/<int:import_id>")
@@ -109,7 +111,7 @@ def upload_import(data):
 @require_role(MANAGER)
 def get_import(import_id):
     """An import's dry-run report (and, once committed, its result)"""
-    return service.import_for(me(), import_id)
+    return imports.import_for(me(), import_id)
 
 
 @bp.post("/imports/<int:import_id>/commit")
@@ -124,7 +126,7 @@ def get_import(import_id):
 @require_role(MANAGER)
 def commit_import(import_id):
     """Save a validated import: create and update members, each new one with its single-use code"""
-    record = service.commit_import(me(), import_id)
+    record = imports.commit_import(me(), import_id)
     return {"import_id": record.id, "created": record.created_count, "updated": record.updated_count,
             "unchanged": record.unchanged_count, "committed_at": record.committed_at}
 
@@ -137,7 +139,7 @@ def commit_import(import_id):
 @require_role(MANAGER)
 def dashboard():
     """Participation totals of your district"""
-    return service.dashboard(me())
+    return members.dashboard(me())
 
 
 @bp.get("/members")
@@ -147,22 +149,13 @@ def dashboard():
 @require_role(MANAGER)
 def list_members(query):
     """Your district's members, by business name, a page at a time (limit/offset)"""
-    return service.list_members(me(), limit=query["limit"], offset=query["offset"], status=query.get("status"),
+    return members.list_members(me(), limit=query["limit"], offset=query["offset"], status=query.get("status"),
                                 search=query.get("q") or None)
 
 
 EXPORT_HEADER = ["member_ref", "business_name", "contact_name", "phone", "email", "address", "latitude",
                  "longitude", "cameras", "status", "invited_at", "sms_sent_at", "enrolled_at", "cameras_registered",
                  "cameras_active", "enrollment_code", "enrollment_url"]
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value) -> str:
-    """A CSV cell a spreadsheet will not run: text starting with = + - @ tab or CR gets a leading quote (OWASP)."""
-    text = "" if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
 def _csv_lines(rows: Iterator) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
@@ -193,7 +186,7 @@ def _csv_lines(rows: Iterator) -> Iterator[str]:
 @require_role(MANAGER)
 def export_members():
     """Export your district's members as CSV (audited)"""
-    district, rows = service.export_rows(me())
+    district, rows = members.export_rows(me())
     name = "".join(ch if ch.isalnum() else "-" for ch in district.name.lower()).strip("-") or "district"
     return Response(stream_with_context(_csv_lines(rows)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}-members.csv"',
@@ -218,7 +211,7 @@ def send_sms_invitations(data):
     that texted STOP are skipped and counted. Without Twilio credentials the SMS
     stay in the server's outbox (`sms_mode: outbox`).
     """
-    result = service.queue_sms_invitations(me(), data.get("member_ids"))
+    result = invitations.queue_sms_invitations(me(), data.get("member_ids"))
     dispatcher.enqueue(result.notification_ids)
     status = notifications.sms_status()
     return {"queued": result.queued, "skipped_opted_out": result.skipped_opted_out,
@@ -241,7 +234,7 @@ def invitation_sheet(query):
     with `offset` and `limit` (`X-Members-Total` says how many there are).
     """
     member_ids = query.get("member_ids")
-    district, views, total = service.sheet_members(me(), member_ids, query["offset"], query.get("limit"))
+    district, views, total = invitations.sheet_members(me(), member_ids, query["offset"], query.get("limit"))
     body = pdf.invitation_sheet(views, district_name=district.name, agency_name=district.agency.name,
                                 base_url=links.base_url(), page_size=current_app.config["DISTRICT_PDF_PAGE_SIZE"])
     return Response(body, mimetype="application/pdf", headers={

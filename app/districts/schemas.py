@@ -2,12 +2,12 @@
 from apiflask import Schema, fields
 from apiflask.validators import Length, OneOf, Range
 
-from app.common.fields import StrictInteger, TrimmedString
+from app.common.fields import INT32_MAX, StrictInteger, TrimmedString
 
 
 def _member_id(strict: bool = True) -> fields.Integer:
     field = StrictInteger if strict else fields.Integer
-    return field(validate=Range(min=1, max=2**31 - 1, error="No such member."))
+    return field(validate=Range(min=1, max=INT32_MAX, error="No such member."))
 
 
 class ImportUploadIn(Schema):
@@ -72,7 +72,7 @@ class CommitOut(CommitResultOut):
 
 class MembersQuery(Schema):
     limit = fields.Integer(load_default=100, validate=Range(1, 500))
-    offset = fields.Integer(load_default=0, validate=Range(0, 2**31 - 1))
+    offset = fields.Integer(load_default=0, validate=Range(0, INT32_MAX))
     status = fields.String(validate=OneOf(["invited", "enrolled"]),
                            metadata={"description": "Only members not yet enrolled (invited) or enrolled."})
     q = TrimmedString(validate=Length(max=100),
@@ -153,7 +153,7 @@ class SheetQuery(Schema):
         "description": "Comma-separated member ids (at most DISTRICT_PDF_MAX_MEMBERS, default 600); "
                        "without it, the members not yet enrolled.",
         "x-maximum-from-config": "DISTRICT_PDF_MAX_MEMBERS"})
-    offset = fields.Integer(load_default=0, validate=Range(0, 2**31 - 1))
+    offset = fields.Integer(load_default=0, validate=Range(0, INT32_MAX))
     limit = fields.Integer(validate=Range(1, 10_000),
                            metadata={"description": "At most DISTRICT_PDF_MAX_MEMBERS (default 600).",
                                      "x-maximum-from-config": "DISTRICT_PDF_MAX_MEMBERS"})

@@ -2,7 +2,7 @@
 from apiflask import Schema, fields
 from apiflask.validators import Length, OneOf, Range
 
-from app.common.fields import StrictInteger, TrimmedString
+from app.common.fields import INT32_MAX, StrictInteger, TrimmedString
 
 
 class CodeIn(Schema):
@@ -14,7 +14,7 @@ class CodeIn(Schema):
     expires_at = fields.AwareDateTime(allow_none=True,
                                       metadata={"description": "Default 30 days (single) or 90 days (campaign)."})
     # The range keeps ids PostgreSQL's integer column cannot hold out of the query.
-    district_id = StrictInteger(allow_none=True, validate=Range(min=1, max=2**31 - 1, error="No such district."))
+    district_id = StrictInteger(allow_none=True, validate=Range(min=1, max=INT32_MAX, error="No such district."))
 
 
 class CodeOut(Schema):

@@ -10,16 +10,18 @@ from app.accounts.models import Role, User
 from app.agencies.models import District, Membership
 from app.agencies.service import district_for
 from app.audit import service as audit
+from app.common.fields import fits_int
 from app.db import utcnow
+from app.districts.models import DistrictMember
 from app.enrollment import codes
 from app.enrollment.models import CodeKind, EnrollmentCode, EnrollmentUse
 from app.errors import ApiError, field_error, forbidden, not_found
 from app.extensions import db
+from app.sql import chunks, dialect
 
 MAX_LIFETIME = timedelta(days=365)
 DEFAULT_LIFETIME = {CodeKind.SINGLE: timedelta(days=30), CodeKind.CAMPAIGN: timedelta(days=90)}
 MAX_CAMPAIGN_USES = 100_000
-MAX_ID = 2**31 - 1  # PostgreSQL INTEGER
 
 _UNUSABLE = {
     "revoked": (410, "enrollment_code_revoked", "This enrollment code was withdrawn by the agency."),
@@ -39,8 +41,7 @@ def _codes_visible_to(user: User) -> sa.Select:
 
 def code_for(user: User, code_id: int) -> EnrollmentCode:
     query = _codes_visible_to(user)
-    # An id beyond PostgreSQL's integer range would be a database error, not a missing code.
-    code = db.session.scalar(query.where(EnrollmentCode.id == code_id)) if code_id <= MAX_ID else None
+    code = db.session.scalar(query.where(EnrollmentCode.id == code_id)) if fits_int(code_id) else None
     if code is None:
         raise not_found("Enrollment code")
     return code
@@ -113,11 +114,10 @@ def _unique_code() -> str:
 def unique_codes(count: int) -> list[str]:
     """``count`` distinct new codes, checked against the table with one query per thousand."""
     found: set[str] = set()
-    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    postgresql = dialect() == "postgresql"
     while len(found) < count:
         candidates = sorted({codes.generate() for _ in range(count - len(found))} - found)
-        for start in range(0, len(candidates), 1000):
-            chunk = candidates[start:start + 1000]
+        for chunk in chunks(candidates, 1000):
             # PostgreSQL takes the thousand as one array parameter, not a thousand placeholders.
             among = (EnrollmentCode.code == sa.any_(sa.literal(chunk, ARRAY(sa.String))) if postgresql
                      else EnrollmentCode.code.in_(chunk))
@@ -248,8 +248,6 @@ def redeem(owner: User, code: EnrollmentCode) -> Membership:
 
 def _enroll_district_member(code: EnrollmentCode, owner: User) -> None:
     """The district member this code was made for (a bulk import) is enrolled now."""
-    from app.districts.models import DistrictMember
-
     db.session.execute(
         sa.update(DistrictMember)
         .where(DistrictMember.enrollment_code_id == code.id, DistrictMember.owner_id.is_(None))

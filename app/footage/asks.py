@@ -22,10 +22,13 @@ from app.audit import service as audit
 from app.db import utcnow
 from app.errors import ApiError
 from app.extensions import db
-from app.footage.models import Ask, AskState
+from app.footage.models import OPEN_ASK_STATES, Ask, AskState
 
 S = AskState
-_ANSWERS = {S.APPROVED, S.DECLINED, S.NO_FOOTAGE}
+# The owner's answers, in the order the app offers them: each action (an answer route,
+# a notification button, an SMS reply) and the state it leads to.
+ACTIONS: dict[str, AskState] = {"approve": S.APPROVED, "decline": S.DECLINED, "no_footage": S.NO_FOOTAGE}
+_ANSWERS = set(ACTIONS.values())
 _ENDINGS = {S.EXPIRED, S.CANCELLED}
 
 TRANSITIONS: dict[AskState, set[AskState]] = {
@@ -42,9 +45,16 @@ TRANSITIONS: dict[AskState, set[AskState]] = {
     S.CANCELLED: set(),
 }
 
-# States in which the owner may still add clips (up to the agency's maximum).
-UPLOADABLE = {S.APPROVED, S.UPLOADING, S.DELIVERED}
-OPEN = {S.QUEUED, S.NOTIFIED, S.SEEN}
+# The owner said yes: approved and where an approval leads, short of an ending. The
+# owner may add clips in any of them (up to the agency's maximum).
+APPROVED_STATES = (S.APPROVED, S.UPLOADING, S.DELIVERED)
+# Not opened by the owner yet.
+UNSEEN = tuple(state for state, targets in TRANSITIONS.items() if S.SEEN in targets)
+
+
+def actions_for(state: AskState) -> list[str]:
+    """The answers an ask in ``state`` still takes: all of them while it is open, none after."""
+    return list(ACTIONS) if state in OPEN_ASK_STATES else []
 
 
 def can_transition(ask: Ask, to: AskState) -> bool:
@@ -64,7 +74,7 @@ def _stamps(to: AskState, via: str | None) -> dict[str, Any]:
         values["answered_via"] = via
     elif to == S.DELIVERED:
         values["delivered_at"] = now
-    if to in _ENDINGS or to in (S.DECLINED, S.NO_FOOTAGE, S.DELIVERED):
+    if not TRANSITIONS[to]:  # a state with no way out: the ask is closed
         values["closed_at"] = now
     return values
 
@@ -118,22 +128,16 @@ def mark_notified(ask: Ask) -> Ask:
 
 
 def mark_seen(ask: Ask, owner: Any) -> Ask:
-    return transition(ask, S.SEEN, actor=owner, if_from={S.QUEUED, S.NOTIFIED})
+    return transition(ask, S.SEEN, actor=owner, if_from=UNSEEN)
 
 
-def approve(ask: Ask, owner: Any, *, via: str) -> Ask:
-    return transition(ask, S.APPROVED, actor=owner, via=via)
-
-
-def decline(ask: Ask, owner: Any, *, via: str, reason: str | None = None) -> Ask:
-    transition(ask, S.DECLINED, actor=owner, via=via)
-    # Kept for the owner's own history only; officers see counts, never reasons by owner.
-    ask.decline_reason = reason or None
+def answer(ask: Ask, owner: Any, action: str, *, via: str, reason: str | None = None) -> Ask:
+    """The owner's answer (one of ACTIONS); a decline may carry a reason."""
+    transition(ask, ACTIONS[action], actor=owner, via=via)
+    if action == "decline":
+        # Kept for the owner's own history only; officers see counts, never reasons by owner.
+        ask.decline_reason = reason or None
     return ask
-
-
-def report_no_footage(ask: Ask, owner: Any, *, via: str) -> Ask:
-    return transition(ask, S.NO_FOOTAGE, actor=owner, via=via)
 
 
 def start_upload(ask: Ask, owner: Any = None) -> Ask:

@@ -16,12 +16,9 @@ import sqlalchemy as sa
 
 from app.accounts.models import User
 from app.agencies.models import Agency
-from app.errors import not_found
 from app.extensions import db
-from app.footage.models import Ask, AskState, FootageRequest
-
-_OPEN = frozenset({AskState.QUEUED, AskState.NOTIFIED, AskState.SEEN})
-_ACTIONS = ("approve", "decline", "no_footage")  # AskOut.actions, in its order
+from app.footage.asks import actions_for
+from app.footage.models import Ask, FootageRequest
 
 _COLUMNS = (
     Ask.id, Ask.request_id, Ask.state, Ask.camera_id, Ask.camera_label, Ask.distance_m, Ask.reply_code,
@@ -52,7 +49,7 @@ def _as_dict(row: sa.Row) -> dict[str, Any]:
         "camera_label": camera_label, "distance_m": float(distance_m), "reply_code": reply_code,
         "agency_name": agency_name, "case_number": case_number, "incident_type": incident_type,
         "summary": summary, "window_start": _iso(window_start), "window_end": _iso(window_end),
-        "deadline": _iso(expires_at), "actions": list(_ACTIONS) if state in _OPEN else [],
+        "deadline": _iso(expires_at), "actions": actions_for(state),
         "created_at": _iso(created_at), "seen_at": _iso(seen_at), "responded_at": _iso(responded_at),
         "answered_via": answered_via, "decline_reason": decline_reason,
     }
@@ -64,11 +61,3 @@ def inbox(owner: User, limit: int = 100, before_id: int | None = None) -> list[d
     if before_id is not None:
         query = query.where(Ask.id < before_id)
     return [_as_dict(row) for row in db.session.execute(query.order_by(Ask.id.desc()).limit(limit))]
-
-
-def one(owner: User, ask_id: int) -> dict[str, Any]:
-    """One of the owner's asks as AskOut dumps it (after a service call has found and changed it)."""
-    row = db.session.execute(_select(owner).where(Ask.id == ask_id)).one_or_none()
-    if row is None:
-        raise not_found("Ask")
-    return _as_dict(row)

@@ -15,7 +15,7 @@ GIB = 1024**3
 
 
 class AgencyPolicy(Base):
-    """Scope limits and retention of one agency (PRODUCT.md's defaults); supervisors change them."""
+    """Scope limits and retention of one agency (the column defaults apply until a supervisor changes them)."""
 
     __tablename__ = "agency_policies"
     __table_args__ = (
@@ -49,6 +49,8 @@ class AgencyPolicy(Base):
 
 
 class RequestStatus(enum.StrEnum):
+    """Where a request stands; it changes only in app/footage/requests.py, by its TRANSITIONS."""
+
     PENDING_APPROVAL = "pending_approval"  # over a scope limit: waits for a supervisor
     ACTIVE = "active"                      # asks sent, owners answering
     REJECTED = "rejected"                  # a supervisor refused the over-limit request
@@ -100,6 +102,8 @@ class FootageRequest(Base):
 
 
 class AskState(enum.StrEnum):
+    """Where an ask stands; it changes only in app/footage/asks.py, by its TRANSITIONS."""
+
     QUEUED = "queued"
     NOTIFIED = "notified"
     SEEN = "seen"
@@ -112,9 +116,10 @@ class AskState(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+# Waiting for the owner's answer.
 OPEN_ASK_STATES = (AskState.QUEUED, AskState.NOTIFIED, AskState.SEEN)
 # The same condition as SQL, for the partial unique index on reply codes.
-_OPEN_SQL = sa.text("state IN ('queued', 'notified', 'seen')")
+_OPEN_SQL = sa.text(f"state IN ({', '.join(repr(state.value) for state in OPEN_ASK_STATES)})")
 
 
 class Ask(Base):

@@ -11,8 +11,9 @@ from apiflask import Schema, fields
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import EXCLUDE, ValidationError, validates_schema
 
-from app.common.fields import StrictBool, StrictFloat, StrictInteger, TrimmedString
+from app.common.fields import INT32_MAX, StrictBool, StrictFloat, StrictInteger, TrimmedString
 from app.db import utcnow
+from app.footage.asks import ACTIONS, actions_for
 from app.footage.models import GIB, AskState, RequestStatus
 
 # Hard caps, whatever an agency's policy: a supervisor can approve a request over the
@@ -147,19 +148,8 @@ class ReviewIn(Schema):
                            metadata={"description": "Recorded with the decision and in the audit log."})
 
 
-class AskCountsOut(Schema):
-    """How many asks of the request are in each state: counts, never who."""
-
-    queued = fields.Integer()
-    notified = fields.Integer()
-    seen = fields.Integer()
-    approved = fields.Integer()
-    uploading = fields.Integer()
-    delivered = fields.Integer()
-    declined = fields.Integer()
-    no_footage = fields.Integer()
-    expired = fields.Integer()
-    cancelled = fields.Integer()
+# How many asks of the request are in each state: counts, never who.
+AskCountsOut = Schema.from_dict({state.value: fields.Integer() for state in AskState}, name="AskCountsOut")
 
 
 class RequestOut(Schema):
@@ -198,12 +188,10 @@ class PreviewOut(Schema):
 
 # --- asks (owners) ---------------------------------------------------------------------------
 
-ACTIONS = ["approve", "decline", "no_footage"]
-
 
 class AskListQuery(Schema):
     limit = fields.Integer(load_default=100, validate=Range(1, 500))
-    before_id = fields.Integer(validate=Range(1, 2**31 - 1),
+    before_id = fields.Integer(validate=Range(1, INT32_MAX),
                                metadata={"description": "Older than this ask id (the last one of a page)."})
 
 
@@ -225,8 +213,8 @@ class AskOut(Schema):
     window_end = fields.DateTime(attribute="request.window_end")
     deadline = fields.DateTime(attribute="request.expires_at", allow_none=True)
     actions = fields.Function(
-        lambda ask: ACTIONS if ask.state in (AskState.QUEUED, AskState.NOTIFIED, AskState.SEEN) else [],
-        metadata={"type": "array", "items": {"type": "string", "enum": ACTIONS},
+        lambda ask: actions_for(ask.state),
+        metadata={"type": "array", "items": {"type": "string", "enum": list(ACTIONS)},
                   "description": "The answers still possible."})
     created_at = fields.DateTime()
     seen_at = fields.DateTime(allow_none=True)

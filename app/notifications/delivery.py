@@ -39,13 +39,14 @@ from flask import Flask, current_app
 from app import links
 from app.accounts.models import User
 from app.agencies.models import Agency, District
+from app.common.settings import setting
 from app.db import utcnow
 from app.districts.models import DistrictMember
 from app.enrollment.models import EnrollmentCode
 from app.extensions import db
 from app.footage import asks as ask_states
 from app.footage.models import OPEN_ASK_STATES, Ask, AskState, FootageRequest, RequestStatus
-from app.notifications import messages, sms, webpush
+from app.notifications import messages, service, sms, webpush
 from app.notifications.models import (
     Channel,
     DeliveryStatus,
@@ -56,16 +57,12 @@ from app.notifications.models import (
     SmsMessage,
     SmsOptOut,
 )
+from app.sql import chunks, dialect
 
 log = logging.getLogger(__name__)
 
 # The first message about an ask moves it from queued to notified.
 FIRST_MESSAGES = (NotificationKind.REQUEST, NotificationKind.ESCALATION)
-
-
-def setting(name: str) -> int:
-    """A NOTIFICATION_* setting (config.py holds the defaults)."""
-    return int(current_app.config[name])
 
 
 def backoff(attempts: int) -> timedelta:
@@ -196,8 +193,8 @@ def deliver(ids: Sequence[int], now: datetime | None = None, *, mark_asks: bool 
     size = setting("NOTIFICATION_BATCH_SIZE")
     with _resources_for(app) as resources:
         in_flight: Batch | None = None
-        for start in range(0, len(ids), size):
-            claimed = claim(ids[start:start + size], now)
+        for batch_ids in chunks(ids, size):
+            claimed = claim(batch_ids, now)
             batch = _start(claimed, now, resources) if claimed else None
             report.claimed += len(claimed)
             if in_flight is not None:
@@ -213,8 +210,6 @@ def deliver(ids: Sequence[int], now: datetime | None = None, *, mark_asks: bool 
 
 def _start(claimed: list[int], now: datetime, resources: Resources) -> Batch:
     """Read the claimed rows, decide what to send, and hand the sending to the thread pool."""
-    from app.notifications import service  # channel rules live with the rest of the service
-
     rows = db.session.execute(
         sa.select(Notification, Ask, FootageRequest, Agency, User)
         .join(Ask, Ask.id == Notification.ask_id)
@@ -397,8 +392,6 @@ def _sms_outcome(item: Item, attempt: SmsAttempt, opt_outs: set[str]) -> Outcome
 
 def _finish(batch: Batch, now: datetime, report: Report) -> None:
     """Wait for the batch's sending and record every outcome in one transaction."""
-    from app.notifications import service
-
     gone: set[int] = set()
     ok_subscriptions: set[int] = set()
     opt_outs: set[str] = set()
@@ -473,19 +466,19 @@ def mark_asks_notified(ask_ids: Sequence[int]) -> int:
     """queued → notified (audited) for these asks, whose first message went out; returns how many changed."""
     # SQLite has one write lock and its busy handler sleeps while it waits: without a
     # pause between chunks, a request that wants to write would wait for all of them.
-    pause = SQLITE_YIELD_SECONDS if db.session.get_bind().dialect.name == "sqlite" else 0
+    pause = SQLITE_YIELD_SECONDS if dialect() == "sqlite" else 0
     changed = 0
     ids = sorted(set(ask_ids))
-    for start in range(0, len(ids), MARK_CHUNK):
+    for number, chunk in enumerate(chunks(ids, MARK_CHUNK), 1):
         # Locked and re-read: an owner answering at this moment must not be overwritten.
         locked = db.session.scalars(
-            sa.select(Ask).where(Ask.id.in_(ids[start:start + MARK_CHUNK]), Ask.state == AskState.QUEUED)
+            sa.select(Ask).where(Ask.id.in_(chunk), Ask.state == AskState.QUEUED)
             .order_by(Ask.id).with_for_update().execution_options(populate_existing=True)).all()
         for ask in locked:
             ask_states.mark_notified(ask)
         db.session.commit()
         changed += len(locked)
-        if pause and start + MARK_CHUNK < len(ids):
+        if pause and number * MARK_CHUNK < len(ids):
             time.sleep(pause)
     return changed
 

@@ -1,10 +1,10 @@
 """The one way footage asks reach owners: record deliveries, then hand them to the queue.
 
-The footage service calls :func:`record_new_asks` inside the transaction that creates
-the asks (so a request and its notifications commit together) and :func:`enqueue`
-after the commit. Rows that never reach the queue are found by the scheduler's tick.
-District invitations take the same way: :func:`record_invitations` in the districts
-service's transaction, :func:`enqueue` after it.
+The request lifecycle (app/footage/lifecycle.py) calls :func:`record_new_asks` inside
+the transaction that creates the asks (so a request and its notifications commit
+together) and :func:`enqueue` after the commit. Rows that never reach the queue are
+found by the scheduler's tick. District invitations take the same way:
+:func:`record_invitations` in the districts' transaction, :func:`enqueue` after it.
 """
 from __future__ import annotations
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app import links
 from app.agencies.models import Agency
+from app.agencies.service import agency_zone
 from app.enrollment import codes
 from app.footage.models import Ask, FootageRequest
 from app.notifications.models import NotificationKind
@@ -27,16 +27,9 @@ def ask_url(ask: Ask) -> str:
     return links.absolute_url(ASK_PATH.format(ask_id=ask.id))
 
 
-def _zone(agency: Agency) -> ZoneInfo:
-    try:
-        return ZoneInfo(agency.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def window_text(footage_request: FootageRequest, agency: Agency) -> str:
     """The request's time window in the agency's local time, e.g. 'Tue Mar 3 14:05-15:05 CST'."""
-    zone = _zone(agency)
+    zone = agency_zone(agency)
     start = footage_request.window_start.astimezone(zone)
     end = footage_request.window_end.astimezone(zone)
     first = f"{start:%a %b} {start.day} {start:%H:%M}"
@@ -45,7 +38,7 @@ def window_text(footage_request: FootageRequest, agency: Agency) -> str:
 
 
 def local_time_text(moment: datetime, agency: Agency) -> str:
-    local = moment.astimezone(_zone(agency))
+    local = moment.astimezone(agency_zone(agency))
     return f"{local:%a %b} {local.day} {local:%H:%M} {local:%Z}".strip()
 
 
@@ -61,17 +54,13 @@ def sms_text(kind: NotificationKind, ask: Ask, footage_request: FootageRequest, 
 
 
 # The notification's buttons (browsers show two at most); "no footage" is on the ask's page.
-ACTIONS = ("approve", "decline")
+BUTTONS = ("approve", "decline")
 
 
 def _actions(ask: Ask) -> dict[str, str]:
     """Signed links for the notification's buttons: POST to base + path, no session needed."""
     try:
-        from app.footage.service import action_path
-    except ImportError:  # the footage module without signed actions: the notification opens the ask
-        return {}
-    try:
-        return {action: links.absolute_url(action_path(ask, action)) for action in ACTIONS}
+        return {action: links.absolute_url(links.action_path(ask, action)) for action in BUTTONS}
     except ValueError:  # the request is no longer active
         return {}
 
@@ -120,7 +109,7 @@ def push_topic(ask_id: int, kind: NotificationKind) -> str:
     return f"ask{ask_id}-{kind.value}"[:32]
 
 
-# --- district invitations (issue 5) ------------------------------------------------------
+# --- district invitations ------------------------------------------------------
 
 def invitation_sms_text(member, code, district, agency: Agency) -> str:
     """The SMS inviting a district member business to enroll with its single-use code."""

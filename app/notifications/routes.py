@@ -6,7 +6,7 @@ from app import links
 from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
 from app.errors import ApiError
-from app.notifications import push_endpoints, queue, service, sms, webpush
+from app.notifications import service, sms, webpush
 from app.notifications.schemas import (
     PhoneOut,
     PhoneVerificationIn,
@@ -23,10 +23,6 @@ from app.notifications.schemas import (
 from app.ratelimits import RATE_LIMITED, destination_phone, everyone, limited, user_or_ip
 
 bp = APIBlueprint("notifications", __name__, url_prefix="/api", tag="Notifications")
-# The embedded worker starts with the app's first request (see queue.py for why not earlier).
-bp.record_once(lambda state: queue.init_app(state.app))
-# Push endpoint settings are checked as the app is built, not at the first message.
-bp.record_once(lambda state: push_endpoints.check_config(state.app.config))
 
 TWIML = {"description": "TwiML: the reply text, if any",
          "content": {"application/xml": {"schema": {"type": "string"}}}}

@@ -1,9 +1,13 @@
 """Notification rules: which channel reaches an owner, push subscriptions, phone
-verification, and what an SMS reply does.
+verification, and receiving an SMS.
 
-Channel choice (PRODUCT.md): Web Push where the owner has a subscription and wants
-push; SMS where the phone is verified, the owner wants SMS and the number has not
-texted STOP. When both work, push goes first and SMS is the escalation.
+Channel choice: Web Push where the owner has a subscription and wants push; SMS where
+the phone is verified, the owner wants SMS and the number has not texted STOP. When
+both work, push goes first and SMS is the escalation.
+
+An inbound SMS is recorded here and its keywords for the messages themselves (STOP,
+START, HELP) are acted on here; a reply that answers an ask ("YES 4821") is handed to
+app/footage/answers.py, which decides it.
 """
 from __future__ import annotations
 
@@ -20,7 +24,6 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
-from sqlalchemy.dialects import postgresql, sqlite
 
 from app.accounts.models import Role, User
 from app.audit import service as audit
@@ -28,6 +31,7 @@ from app.common.fields import normalize_phone
 from app.db import utcnow
 from app.errors import ApiError, field_error
 from app.extensions import db
+from app.footage import answers
 from app.footage.models import Ask
 from app.notifications import messages, push_endpoints, sms, webpush
 from app.notifications.models import (
@@ -41,15 +45,11 @@ from app.notifications.models import (
     SmsMessage,
     SmsOptOut,
 )
+from app.sql import chunks, dialect_insert
 
 CHUNK = 500  # ids per IN (...) list
 
 # --- channels and recording deliveries ------------------------------------------------------
-
-
-def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def push_reaches() -> sa.ColumnElement[bool]:
@@ -67,25 +67,20 @@ def sms_reaches() -> sa.ColumnElement[bool]:
 def channels_for(user_ids: Iterable[int]) -> dict[int, set[Channel]]:
     """The channels that reach each of these users right now."""
     result: dict[int, set[Channel]] = {}
-    for chunk in _chunks(sorted(set(user_ids))):
+    for chunk in chunks(sorted(set(user_ids)), CHUNK):
         for user_id, push, sms_ok in db.session.execute(
                 sa.select(User.id, push_reaches(), sms_reaches()).where(User.id.in_(chunk))):
             result[user_id] = {c for c, ok in ((Channel.PUSH, push), (Channel.SMS, sms_ok)) if ok}
     return result
 
 
-def _insert(dialect: str):
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
 def insert_notifications(rows: list[dict[str, Any]]) -> list[int]:
     """Insert deliveries, skipping any (ask, channel, kind) that already exists; the new ids."""
     if not rows:
         return []
-    insert = _insert(db.session.get_bind().dialect.name)
     ids: list[int] = []
-    for chunk in _chunks(rows):
-        statement = (insert(Notification).on_conflict_do_nothing(index_elements=["ask_id", "channel", "kind"])
+    for chunk in chunks(rows, CHUNK):
+        statement = (dialect_insert(Notification).on_conflict_do_nothing(index_elements=["ask_id", "channel", "kind"])
                      .returning(Notification.id))
         ids += db.session.execute(statement, chunk).scalars().all()
     return ids
@@ -108,7 +103,7 @@ def record_request_notifications(asks: list[Ask], now: datetime | None = None) -
     table = Notification.__table__
     stamp = sa.bindparam("now", now, type_=table.c.created_at.type)
     ids: list[int] = []
-    for chunk in _chunks(sorted(ask.id for ask in asks if ask.owner_id is not None)):
+    for chunk in chunks(sorted(ask.id for ask in asks if ask.owner_id is not None), CHUNK):
         push, sms_ok = push_reaches(), sms_reaches()
         rows = (sa.select(Ask.id, Ask.owner_id,
                           sa.case((push, sa.literal(Channel.PUSH.value)), else_=sa.literal(Channel.SMS.value)),
@@ -116,7 +111,7 @@ def record_request_notifications(asks: list[Ask], now: datetime | None = None) -
                           sa.literal(0), stamp, stamp)
                 .join(User, User.id == Ask.owner_id)
                 .where(Ask.id.in_(chunk), sa.or_(push, sms_ok)))
-        statement = (_insert(db.session.get_bind().dialect.name)(table)
+        statement = (dialect_insert(table)
                      .from_select(["ask_id", "user_id", "channel", "kind", "status", "attempts", "due_at",
                                    "created_at"], rows)
                      .on_conflict_do_nothing(index_elements=["ask_id", "channel", "kind"])
@@ -169,14 +164,14 @@ def record_invitation_notifications(member_ids: list[int], now: datetime | None 
              "kind": NotificationKind.INVITATION, "status": DeliveryStatus.PENDING, "attempts": 0, "due_at": now,
              "created_at": now} for member_id in member_ids]
     ids: list[int] = []
-    for chunk in _chunks(rows):
+    for chunk in chunks(rows, CHUNK):
         ids += db.session.scalars(sa.insert(Notification).returning(Notification.id, sort_by_parameter_order=True),
                                   chunk).all()
     return ids
 
 
 def record_opt_out(phone: str) -> None:
-    db.session.execute(_insert(db.session.get_bind().dialect.name)(SmsOptOut).values(phone=phone, opted_out_at=utcnow())
+    db.session.execute(dialect_insert(SmsOptOut).values(phone=phone, opted_out_at=utcnow())
                        .on_conflict_do_nothing(index_elements=["phone"]))
 
 
@@ -344,8 +339,6 @@ def verify_phone(owner: User, code: str) -> User:
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 START_WORDS = {"START", "UNSTOP", "OPTIN"}
 HELP_WORDS = {"HELP", "INFO"}
-ANSWERS = {"YES": "approve", "Y": "approve", "APPROVE": "approve", "NO": "decline", "N": "decline",
-           "DECLINE": "decline", "NONE": "no_footage", "NOFOOTAGE": "no_footage"}
 _CODE = re.compile(r"^[A-Z0-9]{3,8}$")
 
 
@@ -364,54 +357,6 @@ def parse_reply(text: str) -> tuple[str, str | None]:
 def _owner_by_phone(phone: str) -> User | None:
     return db.session.scalar(sa.select(User).where(User.phone == phone, User.phone_verified.is_(True),
                                                    User.role == Role.OWNER, User.active.is_(True)))
-
-
-def _open_asks(owner: User) -> list[Ask]:
-    from app.footage.service import open_asks_of  # here: the footage service imports the dispatcher
-
-    return open_asks_of(owner)
-
-
-def _code_list(asks: list[Ask]) -> str:
-    return ", ".join(f"{a.reply_code} ({a.camera_label})" for a in asks[:5])
-
-
-def _upload_link(ask: Ask) -> str:
-    try:
-        from app.clips.links import upload_link
-    except ImportError:
-        return messages.ask_url(ask)
-    return upload_link(ask)
-
-
-def _answer(owner: User, keyword: str, code: str | None) -> str:
-    action = ANSWERS[keyword]
-    open_asks = _open_asks(owner)
-    if code is not None:
-        ask = next((a for a in open_asks if a.reply_code == code), None)
-        if ask is None:
-            if not open_asks:
-                return f"No open request has code {code}; you have no open requests."
-            return f"No open request has code {code}. Your open requests: {_code_list(open_asks)}."
-    elif len(open_asks) == 1:
-        ask = open_asks[0]
-    elif not open_asks:
-        return "You have no open requests right now."
-    else:
-        return (f"You have {len(open_asks)} open requests: reply {keyword} <code> with one of "
-                f"{_code_list(open_asks)}.")
-    from app.footage.service import answer_ask
-
-    try:
-        answer_ask(ask, owner, action, via="sms")
-    except ApiError as exc:
-        # Refused before anything changed (answered already, expired): the inbound row stays.
-        return f"Request {ask.reply_code}: {exc.message}"
-    if action == "approve":
-        return f"Thank you. Upload your clip for request {ask.reply_code} here: {_upload_link(ask)}"
-    if action == "decline":
-        return f"Thank you; you declined request {ask.reply_code}. Nothing is shared."
-    return f"Thank you; noted that you have no footage for request {ask.reply_code}."
 
 
 def inbound_sms(form: Any) -> str | None:
@@ -441,12 +386,12 @@ def inbound_sms(form: Any) -> str | None:
         reply = "You will get Porchlight messages again. Reply HELP for help."
     elif keyword in HELP_WORDS:
         reply = messages.HELP_TEXT
-    elif keyword in ANSWERS:
+    elif keyword in answers.SMS_ANSWERS:
         if owner is None:
             reply = "This number is not linked to a verified Porchlight account."
         else:
             db.session.flush()
-            reply = _answer(owner, keyword, code)
+            reply = answers.answer_by_sms(owner, keyword, code)
     else:
         reply = "Sorry, that was not understood. " + messages.HELP_TEXT
     db.session.commit()

@@ -49,25 +49,28 @@ import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from app.agencies.models import Agency, Membership
+from app.agencies.service import agency_zone
 from app.cameras.models import Camera, CameraMode, CameraStatus, camera_shares
 from app.clips.models import Clip, ClipStatus
+from app.common.csv_cells import neutralise
 from app.db import utcnow
 from app.errors import field_error, not_found
 from app.extensions import db
-from app.footage.models import Ask, AskState, FootageRequest, RequestStatus
+from app.footage import asks
+from app.footage.models import OPEN_ASK_STATES, Ask, AskState, FootageRequest
+from app.footage.requests import approved_over_limit
+from app.sql import dialect
 
 CELL_DEGREES = 0.01
 MIN_CAMERAS_PER_CELL = 5
 DEFAULT_MONTHS = 12
 MAX_MONTHS = 36
 
-APPROVED_STATES = (AskState.APPROVED, AskState.UPLOADING, AskState.DELIVERED)
-OPEN_STATES = (AskState.QUEUED, AskState.NOTIFIED, AskState.SEEN)
 OUTCOMES = ("approved", "declined", "no_footage", "expired")
 
 # The monthly table's columns, in the CSV's order.
@@ -118,13 +121,6 @@ def agency_by_slug(slug: str) -> Agency:
     if agency is None:
         raise not_found("Agency")
     return agency
-
-
-def _zone(agency: Agency) -> ZoneInfo:
-    try:
-        return ZoneInfo(agency.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def month_range(zone: ZoneInfo, first: str | None, last: str | None, now: datetime | None = None) -> list[Month]:
@@ -190,7 +186,7 @@ def _ask_states(buckets: _Buckets, agency_id: int) -> dict[int, dict[str, int]]:
         if m is None:
             continue
         state = AskState(state)
-        key = ("approved" if state in APPROVED_STATES else "open" if state in OPEN_STATES else state.value)
+        key = ("approved" if state in asks.APPROVED_STATES else "open" if state in OPEN_ASK_STATES else state.value)
         counts = out.setdefault(m, {})
         counts[key] = counts.get(key, 0) + n
     return out
@@ -199,7 +195,7 @@ def _ask_states(buckets: _Buckets, agency_id: int) -> dict[int, dict[str, int]]:
 def _answered(buckets: _Buckets, agency_id: int) -> dict[int, tuple[int, float]]:
     """Per month: (answered asks, median minutes from ask to answer)."""
     where = (FootageRequest.agency_id == agency_id, Ask.responded_at.is_not(None), buckets.within(Ask.created_at))
-    if db.session.get_bind().dialect.name == "postgresql":
+    if dialect() == "postgresql":
         minutes = sa.extract("epoch", Ask.responded_at - Ask.created_at) / 60.0
         inner = (sa.select(buckets.index(Ask.created_at).label("m"), minutes.label("minutes"))
                  .join(FootageRequest, FootageRequest.id == Ask.request_id).where(*where)).subquery()
@@ -224,9 +220,8 @@ def _rate(part: int, whole: int) -> float | None:
 def monthly(agency: Agency, months: list[Month], zone: ZoneInfo) -> list[dict[str, Any]]:
     buckets = _Buckets(months, zone)
     requests = _count_by_month(buckets, FootageRequest.created_at, FootageRequest.agency_id == agency.id)
-    # An override is counted when the supervisor approved it; rejected ones are not overrides.
-    approved_overrides = (FootageRequest.agency_id == agency.id, FootageRequest.status != RequestStatus.REJECTED,
-                          FootageRequest.status != RequestStatus.PENDING_APPROVAL)
+    # An override is counted in the month the supervisor approved it.
+    approved_overrides = (FootageRequest.agency_id == agency.id, approved_over_limit())
     overrides = _count_by_month(buckets, FootageRequest.reviewed_at, *approved_overrides)
     self_approved = _count_by_month(buckets, FootageRequest.reviewed_at, *approved_overrides,
                                     FootageRequest.self_approved.is_(True))
@@ -260,7 +255,7 @@ def monthly(agency: Agency, months: list[Month], zone: ZoneInfo) -> list[dict[st
 # --- cameras over grid cells -----------------------------------------------------------------
 
 def _floor(expr: sa.ColumnElement[float]) -> sa.ColumnElement[int]:
-    if db.session.get_bind().dialect.name == "postgresql":
+    if dialect() == "postgresql":
         return sa.cast(sa.func.floor(expr), sa.Integer)
     # SQLite's CAST truncates toward zero; step down for negative non-integers.
     truncated = sa.cast(expr, sa.Integer)
@@ -296,7 +291,7 @@ def camera_cells(agency: Agency) -> dict[str, Any]:
 
 def report(slug: str, first: str | None = None, last: str | None = None) -> dict[str, Any]:
     agency = agency_by_slug(slug)
-    zone = _zone(agency)
+    zone = agency_zone(agency)
     months = month_range(zone, first, last)
     return {
         "agency": {"slug": agency.slug, "name": agency.name, "timezone": zone.key},
@@ -308,21 +303,12 @@ def report(slug: str, first: str | None = None, last: str | None = None) -> dict
     }
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 def report_csv(data: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(MONTH_COLUMNS)
     for row in data["months"]:
-        writer.writerow([_cell(row[column]) for column in MONTH_COLUMNS])
+        writer.writerow([neutralise(row[column]) for column in MONTH_COLUMNS])
     return out.getvalue()
 
 

@@ -4,8 +4,8 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-27 08:38:07.939165
 
-Business improvement districts enroll their member businesses from a spreadsheet
-(issue 5): district members (each with the single-use enrollment code made for it
+Business improvement districts enroll their member businesses from a spreadsheet:
+district members (each with the single-use enrollment code made for it
 and, once redeemed, its owner account), the imports with their dry-run reports, and
 the staged rows of imports waiting for their commit. Notifications can now be about
 a district member instead of an ask (the SMS invitation), so ``ask_id`` becomes

@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-27 10:16:50.537321
 
-Officers and supervisors sign in with an authenticator app's code too (issue 6):
+Officers and supervisors sign in with an authenticator app's code too:
 each account's TOTP secret (and the one pending during set-up), the last time step
 accepted (so a code works once), and the account's one-time recovery codes, kept as
 SHA-256 digests. Existing staff accounts start without a secret: their next sign-in

@@ -2,7 +2,7 @@
 
 The notification work needs asks in given states for given owners, not the matching
 rules (the footage tests cover those): this builds exactly that and records the first
-notifications through the real dispatcher, as the footage service does.
+notifications through the real dispatcher, as app/footage/lifecycle.py does.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Clips: resumable uploads for approved asks, officers' review, owners' history, retention.
+"""Clip uploads: resumable uploads (tus) of an approved ask's clips, by its owner or an upload link.
 
 The upload state machine lives here (the tus wire format is in :mod:`app.clips.tus`):
 
@@ -10,21 +10,19 @@ The upload state machine lives here (the tus wire format is in :mod:`app.clips.t
                                bytes so far (app.clips.digest); the last byte completes
                                the clip with its SHA-256 and delivers the ask
     DELETE    terminate_upload the uploader gives up: bytes deleted, status aborted
-    scheduler clean_abandoned_uploads, purge_expired_clips
+    jobs      clean_abandoned_uploads (app/jobs.py)
 
 Everything an upload needs is in its row and its storage object, so any app process
 can take the next PATCH. One writer at a time holds the storage object; the row's
 offset changes only by a compare-and-set on the offset that writer started from.
 
-Every access by agency staff is recorded (ClipAccess) and audited; the owner reads
-both. Officers never see who uploaded: the officer views carry no owner, ask,
-camera label or file name.
+An owner who answered by SMS has no session on their phone: the upload link's token
+(app/links.py) is the authority for that one ask, here and on the upload page.
 """
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
@@ -32,42 +30,29 @@ from typing import IO, Any
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import joinedload
-from werkzeug.datastructures import Range
 from werkzeug.exceptions import ClientDisconnected
 
+from app import links
 from app.accounts.models import Role, User
 from app.agencies.models import Agency
 from app.audit import service as audit
-from app.clips import digest, links, sniff, tus
-from app.clips.models import Clip, ClipAccess, ClipStatus, EvidenceHold
+from app.clips import digest, sniff, tus
+from app.clips.history import owner_clips_of_ask
+from app.clips.models import Clip, ClipStatus
 from app.common.fields import fits_int
 from app.db import utcnow
 from app.errors import ApiError, forbidden, not_found
 from app.extensions import db
 from app.footage import asks
-from app.footage.models import AgencyPolicy, Ask, FootageRequest, RequestStatus
+from app.footage.answers import ask_for_owner
+from app.footage.models import OPEN_ASK_STATES, AgencyPolicy, Ask, FootageRequest, RequestStatus
+from app.footage.policy import current_policy, policy_for
 from app.storage import ObjectMissing, StorageBusy, get_storage, new_key
 from app.storage.base import CHUNK_SIZE
 
 VIA_APP, VIA_LINK = "app", "link"
 UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
-# Range requests of one playback arrive by the dozen (every seek is one): within this
-# window they belong to the access already recorded for that officer, clip and action.
-ACCESS_WINDOW = timedelta(minutes=10)
-VIEW, DOWNLOAD = "view", "download"
-# Shown in the officer's list: what has arrived or was delivered (aborted uploads never were).
-STAFF_VISIBLE = (ClipStatus.UPLOADING, ClipStatus.COMPLETE, ClipStatus.PURGED)
 
-
-def _footage():
-    # Imported when first needed: the footage service imports the notification dispatcher,
-    # which builds upload links from this package.
-    from app.footage import service
-
-    return service
-
-
-# --- who may upload ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Uploader:
@@ -92,10 +77,24 @@ def _session_owner(user: Any) -> User:
     return user
 
 
+def ask_for_link(token: str, now: datetime | None = None) -> Ask:
+    """The ask an upload link names, or 404 (forged, altered, or not this owner's) / 410 (expired)."""
+    ask_id, owner_id, expires_at = links.read_upload_token(token)
+    ask = db.session.get(Ask, ask_id, options=[joinedload(Ask.request)]) if fits_int(ask_id) else None
+    # A camera that changed hands, or an account deleted since, ends the link.
+    if ask is None or ask.owner_id != owner_id:
+        raise links.invalid_upload_link()
+    now = now or utcnow()
+    live_expiry = ask.request.expires_at
+    if (expires_at is not None and expires_at <= now) or (live_expiry and live_expiry <= now):
+        raise ApiError(410, "link_expired", "This upload link has expired with the footage request.")
+    return ask
+
+
 def uploader_for(user: Any, token: str | None, ask_id: str | None) -> Uploader:
     """Who is creating an upload for which ask: a link token, or the owner's session and ``ask_id``."""
     if token:
-        ask = links.ask_for_token(token)
+        ask = ask_for_link(token)
         if ask_id not in (None, "") and ask_id != str(ask.id):
             raise not_found("Ask")
         return Uploader(ask, ask.owner_id, VIA_LINK, token)
@@ -103,13 +102,13 @@ def uploader_for(user: Any, token: str | None, ask_id: str | None) -> Uploader:
     if not ask_id or not ask_id.isascii() or not ask_id.isdigit():
         raise ApiError(400, "validation_error", "Upload-Metadata: give the ask_id the clip is for.",
                        fields={"Upload-Metadata": ["ask_id: required, the id of your approved ask."]})
-    return Uploader(_footage().ask_for_owner(owner, int(ask_id)), owner.id, VIA_APP)
+    return Uploader(ask_for_owner(owner, int(ask_id)), owner.id, VIA_APP)
 
 
 def upload_for(user: Any, token: str | None, upload_id: str) -> tuple[Clip, Uploader]:
     """The upload behind a tus URL, for its own owner (session) or its ask's link; 404 for anyone else."""
     if token:
-        ask = links.ask_for_token(token)
+        ask = ask_for_link(token)
         owner_id, condition, via = ask.owner_id, Clip.ask_id == ask.id, VIA_LINK
     else:
         owner_id = _session_owner(user).id
@@ -122,8 +121,6 @@ def upload_for(user: Any, token: str | None, upload_id: str) -> tuple[Clip, Uplo
     return clip, Uploader(ask, owner_id, via, token)
 
 
-# --- creating and receiving uploads -----------------------------------------------------------
-
 def allowed_containers() -> list[str]:
     return sniff.allowed_containers(current_app.config["ALLOWED_VIDEO_CONTAINERS"])
 
@@ -132,8 +129,8 @@ def _ask_closed_reason(ask: Ask, now: datetime) -> str | None:
     request = ask.request
     if request.status != RequestStatus.ACTIVE or (request.expires_at and request.expires_at <= now):
         return "This footage request is closed; it takes no more clips."
-    if ask.state not in asks.UPLOADABLE:
-        if ask.state in asks.OPEN:
+    if ask.state not in asks.APPROVED_STATES:
+        if ask.state in OPEN_ASK_STATES:
             return "Approve the request before uploading."
         return f"This ask is {ask.state.value.replace('_', ' ')}; it takes no clips."
     return None
@@ -172,7 +169,7 @@ def create_upload(uploader: Uploader, *, length: int, filename: str | None = Non
     ask = db.session.scalar(sa.select(Ask).where(Ask.id == uploader.ask.id).with_for_update()
                             .execution_options(populate_existing=True))
     check_uploadable(ask, now)
-    policy = _footage().policy_for(ask.request.agency_id)
+    policy = policy_for(ask.request.agency_id)
     if length > policy.max_clip_bytes:
         raise ApiError(413, "clip_too_large",
                        f"A clip may be at most {policy.max_clip_bytes} bytes; this one is {length}.",
@@ -377,7 +374,7 @@ def _commit_offset(uploader: Uploader, target: _Target, end: int, now: datetime,
                               "container": target.container, "sha256_state": running.state() if running else None,
                               "updated_at": now}
     if finished:
-        policy = _footage().policy_for(target.agency_id)
+        policy = policy_for(target.agency_id)
         values.update(status=ClipStatus.COMPLETE, sha256=running.hexdigest() if running else _sha256(target.key),
                       sha256_state=None, completed_at=now, upload_expires_at=None,
                       retain_until=now + timedelta(days=policy.clip_retention_days))
@@ -463,7 +460,7 @@ def clean_abandoned_uploads(now: datetime | None = None) -> int:
     another process is skipped.
     """
     now = now or utcnow()
-    closed_asks = sa.select(Ask.id).where(Ask.state.not_in(asks.UPLOADABLE))
+    closed_asks = sa.select(Ask.id).where(Ask.state.not_in(asks.APPROVED_STATES))
     due = list(db.session.scalars(
         sa.select(Clip).where(Clip.status == ClipStatus.UPLOADING,
                               sa.or_(Clip.upload_expires_at <= now, Clip.ask_id.in_(closed_asks)))
@@ -480,27 +477,25 @@ def clean_abandoned_uploads(now: datetime | None = None) -> int:
     return cleaned
 
 
-# --- the upload page behind an SMS link ------------------------------------------------------
-
 def max_clip_bytes(token: str | None = None) -> int:
     """Tus-Max-Size: the link's agency's limit, else the largest any agency allows."""
     if token:
         try:
-            ask = links.ask_for_token(token)
+            ask = ask_for_link(token)
         except ApiError:
             ask = None
         if ask is not None:
-            return _footage().current_policy(ask.request.agency_id).max_clip_bytes
+            return current_policy(ask.request.agency_id).max_clip_bytes
     stored = db.session.scalar(sa.select(sa.func.max(AgencyPolicy.max_clip_bytes))) or 0
     return max(stored, AgencyPolicy.defaults(0).max_clip_bytes)
 
 
 def link_page(token: str) -> dict[str, Any]:
     """What the upload page shows an owner who has no account: the ask, the limits, where to send."""
-    ask = links.ask_for_token(token)
+    ask = ask_for_link(token)
     check_uploadable(ask)
     request = ask.request
-    policy = _footage().current_policy(request.agency_id)
+    policy = current_policy(request.agency_id)
     used = _counted_clips(ask.id)
     return {
         "agency": {"id": request.agency_id, "name": db.session.get(Agency, request.agency_id).name},
@@ -510,223 +505,3 @@ def link_page(token: str) -> dict[str, Any]:
                    "clips_remaining": max(0, policy.max_clips_per_ask - used), "containers": allowed_containers()},
         "clips": owner_clips_of_ask(ask.id),
     }
-
-
-# --- officers' review ---------------------------------------------------------------------------
-
-def _active_holds(request_ids: list[int]) -> set[int]:
-    if not request_ids:
-        return set()
-    return set(db.session.scalars(sa.select(EvidenceHold.request_id).where(
-        EvidenceHold.request_id.in_(request_ids), EvidenceHold.released_at.is_(None))))
-
-
-def _with_hold_flags(clips: list[Clip]) -> list[Clip]:
-    held = _active_holds(sorted({c.request_id for c in clips}))
-    for clip in clips:
-        clip.held = clip.request_id in held
-    return clips
-
-
-def clips_for_request(user: User, request_id: int) -> list[Clip]:
-    """A request's clips for its agency's staff: arrived and arriving, never who sent them."""
-    request = _footage().request_for_staff(user, request_id)
-    clips = list(db.session.scalars(sa.select(Clip).where(Clip.request_id == request.id,
-                                                          Clip.status.in_(STAFF_VISIBLE)).order_by(Clip.id)))
-    return _with_hold_flags(clips)
-
-
-def clip_for_staff(user: User, clip_id: int) -> Clip:
-    """A clip of the user's agency; another agency's is indistinguishable from a missing one."""
-    if not fits_int(clip_id) or user.agency_id is None:
-        raise not_found("Clip")
-    clip = db.session.scalar(sa.select(Clip).where(Clip.id == clip_id, Clip.agency_id == user.agency_id,
-                                                   Clip.status.in_(STAFF_VISIBLE)))
-    if clip is None:
-        raise not_found("Clip")
-    return clip
-
-
-def record_access(clip: Clip, user: User, action: str, byte_range: str | None = None,
-                  source_ip: str | None = None, now: datetime | None = None) -> ClipAccess | None:
-    """Record and audit a view or download; requests within ACCESS_WINDOW of the same one join it."""
-    now = now or utcnow()
-    recent = db.session.scalar(sa.select(ClipAccess.id).where(
-        ClipAccess.clip_id == clip.id, ClipAccess.user_id == user.id, ClipAccess.action == action,
-        ClipAccess.created_at > now - ACCESS_WINDOW).limit(1))
-    if recent is not None:
-        return None
-    access = ClipAccess(clip_id=clip.id, user_id=user.id, action=action, byte_range=byte_range,
-                        source_ip=source_ip, created_at=now)
-    db.session.add(access)
-    audit.record("clip.viewed" if action == VIEW else "clip.downloaded", target=clip, actor=user,
-                 agency_id=clip.agency_id,
-                 details={"request_id": clip.request_id, "sha256": clip.sha256, "range": byte_range})
-    return access
-
-
-@dataclass
-class ClipBody:
-    """What a content or download response sends."""
-
-    clip: Clip
-    start: int
-    end: int  # exclusive
-    partial: bool
-    chunks: Iterator[bytes]
-
-    @property
-    def media_type(self) -> str:
-        return sniff.MEDIA_TYPES.get(self.clip.container or "", "application/octet-stream")
-
-    @property
-    def filename(self) -> str:
-        # Made by the server: the uploader's own file name never reaches the agency.
-        return f"porchlight-clip-{self.clip.id}.{sniff.EXTENSIONS.get(self.clip.container or '', 'bin')}"
-
-
-def etag(clip: Clip) -> str:
-    return f'"{clip.sha256}"'
-
-
-def _byte_range(byte_range: Range | None, size: int) -> tuple[int, int] | None:
-    """The one satisfiable range asked for, None to send everything; 416 when it cannot be satisfied."""
-    if byte_range is None or byte_range.units != "bytes" or len(byte_range.ranges) != 1:
-        # Several ranges at once are answered in full, as RFC 9110 allows; players never ask for them.
-        return None
-    span = byte_range.range_for_length(size)
-    if span is None:
-        raise ApiError(416, "range_not_satisfiable", f"This clip has {size} bytes; the range asked for lies outside.",
-                       headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"})
-    return span
-
-
-def open_clip(user: User, clip_id: int, action: str, byte_range: Range | None = None,
-              if_range: str | None = None, source_ip: str | None = None) -> ClipBody:
-    """Play (HTTP Range) or download a delivered clip; the access is recorded before a byte goes out."""
-    clip = clip_for_staff(user, clip_id)
-    if clip.status == ClipStatus.PURGED:
-        raise _gone("clip_purged", "This clip was deleted when the agency's retention ended.")
-    if clip.status != ClipStatus.COMPLETE:
-        raise ApiError(409, "clip_not_ready", "This clip is still uploading.")
-    if if_range is not None and if_range != etag(clip):
-        byte_range = None  # the representation changed (it cannot, but RFC 9110 says so): send it all
-    span = _byte_range(byte_range, clip.size)
-    start, end = span or (0, clip.size)
-    record_access(clip, user, action, f"{start}-{end - 1}" if span else None, source_ip)
-    db.session.commit()
-    return ClipBody(clip, start, end, span is not None, get_storage().read(clip.storage_key, start, end))
-
-
-# --- owners: their clips and every access to them ----------------------------------------
-
-def _accesses_query() -> sa.Select:
-    return (sa.select(ClipAccess, Clip, User.role, Agency.name)
-            .join(Clip, Clip.id == ClipAccess.clip_id)
-            .join(Agency, Agency.id == Clip.agency_id)
-            .outerjoin(User, User.id == ClipAccess.user_id))
-
-
-def _access_view(access: ClipAccess, clip: Clip, role: Role | None, agency_name: str) -> dict[str, Any]:
-    return {"id": access.id, "clip_id": clip.id, "ask_id": clip.ask_id, "request_id": clip.request_id,
-            "action": access.action, "byte_range": access.byte_range, "accessed_at": access.created_at,
-            "agency_name": agency_name, "accessor_role": role.value if role else None}
-
-
-def owner_clips_of_ask(ask_id: int) -> list[dict[str, Any]]:
-    clips = list(db.session.scalars(sa.select(Clip).where(Clip.ask_id == ask_id,
-                                                          Clip.status != ClipStatus.ABORTED).order_by(Clip.id)))
-    accesses: dict[int, list[dict[str, Any]]] = {c.id: [] for c in clips}
-    if clips:
-        rows = db.session.execute(_accesses_query().where(ClipAccess.clip_id.in_(list(accesses)))
-                                  .order_by(ClipAccess.id))
-        for access, clip, role, agency_name in rows:
-            accesses[clip.id].append(_access_view(access, clip, role, agency_name))
-    return [{"clip": clip, "accesses": accesses[clip.id]} for clip in clips]
-
-
-def clips_for_ask(owner: User, ask_id: int) -> list[dict[str, Any]]:
-    """The owner's clips for one of their asks, each with its SHA-256 and every access to it."""
-    ask = _footage().ask_for_owner(owner, ask_id)
-    return owner_clips_of_ask(ask.id)
-
-
-def accesses_for_owner(owner: User, limit: int = 100, before_id: int | None = None) -> list[dict[str, Any]]:
-    """Every view and download of the owner's clips, newest first."""
-    query = _accesses_query().where(Clip.owner_id == owner.id)
-    if before_id is not None:
-        query = query.where(ClipAccess.id < before_id)
-    rows = db.session.execute(query.order_by(ClipAccess.id.desc()).limit(limit))
-    return [_access_view(*row) for row in rows]
-
-
-# --- evidence holds and retention ---------------------------------------------------------
-
-def holds_for_request(user: User, request_id: int) -> list[EvidenceHold]:
-    request = _footage().request_for_staff(user, request_id)
-    return list(db.session.scalars(sa.select(EvidenceHold).where(EvidenceHold.request_id == request.id)
-                                   .order_by(EvidenceHold.id)))
-
-
-def place_hold(supervisor: User, request_id: int, reason: str) -> EvidenceHold:
-    """Keep a request's clips past retention until released; the reason is required and audited."""
-    request = _footage().request_for_staff(supervisor, request_id)
-    hold = EvidenceHold(request_id=request.id, reason=reason, placed_by_id=supervisor.id, placed_at=utcnow())
-    db.session.add(hold)
-    db.session.flush()
-    audit.record("hold.placed", target=hold, agency_id=request.agency_id,
-                 details={"request_id": request.id, "reason": reason})
-    db.session.commit()
-    return hold
-
-
-def hold_for_staff(user: User, hold_id: int) -> EvidenceHold:
-    if not fits_int(hold_id) or user.agency_id is None:
-        raise not_found("Hold")
-    hold = db.session.scalar(sa.select(EvidenceHold).join(FootageRequest, FootageRequest.id == EvidenceHold.request_id)
-                             .where(EvidenceHold.id == hold_id, FootageRequest.agency_id == user.agency_id))
-    if hold is None:
-        raise not_found("Hold")
-    return hold
-
-
-def release_hold(supervisor: User, hold_id: int, reason: str) -> EvidenceHold:
-    """End a hold: its request's clips past retention are purged at the next run."""
-    hold = hold_for_staff(supervisor, hold_id)
-    if hold.released_at is not None:
-        raise ApiError(409, "hold_released", "This hold was already released.")
-    hold.released_at = utcnow()
-    hold.released_by_id = supervisor.id
-    hold.release_reason = reason
-    audit.record("hold.released", target=hold, agency_id=supervisor.agency_id,
-                 details={"request_id": hold.request_id, "reason": reason})
-    db.session.commit()
-    return hold
-
-
-def _purgeable(now: datetime) -> sa.ColumnElement[bool]:
-    held = sa.exists().where(EvidenceHold.request_id == Clip.request_id, EvidenceHold.released_at.is_(None))
-    return sa.and_(Clip.status == ClipStatus.COMPLETE, Clip.retain_until <= now, ~held)
-
-
-def purge_expired_clips(now: datetime | None = None) -> int:
-    """Delete the bytes of clips past ``retain_until`` unless a hold covers their request. Returns the count."""
-    now = now or utcnow()
-    due = list(db.session.scalars(sa.select(Clip).where(_purgeable(now)).order_by(Clip.id)))
-    storage = get_storage()
-    purged = 0
-    for clip in due:
-        changed = db.session.execute(
-            sa.update(Clip).where(Clip.id == clip.id, _purgeable(now))
-            .values(status=ClipStatus.PURGED, purged_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)).rowcount
-        if not changed:  # a hold arrived, or another scheduler was first
-            db.session.rollback()
-            continue
-        audit.record("clip.purged", target=clip, agency_id=clip.agency_id,
-                     details={"request_id": clip.request_id, "sha256": clip.sha256, "retain_until":
-                              clip.retain_until.isoformat() if clip.retain_until else None})
-        db.session.commit()
-        storage.delete(clip.storage_key)
-        purged += 1
-    return purged

@@ -1,7 +1,11 @@
 """An owner's control over their data: export it, leave one agency, delete the account.
 
-What deletion removes and what it keeps (PRODUCT.md: "clips already delivered stay
-under the agency's retention, de-identified"):
+This package stands above the domains: an owner's data is spread over all of them
+(accounts, agencies, cameras, enrollment, footage, clips, notifications, audit), and
+no domain should import the others to gather or erase it.
+
+What deletion removes and what it keeps (clips already delivered stay under the
+agency's retention, de-identified):
 
 - removed: the ``users`` row (e-mail, phone, name, password hash), its memberships,
   enrollment uses, push subscriptions, phone verifications and sessions (foreign keys
@@ -35,8 +39,8 @@ from app.agencies.models import Agency, District, Membership
 from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.cameras.models import Camera
-from app.clips import service as clips_service
 from app.clips.models import Clip, ClipAccess, ClipStatus
+from app.clips.uploads import discard_uploads_for
 from app.common.fields import fits_int
 from app.db import utcnow
 from app.enrollment.models import EnrollmentCode, EnrollmentUse
@@ -250,7 +254,7 @@ def _close_open_asks(owner: User, agency_id: int | None = None) -> int:
         if ask.state == AskState.CANCELLED:
             closed += 1
             if uploading:
-                clips_service.discard_uploads_for(ask)
+                discard_uploads_for(ask)
     return closed
 
 
@@ -286,7 +290,7 @@ def _discard_remaining_uploads(owner: User) -> int:
     """Unfinished uploads of asks that stay open for uploads (delivered asks may take more clips)."""
     ask_ids = set(db.session.scalars(sa.select(Clip.ask_id).where(
         Clip.owner_id == owner.id, Clip.status == ClipStatus.UPLOADING)))
-    return sum(clips_service.discard_uploads_for(db.session.get(Ask, ask_id)) for ask_id in sorted(ask_ids))
+    return sum(discard_uploads_for(db.session.get(Ask, ask_id)) for ask_id in sorted(ask_ids))
 
 
 def delete_account(owner: User, password: str, confirm: str) -> dict[str, int]:

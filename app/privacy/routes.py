@@ -6,9 +6,9 @@ from apiflask.validators import Length
 from flask import Response, session
 from flask_login import logout_user
 
-from app.accounts import privacy
 from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
+from app.privacy import service as privacy
 
 bp = APIBlueprint("privacy", __name__, url_prefix="/api/me", tag="Accounts")
 

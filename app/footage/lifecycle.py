@@ -1,0 +1,329 @@
+"""A footage request's life: issued, approved or rejected, sent to owners, cancelled, expired.
+
+An officer's request within the agency's limits (app/footage/policy.py) is activated
+at once; one over a limit waits for a supervisor, who approves it (four eyes: not
+their own, unless the policy allows it) or rejects it. Activation matches cameras
+(app/footage/matching.py), creates one ask per camera with a reply code, and records
+the first notification of each in the same transaction (app/notifications/dispatcher.py),
+handed to the queue after the commit. Cancelling or expiring a request closes its
+open asks and discards uploads still arriving (app/clips/uploads.py).
+
+Request statuses change only by app/footage/requests.py's TRANSITIONS, ask states
+only by app/footage/asks.py's.
+"""
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from app.accounts.models import Role, User
+from app.agencies.models import Agency
+from app.audit import service as audit
+from app.clips.uploads import discard_uploads_for
+from app.db import utcnow
+from app.errors import ApiError, field_error, forbidden
+from app.extensions import db
+from app.footage import asks
+from app.footage.matching import match_cameras
+from app.footage.models import OPEN_ASK_STATES, AgencyPolicy, Ask, AskState, FootageRequest, RequestStatus
+from app.footage.policy import current_policy, exceeded_limits, policy_for, staff_agency_id
+from app.footage.requests import (
+    become,
+    can_become,
+    request_for_staff,
+    request_view,
+    states_leading_to,
+    status_words,
+)
+from app.notifications import dispatcher
+from app.sql import ID_CHUNK, chunks, dialect, for_update
+
+T = TypeVar("T")
+
+# --- reply codes ------------------------------------------------------------------------
+
+REPLY_CODE_SPACE = 10_000
+
+
+def _open_reply_codes(owner_ids: Iterable[int]) -> dict[int, set[str]]:
+    taken: dict[int, set[str]] = defaultdict(set)
+    for chunk in chunks(sorted(set(owner_ids)), ID_CHUNK):
+        rows = db.session.execute(sa.select(Ask.owner_id, Ask.reply_code)
+                                  .where(Ask.owner_id.in_(chunk), Ask.state.in_(OPEN_ASK_STATES)))
+        for owner_id, code in rows:
+            taken[owner_id].add(code)
+    return taken
+
+
+def _new_reply_code(taken: set[str]) -> str:
+    """Four digits not among ``taken`` (the owner's open asks), added to it."""
+    if len(taken) >= REPLY_CODE_SPACE:
+        raise ApiError(409, "too_many_open_asks", "An owner has more open asks than reply codes.")
+    while True:
+        code = f"{secrets.randbelow(REPLY_CODE_SPACE):04d}"
+        if code not in taken:
+            taken.add(code)
+            return code
+
+
+# --- issuing and activating ------------------------------------------------------------------
+
+ACTIVATION_ATTEMPTS = 3
+
+
+def _committed(work: Callable[[], T]) -> T:
+    """Run ``work`` and commit; on an integrity error, roll back and run it again from scratch.
+
+    Two requests activated at the same moment can draw the same reply code for one
+    owner: the partial unique index on an owner's open reply codes refuses the second
+    commit, which then runs again and draws fresh codes. A camera deleted between
+    matching and inserting is simply matched again.
+    """
+    for attempt in range(ACTIVATION_ATTEMPTS):
+        try:
+            result = work()
+            db.session.commit()
+            return result
+        except IntegrityError:
+            db.session.rollback()
+            if attempt == ACTIVATION_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _enqueue(notification_ids: list[int]) -> None:
+    if not notification_ids:
+        return
+    try:
+        dispatcher.enqueue(notification_ids)
+    except Exception:
+        # The request and its pending notifications are committed; failing the officer's
+        # POST now would only make them send it twice. The scheduler's tick resends.
+        current_app.logger.exception("could not enqueue %d notifications", len(notification_ids))
+
+
+_LIMIT_WORDS = {"radius": "radius ({radius} m, limit {max_radius} m)",
+                "window": "time window ({window} min, limit {max_window} min)"}
+
+
+def _justification_needed(policy: AgencyPolicy, data: dict[str, Any], exceeded: list[str]) -> ApiError:
+    minutes = (data["window_end"] - data["window_start"]).total_seconds() / 60
+    words = [_LIMIT_WORDS[limit].format(radius=f"{data['radius_m']:g}", max_radius=policy.max_radius_m,
+                                        window=f"{minutes:g}", max_window=policy.max_window_minutes)
+             for limit in exceeded]
+    return field_error("justification",
+                       f"This request exceeds your agency's {' and '.join(words)}: a supervisor must approve it; "
+                       "say why it is needed.")
+
+
+def _activate(request: FootageRequest, now: datetime) -> list[int]:
+    """Match cameras, create the asks and record their notifications; returns the notification ids."""
+    policy = policy_for(request.agency_id)
+    matches = match_cameras(request.agency, request.latitude, request.longitude, request.radius_m,
+                            request.window_start, request.window_end, now)
+    taken = _open_reply_codes(m.owner_id for m in matches)
+    rows = [{"request_id": request.id, "camera_id": m.camera_id, "owner_id": m.owner_id, "state": AskState.QUEUED,
+             "reply_code": _new_reply_code(taken[m.owner_id]), "distance_m": round(m.distance_m, 1),
+             "camera_label": m.label, "created_at": now}
+            for m in matches]
+    if rows:
+        # One executemany, then one read: at 1,000 asks the ORM's multi-row INSERT ... RETURNING
+        # costs three times as much on PostgreSQL, and the officer is waiting for this POST.
+        db.session.execute(sa.insert(Ask), rows)
+    new_asks = list(db.session.scalars(sa.select(Ask).where(Ask.request_id == request.id).order_by(Ask.id)))
+    become(request, RequestStatus.ACTIVE, now)
+    request.expires_at = now + timedelta(hours=policy.request_lifetime_hours)
+    db.session.flush()
+    # One event for the fan-out (asks are born queued); each later ask transition has its own.
+    audit.record("request.activated", target=request, agency_id=request.agency_id,
+                 details={"asks": len(new_asks), "owners": len({m.owner_id for m in matches}),
+                          "expires_at": request.expires_at.isoformat()})
+    return list(dispatcher.record_new_asks(new_asks))
+
+
+def issue_request(officer: User, data: dict[str, Any]) -> dict[str, Any]:
+    """Create a request: active with its asks when within the limits, else waiting for a supervisor."""
+    agency_id = staff_agency_id(officer)
+    notification_ids: list[int] = []
+
+    def work() -> FootageRequest:
+        nonlocal notification_ids
+        now = utcnow()
+        policy = policy_for(agency_id)
+        exceeded = exceeded_limits(policy, data["radius_m"], data["window_start"], data["window_end"])
+        justification = data.get("justification") or None
+        if exceeded and not justification:
+            raise _justification_needed(policy, data, exceeded)
+        request = FootageRequest(
+            agency_id=agency_id, officer_id=officer.id, status=RequestStatus.PENDING_APPROVAL,
+            exceeded_limits=exceeded, justification=justification, created_at=now,
+            **{k: data[k] for k in ("case_number", "incident_type", "summary", "latitude", "longitude",
+                                    "radius_m", "window_start", "window_end")})
+        db.session.add(request)
+        db.session.flush()
+        audit.record("request.created", target=request, agency_id=agency_id, details={
+            "case_number": request.case_number, "radius_m": request.radius_m,
+            "window_start": request.window_start.isoformat(), "window_end": request.window_end.isoformat(),
+            "exceeded_limits": exceeded})
+        notification_ids = [] if exceeded else _activate(request, now)
+        return request
+
+    request = _committed(work)
+    _enqueue(notification_ids)
+    return request_view(request)
+
+
+def preview_request(officer: User, data: dict[str, Any]) -> dict[str, Any]:
+    """How many cameras the request would ask now; writes nothing."""
+    agency_id = staff_agency_id(officer)
+    policy = current_policy(agency_id)
+    agency = db.session.get(Agency, agency_id)
+    matches = match_cameras(agency, data["latitude"], data["longitude"], data["radius_m"],
+                            data["window_start"], data["window_end"])
+    exceeded = exceeded_limits(policy, data["radius_m"], data["window_start"], data["window_end"])
+    return {"cameras": len(matches), "exceeded_limits": exceeded, "needs_approval": bool(exceeded)}
+
+
+# --- a supervisor's review ---------------------------------------------------------------------
+
+def _check_reviewable(request: FootageRequest, to: RequestStatus, verb: str) -> None:
+    if not can_become(request, to):
+        raise ApiError(409, "not_pending", f"This request is {status_words(request)}; "
+                                           f"only a request waiting for approval can be {verb}.")
+
+
+def _self_approval_refused(request: FootageRequest, policy: AgencyPolicy) -> ApiError:
+    """Four eyes: the supervisor who made an over-limit request cannot also let it through."""
+    audit.record("request.approval_refused", target=request, agency_id=request.agency_id,
+                 details={"reason": "self_approval", "exceeded_limits": request.exceeded_limits})
+    db.session.commit()
+    return ApiError(403, "self_approval_not_allowed",
+                    "You made this request, so another supervisor of your agency must approve it. It waits in "
+                    "the approval queue until one does; with no other supervisor it keeps waiting, and expires "
+                    f"{policy.request_lifetime_hours} h after it was made. Your agency's policy does not allow "
+                    "self-approval (where it does, each one is marked, audited and counted on the public "
+                    "transparency report).")
+
+
+def approve_request(supervisor: User, request_id: int, reason: str) -> dict[str, Any]:
+    """A supervisor overrides the limits: the request goes out, and the override is on record.
+
+    The supervisor must not be the officer who made the request, unless the agency's
+    policy allows self-approval; then the request is marked ``self_approved``.
+    """
+    notification_ids: list[int] = []
+
+    def work() -> FootageRequest:
+        nonlocal notification_ids
+        request = request_for_staff(supervisor, request_id, lock=True)
+        _check_reviewable(request, RequestStatus.ACTIVE, "approved")
+        self_approved = request.officer_id == supervisor.id
+        if self_approved:
+            policy = current_policy(request.agency_id)
+            if not policy.allow_self_approval:
+                raise _self_approval_refused(request, policy)
+        now = utcnow()
+        request.reviewed_by_id, request.reviewed_at, request.review_reason = supervisor.id, now, reason
+        request.self_approved = self_approved
+        audit.record("request.approved", target=request, agency_id=request.agency_id, details={
+            "override": True, "exceeded_limits": request.exceeded_limits, "reason": reason,
+            "officer_id": request.officer_id, "self_approved": self_approved})
+        notification_ids = _activate(request, now)
+        return request
+
+    request = _committed(work)
+    _enqueue(notification_ids)
+    return request_view(request)
+
+
+def reject_request(supervisor: User, request_id: int, reason: str) -> dict[str, Any]:
+    request = request_for_staff(supervisor, request_id, lock=True)
+    _check_reviewable(request, RequestStatus.REJECTED, "rejected")
+    now = utcnow()
+    become(request, RequestStatus.REJECTED, now)
+    request.reviewed_by_id, request.reviewed_at, request.review_reason = supervisor.id, now, reason
+    audit.record("request.rejected", target=request, agency_id=request.agency_id,
+                 details={"exceeded_limits": request.exceeded_limits, "reason": reason,
+                          "officer_id": request.officer_id})
+    db.session.commit()
+    return request_view(request)
+
+
+# --- closing ---------------------------------------------------------------------------------
+
+def _close_asks(request: FootageRequest, ending: AskState, actor: User | None = None) -> int:
+    """End every ask of the request that can still become ``ending`` (cancelled or expired)."""
+    # Locked and re-read: an owner answering at this moment is either before or after us.
+    query = (sa.select(Ask).where(Ask.request_id == request.id, Ask.state.in_(asks.states_leading_to(ending)))
+             .order_by(Ask.id).with_for_update().execution_options(populate_existing=True))
+    closed = 0
+    for ask in db.session.scalars(query):
+        uploading = ask.state == AskState.UPLOADING
+        if ending == AskState.CANCELLED:
+            asks.cancel(ask, actor)
+        else:
+            asks.expire(ask)
+        if uploading:
+            # A clip half-sent when the request closed is not delivered footage: keep none of it.
+            discard_uploads_for(ask)
+        closed += 1
+    return closed
+
+
+def cancel_request(user: User, request_id: int) -> dict[str, Any]:
+    """The officer who made the request, or a supervisor, withdraws it; its open asks are cancelled."""
+    request = request_for_staff(user, request_id, lock=True)
+    if user.role != Role.SUPERVISOR and request.officer_id != user.id:
+        raise forbidden("Only the officer who made this request or a supervisor can cancel it.")
+    if not can_become(request, RequestStatus.CANCELLED):
+        raise ApiError(409, "request_closed", f"This request is already {status_words(request)}.")
+    cancelled = _close_asks(request, AskState.CANCELLED, user)
+    become(request, RequestStatus.CANCELLED, utcnow())
+    audit.record("request.cancelled", target=request, agency_id=request.agency_id,
+                 details={"asks_cancelled": cancelled})
+    db.session.commit()
+    return request_view(request)
+
+
+def expire_due_requests(now: datetime | None = None) -> int:
+    """Close every request whose lifetime has run out; returns how many were closed.
+
+    Active requests past ``expires_at`` expire with their unfinished asks. A request
+    still waiting for approval a whole lifetime after it was made expires too, so the
+    approval queue does not fill with stale requests. Each request commits on its own;
+    concurrent schedulers skip the rows another one holds.
+    """
+    now = now or utcnow()
+    due = list(db.session.scalars(sa.select(FootageRequest.id).where(
+        FootageRequest.status == RequestStatus.ACTIVE, FootageRequest.expires_at <= now)))
+    for request_id, agency_id, created_at in db.session.execute(
+            sa.select(FootageRequest.id, FootageRequest.agency_id, FootageRequest.created_at)
+            .where(FootageRequest.status == RequestStatus.PENDING_APPROVAL)):
+        if created_at + timedelta(hours=current_policy(agency_id).request_lifetime_hours) <= now:
+            due.append(request_id)
+    expired = 0
+    for request_id in sorted(due):
+        criteria = (FootageRequest.id == request_id,
+                    FootageRequest.status.in_(states_leading_to(RequestStatus.EXPIRED)))
+        query = sa.select(FootageRequest).where(*criteria)
+        if dialect() == "sqlite":
+            query = for_update(query, FootageRequest.__table__, *criteria)
+        request = db.session.scalar(query.with_for_update(skip_locked=True)
+                                    .execution_options(populate_existing=True))
+        if request is None:  # cancelled meanwhile, or another scheduler has it
+            db.session.commit()  # nothing written; ends the transaction (SQLite's write lock)
+            continue
+        closed = _close_asks(request, AskState.EXPIRED)
+        become(request, RequestStatus.EXPIRED, now)
+        audit.record("request.expired", target=request, agency_id=request.agency_id,
+                     details={"asks_expired": closed})
+        db.session.commit()
+        expired += 1
+    return expired
