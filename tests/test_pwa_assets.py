@@ -13,10 +13,7 @@ from app import pwa
 NODE_MODULES_PRESENT = all((pwa.NODE_MODULES / rel).is_file() for rel, _ in pwa.VENDOR_FILES.values())
 
 
-@pytest.fixture
-def database():
-    # Nothing here touches the database: SQLite alone is enough.
-    return "sqlite"
+pytestmark = pytest.mark.one_database  # nothing here is about the database
 
 
 @pytest.fixture

@@ -13,11 +13,7 @@ from PIL import Image
 import config
 from app import pwa
 
-
-@pytest.fixture
-def database():
-    # Nothing here touches the database: SQLite alone is enough.
-    return "sqlite"
+pytestmark = pytest.mark.one_database  # nothing here is about the database
 
 
 def fetch(client, path):

@@ -339,6 +339,7 @@ def test_sms_cli_shows_the_outbox_and_takes_a_reply(app, world):
     assert db.session.get(Ask, ask.id).state == AskState.APPROVED
 
 
+@pytest.mark.one_database
 def test_worker_cli_needs_redis(app):
     result = app.test_cli_runner().invoke(args=["worker", "--burst"])
     assert result.exit_code == 1 and "REDIS_URL is not set" in result.output

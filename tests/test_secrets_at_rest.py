@@ -148,6 +148,7 @@ def test_rotation_names_rows_no_key_opens(make_app, sibling):
     assert "users.totp_secret: 1 cannot be decrypted with any key" in result.output
 
 
+@pytest.mark.one_database
 def test_keys_generate_prints_a_key_to_put_first(app):
     result = app.test_cli_runner().invoke(args=["keys", "generate"])
     key = result.output.strip()
