@@ -170,6 +170,7 @@ def run_all_checks(schema) -> tuple[list[str], Counter, set[str]]:
     return failures, ran, operations
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("wsgi_probes_without_network_options")
 def test_api_passes_every_schemathesis_check(fuzz_app):
     """`--checks all` in-process, as this role: no 5xx, every answer as documented, invalid
