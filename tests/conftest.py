@@ -46,6 +46,32 @@ def scratch_pg_database(suffix: str):
         yield url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _shared_url_builders():
+    """Let the run's apps share werkzeug's URL builders.
+
+    Every test builds an app, and werkzeug writes each URL rule's builder as Python code
+    and compiles it: most of ``create_app``'s time. A builder depends only on the rule's
+    parts (its defaults aside), not on the app, so one per rule serves every app.
+    """
+    from werkzeug.routing.rules import Rule
+
+    compile_builder = Rule._compile_builder
+    builders = {}
+
+    def shared(self, append_unknown=True):
+        if self.defaults:  # baked into the code: left to werkzeug
+            return compile_builder(self, append_unknown)
+        key = (self.rule, tuple(self._trace), append_unknown)
+        if key not in builders:
+            builders[key] = compile_builder(self, append_unknown)
+        return builders[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Rule, "_compile_builder", shared)
+        yield
+
+
 @pytest.fixture(scope="session")
 def pg_test_url():
     """The run's PostgreSQL database with the schema built once; tests empty it between them."""
@@ -68,28 +94,28 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
-_empty_tables_sql: str | None = None
+_emptying_sql: str | None = None  # the session's database is the same for every test
 
 
 def _empty_tables() -> None:
-    """Every table of the session's PostgreSQL database empty, ids restarting at 1, as a new one.
+    """Every table of the session's PostgreSQL database empty and its ids restarting at 1,
+    as in a new database, in one round trip.
 
     Deleting the rows of these small tables takes milliseconds where TRUNCATE, which
-    gives each table new files, takes half a second; all in one round trip.
+    gives each table new files, took half a second a test.
     """
-    global _empty_tables_sql
-    if _empty_tables_sql is None:
+    global _emptying_sql
+    if _emptying_sql is None:
         with db.engine.connect() as conn:
             sequences = conn.scalars(sa.text("SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) "
                                              "FROM pg_sequences WHERE schemaname = current_schema()")).all()
-        head = AuditChainHead.__table__
-        _empty_tables_sql = "".join(
-            [f'DELETE FROM "{table.name}";\n' for table in reversed(db.metadata.sorted_tables)]
-            + ["SELECT " + ", ".join(f"setval('{name}', 1, false)" for name in sequences) + ";\n" if sequences
-               else ""]
-            + [f"INSERT INTO \"{head.name}\" (id, length, last_hash) VALUES (1, 0, '{GENESIS_HASH}');"])
+        head = AuditChainHead.__table__.name
+        _emptying_sql = ";\n".join(
+            [f'DELETE FROM "{table.name}"' for table in reversed(db.metadata.sorted_tables)]
+            + [f"SELECT setval('{sequence}', 1, false)" for sequence in sequences]
+            + [f"INSERT INTO \"{head}\" (id, length, last_hash) VALUES (1, 0, '{GENESIS_HASH}')"])
     with db.engine.begin() as conn:
-        conn.exec_driver_sql(_empty_tables_sql)
+        conn.exec_driver_sql(_emptying_sql)
 
 
 class IsolatedClient(FlaskClient):
