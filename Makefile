@@ -9,12 +9,13 @@ PORT ?= 5000
 # HOST=0.0.0.0 serves the LAN and makes them carry this machine's LAN address.
 export HOST PORT
 
-.PHONY: run test lint migrate demo clean help npm chromium vendor
+.PHONY: run test test-fast lint migrate demo clean help npm chromium vendor
 
 help:
 	@echo "make run   - set up and serve on http://$(HOST):$(PORT) (SQLite under instance/; HOST=0.0.0.0 for phones on the LAN)"
 	@echo "make test  - set up and run the whole test suite (as root it installs chromium for the browser tests)"
 	@echo "make vendor - npm ci, then copy the browser libraries package-lock.json pins into pwa/vendor/"
+	@echo "make test-fast - the suite without its slow parts (browser, schemathesis, faults, served app)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Porchlight needs Python 3.11 or newer")'
@@ -41,8 +42,17 @@ demo: migrate
 run: demo
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
+# One pytest worker per core (pytest-xdist); the browser tests share one worker, one
+# live server and one chromium. WORKERS=0 runs everything in one process.
+WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
+
 test: $(VENV)/.installed-dev npm chromium
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
+
+# Everything but the tests marked slow (see pyproject.toml): for a quick check while working.
+test-fast: $(VENV)/.installed-dev npm
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 # The browser-test tools (axe-core, Lighthouse) and the sources of pwa/vendor/, at the
 # versions pinned in package-lock.json. npm ci runs only when the lock file is newer

@@ -78,6 +78,7 @@ def test_signup_with_email_and_phone(client):
         assert fresh.post("/api/auth/signin", json={"login": login, "password": PASSWORD}).status_code == 200
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("body", [
     {},
     {"email": None, "phone": None},
@@ -92,6 +93,7 @@ def test_signup_without_email_or_phone_names_both(client, body):
     assert client.get("/api/auth/me").status_code == 401
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("body,field", [
     ({"email": 5}, "email"),
     ({"email": True}, "email"),
@@ -108,6 +110,7 @@ def test_signup_rejects_wrong_types(client, body, field):
     assert field in r.json["error"]["fields"]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("body,field", [
     ({"email": "not-an-address"}, "email"),
     ({"email": "two@@example.com"}, "email"),
@@ -122,6 +125,7 @@ def test_signup_rejects_invalid_values(client, body, field):
     assert field in r.json["error"]["fields"]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("extra", [{"role": "supervisor"}, {"agency_id": 1}, {"phone_verified": True},
                                    {"password_hash": "$argon2id$x"}])
 def test_signup_rejects_unknown_fields(client, extra):
@@ -132,12 +136,14 @@ def test_signup_rejects_unknown_fields(client, extra):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
 
 
+@pytest.mark.one_database
 def test_signup_rejects_non_object_body(client):
     r = client.post("/api/auth/signup", json=["a@example.com", PASSWORD])
     assert r.status_code == 422
     assert r.json["error"]["code"] == "validation_error"
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("password", [
     "short",
     "a" * 9,
@@ -249,6 +255,7 @@ def test_deactivated_account_cannot_sign_in(client, world):
     assert event.agency_id == world.agency.id
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("body,field", [
     ({"login": "a@example.com"}, "password"),
     ({"password": PASSWORD}, "login"),
@@ -284,6 +291,7 @@ def test_signout_ends_the_session_and_is_audited(as_owner, world):
     assert event.actor_id == world.owner.id
 
 
+@pytest.mark.one_database
 def test_signout_without_a_session_is_401(client):
     r = client.post("/api/auth/signout")
     assert r.status_code == 401
@@ -307,6 +315,7 @@ def test_password_change_with_wrong_current_password_is_403(as_owner, world):
     signed_in(as_owner.application, world.owner)
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("new", ["short", "1234567890", "password123", "bbbbbbbbbbbb"])
 def test_password_change_to_weak_password_is_422(as_owner, world, new):
     r = change(as_owner, factories.PASSWORD, new)
@@ -340,6 +349,7 @@ def test_password_change_ends_other_sessions_but_keeps_this_one(app, world):
     assert event.actor_id == world.owner.id
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("body,field", [
     ({"new_password": "a-brand-new-passphrase"}, "current_password"),
     ({"current_password": factories.PASSWORD}, "new_password"),
@@ -400,6 +410,7 @@ PROTECTED = [
 ]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("method,path", PROTECTED)
 def test_protected_routes_answer_json_401_without_a_session(client, method, path):
     # An invalid body too: the missing session is what the caller hears about.
@@ -418,6 +429,7 @@ def test_tampered_session_cookie_is_401(app, world):
     assert r.status_code == 401 and r.is_json
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("who,method,path", [
     ("officer", "GET", "/api/cameras"),
     ("supervisor", "POST", "/api/cameras"),

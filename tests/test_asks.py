@@ -42,6 +42,7 @@ def _write_elsewhere(ask: Ask, state: AskState) -> None:
 ALL = [(before, to) for before in S for to in S]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("before, to", [(b, t) for b, t in ALL if t in asks.TRANSITIONS[b]],
                          ids=lambda s: s.value)
 def test_legal_moves_are_made_and_audited(make_ask, world, before, to):
@@ -55,6 +56,7 @@ def test_legal_moves_are_made_and_audited(make_ask, world, before, to):
     assert event.details["from"] == before.value and event.agency_id == world.agency.id
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("before, to", [(b, t) for b, t in ALL if t not in asks.TRANSITIONS[b]],
                          ids=lambda s: s.value)
 def test_illegal_moves_are_409_and_change_nothing(make_ask, before, to):

@@ -94,6 +94,7 @@ def test_create_accepts_the_edges_of_every_range(as_owner):
     assert (high["bearing"], high["field_of_view"], high["retention_days"]) == (359, 360, 365)
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("field", ["label", "latitude", "longitude", "retention_days", "public_attestation"])
 def test_create_requires_field(as_owner, field):
     body = {k: v for k, v in VALID.items() if k != field}
@@ -101,6 +102,7 @@ def test_create_requires_field(as_owner, field):
     assert _camera_count() == 0
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("field, value", [
     ("latitude", "43.05"),
     ("longitude", "-87.95"),
@@ -132,6 +134,7 @@ def test_create_rejects_wrong_type(as_owner, field, value):
     assert _camera_count() == 0
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("field, value", [
     ("latitude", 90.0001),
     ("latitude", -91),
@@ -152,6 +155,7 @@ def test_create_rejects_out_of_range(as_owner, field, value):
     assert _camera_count() == 0
 
 
+@pytest.mark.one_database
 def test_create_rejects_infinity_spelled_as_a_huge_exponent(as_owner):
     # JSON has no Infinity, but Python's parser reads 1e400 as one.
     raw = json.dumps(VALID).replace(f'"latitude": {LAT}', '"latitude": 1e400')
@@ -159,6 +163,7 @@ def test_create_rejects_infinity_spelled_as_a_huge_exponent(as_owner):
     assert _invalid(response) == {"latitude": ["Must be a finite number."]}
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("attestation", [False, "missing"])
 def test_create_requires_a_true_attestation(as_owner, attestation):
     body = {k: v for k, v in VALID.items() if k != "public_attestation"}
@@ -183,6 +188,7 @@ def test_blank_address_is_no_address(as_owner):
     assert "address" in _invalid(_create(as_owner, address="x" * 301))
 
 
+@pytest.mark.one_database
 def test_unknown_fields_are_rejected(as_owner):
     assert _invalid(_create(as_owner, owner_id=1)) == {"owner_id": ["Unknown field."]}
     window = {"day": 1, "start": "22:00", "end": "06:00", "timezone": "UTC"}
@@ -199,6 +205,7 @@ def test_overnight_blackout_window_is_kept(as_owner):
     assert as_owner.get(f"/api/cameras/{camera['id']}").json["blackout_windows"] == windows
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("window, field", [
     ({"day": 1, "start": "25:00", "end": "06:00"}, "start"),
     ({"day": 1, "start": "7:00", "end": "09:00"}, "start"),
@@ -331,6 +338,7 @@ def test_attestation_cannot_be_withdrawn(as_owner):
     assert as_owner.patch(url, json={"public_attestation": True}).status_code == 200
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("body, field", [
     ({"label": None}, "label"),
     ({"label": " "}, "label"),
@@ -411,6 +419,7 @@ OWNER_ROUTES = [
 ]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("role", ["as_officer", "as_supervisor", "as_manager"])
 @pytest.mark.parametrize("method, path", OWNER_ROUTES)
 def test_staff_cannot_use_owner_routes(request, world, role, method, path):
@@ -425,6 +434,7 @@ def test_staff_cannot_use_owner_routes(request, world, role, method, path):
     assert _camera_events() == []
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("method, path", [*OWNER_ROUTES, ("get", "/api/agency/cameras/nearby")])
 def test_no_session_is_401_json(client, world, method, path):
     camera = factories.camera(world.owner)
@@ -534,6 +544,7 @@ def test_officer_without_an_agency_finds_nothing(app, as_owner):
     assert _nearby(signed_in(app, loner)).json == {"count": 0, "cameras": []}
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("query, field", [
     ({"lat": LAT, "lon": LON, "radius_m": 0}, "radius_m"),
     ({"lat": LAT, "lon": LON, "radius_m": 5001}, "radius_m"),

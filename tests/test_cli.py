@@ -87,6 +87,7 @@ def test_agency_create_prompts_for_the_password(runner):
     assert counts()[:2] == (1, 1)
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("options,message", [
     ({"timezone": "Mars/Olympus_Mons"}, "time zone"),
     ({"timezone": "../../etc/passwd"}, "time zone"),
@@ -127,6 +128,7 @@ def test_agency_create_refuses_a_taken_supervisor_email(runner):
     assert counts() == before
 
 
+@pytest.mark.one_database
 def test_agency_create_refuses_a_time_zone_directory(runner):
     result = create(runner, timezone="America")
     assert result.exit_code != 0

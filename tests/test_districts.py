@@ -380,6 +380,7 @@ def test_a_file_over_the_size_limit_is_refused_with_413_before_it_is_read(app, a
     assert upload(as_manager, GOOD).status_code == 201
 
 
+@pytest.mark.one_database
 def test_a_body_without_content_length_is_cut_off_at_the_limit(app, as_manager):
     app.config["DISTRICT_IMPORT_MAX_BYTES"] = 1000
     boundary = "porchlightboundary"
@@ -415,6 +416,7 @@ def test_empty_files_are_refused_with_422(as_manager, name, code, words):
     _nothing_written(before)
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("name, data, words", [
     ("not_a_spreadsheet.png", None, "PNG image"),
     ("random_binary.bin", None, "not a text spreadsheet"),
@@ -439,6 +441,7 @@ def test_files_that_are_not_csv_or_xlsx_are_refused_with_415(as_manager, name, d
     _nothing_written(before)
 
 
+@pytest.mark.one_database
 def test_an_upload_without_a_file_is_a_422_naming_the_field(as_manager):
     response = as_manager.post("/api/district/imports", data={"other": "x"}, content_type="multipart/form-data")
     assert response.status_code == 422 and "file" in response.json["error"]["fields"]

@@ -46,6 +46,8 @@ from tests.peers.push_service import LocalPushService
 from tests.peers.twilio_api import AUTH_TOKEN, FROM_NUMBER
 from tests.upload_support import KeptOpenBytes, mp4_bytes
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 OFFICER, OWNER = "officer@demo.porchlight.test", "owner@demo.porchlight.test"
 AGENCY = "Demo Police Department"

@@ -145,6 +145,7 @@ BAD_ISSUES = [
 ]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("patch,field", BAD_ISSUES, ids=[f"{f}-{i}" for i, (_, f) in enumerate(BAD_ISSUES)])
 def test_issue_rejects_bad_input(as_supervisor, patch, field):
     body = {"label": "Block party", "kind": "single", **patch}
@@ -154,6 +155,7 @@ def test_issue_rejects_bad_input(as_supervisor, patch, field):
     assert _audit("enrollment_code.issued") == []
 
 
+@pytest.mark.one_database
 def test_issue_rejects_non_object_body(as_supervisor):
     assert as_supervisor.post("/api/enrollment/codes", json=["single"]).status_code == 422
     r = as_supervisor.post("/api/enrollment/codes", data="{not json", content_type="application/json")
@@ -649,12 +651,14 @@ def test_enroll_page_and_its_assets(client, as_supervisor):
     assert _fetch(client, "/e/zzzz-zzzz").text == page
 
 
+@pytest.mark.one_database
 def test_landing_page_and_its_assets(client):
     page, _, seen = _check_page(client, "/")
     assert "Porchlight" in page and '<link rel="manifest" href="/manifest.webmanifest">' in page
     assert {"/app/css/base.css", "/app/js/app.js", "/app/js/views/home.js"} <= seen
 
 
+@pytest.mark.one_database
 def test_assets_outside_pwa_are_not_served(client):
     for url in ("/app/../config.py", "/app/%2e%2e/config.py", "/app/js/missing.js"):
         assert _fetch(client, url).status_code == 404

@@ -64,6 +64,8 @@ from tests.upload_support import (
     sha256,
 )
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 LAT, LON = 43.0389, -87.9065
 

@@ -148,6 +148,7 @@ def test_policy_is_per_agency(app, world, as_supervisor):
     assert other.get("/api/agency/policy").json["max_radius_m"] == 250
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("field, value", [
     ("max_radius_m", 0), ("max_radius_m", 5001), ("max_radius_m", "800"), ("max_radius_m", 800.5),
     ("max_radius_m", None), ("max_radius_m", True), ("max_window_minutes", 0), ("max_window_minutes", 20000),
@@ -172,6 +173,7 @@ def test_policy_reminder_must_come_before_expiry(as_supervisor):
     assert ok.status_code == 200, ok.json
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("role", ["officer", "owner", "manager"])
 def test_only_supervisors_change_the_policy(app, world, role):
     client = signed_in(app, getattr(world, role))
@@ -252,6 +254,7 @@ def test_request_body_is_trimmed_and_times_are_utc(as_officer):
     assert datetime.fromisoformat(request["window_start"]).utcoffset() == timedelta(0)
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("field", ["latitude", "longitude", "radius_m", "window_start", "window_end",
                                    "case_number", "incident_type", "summary"])
 def test_request_requires_field(as_officer, field):
@@ -260,6 +263,7 @@ def test_request_requires_field(as_officer, field):
     assert count(FootageRequest) == 0
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("field, value", [
     ("latitude", 91), ("latitude", "43.0"), ("longitude", -181), ("longitude", None), ("radius_m", 0),
     ("radius_m", 5001), ("radius_m", "300"), ("radius_m", True),
@@ -273,12 +277,14 @@ def test_request_rejects_bad_values(as_officer, field, value):
     assert count(FootageRequest) == 0
 
 
+@pytest.mark.one_database
 def test_naive_times_are_refused_with_a_reason(as_officer):
     fields = invalid(create(as_officer, window_start="2026-01-01T10:00:00", window_end="2026-01-01T11:00:00"))
     assert set(fields) == {"window_start", "window_end"}
     assert "aware" in fields["window_start"][0]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("start, end, named", [
     ({"hours": -2}, {"hours": -3}, {"window_start", "window_end"}),  # both in the future
     ({"hours": 1}, {"hours": -1}, {"window_end"}),                    # ends in the future
@@ -294,6 +300,7 @@ def test_window_must_lie_in_the_past_in_order(as_officer, start, end, named):
     assert set(fields) == named
 
 
+@pytest.mark.one_database
 def test_every_bad_field_is_named_in_one_answer(as_officer):
     payload = body(window_start=ago(hours=-1), radius_m=-5)
     del payload["summary"]
@@ -318,6 +325,7 @@ def test_owners_and_managers_cannot_use_request_routes(app, world, role):
 
 # --- limits and the supervisor's approval ----------------------------------------------------------
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("changes, exceeded", [
     ({"radius_m": 800}, ["radius"]),
     ({"window_start": ago(hours=5)}, ["window"]),
@@ -468,6 +476,7 @@ def test_supervisor_rejects_an_override(as_officer, as_supervisor, world):
                       409) == "not_pending"
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("payload", [{}, {"reason": ""}, {"reason": "   "}, {"reason": None}, {"reason": 5}])
 def test_approval_and_rejection_need_a_reason(as_officer, as_supervisor, payload):
     pending = created(as_officer, radius_m=900, justification="Wide area.")
@@ -590,6 +599,7 @@ def _matches(client, start: datetime, end: datetime) -> int:
     return response.json["cameras"]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("window, blackout, asked", [
     # 14:00-15:00 local on day D.
     ((14, 15), [(0, "13:00", "16:00")], False),               # the whole window
@@ -950,6 +960,7 @@ def test_decline_without_a_reason(as_owner, asked):
     assert response.status_code == 200 and response.json["decline_reason"] is None
 
 
+@pytest.mark.one_database
 def test_decline_reason_too_long(as_owner, asked):
     _, ask_id = asked
     assert "reason" in invalid(as_owner.post(f"/api/asks/{ask_id}/decline", json={"reason": "x" * 501}))
@@ -975,6 +986,7 @@ def test_another_owners_ask_is_not_found(app, asked, world):
     assert other.get("/api/asks/99999999999").status_code == 404
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("role", ["officer", "supervisor", "manager"])
 def test_staff_cannot_use_owner_routes(app, asked, world, role):
     _, ask_id = asked
@@ -1037,6 +1049,7 @@ def test_action_link_declines_or_has_no_footage(app, asked, action, state):
     assert response.status_code == 200 and response.json["state"] == state
 
 
+@pytest.mark.one_database
 def test_a_tampered_action_link_is_refused(app, asked):
     _, ask_id = asked
     token = _token(ask_id, "decline")

@@ -23,6 +23,7 @@ def test_health_when_redis_is_down(make_app):
     assert r.json == {"status": "degraded", "database": "ok", "redis": "unavailable"}
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("method,path", [("GET", "/api/no-such-thing"), ("DELETE", "/api/health")])
 def test_errors_share_one_shape(client, method, path):
     r = client.open(path, method=method)
@@ -34,6 +35,7 @@ def test_errors_share_one_shape(client, method, path):
     assert r.json["error"]["message"]
 
 
+@pytest.mark.one_database
 def test_malformed_json_is_a_clear_400(client):
     r = client.post("/api/auth/signin", data="{not json", content_type="application/json")
     assert r.status_code == 400
@@ -41,18 +43,21 @@ def test_malformed_json_is_a_clear_400(client):
                                "message": "The request body is not valid JSON."}
 
 
+@pytest.mark.one_database
 def test_a_json_array_instead_of_an_object_is_named(client):
     r = client.post("/api/auth/signin", json=[1, 2])
     assert r.status_code == 422
     assert r.json["error"]["fields"] == {"body": ["Expected a JSON object."]}
 
 
+@pytest.mark.one_database
 def test_a_form_body_is_told_to_send_json(client):
     r = client.post("/api/auth/signin", data={"login": "x", "password": "y"})
     assert r.status_code == 422
     assert "Content-Type: application/json" in r.json["error"]["fields"]["body"][0]
 
 
+@pytest.mark.one_database
 def test_unexpected_errors_are_json_500_without_traceback(app, client):
     @app.get("/api/boom")
     def boom():

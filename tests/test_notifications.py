@@ -56,6 +56,7 @@ def deliver_due(now=None):
 
 # --- the VAPID key and subscriptions -------------------------------------------------------------
 
+@pytest.mark.one_database
 def test_vapid_public_key_is_an_uncompressed_p256_point(client, app):
     r = client.get("/api/push/vapid-public-key")
     assert r.status_code == 200
@@ -65,6 +66,7 @@ def test_vapid_public_key_is_an_uncompressed_p256_point(client, app):
     assert client.get("/api/push/vapid-public-key").json["public_key"] == key
 
 
+@pytest.mark.one_database
 def test_vapid_key_is_generated_once_into_the_instance_folder(make_app, tmp_path):
     from flask import Flask
 
@@ -75,6 +77,7 @@ def test_vapid_key_is_generated_once_into_the_instance_folder(make_app, tmp_path
     assert webpush.public_key(second) == key  # another process reads the same key
 
 
+@pytest.mark.one_database
 def test_vapid_key_from_the_environment(make_app):
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -116,6 +119,7 @@ def subscriptions() -> list[tuple[int, str]]:
     return [tuple(row) for row in db.session.execute(sa.select(PushSubscription.user_id, PushSubscription.endpoint))]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("change,field", [
     ({"endpoint": "http://push.example.com/x"}, "endpoint"),
     ({"endpoint": "https://10.0.0.8/x"}, "endpoint"),
@@ -137,6 +141,7 @@ def test_an_endpoint_with_nul_is_refused_before_any_lookup(app, world, as_owner)
     assert r.status_code == 422 and r.json["error"]["fields"] == {"endpoint": ["Must not contain NUL characters."]}
 
 
+@pytest.mark.one_database
 def test_auth_secret_must_be_16_bytes(app, world, as_owner, push):
     subscription = push.new_subscriber().subscription()
     subscription["keys"]["auth"] = webpush.b64url(b"short")
@@ -145,6 +150,7 @@ def test_auth_secret_must_be_16_bytes(app, world, as_owner, push):
     assert subscriptions() == []
 
 
+@pytest.mark.one_database
 def test_only_owners_register_devices(app, world, as_officer, client, push):
     subscription = push.new_subscriber().subscription()
     r = as_officer.post("/api/push/subscriptions", json=subscription)

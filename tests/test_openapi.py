@@ -170,6 +170,7 @@ def run_all_checks(schema) -> tuple[list[str], Counter, set[str]]:
     return failures, ran, operations
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("wsgi_probes_without_network_options")
 def test_api_passes_every_schemathesis_check(fuzz_app):
     """`--checks all` in-process, as this role: no 5xx, every answer as documented, invalid
@@ -192,6 +193,7 @@ def test_api_passes_every_schemathesis_check(fuzz_app):
     assert not failures, f"{len(failures)} failures:\n\n" + "\n\n".join(failures)
 
 
+@pytest.mark.one_database
 def test_openapi_document_describes_every_api_route(app):
     spec = app.test_client().get("/api/openapi.json").json
     assert spec["openapi"].startswith("3.")
@@ -206,6 +208,7 @@ def test_openapi_document_describes_every_api_route(app):
     assert "error" in error.get("properties", {}), "errors are documented with the one error shape"
 
 
+@pytest.mark.one_database
 def test_the_document_says_which_bodies_are_needed_and_what_a_malformed_one_gets(app):
     paths = app.test_client().get("/api/openapi.json").json["paths"]
     create, edit = paths["/api/cameras"]["post"], paths["/api/cameras/{camera_id}"]["patch"]
@@ -217,12 +220,14 @@ def test_the_document_says_which_bodies_are_needed_and_what_a_malformed_one_gets
                 assert "400" in operation["responses"], f"{method.upper()} {path}: malformed JSON is a 400"
 
 
+@pytest.mark.one_database
 def test_the_document_states_configured_limits(make_app):
     spec = make_app(DISTRICT_PDF_MAX_MEMBERS=4).test_client().get("/api/openapi.json").json
     parameters = {p["name"]: p["schema"] for p in spec["paths"]["/api/district/invitations.pdf"]["get"]["parameters"]}
     assert parameters["limit"]["maximum"] == 4 and parameters["member_ids"]["maxItems"] == 4
 
 
+@pytest.mark.one_database
 def test_interactive_docs_need_no_cdn(client):
     page = client.get("/api/docs")
     assert page.status_code == 200

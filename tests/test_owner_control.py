@@ -151,6 +151,7 @@ def test_export_holds_every_category_and_nothing_of_anyone_else(app, world, owne
     assert event.actor_id == owned.user.id and EMAIL not in json.dumps(event.details)
 
 
+@pytest.mark.one_database
 def test_export_is_for_owners(app, world, as_officer, as_supervisor):
     assert _error(as_officer.get("/api/me/export"), 403)
     assert _error(app.test_client().get("/api/me/export"), 401)
@@ -181,6 +182,7 @@ def test_wrong_password_or_no_confirmation_deletes_nothing(app, world, owned):
     assert failed is not None and failed.actor_id == owned.user.id
 
 
+@pytest.mark.one_database
 def test_staff_cannot_delete_themselves_here(app, world, as_officer):
     _error(as_officer.delete("/api/me", json={"password": factories.PASSWORD, "confirm": "DELETE"}), 403)
     db.session.expire_all()
@@ -267,6 +269,7 @@ def test_leaving_one_agency_keeps_the_other(app, world, owned):
     assert verify_chain().ok
 
 
+@pytest.mark.one_database
 def test_leave_is_for_owners(app, world, as_officer):
     _error(as_officer.post(f"/api/me/agencies/{world.agency.id}/leave"), 403)
     db.session.expire_all()
@@ -323,6 +326,7 @@ def test_viewer_filters_pages_and_scopes_to_the_agency(app, world, logged, as_su
     _error(as_supervisor.get("/api/agency/audit?from=yesterday"), 422)
 
 
+@pytest.mark.one_database
 def test_viewer_is_for_supervisors(app, world, logged, as_owner, as_officer, as_manager):
     for client in (as_owner, as_officer, as_manager):
         for path in ("/api/agency/audit", "/api/agency/audit.csv", "/api/agency/audit/verification"):

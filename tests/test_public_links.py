@@ -189,6 +189,7 @@ def test_forwarded_host_and_prefix_reach_no_enrollment_link_csv_or_sheet(make_ap
 
 # --- development: make run's HOST and PORT -----------------------------------------------------------------
 
+@pytest.mark.one_database
 def test_development_links_follow_host_and_port(make_app):
     app = make_app(PUBLIC_BASE_URL=None, HOST="localhost", PORT=8123)
     with app.app_context():
@@ -205,6 +206,7 @@ def test_the_lan_address_is_a_real_non_loopback_address_when_there_is_one():
             udp.bind((address, 0))
 
 
+@pytest.mark.one_database
 def test_a_wildcard_host_without_a_network_falls_back_to_loopback_and_says_so(make_app, monkeypatch, caplog):
     monkeypatch.setattr(links, "lan_address", lambda: None)
     app = make_app(PUBLIC_BASE_URL=None, HOST="0.0.0.0", PORT=8123)

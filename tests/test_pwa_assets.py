@@ -14,11 +14,7 @@ import pytest
 from app import pwa
 from tests.conftest import skip_or_fail
 
-
-@pytest.fixture
-def database():
-    # Nothing here touches the database: SQLite alone is enough.
-    return "sqlite"
+pytestmark = pytest.mark.one_database  # nothing here is about the database
 
 
 def fetch(client, path):

@@ -16,11 +16,7 @@ from app.footage import asks
 from app.footage.models import Ask, AskState
 from app.footage.schemas import AskOut
 
-
-@pytest.fixture
-def database():
-    # Nothing here touches the database: SQLite alone is enough.
-    return "sqlite"
+pytestmark = pytest.mark.one_database  # nothing here is about the database
 
 
 def fetch(client, path):

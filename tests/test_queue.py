@@ -132,6 +132,7 @@ def test_rq_jobs_carry_only_ids_and_a_real_worker_delivers_them(make_app, redis_
         assert {db.session.get(Ask, a.id).state for a in asks} == {AskState.NOTIFIED}
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_dispatch_loses_nothing_and_sends_nothing_twice(make_app, redis_url, rq_name, push,
                                                                           twilio, request):
     config = {"REDIS_URL": redis_url, "JOB_QUEUE_NAME": rq_name, "VAPID_PRIVATE_KEY": vapid_pem(),
@@ -339,6 +340,7 @@ def test_sms_cli_shows_the_outbox_and_takes_a_reply(app, world):
     assert db.session.get(Ask, ask.id).state == AskState.APPROVED
 
 
+@pytest.mark.one_database
 def test_worker_cli_needs_redis(app):
     result = app.test_cli_runner().invoke(args=["worker", "--burst"])
     assert result.exit_code == 1 and "REDIS_URL is not set" in result.output

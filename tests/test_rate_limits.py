@@ -203,6 +203,7 @@ def test_enrollment_lookups_are_limited_per_address(limited):
     assert from_ip(app, "198.51.100.50").get(f"/api/enrollment/lookup/{code.code}").status_code == 200
 
 
+@pytest.mark.one_database
 def test_upload_creation_is_limited_per_link_token(limited):
     app = limited(RATELIMIT_UPLOAD_CREATION="2 per hour")
     client = from_ip(app, "203.0.113.60")
@@ -236,6 +237,7 @@ def test_nothing_is_limited_when_disabled(make_app):
         assert client.get("/api/enrollment/lookup/AAAA-AAAA").status_code == 404
 
 
+@pytest.mark.one_database
 def test_limited_operations_document_429(limited):
     app = limited()
     spec = app.test_client().get("/api/openapi.json").json
@@ -246,6 +248,7 @@ def test_limited_operations_document_429(limited):
         assert "Retry-After" in response["headers"], path
 
 
+@pytest.mark.one_database
 def test_a_malformed_limit_stops_start_up(make_app):
     with pytest.raises(RuntimeError, match="RATELIMIT_SIGN_IN"):
         make_app(RATELIMIT_SIGN_IN="ten a minute")

@@ -231,6 +231,7 @@ def test_replacing_recovery_codes_needs_the_password_and_ends_the_old_ones(app, 
     assert "auth.recovery_codes_replaced" in actions(officer)
 
 
+@pytest.mark.one_database
 def test_replacing_codes_without_a_second_factor_is_a_conflict(as_owner):
     response = as_owner.post("/api/auth/second-factor/recovery-codes", json={"password": PASSWORD})
     assert response.status_code == 409 and error_code(response) == "second_factor_off"

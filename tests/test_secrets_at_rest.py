@@ -148,6 +148,7 @@ def test_rotation_names_rows_no_key_opens(make_app, sibling):
     assert "users.totp_secret: 1 cannot be decrypted with any key" in result.output
 
 
+@pytest.mark.one_database
 def test_keys_generate_prints_a_key_to_put_first(app):
     result = app.test_cli_runner().invoke(args=["keys", "generate"])
     key = result.output.strip()
@@ -156,13 +157,14 @@ def test_keys_generate_prints_a_key_to_put_first(app):
 
 # --- start-up ---------------------------------------------------------------------------------------------
 
+# Named ids, not the random keys: every xdist worker must collect the same test names.
 @pytest.mark.parametrize("keys, problem", [
     (None, "ENCRYPTION_KEYS must be set in production"),
     ("", "ENCRYPTION_KEYS must be set in production"),
     ("not-a-key", "ENCRYPTION_KEYS: key 1 of 1 is not a Fernet key"),
     (f"{KEY_B},{KEY_A[:-2]}", "ENCRYPTION_KEYS: key 2 of 2 is not a Fernet key"),
     (" , ", "ENCRYPTION_KEYS is empty"),
-])
+], ids=["unset", "empty", "not-a-key", "second-key-cut-short", "only-separators"])
 def test_production_refuses_to_start_without_usable_keys(tmp_path, keys, problem):
     with pytest.raises(RuntimeError, match=problem) as failure:
         production_app(f"sqlite:///{tmp_path / 'p.sqlite3'}", ENCRYPTION_KEYS=keys)

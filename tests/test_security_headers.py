@@ -9,10 +9,7 @@ import pytest
 
 from app.security import tile_origin
 
-
-@pytest.fixture
-def database():
-    return "sqlite"
+pytestmark = pytest.mark.one_database  # nothing here is about the database
 
 
 def policy(response) -> dict[str, list[str]]:

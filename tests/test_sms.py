@@ -159,11 +159,13 @@ def test_unsigned_or_forged_webhooks_are_refused(sms_app, sworld):
                                                          "MessageStatus": "delivered"}).status_code == 403
 
 
+@pytest.mark.one_database
 def test_webhooks_are_refused_without_twilio_credentials(app, world, client):
     params = {"MessageSid": "SM1", "From": "+14145550123", "Body": "HELP"}
     assert signed_post(client, INBOUND, params).status_code == 403
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("text,state", [
     ("YES {code}", AskState.APPROVED), ("no {code}", AskState.DECLINED), ("None {code}", AskState.NO_FOOTAGE),
     ("NO FOOTAGE {code}", AskState.NO_FOOTAGE), ("yes", AskState.APPROVED)])

@@ -67,12 +67,14 @@ def test_manager_needs_a_district_of_the_agency(as_supervisor, world):
     assert not events("staff.created")
 
 
+@pytest.mark.one_database
 def test_officer_cannot_be_put_in_a_district(as_supervisor, world):
     r = new_staff(as_supervisor, email="o@example.com", role="officer", district_id=world.district.id)
     assert r.status_code == 422
     assert list(r.json["error"]["fields"]) == ["district_id"]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("body,field", [
     ({"email": "x@example.com", "role": "owner"}, "role"),
     ({"email": "x@example.com", "role": "admin"}, "role"),
@@ -104,6 +106,7 @@ def test_create_staff_duplicate_email_in_any_case_is_409(as_supervisor, world):
         assert list(r.json["error"]["fields"]) == ["email"]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("who", ["officer", "manager", "owner"])
 def test_only_supervisors_manage_staff(app, world, who):
     client = signed_in(app, getattr(world, who))
@@ -160,6 +163,7 @@ def test_same_role_changes_nothing(as_supervisor, world):
     assert not events("staff.role_changed")
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("body,field", [
     ({"role": "manager"}, "role"),
     ({"role": "owner"}, "role"),
@@ -173,6 +177,7 @@ def test_update_staff_rejects_bad_input(as_supervisor, world, body, field):
     assert field in r.json["error"]["fields"]
 
 
+@pytest.mark.one_database
 def test_manager_role_cannot_change(as_supervisor, world):
     r = as_supervisor.patch(f"/api/agency/staff/{world.manager.id}", json={"role": "supervisor"})
     assert r.status_code == 409 and r.json["error"]["code"] == "role_change_not_allowed"
@@ -296,6 +301,7 @@ def test_another_agency_may_reuse_a_district_name(app, world):
     assert r.json["agency_id"] == world.other_agency.id
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "   "}, {"name": 5}, {"name": "x" * 201},
                                   {"name": "Ok", "agency_id": 2}])
 def test_create_district_rejects_bad_input(as_supervisor, body):

@@ -297,6 +297,7 @@ def test_unknown_agency_is_404(client, world, path):
     assert r.json["error"]["code"] == "not_found"
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(("query", "field"), [
     ({"from": "2026-3"}, "from"),
     ({"from": "2026-13"}, "from"),
@@ -319,6 +320,7 @@ def test_thirty_six_months_is_the_longest_range(client, world):
     assert len(r.json["months"]) == 36
 
 
+@pytest.mark.one_database
 def test_report_is_documented_as_public(app):
     spec = app.test_client().get("/api/openapi.json").json
     for path in ("/api/public/agencies", "/api/public/agencies/{slug}/report",

@@ -152,6 +152,7 @@ def test_tuspy_upload_interrupted_resumes_from_another_app_process(app, world, a
     assert completed.details["sha256"] == sha256(data) and completed.actor_id == world.owner.id
 
 
+@pytest.mark.one_database
 def test_options_advertises_the_protocol(client, world):
     r = client.options("/api/uploads")
     assert r.status_code == 204
@@ -210,6 +211,7 @@ def test_wrong_offset_is_409_and_changes_nothing(app, world, as_owner):
     assert clip.upload_offset == 3000 and _stored(clip) == data[:3000]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("header", ["abc", "-1", "1.5", ""])
 def test_malformed_lengths_and_offsets_are_400(app, world, as_owner, header):
     ask = approved_ask(world)
@@ -248,6 +250,7 @@ def test_body_longer_than_the_upload_is_413_before_it_is_read(app, world, as_own
     assert clip.upload_offset == 0 and _stored(clip) == b""
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("kind", sorted(NOT_VIDEO))
 def test_non_video_is_415_and_nothing_is_stored(app, world, as_owner, kind):
     ask = approved_ask(world)
@@ -268,6 +271,7 @@ def test_patch_needs_the_offset_content_type(app, world, as_owner):
     assert _clip(location).upload_offset == 0
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("name,data", [
     ("mp4", mp4_bytes(5000)), ("mp4", mp4_bytes(5000, brand=b"qt  ")), ("matroska", mkv_bytes()),
     ("avi", avi_bytes()), ("mpegts", ts_bytes()), ("mpegts", ts_bytes(packet=192)), ("h264", h264_bytes()),
@@ -355,6 +359,7 @@ def test_uploads_need_an_owner(app, world, client, as_officer):
         "Upload-Metadata": ["ask_id: required, the id of your approved ask."]}
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("state", [AskState.QUEUED, AskState.SEEN, AskState.DECLINED, AskState.NO_FOOTAGE,
                                    AskState.EXPIRED, AskState.CANCELLED])
 def test_an_ask_not_approved_takes_no_upload(app, world, as_owner, state):
@@ -697,6 +702,7 @@ def test_local_storage_round_trip(tmp_path):
     assert storage.delete(key) and not storage.exists(key) and not storage.delete(key)
 
 
+@pytest.mark.one_database
 def test_storage_backend_is_chosen_by_configuration(make_app):
     with pytest.raises(RuntimeError, match="CLIP_STORAGE_BACKEND"):
         get_storage(make_app(CLIP_STORAGE_BACKEND="ftp"))

@@ -2,12 +2,12 @@
 driven by Playwright at a phone's size, and a fake camera.
 
 Every test under tests/browser/ gets the ``browser`` marker (``-m "not browser"`` leaves
-them out). They need /usr/bin/chromium, playwright (requirements-dev.txt) and
-axe-core in node_modules/ (``npm ci``: npm brings only test tools, the PWA's own browser
-libraries are committed under pwa/vendor/); ``make test`` run as root puts all three in
-place. Without
-them the tests skip, saying so, unless the environment variable CI is set (.ci/run sets
-it): then they fail, because CI always runs them.
+them out) and the ``slow`` one (``make test-fast`` leaves them out). They need
+/usr/bin/chromium, playwright (requirements-dev.txt) and axe-core in node_modules/
+(``npm ci``: npm brings only test tools, the PWA's own browser libraries are committed
+under pwa/vendor/); ``make test`` run as root puts all three in place. Without them the
+tests skip, saying so, unless the environment variable CI is set (.ci/run sets it): then
+they fail, because CI always runs them.
 
 Fixtures (see each one's docstring):
 
@@ -77,6 +77,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+            # Under xdist (make test), one worker runs them all: one live server and one chromium.
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.hookimpl(wrapper=True)
