@@ -134,6 +134,12 @@ class Config:
     VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY")
     VAPID_PUBLIC_KEY = env_str("VAPID_PUBLIC_KEY")
     VAPID_SUBJECT = env_str("VAPID_SUBJECT", "mailto:porchlight@localhost")
+    # E-mail: smtp://user:pass@host:587 (STARTTLS) or smtps://...:465; without it, e-mails
+    # go to the local outbox (the mail_messages table; `flask mail outbox`).
+    MAIL_URL = env_str("MAIL_URL")
+    MAIL_FROM = env_str("MAIL_FROM")
+    MAIL_TLS_CA_FILE = env_str("MAIL_TLS_CA_FILE")
+    MAIL_TIMEOUT_SECONDS = env_int("MAIL_TIMEOUT_SECONDS", 20)
     # Twilio: without an account SID and token, SMS go to the local outbox (table + log).
     TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
     TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")

@@ -20,7 +20,7 @@ from app.common.fields import EmailAddress
 from app.demo import load_demo, print_demo
 from app.errors import ApiError
 from app.extensions import db
-from app.notifications.cli import sms_cli
+from app.notifications.cli import mail_cli, sms_cli
 
 agency_cli = AppGroup("agency", help="Create and list agencies.")
 staff_cli = AppGroup("staff", help="Staff accounts.")
@@ -134,3 +134,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(sms_cli)
+    app.cli.add_command(mail_cli)

@@ -8,6 +8,7 @@ from app.districts.models import DistrictImport, DistrictImportRow, DistrictMemb
 from app.enrollment.models import EnrollmentCode, EnrollmentUse  # noqa: F401
 from app.footage.models import AgencyPolicy, Ask, FootageRequest  # noqa: F401
 from app.notifications.models import (  # noqa: F401
+    MailMessage,
     Notification,
     PhoneVerification,
     PushSubscription,

@@ -594,6 +594,7 @@ OPS: dict[tuple[str, str], Op] = {
         also={409: "no code waits for the caller's own account: B's code is only ever compared with the "
                    "caller's own verifications"}),
     ("GET", "/api/sms/status"): Op(public="whether SMS are sent: deployment, not data", self_scoped=OWN),
+    ("GET", "/api/mail/status"): Op(public="whether e-mails are sent: deployment, not data", self_scoped=OWN),
     ("POST", "/api/sms/inbound"): Op(
         call=lambda s: _twilio(INBOUND_URL, {"MessageSid": f"SMwalk{next(_n)}", "From": s["sms_from"],
                                              "To": "+14145550100", "Body": s["sms_reply"]}),

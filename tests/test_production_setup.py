@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import ipaddress
 import os
 import socket
 import subprocess
@@ -29,13 +28,12 @@ import pyotp
 import pytest
 import requests
 import sqlalchemy as sa
-from cryptography import x509
 from cryptography.fernet import Fernet
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.conftest import scratch_pg_database
+from tests.peers.tls import certificate
 
 pytestmark = pytest.mark.slow
 
@@ -53,33 +51,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (the client trusts exactly it)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            # Its own trust anchor: OpenSSL takes a self-signed certificate as one only as a CA.
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 class Deployment:
     def __init__(self, tmp: Path, database_url: str, redis_url: str) -> None:
         self.tmp = tmp
         self.port = _free_port()
         self.base = f"https://127.0.0.1:{self.port}"
-        self.cert, key = _certificate(tmp)
+        self.cert, key = certificate(tmp)
         self.key = key
         self.log = tmp / "gunicorn.log"
         self.database_url = database_url

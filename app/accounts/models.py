@@ -38,6 +38,9 @@ class User(UserMixin, Base):
     email: Mapped[str | None] = mapped_column(sa.String(254), unique=True)
     phone: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
     phone_verified: Mapped[bool] = mapped_column(default=False)
+    # When the holder of ``email`` proved it (a link sent to it); e-mails about requests go
+    # only to a verified address.
+    email_verified_at: Mapped[datetime | None] = mapped_column()
     display_name: Mapped[str | None] = mapped_column(sa.String(120))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     # Staff belong to one agency; managers to one district (and through it an agency).

@@ -249,7 +249,9 @@ def update_staff(supervisor: User, user_id: int, *, role: Role | None = None, ac
                        "A district manager stays a district manager: roles change between officer and supervisor only.",
                        fields={"role": ["Roles change between officer and supervisor only."]})
     if deactivates and user.id == supervisor.id:
-        raise field_error("active", "You cannot deactivate your own account.")
+        # Well formed, but not the caller's to do: another supervisor deactivates this account.
+        raise ApiError(403, "forbidden", "You cannot deactivate your own account; another supervisor can.",
+                       fields={"active": ["You cannot deactivate your own account."]})
     if (role_changes or deactivates) and _is_last_supervisor(user):
         raise ApiError(409, "last_supervisor", "An agency keeps at least one active supervisor.")
     if role_changes:

@@ -1,4 +1,4 @@
-"""Push subscriptions, notification deliveries, the SMS log/outbox and phone verification."""
+"""Push subscriptions, notification deliveries, the SMS and e-mail logs/outboxes and phone verification."""
 from __future__ import annotations
 
 import enum
@@ -31,6 +31,7 @@ class PushSubscription(Base):
 class Channel(enum.StrEnum):
     PUSH = "push"
     SMS = "sms"
+    EMAIL = "email"
 
 
 class NotificationKind(enum.StrEnum):
@@ -105,6 +106,26 @@ class SmsMessage(Base):
     error_code: Mapped[str | None] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MailMessage(Base):
+    """Every e-mail sent. Without MAIL_URL they stay here as the outbox (``flask mail outbox``)."""
+
+    __tablename__ = "mail_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    notification_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("notifications.id", ondelete="SET NULL"), unique=True)
+    to_address: Mapped[str] = mapped_column(sa.String(254), index=True)
+    subject: Mapped[str] = mapped_column(sa.String(300))
+    body_text: Mapped[str] = mapped_column(sa.Text)
+    body_html: Mapped[str | None] = mapped_column(sa.Text)
+    message_id: Mapped[str] = mapped_column(sa.String(255))
+    # outbox | sent | failed (the server refused it: ``error`` says how)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    error: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class SmsOptOut(Base):

@@ -6,8 +6,9 @@ from app import links
 from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
 from app.errors import ApiError
-from app.notifications import service, sms, webpush
+from app.notifications import mail_log, service, sms, webpush
 from app.notifications.schemas import (
+    MailStatusOut,
     PhoneOut,
     PhoneVerificationIn,
     PhoneVerificationOut,
@@ -115,6 +116,15 @@ _CODE_ATTEMPTS_SPENT = {
 def verify_phone(data):
     """Confirm the texted code: the number becomes your verified SMS channel"""
     return service.verify_phone(me(), data["code"])
+
+
+# --- e-mail ----------------------------------------------------------------------------------------
+
+@bp.get("/mail/status")
+@bp.output(MailStatusOut)
+def mail_status():
+    """Whether e-mails are really sent, or kept in the server's outbox"""
+    return mail_log.status()
 
 
 # --- SMS -------------------------------------------------------------------------------------------

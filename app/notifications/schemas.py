@@ -44,6 +44,13 @@ class SubscriptionOut(Schema):
     last_success_at = fields.DateTime(allow_none=True)
 
 
+class MailStatusOut(Schema):
+    mode = fields.String(metadata={"enum": ["smtp", "outbox"],
+                                   "description": "'outbox': e-mails are not sent, only kept on the server."})
+    sending = fields.Boolean()
+    message = fields.String()
+
+
 class SmsStatusOut(Schema):
     mode = fields.String(metadata={"enum": ["twilio", "outbox"],
                                    "description": "'outbox': SMS are not sent, only kept on the server."})

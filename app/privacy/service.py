@@ -9,9 +9,10 @@ agency's retention, de-identified):
 
 - removed: the ``users`` row (e-mail, phone, name, password hash), its memberships,
   enrollment uses, push subscriptions, phone verifications and sessions (foreign keys
-  cascade), every SMS to or from the account or its number, the delivery errors of its
-  notifications (a provider's error can quote the number), and the owner's cameras
-  with their shares and blackout hours (a camera's place is where the owner lives or works);
+  cascade), every SMS to or from the account or its number, every e-mail to it or its
+  address, the delivery errors of its notifications (a provider's error can quote the
+  number), and the owner's cameras with their shares and blackout hours (a camera's
+  place is where the owner lives or works);
 - closed: every ask that can still be cancelled is cancelled (audited), unfinished
   uploads are discarded with their bytes;
 - kept, de-identified: asks already answered and clips already delivered stay with
@@ -48,7 +49,13 @@ from app.errors import ApiError, field_error, not_found
 from app.extensions import db
 from app.footage import asks
 from app.footage.models import Ask, AskState, FootageRequest
-from app.notifications.models import Notification, PhoneVerification, PushSubscription, SmsMessage
+from app.notifications.models import (
+    MailMessage,
+    Notification,
+    PhoneVerification,
+    PushSubscription,
+    SmsMessage,
+)
 
 DELETED_CAMERA_LABEL = "Deleted camera"
 EXPORT_FORMAT = "porchlight-owner-export/1"
@@ -161,6 +168,19 @@ def _sms(user: User) -> list[dict[str, Any]]:
              "body": m.body, "status": m.status, "created_at": _iso(m.created_at)} for m in messages]
 
 
+def _mail_filter(user: User) -> sa.ColumnElement[bool]:
+    conditions = [MailMessage.user_id == user.id]
+    if user.email:
+        conditions.append(MailMessage.to_address == user.email)
+    return sa.or_(*conditions)
+
+
+def _mail(user: User) -> list[dict[str, Any]]:
+    messages = db.session.scalars(sa.select(MailMessage).where(_mail_filter(user)).order_by(MailMessage.id))
+    return [{"id": m.id, "to_address": m.to_address, "subject": m.subject, "body_text": m.body_text,
+             "status": m.status, "created_at": _iso(m.created_at)} for m in messages]
+
+
 def _notifications(user: User) -> list[dict[str, Any]]:
     rows = db.session.scalars(sa.select(Notification).where(Notification.user_id == user.id)
                               .order_by(Notification.id))
@@ -227,6 +247,7 @@ def export_for(owner: User) -> dict[str, Any]:
         "notifications": _notifications(owner),
         "push_subscriptions": subs,
         "sms_messages": _sms(owner),
+        "mail_messages": _mail(owner),
         "phone_verifications": _phone_verifications(owner),
         "sessions": _sessions(owner),
     }
@@ -314,11 +335,13 @@ def delete_account(owner: User, password: str, confirm: str) -> dict[str, int]:
         .execution_options(synchronize_session=False)).rowcount
     sms_deleted = db.session.execute(
         sa.delete(SmsMessage).where(_sms_filter(owner)).execution_options(synchronize_session=False)).rowcount
+    mail_deleted = db.session.execute(
+        sa.delete(MailMessage).where(_mail_filter(owner)).execution_options(synchronize_session=False)).rowcount
     # A provider's error text can quote the owner's number ("The 'To' number +1... is not valid").
     db.session.execute(sa.update(Notification).where(Notification.user_id == owner.id)
                        .values(user_id=None, last_error=None).execution_options(synchronize_session=False))
     counts = {"asks_cancelled": asks_cancelled, "uploads_discarded": uploads_discarded, "asks_kept": asks_kept,
-              "clips_kept": clips_kept, "sms_deleted": sms_deleted}
+              "clips_kept": clips_kept, "sms_deleted": sms_deleted, "mail_deleted": mail_deleted}
     for model, column in ((Camera, Camera.owner_id), (PushSubscription, PushSubscription.user_id),
                           (PhoneVerification, PhoneVerification.user_id), (EnrollmentUse, EnrollmentUse.owner_id),
                           (Membership, Membership.owner_id)):

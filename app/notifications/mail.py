@@ -1,0 +1,306 @@
+"""E-mail over SMTP, or into the local outbox when MAIL_URL is not set.
+
+The only module that speaks SMTP (smtplib) and builds MIME messages (``email``).
+``MAIL_URL`` chooses the server and how to reach it:
+
+- ``smtp://user:password@host:587`` — a plain connection upgraded with STARTTLS, which
+  is required: a server that does not offer it is refused, credentials never travel in
+  the clear;
+- ``smtps://user:password@host:465`` — TLS from the first byte (implicit TLS);
+
+user and password are optional (a relay that trusts this machine), percent-encoded
+when they hold ``@`` or ``:``. Certificates are checked against the system's CAs, or
+MAIL_TLS_CA_FILE for a private CA. ``MAIL_FROM`` is the sender everyone sees.
+
+Without MAIL_URL nothing is sent: the caller keeps the message in the outbox table
+(``mail_messages``) and ``flask mail outbox`` shows it; the log names the message by
+id, never its text (a verification link in it is a credential).
+
+A sending worker holds a few open connections and reuses them for message after
+message (a fan-out of a thousand e-mails opens a handful, not a thousand).
+"""
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import threading
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from flask import Flask
+
+from app.db import utcnow
+
+log = logging.getLogger(__name__)
+
+OUTBOX = "outbox"
+SMTP = "smtp"
+_MAILER = "porchlight.mailer"
+_lock = threading.Lock()
+_SCHEMES = {"smtp": 587, "smtps": 465}
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Server:
+    implicit_tls: bool
+    host: str
+    port: int
+    username: str | None
+    password: str | None = field(repr=False)
+
+
+def server(config) -> Server | None:
+    """The SMTP server MAIL_URL names, or None (outbox mode); RuntimeError when it is malformed."""
+    url = config.get("MAIL_URL")
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise RuntimeError("MAIL_URL has an invalid port (see docs/DEPLOY.md)") from None
+    # The URL carries a password: a message about it never repeats it.
+    if parts.scheme not in _SCHEMES or not parts.hostname:
+        raise RuntimeError("MAIL_URL must look like smtp://user:password@host:587 (STARTTLS) or "
+                           "smtps://user:password@host:465 (TLS) (see docs/DEPLOY.md)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise RuntimeError("MAIL_URL takes no path, query or fragment: smtp://user:password@host:port")
+    return Server(implicit_tls=parts.scheme == "smtps", host=parts.hostname, port=port or _SCHEMES[parts.scheme],
+                  username=unquote(parts.username) if parts.username else None,
+                  password=unquote(parts.password) if parts.password else None)
+
+
+DEFAULT_SENDER = "Porchlight <porchlight@localhost>"
+
+
+def sender(config) -> str:
+    """MAIL_FROM as a header value; RuntimeError when it is not one address, or missing with MAIL_URL."""
+    text = config.get("MAIL_FROM")
+    if not text:
+        if config.get("MAIL_URL"):
+            # A server relays only for its own domains, and owners must know who writes to them.
+            raise RuntimeError("MAIL_FROM must be set with MAIL_URL: the sender owners see, e.g. "
+                               "'Riverside Police via Porchlight <porchlight@riverside.example.gov>'")
+        text = DEFAULT_SENDER
+    name, address = parseaddr(text)
+    if "@" not in address or any(ch in text for ch in "\r\n"):
+        raise RuntimeError(f"MAIL_FROM must be one e-mail address, e.g. 'Porchlight <no-reply@example.gov>', "
+                           f"not {text!r}")
+    return formataddr((name, address))
+
+
+def check_config(config) -> None:
+    """Stop start-up on a malformed MAIL_URL, MAIL_FROM or MAIL_TLS_CA_FILE."""
+    found = server(config)
+    sender(config)
+    if found is not None and config.get("MAIL_TLS_CA_FILE"):
+        try:
+            ssl.create_default_context(cafile=config["MAIL_TLS_CA_FILE"])
+        except (OSError, ssl.SSLError) as exc:
+            raise RuntimeError(f"MAIL_TLS_CA_FILE cannot be read as CA certificates: {exc}") from None
+
+
+def mode(app: Flask) -> str:
+    return SMTP if app.config.get("MAIL_URL") else OUTBOX
+
+
+# --- messages ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Mail:
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+    # A stable id lets replies about the same thing thread under it; a new one otherwise.
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # List-Unsubscribe and the like
+
+
+def compose(mail: Mail, from_: str) -> EmailMessage:
+    """The MIME message: text, and HTML as its alternative when given."""
+    message = EmailMessage()
+    message["From"] = from_
+    message["To"] = Address(addr_spec=mail.to)
+    message["Subject"] = mail.subject
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = mail.message_id or make_msgid(domain=parseaddr(from_)[1].rpartition("@")[2])
+    if mail.in_reply_to:
+        message["In-Reply-To"] = mail.in_reply_to
+        message["References"] = mail.in_reply_to
+    for name, value in mail.headers.items():
+        message[name] = value
+    message.set_content(mail.text)
+    if mail.html is not None:
+        message.add_alternative(mail.html, subtype="html")
+    return message
+
+
+@dataclass(frozen=True)
+class Sent:
+    message_id: str
+    status: str  # "sent" or "outbox"
+
+
+class SendError(Exception):
+    """The server refused the message or could not be reached.
+
+    ``retry`` is False for a permanent refusal (5xx: no such mailbox, rejected as spam):
+    sending again changes nothing.
+    """
+
+    def __init__(self, message: str, *, retry: bool, code: int | None = None) -> None:
+        super().__init__(message)
+        self.retry = retry
+        self.code = code
+
+
+class Mailer(Protocol):
+    mode: str
+
+    def send(self, mail: Mail) -> Sent: ...
+
+    def close(self) -> None: ...
+
+
+class OutboxMailer:
+    """Sends nothing: the caller keeps the message in the outbox table; the log says so."""
+
+    mode = OUTBOX
+
+    def __init__(self, from_: str) -> None:
+        self._from = from_
+
+    def send(self, mail: Mail) -> Sent:
+        message = compose(mail, self._from)
+        return Sent(message_id=message["Message-ID"], status=OUTBOX)
+
+    def close(self) -> None:
+        pass
+
+
+class SmtpMailer:
+    """Sends through MAIL_URL's server, reusing up to ``pool_size`` open connections across threads."""
+
+    mode = SMTP
+
+    def __init__(self, found: Server, from_: str, *, ca_file: str | None = None, timeout: float = 20,
+                 pool_size: int = 4) -> None:
+        self._server, self._from = found, from_
+        self._envelope_from = parseaddr(from_)[1]
+        self._tls = ssl.create_default_context(cafile=ca_file)
+        self._timeout = timeout
+        self._pool_size = pool_size
+        self._idle: list[smtplib.SMTP] = []
+        self._idle_lock = threading.Lock()
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self._server
+        if s.implicit_tls:
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=self._timeout, context=self._tls)
+        else:
+            connection = smtplib.SMTP(s.host, s.port, timeout=self._timeout)
+        try:
+            if not s.implicit_tls:
+                connection.ehlo()
+                if not connection.has_extn("starttls"):
+                    raise SendError(f"{s.host} does not offer STARTTLS; refusing to send in the clear", retry=True)
+                connection.starttls(context=self._tls)
+                connection.ehlo()
+            if s.username:
+                connection.login(s.username, s.password or "")
+        except BaseException:
+            connection.close()  # a certificate, a login or STARTTLS refused: nothing of it is kept open
+            raise
+        return connection
+
+    def _borrow(self) -> smtplib.SMTP:
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _give_back(self, connection: smtplib.SMTP) -> None:
+        with self._idle_lock:
+            if len(self._idle) < self._pool_size:
+                self._idle.append(connection)
+                return
+        _quit(connection)
+
+    def send(self, mail: Mail) -> Sent:
+        message = compose(mail, self._from)
+        for attempt in (1, 2):
+            try:
+                connection = self._borrow()
+            except smtplib.SMTPAuthenticationError as exc:
+                raise SendError(f"the mail server refused the login ({exc.smtp_code})", retry=True,
+                                code=exc.smtp_code) from None
+            except (OSError, smtplib.SMTPException) as exc:
+                raise SendError(f"the mail server could not be reached: {type(exc).__name__}", retry=True) from None
+            try:
+                connection.send_message(message, from_addr=self._envelope_from, to_addrs=[mail.to])
+            except smtplib.SMTPServerDisconnected:
+                # An idle connection the server closed meanwhile: once more on a fresh one.
+                _quit(connection)
+                if attempt == 2:
+                    raise SendError("the mail server closed the connection", retry=True) from None
+                continue
+            except smtplib.SMTPRecipientsRefused as exc:
+                self._give_back(connection)
+                code = next(iter(exc.recipients.values()))[0]
+                raise SendError(f"the mail server refused the recipient ({code})", retry=code < 500,
+                                code=code) from None
+            except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
+                self._give_back(connection)
+                raise SendError(f"the mail server refused the message ({exc.smtp_code})",
+                                retry=exc.smtp_code < 500, code=exc.smtp_code) from None
+            except (OSError, smtplib.SMTPException) as exc:
+                _quit(connection)
+                raise SendError(f"sending failed: {type(exc).__name__}", retry=True) from None
+            self._give_back(connection)
+            return Sent(message_id=message["Message-ID"], status="sent")
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            _quit(connection)
+
+
+def _quit(connection: smtplib.SMTP) -> None:
+    try:
+        connection.quit()
+    except (OSError, smtplib.SMTPException):
+        connection.close()
+
+
+def mailer(app: Flask) -> Mailer:
+    """The app's mailer, built once per app."""
+    found = app.extensions.get(_MAILER)
+    if found is None:
+        with _lock:
+            found = app.extensions.get(_MAILER)
+            if found is None:
+                config = app.config
+                target = server(config)
+                found = (SmtpMailer(target, sender(config), ca_file=config.get("MAIL_TLS_CA_FILE"),
+                                    timeout=config["MAIL_TIMEOUT_SECONDS"],
+                                    pool_size=config["NOTIFICATION_CONCURRENCY"])
+                         if target else OutboxMailer(sender(config)))
+                app.extensions[_MAILER] = found
+    return found
+
+
+def close(app: Flask) -> None:
+    found = app.extensions.pop(_MAILER, None)
+    if found is not None:
+        found.close()
