@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import socketserver
+import threading
 from datetime import timedelta
 from xml.etree import ElementTree
 
@@ -28,7 +30,7 @@ from app.notifications.models import (
     SmsOptOut,
 )
 from tests import factories
-from tests.conftest import signed_in
+from tests.conftest import production_app, signed_in
 from tests.peers import scenario
 from tests.peers.twilio_api import AUTH_TOKEN, FROM_NUMBER, LocalTwilio, signed_post
 
@@ -47,13 +49,10 @@ def twilio():
 def sms_app(make_app, twilio):
     """An app with Twilio credentials whose real Twilio client talks to the local server."""
     app = make_app(**twilio.config())
-    http = twilio.http_client()
-    sms.use_http_client(app, http)
     ctx = app.app_context()
     ctx.push()
     yield app
     sms.close(app)
-    http.close()
     db.session.remove()
     ctx.pop()
 
@@ -135,6 +134,89 @@ def test_twilio_errors_are_retried_and_21610_means_opted_out(sms_app, sworld, tw
     db.session.expire_all()
     assert db.session.get(Notification, ids[0]).status == DeliveryStatus.SKIPPED
     assert db.session.get(SmsOptOut, stopped.phone) is not None
+
+
+# --- the provider's API base URL ---------------------------------------------------------------------
+
+def test_the_twilio_client_sends_to_the_configured_api_base(make_app):
+    # A provider's gateway behind a path, the setting given with a trailing slash: the real
+    # twilio client posts the message there and looks messages up there.
+    with LocalTwilio(prefix="/gateway/twilio") as provider:
+        app = make_app(**{**provider.config(), "TWILIO_API_BASE_URL": provider.base_url + "/"})
+        assert app.config["TWILIO_API_BASE_URL"] == provider.base_url
+        with app.app_context():
+            world = factories.World.build()
+            owner = sms_owner()
+            _, _, ids = scenario.issue(world.agency, [owner])
+            assert delivery.deliver(ids).sent == 1
+            (message,) = provider.to(owner.phone)
+            found = sms.gateway(app).find_sent(owner.phone, message.body, utcnow() - timedelta(minutes=1))
+            sms.close(app)
+            db.session.remove()
+    path = f"/2010-04-01/Accounts/{provider.account_sid}/Messages.json"
+    assert provider.requests == [("POST", path), ("GET", path)] and not provider.errors
+    assert found is not None and found.sid == message.sid
+
+
+class ConnectRecorder:
+    """An outbound HTTP proxy that writes down where each client wants a tunnel to, and refuses it."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+        recorder = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                method, target, _ = self.rfile.readline().decode().split(" ", 2)
+                recorder.targets.append(f"{method} {target}")
+                self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.one_database
+def test_the_default_base_is_twilios_and_an_https_base_replaces_its_host(make_app, monkeypatch):
+    # Through an outbound proxy, the host each request is for shows in its CONNECT line.
+    proxy = ConnectRecorder()
+    for name in ("https_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    account = {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+               "TWILIO_FROM_NUMBER": FROM_NUMBER}
+    try:
+        for settings in ({}, {"TWILIO_API_BASE_URL": "https://sms.example.net/twilio"}):
+            app = make_app(**account, **settings)
+            with pytest.raises(sms.SendError, match="Twilio unreachable: ProxyError"):
+                sms.gateway(app).send("+14145550123", "hello")
+            sms.close(app)
+    finally:
+        proxy.close()
+    assert make_app().config["TWILIO_API_BASE_URL"] == "https://api.twilio.com"
+    assert proxy.targets == ["CONNECT api.twilio.com:443", "CONNECT sms.example.net:443"]
+
+
+@pytest.mark.one_database
+@pytest.mark.parametrize("value", [
+    "api.twilio.com", "ftp://api.twilio.com", "https://", "https://AC1:token@api.twilio.com",
+    "https://api.twilio.com/?region=ie1", "https://api.twilio.com/#top", "https://api.twilio.com:https",
+    " https://api.twilio.com"])
+def test_a_malformed_sms_api_base_url_stops_start_up_naming_the_setting(make_app, value):
+    with pytest.raises(RuntimeError, match=r"^TWILIO_API_BASE_URL .*e\.g\. TWILIO_API_BASE_URL=https://api\.twilio"):
+        make_app(TWILIO_API_BASE_URL=value)
+
+
+def test_production_calls_the_sms_provider_over_https_except_on_loopback():
+    with pytest.raises(RuntimeError, match="^TWILIO_API_BASE_URL must start with https:// in production"):
+        production_app(TWILIO_API_BASE_URL="http://sms.example.net")
+    local = production_app(TWILIO_API_BASE_URL="http://127.0.0.1:8099/twilio/")
+    assert local.config["TWILIO_API_BASE_URL"] == "http://127.0.0.1:8099/twilio"
+    assert production_app().config["TWILIO_API_BASE_URL"] == "https://api.twilio.com"
 
 
 # --- inbound webhook ---------------------------------------------------------------------------------
