@@ -145,6 +145,11 @@ class Config:
     TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
     TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
     TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID")
+    # Where the Twilio client sends its API requests: Twilio's own API, a Twilio-compatible
+    # provider's, or a local gateway (scheme, host and an optional path prefix; checked at start-up).
+    TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "https://api.twilio.com")
+    # How long one request to that API may take before it counts as failed and is retried.
+    TWILIO_TIMEOUT_SECONDS = env_int("TWILIO_TIMEOUT_SECONDS", 10)
     # Job queue: RQ on REDIS_URL when set, else a worker thread inside the app process.
     JOB_QUEUE_NAME = env_str("JOB_QUEUE_NAME", "porchlight")
     RUN_IN_PROCESS_WORKER = env_bool("RUN_IN_PROCESS_WORKER", True)

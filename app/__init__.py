@@ -42,7 +42,7 @@ from app.errors import ERROR_SCHEMA, error_body, register_error_handlers
 from app.extensions import db, migrate
 from app.footage.routes import bp as footage_bp
 from app.logs import first_line
-from app.notifications import mail, push_endpoints
+from app.notifications import mail, push_endpoints, sms
 from app.notifications.routes import bp as notifications_bp
 from app.privacy.routes import bp as privacy_bp
 from app.ratelimits import configure as configure_rate_limits
@@ -74,9 +74,10 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     logs.init_app(app)
     register_blueprints(app)
     jobs.init_app(app)
-    # Push and mail settings are checked as the app is built, not at the first message.
+    # Push, mail and SMS provider settings are checked as the app is built, not at the first message.
     push_endpoints.check_config(app.config)
     mail.check_config(app.config)
+    sms.check_config(app.config)
     register_errorhandlers(app)
     register_api_docs(app)
     register_security_headers(app)

@@ -56,14 +56,18 @@ def init_app(app: Flask) -> None:
 
 def checked_base_url(text: str, *, production: bool) -> str:
     """``text`` without its trailing slash, or a RuntimeError saying what is wrong with it."""
-    problem = _problem(text, production=production)
+    problem = url_problem(text, production=production)
     if problem:
         raise RuntimeError(f"PUBLIC_BASE_URL {problem}, got {text!r}: set the absolute address people reach "
                            f"Porchlight at, e.g. {EXAMPLE} (see docs/DEPLOY.md)")
     return text.rstrip("/")
 
 
-def _problem(text: str, *, production: bool) -> str | None:
+def url_problem(text: str, *, production: bool) -> str | None:
+    """What is wrong with ``text`` as the base of absolute URLs ("must ..."), or None.
+
+    Also the rule for the base URLs of the services the app calls (TWILIO_API_BASE_URL).
+    """
     if text != text.strip() or any(ch.isspace() or ord(ch) < 32 for ch in text):
         return "must not contain spaces or control characters"
     parts = urlsplit(text)
@@ -79,8 +83,9 @@ def _problem(text: str, *, production: bool) -> str | None:
         return "has an invalid port"
     # Refused rather than warned about: the PWA's service worker, push and camera work only
     # in a secure context, production cookies are Secure (sign-in fails over http), and every
-    # SMS would carry an upload token in plain text. Loopback stays allowed: browsers count
-    # it as secure and it never leaves the machine (benchmarks of the production settings).
+    # SMS would carry an upload token in plain text; a provider's API would get our credentials
+    # and every text in plain text. Loopback stays allowed: browsers count it as secure and it
+    # never leaves the machine (benchmarks of the production settings, a local SMS gateway).
     if production and parts.scheme == "http" and not _is_loopback(parts.hostname):
         return "must start with https:// in production"
     return None

@@ -799,8 +799,6 @@ def test_sms_invitations_are_rate_limited_per_district(app, as_manager):
 def test_sms_invitations_through_the_real_twilio_client(make_app):
     with LocalTwilio() as twilio:
         app = make_app(**twilio.config())
-        http = twilio.http_client()
-        sms.use_http_client(app, http)
         with app.app_context():
             world = factories.World.build()
             manager = signed_in(app, world.manager)
@@ -814,6 +812,5 @@ def test_sms_invitations_through_the_real_twilio_client(make_app):
             assert sids == {m.sid for m in twilio.messages}
             sms.close(app)
             db.session.remove()
-        http.close()
     assert not twilio.errors, twilio.errors
 

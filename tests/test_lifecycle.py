@@ -95,13 +95,10 @@ def variant(request, app, runner):
         return
     with LocalTwilio() as server:
         app.config.update(server.config())
-        http = server.http_client()
-        sms.use_http_client(app, http)
         try:
             yield Variant(TwilioAccount(server), ending)
         finally:
             sms.close(app)
-            http.close()
     assert not server.errors, server.errors
 
 

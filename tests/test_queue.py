@@ -71,18 +71,13 @@ def rq_name(redis_url):
 
 @contextmanager
 def app_with(make_app, twilio=None, **overrides):
-    """A configured app with its context pushed, and its Twilio client on the local server."""
-    app = make_app(**({**twilio.config()} if twilio else {}), **overrides)
-    http = twilio.http_client() if twilio else None
-    if http:
-        sms.use_http_client(app, http)
+    """A configured app with its context pushed, its Twilio client on the local server."""
+    app = make_app(**{**(twilio.config() if twilio else {}), **overrides})
     with app.app_context():
         try:
             yield app
         finally:
             sms.close(app)
-            if http:
-                http.close()
             db.session.remove()
 
 
@@ -153,7 +148,7 @@ def test_a_worker_killed_mid_dispatch_loses_nothing_and_sends_nothing_twice(make
         worker_config = {**config, **twilio.config(), "PUSH_TEST_ORIGINS": push.origin,
                          "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]}
         process = subprocess.Popen([sys.executable, "-m", "tests.peers.rq_worker", "--config",
-                                    json.dumps(worker_config), "--twilio", twilio.base_url],
+                                    json.dumps(worker_config)],
                                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             assert push.wait_for(3, timeout=30) and twilio.wait_for(3, timeout=30), "the worker never sent"
@@ -208,10 +203,7 @@ def test_a_worker_that_died_after_claiming_loses_nothing(make_app, push, twilio)
 def test_an_sms_whose_answer_was_lost_is_not_sent_again(make_app, twilio):
     # Twilio takes the message but the answer never arrives (a read timeout): the retry
     # asks Twilio before sending, finds it, and records it.
-    http_client = twilio.http_client()
-    http_client.timeout = 0.3
-    with app_with(make_app, None, **twilio.config()) as app:
-        sms.use_http_client(app, http_client)
+    with app_with(make_app, twilio, TWILIO_TIMEOUT_SECONDS=0.3):
         world = factories.World.build()
         owner = scenario.owner(phone=scenario.phone_number())
         _, _, ids = scenario.issue(world.agency, [owner])
@@ -226,27 +218,20 @@ def test_an_sms_whose_answer_was_lost_is_not_sent_again(make_app, twilio):
         assert len(twilio.messages) == 1
         assert ("GET", f"/2010-04-01/Accounts/{twilio.account_sid}/Messages.json") in twilio.requests
         assert db.session.scalar(sa.select(SmsMessage.provider_sid)) == twilio.messages[0].sid
-        sms.close(app)
-    http_client.close()
 
 
 def test_unreachable_twilio_is_retried_without_a_lookup(make_app, twilio):
-    from tests.peers.twilio_api import LocalHttpClient
-
-    dead = LocalHttpClient("http://127.0.0.1:1")
-    with app_with(make_app, None, **twilio.config()) as app:
-        sms.use_http_client(app, dead)
+    with app_with(make_app, twilio, TWILIO_API_BASE_URL="http://127.0.0.1:1") as app:
         world = factories.World.build()
         _, _, ids = scenario.issue(world.agency, [scenario.owner(phone=scenario.phone_number())])
         t0 = utcnow()
         delivery.deliver(ids, now=t0)
         assert db.session.scalar(sa.select(SmsMessage.status)) == "failed"  # certainly not sent
-        sms.use_http_client(app, twilio.http_client())
+        # The provider is back (here: the setting names the live server; the gateway is built anew).
+        app.config["TWILIO_API_BASE_URL"] = twilio.base_url
+        sms.close(app)
         assert delivery.deliver(ids, now=t0 + timedelta(seconds=30)).sent == 1
         assert len(twilio.messages) == 1 and all(method == "POST" for method, _ in twilio.requests)
-        sms.close(app)
-        app.extensions["porchlight.twilio_http_client"].close()
-    dead.close()
 
 
 def test_a_redis_outage_loses_nothing(make_app, caplog):

@@ -4,9 +4,12 @@ Each way ends in :func:`answer_ask`: the ask is re-read under its row lock and m
 by the ask state machine (app/footage/asks.py), which refuses an answer its state does
 not allow (409 illegal_transition). An answer records how it came (``via``: app,
 notification, sms or link). The notifications package receives the SMS and hands its
-reply words here (:func:`answer_by_sms`); it never decides an ask.
+reply words here (:func:`answer_by_sms`); it never decides an ask, and words the reply
+from what this module says happened.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
@@ -119,40 +122,50 @@ def answer_with_token(token: str) -> Ask:
 # The first word of a reply, as app/notifications/service.py parses it, and the answer it gives.
 SMS_ANSWERS = {"YES": "approve", "Y": "approve", "APPROVE": "approve", "NO": "decline", "N": "decline",
                "DECLINE": "decline", "NONE": "no_footage", "NOFOOTAGE": "no_footage"}
+# The word a reply is told to use for each answer.
+SMS_WORDS = {"approve": "YES", "decline": "NO", "no_footage": "NONE"}
+
+# What came of an SMS answer.
+ANSWERED = "answered"  # the ask took the answer
+REFUSED = "refused"  # the ask's state or its request refused it (``refusal`` says why)
+CHOOSE = "choose"  # no code, several open asks: the owner must say which
+UNKNOWN_CODE = "unknown_code"  # the code names none of the owner's open asks
+NONE_OPEN = "none_open"  # the owner has no open ask
 
 
-def _code_list(open_asks: list[Ask]) -> str:
-    return ", ".join(f"{a.reply_code} ({a.camera_label})" for a in open_asks[:5])
+@dataclass(frozen=True)
+class SmsAnswer:
+    """What an SMS answer did; app/notifications/messages.py words the reply."""
+
+    outcome: str
+    action: str
+    ask: Ask | None = None  # the ask answered or refused
+    code: str | None = None  # the code the owner sent
+    open_asks: tuple[Ask, ...] = ()  # the owner's open asks, newest first (to choose from)
+    refusal: str | None = None
 
 
-def answer_by_sms(owner: User, keyword: str, code: str | None) -> str:
-    """Answer the owner's open ask that ``code`` names (or their only one); the text to reply with.
+def answer_by_sms(owner: User, keyword: str, code: str | None) -> SmsAnswer:
+    """Answer the owner's open ask that ``code`` names (or their only one).
 
-    A reply that names no open ask, or that the ask's state refuses, changes nothing and
-    says why.
+    A reply that names no open ask, or that the ask's state refuses, changes nothing;
+    the result says why, with the open asks to choose from.
     """
     action = SMS_ANSWERS[keyword]
-    open_asks = open_asks_of(owner)
+    open_asks = tuple(open_asks_of(owner))
     if code is not None:
         ask = next((a for a in open_asks if a.reply_code == code), None)
         if ask is None:
-            if not open_asks:
-                return f"No open request has code {code}; you have no open requests."
-            return f"No open request has code {code}. Your open requests: {_code_list(open_asks)}."
+            return SmsAnswer(UNKNOWN_CODE if open_asks else NONE_OPEN, action, code=code, open_asks=open_asks)
     elif len(open_asks) == 1:
         ask = open_asks[0]
     elif not open_asks:
-        return "You have no open requests right now."
+        return SmsAnswer(NONE_OPEN, action)
     else:
-        return (f"You have {len(open_asks)} open requests: reply {keyword} <code> with one of "
-                f"{_code_list(open_asks)}.")
+        return SmsAnswer(CHOOSE, action, open_asks=open_asks)
     try:
         answer_ask(ask, owner, action, via="sms")
     except ApiError as exc:
         # Refused before anything changed (answered already, expired): the inbound row stays.
-        return f"Request {ask.reply_code}: {exc.message}"
-    if action == "approve":
-        return f"Thank you. Upload your clip for request {ask.reply_code} here: {links.upload_link(ask)}"
-    if action == "decline":
-        return f"Thank you; you declined request {ask.reply_code}. Nothing is shared."
-    return f"Thank you; noted that you have no footage for request {ask.reply_code}."
+        return SmsAnswer(REFUSED, action, ask=ask, code=code, refusal=exc.message)
+    return SmsAnswer(ANSWERED, action, ask=ask, code=code)

@@ -26,6 +26,7 @@ from flask import current_app
 from marshmallow import ValidationError
 
 from app.accounts.models import Role, User
+from app.agencies.service import memberships_of
 from app.audit import service as audit
 from app.common.fields import normalize_phone
 from app.db import utcnow
@@ -291,8 +292,7 @@ def start_phone_verification(owner: User, phone: str | None) -> dict[str, Any]:
                                       expires_at=now + CODE_TTL, created_at=now)
     db.session.add(verification)
     # Sent before the audit record: the audit chain's lock is not held across a network call.
-    _send_direct(owner, phone, f"Your Porchlight code is {code}. It expires in 10 minutes. "
-                               "Do not share it with anyone.")
+    _send_direct(owner, phone, messages.verification_sms_text(code, agency_names(owner)))
     audit.record("phone.verification_sent", target=owner, actor=owner, details={"phone_changed": phone != owner.phone})
     db.session.commit()
     status = sms_status()
@@ -354,6 +354,11 @@ def parse_reply(text: str) -> tuple[str, str | None]:
     return keyword, code
 
 
+def agency_names(owner: User | None) -> list[str]:
+    """The names of the agencies whose requests reach ``owner`` (those the owner joined)."""
+    return [membership.agency.name for membership in memberships_of(owner)] if owner else []
+
+
 def _owner_by_phone(phone: str) -> User | None:
     return db.session.scalar(sa.select(User).where(User.phone == phone, User.phone_verified.is_(True),
                                                    User.role == Role.OWNER, User.active.is_(True)))
@@ -383,17 +388,17 @@ def inbound_sms(form: Any) -> str | None:
     elif keyword in START_WORDS:
         db.session.execute(sa.delete(SmsOptOut).where(SmsOptOut.phone == sender))
         audit.record("sms.opted_in", target_type="user", target_id=owner.id if owner else None, actor=owner)
-        reply = "You will get Porchlight messages again. Reply HELP for help."
+        reply = messages.start_text(agency_names(owner))
     elif keyword in HELP_WORDS:
-        reply = messages.HELP_TEXT
+        reply = messages.help_text(agency_names(owner))
     elif keyword in answers.SMS_ANSWERS:
         if owner is None:
-            reply = "This number is not linked to a verified Porchlight account."
+            reply = messages.NOT_LINKED
         else:
             db.session.flush()
-            reply = answers.answer_by_sms(owner, keyword, code)
+            reply = messages.sms_answer_text(answers.answer_by_sms(owner, keyword, code))
     else:
-        reply = "Sorry, that was not understood. " + messages.HELP_TEXT
+        reply = messages.NOT_UNDERSTOOD
     db.session.commit()
     return reply
 

@@ -1,10 +1,10 @@
 """SMS through Twilio, or into the local outbox when no Twilio credentials are configured.
 
 The only module that imports twilio. ``gateway(app)`` picks the implementation by
-config: with TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN the real Twilio client (its
-HTTP client can be injected with ``use_http_client``, which the tests use to point the
-real library at a local server); without them an outbox that sends nothing and says so
-in the log. Webhook signatures are checked here too.
+config: with TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN the real Twilio client, sending
+to TWILIO_API_BASE_URL (Twilio's API by default; a Twilio-compatible provider's, or the
+tests' local server); without them an outbox that sends nothing and says so in the log.
+Webhook signatures are checked here too.
 """
 from __future__ import annotations
 
@@ -23,12 +23,16 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
+from app import links
+
 log = logging.getLogger(__name__)
 
 _GATEWAY = "porchlight.sms_gateway"
-_HTTP_CLIENT = "porchlight.twilio_http_client"
 _lock = threading.Lock()
-SEND_TIMEOUT_SECONDS = 10
+# The base of every URL the twilio library builds (api.twilio.com, or a regional
+# api.<edge>.<region>.twilio.com when TWILIO_EDGE / TWILIO_REGION are set).
+TWILIO_API = "https://api.twilio.com"
+_API_ORIGIN = re.compile(r"^https://[^/]+")
 
 OUTBOX = "outbox"
 TWILIO = "twilio"
@@ -97,12 +101,54 @@ class OutboxGateway:
         pass
 
 
+class ProviderHttpClient(TwilioHttpClient):
+    """The twilio library's own HTTP client, sending to another API base than Twilio's.
+
+    The library offers no base URL of its own: its region and edge options only rename
+    the host inside twilio.com. So each request's scheme and host are replaced by the
+    base (which may add a path prefix), after the library built the URL; paths, paging,
+    form encoding, Basic auth and errors stay the library's.
+    """
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.base_url = base_url
+        if self.session is not None:
+            # The library sizes its connection pool for https only; a gateway on loopback may be http.
+            self.session.mount("http://", self.session.get_adapter("https://"))
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        return super().request(method, _API_ORIGIN.sub(lambda _: self.base_url, url, count=1), *args, **kwargs)
+
+
+def check_config(config: Any) -> None:
+    """Settle TWILIO_API_BASE_URL at start-up, or refuse to start naming it.
+
+    The rules of PUBLIC_BASE_URL (app/links.py): an absolute http(s) URL without user,
+    query or fragment, https in production except on loopback (a local SMS gateway).
+    """
+    text = config.get("TWILIO_API_BASE_URL") or TWILIO_API
+    problem = links.url_problem(text, production=config["ENV_NAME"] == "production")
+    if problem:
+        raise RuntimeError(f"TWILIO_API_BASE_URL {problem}, got {text!r}: set the base URL of Twilio's API or of a "
+                           f"Twilio-compatible provider's, e.g. TWILIO_API_BASE_URL={TWILIO_API} (see docs/DEPLOY.md)")
+    config["TWILIO_API_BASE_URL"] = text.rstrip("/")
+
+
+def http_client(config: Any) -> TwilioHttpClient:
+    """The HTTP client of the Twilio client: Twilio's own, or one sending to TWILIO_API_BASE_URL."""
+    timeout = float(config["TWILIO_TIMEOUT_SECONDS"])
+    base = (config.get("TWILIO_API_BASE_URL") or TWILIO_API).rstrip("/")
+    if base == TWILIO_API:
+        return TwilioHttpClient(timeout=timeout)
+    return ProviderHttpClient(base, timeout=timeout)
+
+
 class TwilioGateway:
     mode = TWILIO
 
-    def __init__(self, app: Flask, http_client: Any = None) -> None:
-        self._owns_http = http_client is None
-        self._http = http_client or TwilioHttpClient(timeout=SEND_TIMEOUT_SECONDS)
+    def __init__(self, app: Flask) -> None:
+        self._http = http_client(app.config)
         self._client = Client(app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"],
                               http_client=self._http)
         self._from = app.config.get("TWILIO_FROM_NUMBER")
@@ -141,7 +187,7 @@ class TwilioGateway:
         return None
 
     def close(self) -> None:
-        if self._owns_http and self._http.session is not None:
+        if self._http.session is not None:
             self._http.session.close()
 
 
@@ -150,12 +196,6 @@ def _never_connected(exc: requests.RequestException) -> bool:
         return True
     return isinstance(exc, requests.ConnectionError) and (
         "NewConnectionError" in repr(exc) or "Connection refused" in str(exc))
-
-
-def use_http_client(app: Flask, http_client: Any) -> None:
-    """Make the app's Twilio client send through ``http_client`` (a TwilioHttpClient)."""
-    app.extensions[_HTTP_CLIENT] = http_client
-    close(app)
 
 
 def mode(app: Flask) -> str:
@@ -169,8 +209,7 @@ def gateway(app: Flask) -> Gateway:
         with _lock:
             found = app.extensions.get(_GATEWAY)
             if found is None:
-                found = (TwilioGateway(app, app.extensions.get(_HTTP_CLIENT)) if mode(app) == TWILIO
-                         else OutboxGateway())
+                found = TwilioGateway(app) if mode(app) == TWILIO else OutboxGateway()
                 app.extensions[_GATEWAY] = found
     return found
 

@@ -1,9 +1,9 @@
 """A local stand-in for Twilio's REST API, for the real twilio Client, plus webhook signing.
 
-The app's Twilio client sends through :class:`LocalHttpClient`, a TwilioHttpClient that
-rewrites ``https://api.twilio.com`` to this server; everything else (form encoding,
-Basic auth, JSON parsing, errors) is the library's own. The server implements what the
-app calls:
+The app reaches it as it would reach a Twilio-compatible provider: :meth:`LocalTwilio.config`
+sets TWILIO_API_BASE_URL to this server, and everything on the way (the app's client,
+form encoding, Basic auth, JSON parsing, errors) is the app's and the library's own. The
+server implements what the app calls:
 
 - ``POST /2010-04-01/Accounts/<sid>/Messages.json`` (To, From or MessagingServiceSid,
   Body, StatusCallback) → 201 with a message resource;
@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import email.utils
 import json
-import re
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
@@ -53,8 +51,10 @@ class Message:
 
 
 class LocalTwilio:
-    def __init__(self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN) -> None:
-        self.account_sid, self.auth_token = account_sid, auth_token
+    """The server; ``prefix`` serves the API under a path (a provider's gateway behind a path)."""
+
+    def __init__(self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN, prefix: str = "") -> None:
+        self.account_sid, self.auth_token, self.prefix = account_sid, auth_token, prefix
         self.messages: list[Message] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) of every API call
         self.errors: list[str] = []
@@ -77,7 +77,7 @@ class LocalTwilio:
                 twilio._list(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_port}"
+        self.base_url = f"http://127.0.0.1:{self.server.server_port}{prefix}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="local-twilio", daemon=True)
 
@@ -98,12 +98,9 @@ class LocalTwilio:
         self.close()
 
     def config(self) -> dict:
-        """The app settings that make it use this account."""
+        """The app settings that make it use this account on this server."""
         return {"TWILIO_ACCOUNT_SID": self.account_sid, "TWILIO_AUTH_TOKEN": self.auth_token,
-                "TWILIO_FROM_NUMBER": FROM_NUMBER}
-
-    def http_client(self) -> LocalHttpClient:
-        return LocalHttpClient(self.base_url)
+                "TWILIO_FROM_NUMBER": FROM_NUMBER, "TWILIO_API_BASE_URL": self.base_url}
 
     def fail_next(self, status: int = 500, code: int = 20500, message: str = "Internal Server Error") -> None:
         self._failures.append((status, code, message))
@@ -130,8 +127,13 @@ class LocalTwilio:
             return False
         return True
 
-    def _create(self, handler: BaseHTTPRequestHandler) -> None:
+    def _path(self, handler: BaseHTTPRequestHandler) -> str:
+        """The request's path without the prefix; a path outside the prefix keeps a leading "!"."""
         path = urlsplit(handler.path).path
+        return path[len(self.prefix):] if path.startswith(self.prefix + "/") else "!" + path
+
+    def _create(self, handler: BaseHTTPRequestHandler) -> None:
+        path = self._path(handler)
         self.requests.append(("POST", path))
         length = int(handler.headers.get("Content-Length") or 0)
         form = {k: v[0] for k, v in parse_qs(handler.rfile.read(length).decode(), keep_blank_values=True).items()}
@@ -162,8 +164,12 @@ class LocalTwilio:
 
     def _list(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
-        self.requests.append(("GET", parts.path))
+        path = self._path(handler)
+        self.requests.append(("GET", path))
         if not self._authorized(handler):
+            return
+        if path != f"/2010-04-01/Accounts/{self.account_sid}/Messages.json":
+            self._reply(handler, 404, {"code": 20404, "message": "Not found", "status": 404})
             return
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         found = [m for m in reversed(self.messages) if "To" not in query or m.to == query["To"]]
@@ -185,21 +191,6 @@ class LocalTwilio:
             handler.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
-
-
-class LocalHttpClient(TwilioHttpClient):
-    """The twilio library's own HTTP client, sending to a local server instead of api.twilio.com."""
-
-    def __init__(self, base_url: str, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.base_url = base_url.rstrip("/")
-
-    def request(self, method, url, *args, **kwargs):
-        return super().request(method, re.sub(r"^https://[^/]+", self.base_url, url), *args, **kwargs)
-
-    def close(self) -> None:
-        if self.session is not None:
-            self.session.close()
 
 
 def signed_post(client, url: str, params: dict, token: str = AUTH_TOKEN, signature: str | None = None):

@@ -93,6 +93,11 @@ function channelsSection(ctx, user) {
 
 // --- phone verification --------------------------------------------------------------------------
 
+// What verifying a number signs it up for (the opt-in the SMS program registers, docs/DEPLOY.md).
+const SMS_CONSENT = "Verifying the number signs it up for Porchlight texts: footage requests from the agencies "
+  + "you joined, and answers to your replies. Msg frequency varies. Msg & data rates may apply. "
+  + "Reply HELP for help, STOP to opt out.";
+
 function phoneSection(ctx, user) {
   const box = h("div.phone-setting");
 
@@ -128,7 +133,8 @@ function phoneSection(ctx, user) {
       h("p", user.phone
         ? "Your mobile number is not verified yet, so no text messages are sent to it. Verify it to get requests by text."
         : "Add and verify a mobile number to get requests by text message as well (or instead of push)."),
-      form);
+      form,
+      h("p.sms-consent", SMS_CONSENT));
   }
 
   function enterCode(sent) {
