@@ -9,7 +9,7 @@ PORT ?= 5000
 # HOST=0.0.0.0 serves the LAN and makes them carry this machine's LAN address.
 export HOST PORT
 
-.PHONY: run test test-fast lint migrate demo clean help npm chromium vendor
+.PHONY: run test test-fast lint migrate demo clean help npm chromium nginx vendor translations extract pwa-i18n
 
 help:
 	@echo "make run   - set up and serve on http://$(HOST):$(PORT) (SQLite under instance/; HOST=0.0.0.0 for phones on the LAN)"
@@ -33,13 +33,27 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
 	@touch $@
 
-migrate: $(VENV)/.installed
+# The compiled catalogs (.mo) are not committed: every .po of every domain under
+# app/translations/ is compiled before the app runs or is tested (the app compiles
+# stale ones at start-up too). docs/TRANSLATIONS.md says how the catalogs are made.
+translations: $(VENV)/.installed
+	$(BIN)/python -c 'from app.i18n import compile_catalogs; compile_catalogs()'
+
+# Refresh the server's template (messages.pot) from the sources and merge it into every
+# language's messages.po; then translate what is new and `make translations`.
+extract: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l -o app/translations/messages.pot \
+	  --no-location --sort-output app
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations -D messages \
+	  --no-fuzzy-matching --ignore-obsolete
+
+migrate: $(VENV)/.installed translations
 	$(FLASK) db upgrade
 
 demo: migrate
 	$(FLASK) demo load
 
-run: demo
+run: demo pwa-i18n
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 # One pytest worker per core (pytest-xdist); the browser tests share one worker, one
@@ -47,11 +61,11 @@ run: demo
 WORKERS ?= auto
 PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
 
-test: $(VENV)/.installed-dev npm chromium
+test: $(VENV)/.installed-dev npm chromium nginx translations pwa-i18n
 	$(PYTEST) $(PYTEST_ARGS)
 
 # Everything but the tests marked slow (see pyproject.toml): for a quick check while working.
-test-fast: $(VENV)/.installed-dev npm
+test-fast: $(VENV)/.installed-dev npm translations pwa-i18n
 	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 # The browser-test tools (axe-core, Lighthouse) and the sources of pwa/vendor/, at the
@@ -77,6 +91,12 @@ vendor: $(VENV)/.installed npm
 	@test -f node_modules/.package-lock.json || { echo "make vendor needs npm (Node.js 20)"; exit 1; }
 	$(BIN)/flask --app 'app:create_app("testing")' pwa vendor
 
+# The PWA's words in each language: pwa/i18n/<lang>.json (gitignored), built from
+# app/translations/<lang>/LC_MESSAGES/pwa.po (docs/TRANSLATIONS-PWA.md). After changing the
+# PWA's texts, `flask pwa-i18n extract` updates pwa.pot and the .po files for translators.
+pwa-i18n: $(VENV)/.installed
+	@$(BIN)/flask --app 'app:create_app("testing")' pwa-i18n build >/dev/null
+
 # Debian's chromium for the browser tests (tests/browser): Playwright drives it; never
 # `playwright install`, which downloads a browser of its own.
 CHROMIUM ?= /usr/bin/chromium
@@ -91,6 +111,21 @@ chromium:
 	  echo "$(CHROMIUM) (or a font for it) is missing: the browser tests (tests/browser) will be skipped."; \
 	  echo "To enable them run 'make test' as root (it runs: apt-get install chromium fonts-dejavu-core),"; \
 	  echo "or install Debian's chromium package yourself."; \
+	fi
+
+# Debian's nginx for the fleet test (tests/test_fleet.py), which runs it as its own process in
+# front of two app nodes with deploy/nginx/porchlight.conf; the package's own service is not used.
+NGINX ?= /usr/sbin/nginx
+nginx:
+	@if [ -x $(NGINX) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's nginx for the fleet test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; } \
+	    || echo "could not install nginx: the fleet test will skip (and fail when CI is set)"; \
+	else \
+	  echo "$(NGINX) is missing: the fleet test (tests/test_fleet.py) will be skipped."; \
+	  echo "To enable it run 'make test' as root (it runs: apt-get install nginx),"; \
+	  echo "or install Debian's nginx package yourself."; \
 	fi
 
 lint: $(VENV)/.installed-dev

@@ -65,6 +65,20 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _storage_url(text: str) -> str:
+    text = text.strip()
+    if text and (not text.startswith("s3://") or len(text) <= len("s3://") or text[5] == "/"):
+        raise RuntimeError(f"environment variable STORAGE_URL must look like s3://bucket/prefix, got {text!r}")
+    return text
+
+
+def _sse(text: str) -> str:
+    value = {"aes256": "AES256", "aws:kms": "aws:kms", "": ""}.get(text.strip().lower())
+    if value is None:
+        raise RuntimeError(f"environment variable S3_SERVER_SIDE_ENCRYPTION must be AES256 or aws:kms, got {text!r}")
+    return value
+
+
 def _tile_url(text: str) -> str:
     return "" if text.strip().lower() in ("none", "off") else text
 
@@ -116,6 +130,9 @@ class Config:
     # are not locked out by the per-login limit that strangers' guesses use up.
     DEVICE_COOKIE_NAME = "porchlight_device"
     DEVICE_COOKIE_LIFETIME_DAYS = env_int("DEVICE_COOKIE_LIFETIME_DAYS", 180)
+    # A new account's unproved e-mail address or phone number ends after this many days: the
+    # account loses it, or is deleted when it proved no address at all (app/privacy/claims.py).
+    UNVERIFIED_CLAIM_DAYS = env_int("UNVERIFIED_CLAIM_DAYS", 7)
     # The name authenticator apps show beside a Porchlight two-step sign-in code.
     TOTP_ISSUER = env_str("TOTP_ISSUER", "Porchlight")
 
@@ -174,10 +191,41 @@ class Config:
     # Clip storage: "local" keeps clips under CLIP_STORAGE_ROOT.
     CLIP_STORAGE_BACKEND = env_str("CLIP_STORAGE_BACKEND", "local")
     CLIP_STORAGE_ROOT = env_str("CLIP_STORAGE_ROOT", str(INSTANCE_DIR / "clips"))
+    # STORAGE_URL=s3://bucket/prefix keeps clips in an S3-compatible object store instead
+    # (app/storage/s3.py; unset: local disk as above). S3_ENDPOINT_URL names a server other than
+    # AWS (MinIO, Ceph, moto: http://127.0.0.1:9000); S3_REGION its region. S3_ACCESS_KEY_ID and
+    # S3_SECRET_ACCESS_KEY, when unset, leave credentials to boto3's own chain (AWS_* variables,
+    # ~/.aws, an instance role). S3_SERVER_SIDE_ENCRYPTION: AES256 or aws:kms (with
+    # S3_SSE_KMS_KEY_ID, else the bucket's default KMS key). S3_PART_SIZE_MIB: the multipart
+    # part size (at least 5, S3's smallest part; 10,000 parts make the largest clip).
+    STORAGE_URL = _storage_url(env_str("STORAGE_URL", "") or "")
+    S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")
+    S3_REGION = env_str("S3_REGION")
+    S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID")
+    S3_SECRET_ACCESS_KEY = env_str("S3_SECRET_ACCESS_KEY")
+    S3_SERVER_SIDE_ENCRYPTION = _sse(env_str("S3_SERVER_SIDE_ENCRYPTION", "") or "")
+    S3_SSE_KMS_KEY_ID = env_str("S3_SSE_KMS_KEY_ID")
+    S3_PART_SIZE = max(5, env_int("S3_PART_SIZE_MIB", 8)) * 1024 * 1024
+    # boto3's attempts per call and its connect/read timeout: a bucket that does not answer
+    # fails the request (503, nothing lost) within about attempts × timeout.
+    S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 3)
+    S3_TIMEOUT_SECONDS = env_int("S3_TIMEOUT_SECONDS", 10)
+    # The media job (app/clips/processing.py): each clip's probe and working copy run in a
+    # child process under a time limit and an address-space cap; at most MEDIA_CONCURRENCY
+    # run at once across the installation; a claim whose worker died is retried up to
+    # MEDIA_MAX_ATTEMPTS times. MEDIA_WORK_DIR (default: the system's temporary directory)
+    # holds a copy of the master when the storage backend has no local file, and the copy.
+    MEDIA_TIME_LIMIT_SECONDS = env_int("MEDIA_TIME_LIMIT_SECONDS", 3600)
+    MEDIA_MEMORY_LIMIT_MIB = env_int("MEDIA_MEMORY_LIMIT_MIB", 1536)
+    MEDIA_CONCURRENCY = env_int("MEDIA_CONCURRENCY", 1)
+    MEDIA_MAX_ATTEMPTS = env_int("MEDIA_MAX_ATTEMPTS", 3)
+    MEDIA_WORK_DIR = env_str("MEDIA_WORK_DIR")
     # Unfinished uploads are cleaned up this long after their last byte.
     UPLOAD_EXPIRY_HOURS = env_int("UPLOAD_EXPIRY_HOURS", 24)
-    # Containers accepted by their leading bytes (comma-separated).
-    ALLOWED_VIDEO_CONTAINERS = env_str("ALLOWED_VIDEO_CONTAINERS", "mp4,matroska,avi,mpegts,h264")
+    # Containers accepted by their leading bytes (comma-separated). A "zip" (a recorder's export
+    # with its player) must also hold a video entry, within app.clips.bundles' limits.
+    ALLOWED_VIDEO_CONTAINERS = env_str("ALLOWED_VIDEO_CONTAINERS",
+                                       "mp4,matroska,avi,mpegts,h264,hevc,mpegps,dhav,asf,zip")
 
     # --- bulk enrollment for business improvement districts ---
     # A member spreadsheet larger than this is refused with 413 before it is read.
@@ -224,6 +272,22 @@ class Config:
     # Wrong two-step codes per account (only wrong ones count): with three codes valid at
     # a time, 20 guesses a day give an attacker holding the password about 2 % a year.
     RATELIMIT_SECOND_FACTOR = env_str("RATELIMIT_SECOND_FACTOR", "5 per 10 minutes; 20 per day")
+    # Staff invitations sent (and resent) per supervisor: each is an e-mail from the agency.
+    RATELIMIT_INVITATIONS = env_str("RATELIMIT_INVITATIONS", "30 per hour; 100 per day")
+    # Steps of joining by invitation (password + QR, then the code) per client address.
+    RATELIMIT_INVITATION_JOIN = env_str("RATELIMIT_INVITATION_JOIN", "20 per 10 minutes")
+    # Password-reset requests per client address (each answers 202 whatever the login), and
+    # reset attempts (link or code) per client address.
+    RATELIMIT_PASSWORD_RESET = env_str("RATELIMIT_PASSWORD_RESET", "5 per 10 minutes; 20 per day")
+    RATELIMIT_PASSWORD_RESET_CONFIRM = env_str("RATELIMIT_PASSWORD_RESET_CONFIRM", "20 per 10 minutes")
+    # Reset links and codes sent per account, and per address (an owner and a staff account
+    # sharing an address get one each per request), in any hour. Beyond them a request is
+    # still answered 202 and sends nothing.
+    PASSWORD_RESET_PER_ACCOUNT_PER_HOUR = env_int("PASSWORD_RESET_PER_ACCOUNT_PER_HOUR", 3)
+    PASSWORD_RESET_PER_ADDRESS_PER_HOUR = env_int("PASSWORD_RESET_PER_ADDRESS_PER_HOUR", 6)
+    # A reset request takes at least this long, sent or not, so its timing does not tell
+    # whether the login has an account (sending an e-mail or SMS takes time).
+    PASSWORD_RESET_MIN_RESPONSE_MS = env_int("PASSWORD_RESET_MIN_RESPONSE_MS", 800)
 
     # Maps in the PWA (Leaflet). MAP_TILE_URL=none shows pins on a plain grid, no tiles;
     # the tile server's usage policy applies (OpenStreetMap's asks for light use only).
@@ -276,6 +340,8 @@ class TestingConfig(Config):
     MAP_TILE_URL = ""
     # Rate-limit tests turn limits on with make_app(RATELIMIT_ENABLED=True).
     RATELIMIT_ENABLED = False
+    # Reset requests answer at once; tests of the floor set it.
+    PASSWORD_RESET_MIN_RESPONSE_MS = 0
 
 
 class ProductionConfig(Config):

@@ -21,6 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import (
     crypto,
     health,
+    i18n,
     jobs,
     links,
     logs,
@@ -43,6 +44,7 @@ from app.extensions import db, migrate
 from app.footage.routes import bp as footage_bp
 from app.logs import first_line
 from app.notifications import mail, push_endpoints, sms
+from app.notifications.email_pages import bp as email_pages_bp
 from app.notifications.routes import bp as notifications_bp
 from app.privacy.routes import bp as privacy_bp
 from app.ratelimits import configure as configure_rate_limits
@@ -70,6 +72,7 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     _trust_proxies(app)
 
     register_extensions(app)
+    i18n.init_app(app)
     crypto.init_app(app)
     logs.init_app(app)
     register_blueprints(app)
@@ -166,7 +169,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
 def register_blueprints(app: APIFlask) -> None:
     for bp in (health.bp, accounts_bp, agencies_bp, cameras_bp, enrollment_bp, footage_bp, notifications_bp,
-               clips_bp, districts_bp, transparency_bp, pwa.bp, pwa.config_bp, privacy_bp, audit_bp):
+               clips_bp, districts_bp, transparency_bp, pwa.bp, pwa.config_bp, privacy_bp, audit_bp, email_pages_bp):
         app.register_blueprint(bp)
 
 

@@ -1,5 +1,6 @@
-"""Command-line tools: `flask agency create`, `flask staff reset-second-factor`, `flask audit verify`,
-`flask keys generate|rotate`, `flask demo load`, `flask sms ...` (the job commands are app/jobs.py's)."""
+"""Command-line tools: `flask agency create|invite-supervisor`, `flask staff reset-second-factor`,
+`flask audit verify`, `flask keys generate|rotate`, `flask demo load`, `flask sms ...`,
+`flask accounts reset-password` (the job commands are app/jobs.py's)."""
 from __future__ import annotations
 
 import sys
@@ -11,11 +12,12 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 
 from app import crypto
-from app.accounts import second_factor
+from app.accounts import invitations, recovery, second_factor
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.agencies.models import Agency
 from app.audit import service as audit
+from app.audit.models import HISTORY, INSTALLATION, agency_chain
 from app.common.fields import EmailAddress
 from app.demo import load_demo, print_demo
 from app.errors import ApiError
@@ -24,9 +26,10 @@ from app.notifications.cli import mail_cli, sms_cli
 
 agency_cli = AppGroup("agency", help="Create and list agencies.")
 staff_cli = AppGroup("staff", help="Staff accounts.")
-audit_cli = AppGroup("audit", help="Check the audit chain.")
+audit_cli = AppGroup("audit", help="Check the audit chains.")
 demo_cli = AppGroup("demo", help="Demo data for a local try-out.")
 keys_cli = AppGroup("keys", help="ENCRYPTION_KEYS: the keys of the secrets kept in the database.")
+accounts_cli = AppGroup("accounts", help="Help people back into their accounts.")
 
 
 def _fail(message: str) -> None:
@@ -40,23 +43,47 @@ def _fail(message: str) -> None:
 @click.option("--timezone", "tz", default=None, help="IANA time zone; defaults to DEFAULT_TIMEZONE.")
 @click.option("--supervisor-email", required=True, help="E-mail of the first supervisor.")
 @click.option("--supervisor-name", default=None)
-@click.password_option("--supervisor-password", envvar="SUPERVISOR_PASSWORD",
-                       help="Asked for when not given (or set SUPERVISOR_PASSWORD).")
-def create_agency(name, slug, tz, supervisor_email, supervisor_name, supervisor_password):
-    """Create an agency and its first supervisor."""
+def create_agency(name, slug, tz, supervisor_email, supervisor_name):
+    """Create an agency and print the invitation link of its first supervisor.
+
+    Nobody but the supervisor ever knows their password: the link (single use, 72 hours)
+    lets them choose it and set up two-step sign-in.
+    """
     tz = tz or current_app.config["DEFAULT_TIMEZONE"]
     # The service checks name, slug and time zone; the CLI only turns its errors into messages.
     try:
         email = EmailAddress().deserialize(supervisor_email)
-        agency, user = accounts.create_agency_with_supervisor(
-            name=name.strip(), slug=slug.lower(), timezone=tz, email=email, password=supervisor_password,
-            display_name=supervisor_name)
+        agency, link = accounts.create_agency_with_supervisor(
+            name=name.strip(), slug=slug.lower(), timezone=tz, email=email, display_name=supervisor_name)
     except ValidationError as exc:
         _fail(f"supervisor e-mail: {' '.join(exc.messages)}")
     except ApiError as exc:
         _fail(exc.message)
-    click.echo(f"Created agency {agency.name!r} (id {agency.id}, slug {agency.slug}) "
-               f"with supervisor {user.email} (id {user.id}).")
+    click.echo(f"Created agency {agency.name!r} (id {agency.id}, slug {agency.slug}).")
+    click.echo(f"Send this invitation link to the first supervisor, {email}; it works once, within 72 hours,\n"
+               "to choose a password and set up two-step sign-in:")
+    click.echo(link)
+
+
+@agency_cli.command("invite-supervisor")
+@click.argument("slug")
+@click.argument("email")
+@click.option("--name", "display_name", default=None, help="The supervisor's name.")
+def invite_supervisor(slug, email, display_name):
+    """Print a new invitation link for a supervisor of the agency SLUG (e.g. when the first
+    supervisor's link expired unused); an open invitation of EMAIL stops working."""
+    agency = db.session.scalar(sa.select(Agency).where(Agency.slug == slug.lower()))
+    if agency is None:
+        _fail(f"no agency with slug {slug!r} (see `flask agency list`)")
+    try:
+        email = EmailAddress().deserialize(email)
+    except ValidationError as exc:
+        _fail(f"e-mail: {' '.join(exc.messages)}")
+    link = invitations.invite_supervisor_by_operator(agency, email=email, display_name=display_name)
+    db.session.commit()
+    click.echo(f"Send this invitation link to {email}, a new supervisor of {agency.name}; it works once, "
+               "within 72 hours:")
+    click.echo(link)
 
 
 @agency_cli.command("list")
@@ -73,7 +100,9 @@ def reset_second_factor(email):
 
     The account's sessions end; its next sign-in with the password leads to setting it up again.
     """
-    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    # A resident account may share the address (identities are per side): the staff one is meant.
+    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower())
+                             .order_by(User.is_staff.desc(), User.email_verified_at.is_(None), User.id).limit(1))
     if user is None:
         _fail(f"no account with e-mail {email!r}")
     second_factor.reset(user, actor=None, agency_id=user.agency_id, via="cli")
@@ -82,16 +111,46 @@ def reset_second_factor(email):
 
 
 @audit_cli.command("verify")
-def verify():
-    """Verify the hash chain; exit 1 and name the first bad row if it was tampered with."""
-    report = audit.verify_chain()
-    if report.ok:
-        click.echo(f"audit chain intact: {report.events_checked} events verified")
-        return
-    problem = report.problem
-    click.secho(f"audit chain BROKEN: {problem.message}", fg="red", err=True)
-    click.echo(f"first bad row: kind={problem.kind} seq={problem.seq} event_id={problem.event_id}", err=True)
-    sys.exit(1)
+@click.option("--agency", "agency_id", type=click.IntRange(min=1), default=None,
+              help="Only this agency's chain (by id, see `flask agency list`).")
+@click.option("--installation", is_flag=True, help="Only the installation's chain (events of no agency).")
+@click.option("--history", is_flag=True, help="Only the sealed history chain (events from before 0017).")
+def verify(agency_id, installation, history):
+    """Verify the audit chains (every one by default); per chain print its length, head and
+    OK or the first broken seq; exit 1 if any is broken."""
+    chosen = [name for name, on in (("--agency", agency_id is not None), ("--installation", installation),
+                                    ("--history", history)) if on]
+    if len(chosen) > 1:
+        _fail(f"choose one of --agency, --installation and --history, not {' and '.join(chosen)}")
+    chains = None
+    if agency_id is not None:
+        chain = agency_chain(agency_id)
+        if db.session.get(Agency, agency_id) is None and chain not in audit.chain_names():
+            _fail(f"no agency with id {agency_id} (see `flask agency list`)")
+        chains = [chain]
+    elif installation:
+        chains = [INSTALLATION]
+    elif history:
+        chains = [HISTORY]
+    report = audit.verify_chain(chains)
+    for chain in report.chains:
+        where = f"{chain.chain}: {chain.length} events, head {chain.last_hash}"
+        if chain.sealed:
+            where += " (sealed)"
+        if chain.ok:
+            click.echo(f"{where}: OK")
+            continue
+        problem = chain.problem
+        click.secho(f"{where}: BROKEN at seq {problem.seq}: {problem.message}", fg="red", err=True)
+        click.echo(f"first bad row of {chain.chain}: kind={problem.kind} seq={problem.seq} "
+                   f"event_id={problem.event_id}", err=True)
+    broken = [chain.chain for chain in report.chains if not chain.ok]
+    if broken:
+        click.secho(f"audit chain BROKEN: {', '.join(broken)} ({len(report.chains)} chains checked)", fg="red",
+                    err=True)
+        sys.exit(1)
+    click.echo(f"audit chain intact: every chain verifies ({len(report.chains)} chains, "
+               f"{report.events_checked} events)")
 
 
 @keys_cli.command("generate")
@@ -127,6 +186,25 @@ def demo_load():
     print_demo(load_demo())
 
 
+@accounts_cli.command("reset-password")
+@click.argument("email")
+def reset_password(email):
+    """Print a one-time link (30 minutes) that lets the holder of EMAIL choose a new password.
+
+    For someone who cannot receive the e-mail or text: hand the link over only to the
+    person, once you know who they are. An address with an owner and a staff account
+    gets one link for each, labelled. Audited; nobody's password is changed until the
+    link is used, and then every session of the account ends.
+    """
+    made = recovery.operator_links(email)
+    if not made:
+        _fail(f"no active account with e-mail {email.strip()!r}")
+    for user, url in made:
+        unproved = "" if user.email_verified_at else "; the e-mail address is not verified"
+        click.echo(f"{recovery.account_label(user)} ({user.email}, id {user.id}{unproved}):\n  {url}")
+    click.echo(f"Each link works once, until {recovery.TTL.seconds // 60} minutes from now.")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(agency_cli)
     app.cli.add_command(staff_cli)
@@ -135,3 +213,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(keys_cli)
     app.cli.add_command(sms_cli)
     app.cli.add_command(mail_cli)
+    app.cli.add_command(accounts_cli)

@@ -29,7 +29,11 @@ PASSWORDS = {
     "officer@demo.porchlight.test": "demo-officer-pw",
     "manager@demo.porchlight.test": "demo-manager-pw",
     "owner@demo.porchlight.test": "demo-owner-pw",
+    "neighbor@demo.porchlight.test": "demo-neighbor-pw",
 }
+# An owner reached by e-mail only (a verified address, no push, no phone): a request near
+# City Hall reaches them in the outbox (`flask mail outbox`), whose link answers it.
+EMAIL_OWNER = "neighbor@demo.porchlight.test"
 
 
 @dataclass
@@ -66,6 +70,20 @@ def _live_code(agency: Agency, district: District, supervisor: User) -> Enrollme
     return code
 
 
+def _email_owner(agency: Agency, district: District) -> None:
+    if db.session.scalar(sa.select(User.id).where(User.email == EMAIL_OWNER)) is not None:
+        return
+    owner = _user(EMAIL_OWNER, Role.OWNER, display_name="Demo Neighbor", email_verified_at=utcnow())
+    db.session.add(Membership(owner_id=owner.id, agency_id=agency.id, district_id=district.id))
+    camera = Camera(owner_id=owner.id, district_id=district.id, label="Side gate", bearing=270, field_of_view=100,
+                    retention_days=14, mode=CameraMode.REGISTER, public_attestation=True, blackout_windows=[],
+                    shared_with=[agency])
+    camera.place(43.04130, -87.90951)  # 47 m south of the Front porch
+    db.session.add(camera)
+    db.session.flush()
+    audit.record("camera.created", target=camera, actor=owner, details={**created_audit_details(camera), "via": "demo"})
+
+
 def load_demo() -> Demo:
     if current_app.config["ENV_NAME"] == "production":
         raise click.ClickException("demo data is never loaded in production")
@@ -99,6 +117,7 @@ def load_demo() -> Demo:
     else:
         district = agency.districts[0]
         supervisor = db.session.scalar(sa.select(User).where(User.email == "supervisor@demo.porchlight.test"))
+    _email_owner(agency, district)
     code = _live_code(agency, district, supervisor)
     db.session.commit()
     return Demo(agency=agency, code=code, created=created)
@@ -117,6 +136,9 @@ def print_demo(demo: Demo) -> None:
     echo("The officer and supervisor also need two-step sign-in: at their first sign-in the app asks")
     echo("them to set up an authenticator app (any TOTP app; the screen shows the key for typing as")
     echo("well as the QR code). Lost the phone? flask staff reset-second-factor EMAIL")
+    echo("")
+    echo(f"{EMAIL_OWNER} gets requests near City Hall by e-mail only: read them with `flask mail outbox`")
+    echo("and open the message's link to answer.")
     echo("")
     echo(f"Enrollment code {demo.code.display_code} (campaign, Downtown BID): {url}")
     echo(codes.qr_text(url))

@@ -10,11 +10,13 @@ from typing import Any
 
 from apiflask import HTTPError
 from flask import Flask, request
+from flask_babel import lazy_gettext
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
 from app.logs import first_line, redact
+from app.storage.base import StorageUnavailable
 
 _DEFAULT_CODES = {
     400: "bad_request",
@@ -52,12 +54,14 @@ class ApiError(HTTPError):
 
 
 def field_error(field: str, message: str, status: int = 422) -> ApiError:
+    # ``message`` may be lazy (app/i18n): rendered here, in the request's language.
+    message = str(message)
     """A validation error that names the offending field."""
     return ApiError(status, "validation_error", f"{field}: {message}", fields={field: [message]})
 
 
 def not_found(what: str) -> ApiError:
-    return ApiError(404, "not_found", f"{what} not found.")
+    return ApiError(404, "not_found", lazy_gettext("%(what)s not found.", what=what))
 
 
 def forbidden(message: str = "Your role does not allow this.") -> ApiError:
@@ -124,7 +128,8 @@ def register_error_handlers(app: Flask) -> None:
         extra = dict(error.extra_data or {})
         code = extra.pop("code", None) or _DEFAULT_CODES.get(status, "error")
         fields = extra.pop("fields", None)
-        message = error.message or "Error"
+        # A lazy message (app/i18n) is rendered here, in the request's language.
+        message = str(error.message) if error.message else "Error"
         if status == 400 and message == "Bad Request" and request.is_json:
             # webargs could not decode the body at all.
             code, message = "malformed_json", "The request body is not valid JSON."
@@ -149,6 +154,14 @@ def register_error_handlers(app: Flask) -> None:
             return error_body(status, _DEFAULT_CODES.get(status, "error"), exc.description or exc.name), status
         app.logger.exception("unhandled error on %s %s", request.method, redact(request.path))
         return error_body(500, "internal_error", "Something went wrong on our side; it has been logged."), 500
+
+    @app.errorhandler(StorageUnavailable)
+    def storage_unavailable(exc: StorageUnavailable):
+        # The object store refused (AccessDenied, 5xx) or did not answer: the request changed nothing.
+        db.session.rollback()
+        app.logger.error("clip storage error on %s %s: %s", request.method, redact(request.path), exc)
+        return (error_body(503, "storage_unavailable", "Clip storage is unavailable; nothing was changed. "
+                           "Try again shortly."), 503, {"Retry-After": "5"})
 
     @app.errorhandler(DBAPIError)
     def database_unavailable(exc: DBAPIError):

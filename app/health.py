@@ -1,9 +1,10 @@
-"""Liveness and readiness: is the database (and Redis, when configured) reachable."""
+"""Liveness and readiness: is the database (and Redis, when configured) reachable, and does clip storage answer."""
 import sqlalchemy as sa
 from apiflask import APIBlueprint, Schema, fields
 from flask import current_app
 
 from app.extensions import db
+from app.storage import StorageError, backend_name, get_storage
 
 bp = APIBlueprint("health", __name__, url_prefix="/api", tag="Health")
 
@@ -12,6 +13,8 @@ class HealthOut(Schema):
     status = fields.String(metadata={"enum": ["ok", "degraded"]})
     database = fields.String()
     redis = fields.String(metadata={"description": "'ok', 'unavailable', or 'not configured'."})
+    storage = fields.String(metadata={"description": "Clip storage: 'ok' or 'unavailable'."})
+    storage_backend = fields.String(metadata={"description": "Where clips are kept: 'local' (disk) or 's3'."})
 
 
 def redis_status() -> str:
@@ -30,6 +33,20 @@ def redis_status() -> str:
         return "unavailable"
 
 
+def storage_status() -> tuple[str, str]:
+    """(backend, 'ok' or 'unavailable'): an object store must answer for its bucket, a disk be writable."""
+    try:
+        storage = get_storage()
+    except (RuntimeError, ValueError):
+        return backend_name(current_app), "unavailable"
+    try:
+        storage.check()
+    except StorageError as error:
+        current_app.logger.warning("health: clip storage (%s) unavailable: %s", storage.name, error)
+        return storage.name, "unavailable"
+    return storage.name, "ok"
+
+
 @bp.get("/health")
 @bp.output(HealthOut)
 @bp.doc(responses={503: "A dependency is unavailable"})
@@ -42,6 +59,8 @@ def health():
         db.session.rollback()
         database = "unavailable"
     redis_state = redis_status()
-    ok = database == "ok" and redis_state in ("ok", "not configured")
-    body = {"status": "ok" if ok else "degraded", "database": database, "redis": redis_state}
+    backend, storage = storage_status()
+    ok = database == "ok" and redis_state in ("ok", "not configured") and storage == "ok"
+    body = {"status": "ok" if ok else "degraded", "database": database, "redis": redis_state,
+            "storage": storage, "storage_backend": backend}
     return body, 200 if ok else 503

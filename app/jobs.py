@@ -8,8 +8,9 @@ in-process worker (embedded: create_app hands it this tick), and once from
 
 1. deliveries claimed by a worker that died go back to pending;
 2. each domain's housekeeping: requests past their lifetime expire, abandoned uploads
-   are cleaned, clips past retention are purged, district imports never committed
-   expire, sessions long ended are deleted;
+   are cleaned, clips past retention are purged (with their working copies), media
+   claims whose worker died are given back and pending clips handed to the media
+   queue, district imports never committed expire, sessions long ended are deleted;
 3. follow-up messages are recorded: an unanswered (and unseen) push escalates to SMS
    after the agency's delay, a reminder goes out before a request expires;
 4. asks whose first message went out but are still ``queued`` (the worker's deferred
@@ -17,7 +18,10 @@ in-process worker (embedded: create_app hands it this tick), and once from
 5. every due pending delivery is handed to the queue, so nothing waits forever
    because Redis was down or a process died between commit and enqueue.
 
-    flask worker [--burst]   an RQ worker for the notification queue (needs REDIS_URL)
+    flask worker [--burst] [--queues all|notifications|media]
+                             an RQ worker (needs REDIS_URL): notifications first, media jobs last
+    flask media process [--clip ID]
+                             make the due working copies (or one clip's) in this process, now
     flask jobs run           the tick every SCHEDULER_INTERVAL_SECONDS, until stopped
     flask jobs tick          one tick now
     flask jobs deliver       deliver every due notification in this process, now
@@ -37,6 +41,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from app.accounts.sessions import purge_ended_sessions
+from app.accounts.tokens import purge_ended_tokens
+from app.clips import processing
 from app.clips.retention import purge_expired_clips
 from app.clips.uploads import clean_abandoned_uploads
 from app.common.settings import setting
@@ -45,6 +51,7 @@ from app.districts.imports import expire_due_imports
 from app.extensions import db
 from app.footage.lifecycle import expire_due_requests
 from app.notifications import delivery, dispatcher, followups, queue
+from app.privacy.claims import expire_unverified_claims
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +64,12 @@ HOUSEKEEPING: tuple[tuple[str, Callable[[datetime], int]], ...] = (
     ("expired_requests", expire_due_requests),
     ("abandoned_uploads", clean_abandoned_uploads),
     ("purged_clips", purge_expired_clips),
+    ("media_recovered", processing.recover_stale_claims),
+    ("media_enqueued", processing.enqueue_due),
     ("expired_imports", expire_due_imports),
     ("ended_sessions", purge_ended_sessions),
+    ("ended_tokens", purge_ended_tokens),
+    ("expired_claims", expire_unverified_claims),
 )
 
 
@@ -96,15 +107,21 @@ def tick(now: datetime | None = None) -> dict[str, int]:
 jobs_cli = AppGroup("jobs", help="The scheduler's tick and notification deliveries.")
 
 
+media_cli = AppGroup("media", help="Working copies of delivered clips.")
+
+
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--queues", "which", type=click.Choice(queue.WORKER_QUEUES), default="all", show_default=True,
+              help="Notifications first and media jobs last, or only one of them (a worker making a "
+                   "working copy takes nothing else until it is done).")
 @with_appcontext
-def worker(burst: bool) -> None:
-    """Run an RQ worker for the notification queue (needs REDIS_URL)."""
+def worker(burst: bool, which: str) -> None:
+    """Run an RQ worker for the notification and media queues (needs REDIS_URL)."""
     if not current_app.config.get("REDIS_URL"):
         click.secho("REDIS_URL is not set: the app delivers in-process, no worker is needed.", fg="yellow", err=True)
         sys.exit(1)
-    queue.run_worker(current_app._get_current_object(), burst=burst)
+    queue.run_worker(current_app._get_current_object(), burst=burst, which=which)
 
 
 @jobs_cli.command("tick")
@@ -141,8 +158,18 @@ def deliver_now() -> None:
                f"retry_later={report.retried}")
 
 
+@media_cli.command("process")
+@click.option("--clip", "clip_id", type=int, default=None,
+              help="Only this clip (one that failed is tried again).")
+def process_media(clip_id: int | None) -> None:
+    """Probe and make the working copy of every pending clip in this process, now."""
+    report = processing.process_due(clip_id)
+    click.echo(f"media: {report or 'nothing to do'}")
+
+
 def init_app(app: Flask) -> None:
-    """The commands, and the tick the in-process worker runs (when there is no Redis)."""
+    """The commands, and the tick and media job the in-process workers run (when there is no Redis)."""
     app.cli.add_command(worker)
     app.cli.add_command(jobs_cli)
-    queue.init_app(app, tick)
+    app.cli.add_command(media_cli)
+    queue.init_app(app, tick, processing.process_clip)

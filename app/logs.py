@@ -16,7 +16,8 @@ from flask import Flask
 
 REDACTED = "[redacted]"
 # Paths whose next segment is a credential (docs/DEPLOY.md lists them for proxies' access logs).
-CREDENTIAL_PATHS = ("/u/", "/e/", "/api/upload-links/", "/api/ask-actions/", "/api/enrollment/lookup/")
+CREDENTIAL_PATHS = ("/u/", "/e/", "/m/", "/unsubscribe/", "/api/upload-links/", "/api/ask-actions/",
+                    "/api/enrollment/lookup/")
 _CREDENTIAL_SEGMENT = re.compile(
     r"(?P<lead>^|[\s\"'(]|://[^/\s\"']+)(?P<path>" + "|".join(map(re.escape, CREDENTIAL_PATHS)) + r")[^/?#\s\"']+")
 _QUERY_VALUE = re.compile(r"(?P<name>[?&][^=&#\s\"']+=)[^&#\s\"']+")

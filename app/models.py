@@ -1,5 +1,11 @@
 """Imports every domain's models so that metadata and Alembic see the whole schema."""
-from app.accounts.models import RecoveryCode, User, UserSession  # noqa: F401
+from app.accounts.models import (  # noqa: F401
+    OneTimeToken,
+    RecoveryCode,
+    StaffInvitation,  # noqa: F401
+    User,
+    UserSession,
+)
 from app.agencies.models import Agency, District, Membership  # noqa: F401
 from app.audit.models import AuditChainHead, AuditEvent  # noqa: F401
 from app.cameras.models import Camera, camera_shares  # noqa: F401

@@ -28,6 +28,7 @@ owns /app/vendor/, so nothing else under pwa/vendor/ (licences, manifest) is ser
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import shutil
@@ -39,9 +40,13 @@ import click
 from apiflask import APIBlueprint, Schema, fields
 from flask import Blueprint, current_app, request, send_file, send_from_directory
 
+from app import pwa_i18n
+from app.agencies.service import installation_time_zone
+from app.clips.uploads import allowed_containers
 from app.errors import not_found
 from app.footage.asks import ACTIONS, APPROVED_STATES, TRANSITIONS
 from app.footage.models import OPEN_ASK_STATES, AskState
+from app.i18n import LANGUAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 PWA_DIR = ROOT / "pwa"
@@ -97,6 +102,8 @@ def describe_vendor(root: Path, versions: dict[str, str]) -> list[dict[str, str]
 
 
 bp = Blueprint("pwa", __name__)
+# /app/i18n/<lang>.json and `flask pwa-i18n ...`: the PWA's catalogs (app/pwa_i18n.py).
+bp.register_blueprint(pwa_i18n.bp)
 
 
 @bp.cli.command("vendor")
@@ -158,8 +165,8 @@ def asset(filename: str):
 # --- the installable app: service worker, manifest, offline and upload-link pages -----------
 
 # What the service worker caches as the app shell besides everything under pwa/js,
-# pwa/css and pwa/icons: the start page, the offline page, the manifest and the
-# vendored scripts the screens load.
+# pwa/css and pwa/icons: the start page, the offline page, the manifest, the vendored
+# scripts the screens load and the catalogs of the owners' languages.
 _SHELL_PAGES = ("/", "/offline.html", "/manifest.webmanifest")
 _SHELL_DIRS = ("js", "css", "icons")
 _SHELL_VENDOR = ("leaflet.js", "leaflet.css", "tus.js", "jsqr.js")
@@ -171,6 +178,7 @@ def _shell_files() -> list[tuple[str, Path]]:
     pages = {"/": "index.html", "/offline.html": "offline.html", "/manifest.webmanifest": "manifest.webmanifest"}
     files += [(url, PWA_DIR / pages[url]) for url in _SHELL_PAGES]
     files += [(f"/app/vendor/{name}", VENDOR_DIR / VENDOR_FILES[name][0]) for name in _SHELL_VENDOR]
+    files += pwa_i18n.shell_files()
     return files
 
 
@@ -178,7 +186,7 @@ def _service_worker_source() -> bytes:
     """sw.js with its VERSION (a digest of every shell file) and SHELL (their URLs) filled in."""
     files = _shell_files()
     digest = hashlib.sha256()
-    for url, path in files + [("/sw.js", PWA_DIR / "sw.js")]:
+    for url, path in files + [("/sw.js", PWA_DIR / "sw.js")] + pwa_i18n.other_sources():
         digest.update(url.encode() + b"\0" + path.read_bytes() + b"\0")
     source = (PWA_DIR / "sw.js").read_text(encoding="utf-8")
     source = source.replace("__VERSION__", digest.hexdigest()[:16])
@@ -228,6 +236,46 @@ def _revalidate_app_files(response):
     return response
 
 
+# The app's own text files travel gzip-compressed to browsers that accept it: on a phone's
+# slow connection they are most of what a screen waits for (about 180 KB of script and
+# style, a quarter of that compressed). Each file is compressed once per version (its
+# ETag) and kept; the ETag turns weak, which still answers revalidations with 304 (they
+# compare weakly) and tells caches the bytes differ from the uncompressed ones.
+_COMPRESSIBLE = frozenset({"text/html", "text/css", "text/javascript", "application/javascript",
+                           "application/json", "application/manifest+json", "image/svg+xml"})
+_COMPRESS_MIN_BYTES = 1024
+_GZIP_CACHE_ENTRIES = 512
+_gzip_cache: dict[tuple[str, str], bytes] = {}
+
+
+@bp.after_request
+def _compress_text_files(response):
+    if response.mimetype not in _COMPRESSIBLE:
+        return response
+    response.vary.add("Accept-Encoding")
+    if (response.status_code != 200 or "Content-Encoding" in response.headers
+            or request.accept_encodings["gzip"] <= 0):
+        return response
+    response.direct_passthrough = False
+    data = response.get_data()
+    if len(data) < _COMPRESS_MIN_BYTES:
+        return response
+    etag, _ = response.get_etag()
+    key = (request.path, etag or hashlib.sha256(data).hexdigest())
+    compressed = _gzip_cache.get(key)
+    if compressed is None:
+        if len(_gzip_cache) >= _GZIP_CACHE_ENTRIES:
+            _gzip_cache.clear()  # a new release's files: the old versions are not asked for again
+        compressed = _gzip_cache[key] = gzip.compress(data, compresslevel=6, mtime=0)
+    response.set_data(compressed)
+    response.headers["Content-Encoding"] = "gzip"
+    # Byte ranges would count in the compressed bytes: these small files are sent whole.
+    response.headers.pop("Accept-Ranges", None)
+    if etag:
+        response.set_etag(etag, weak=True)
+    return response
+
+
 # --- what the app needs before sign-in: this deployment's map, the ask rules --------------
 
 config_bp = APIBlueprint("app_config", __name__, url_prefix="/api", tag="App")
@@ -261,9 +309,27 @@ class AskRulesOut(Schema):
         metadata={"description": "The states each state can become; an empty list: the ask is final."})
 
 
+class UploadConfigOut(Schema):
+    containers = fields.List(fields.String(), metadata={
+        "description": "The video containers uploads accept (judged by their leading bytes), for the upload "
+                       "screen to name."})
+
+
+class LanguageOut(Schema):
+    code = fields.String(metadata={"enum": list(LANGUAGES), "description": "The language's tag (hmn: White Hmong, "
+                                                                            "RPA Latin script)."})
+    name = fields.String(metadata={"description": "The language's name in itself, for the language switch."})
+
+
 class AppConfigOut(Schema):
     map = fields.Nested(MapConfigOut)
     asks = fields.Nested(AskRulesOut)
+    uploads = fields.Nested(UploadConfigOut)
+    languages = fields.List(fields.Nested(LanguageOut), metadata={
+        "description": "The languages offered, English first; a user's `language` is one of their codes."})
+    time_zone = fields.String(allow_none=True, metadata={
+        "description": "The IANA time zone signed-out screens show times in: the agency's when this installation "
+                       "runs exactly one, else null (the device's). Signed in, /api/auth/me's `time_zone` counts."})
 
 
 def ask_rules() -> dict[str, Any]:
@@ -278,9 +344,11 @@ def ask_rules() -> dict[str, Any]:
 @config_bp.get("/app-config")
 @config_bp.output(AppConfigOut)
 def app_config():
-    """What the PWA needs before sign-in: the map tiles, where maps open, and the ask rules"""
+    """What the PWA needs before sign-in: map tiles, where maps open, ask rules, accepted containers, languages"""
     config = current_app.config
     return {"map": {"tile_url": config["MAP_TILE_URL"], "attribution": config["MAP_TILE_ATTRIBUTION"],
                     "center": list(config["MAP_DEFAULT_CENTER"]), "zoom": config["MAP_DEFAULT_ZOOM"],
                     "max_zoom": config["MAP_MAX_ZOOM"]},
-            "asks": ask_rules()}
+            "asks": ask_rules(), "uploads": {"containers": allowed_containers()},
+            "languages": [{"code": code, "name": name} for code, name in LANGUAGES.items()],
+            "time_zone": installation_time_zone()}

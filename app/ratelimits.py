@@ -26,7 +26,9 @@ KEY_PREFIX = "porchlight-limits"
 LIMIT_SETTINGS = ("RATELIMIT_SIGN_IN", "RATELIMIT_SIGN_IN_LOGIN", "RATELIMIT_SIGN_IN_DEVICE",
                   "RATELIMIT_PHONE_VERIFICATION",
                   "RATELIMIT_VERIFICATION_SMS_TOTAL", "RATELIMIT_PHONE_VERIFY", "RATELIMIT_ENROLLMENT_LOOKUP",
-                  "RATELIMIT_UPLOAD_CREATION", "RATELIMIT_SECOND_FACTOR", "RATELIMIT_SIGN_UP")
+                  "RATELIMIT_UPLOAD_CREATION", "RATELIMIT_SECOND_FACTOR", "RATELIMIT_SIGN_UP",
+                  "RATELIMIT_INVITATIONS", "RATELIMIT_INVITATION_JOIN",
+                  "RATELIMIT_PASSWORD_RESET", "RATELIMIT_PASSWORD_RESET_CONFIRM")
 # The 429 response in the OpenAPI document (@bp.doc(responses={..., 429: RATE_LIMITED})).
 RATE_LIMITED = {
     "description": "Rate limited (code `rate_limited`): retry after Retry-After seconds",
@@ -136,6 +138,16 @@ def limited(setting: str, key: Callable[[], str], what: str, *, shared_scope: st
     if shared_scope:
         return limiter.shared_limit(_setting(setting), shared_scope, **options)
     return limiter.limit(_setting(setting), scope=key.__name__, **options)
+
+
+def without_phone() -> bool:
+    """A sign-up that texts nothing (no number given) is outside the SMS budgets."""
+    body = request.get_json(silent=True)
+    return not (isinstance(body, dict) and isinstance(body.get("phone"), str) and body["phone"].strip())
+
+
+def signed_up(response) -> bool:
+    return response.status_code == 201
 
 
 def without_enrollment_code() -> bool:

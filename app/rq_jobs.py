@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Flask, current_app, has_app_context
 
 from app import create_app
+from app.clips import processing
 from app.notifications import delivery, queue
 
 _standalone: Flask | None = None
@@ -40,3 +41,11 @@ def run_bookkeeping_job(ask_ids: list[int]) -> int:
     app = _app_for_job()
     with app.app_context():
         return delivery.mark_asks_notified([int(i) for i in ask_ids])
+
+
+def run_media_job(clip_id: int) -> str | None:
+    """The media queue's job: probe a clip and make its working copy (app/clips/processing.py)."""
+    app = _app_for_job()
+    with app.app_context():
+        status = processing.process_clip(int(clip_id))
+    return status.value if status is not None else None

@@ -49,3 +49,20 @@ def for_update(query: sa.Select, table: sa.Table, *criteria: sa.ColumnElement[bo
     if dialect() == "sqlite":
         db.session.execute(sa.update(table).where(*criteria).values(id=table.c.id))
     return query.with_for_update().execution_options(populate_existing=True)
+
+
+# pg_advisory_xact_lock keys: one number per installation-wide critical section.
+ADVISORY_LOCKS = {"media_claim": 0x5052_4D31}
+
+
+def serialise(name: str, table: sa.Table, *criteria: sa.ColumnElement[bool]) -> None:
+    """Let one transaction at a time past this point, until it commits (``name``: ADVISORY_LOCKS).
+
+    PostgreSQL takes a transaction-scoped advisory lock. SQLite has none: a no-op UPDATE
+    of the rows ``criteria`` name takes its database-wide write lock, which serialises
+    as much (and the reads after it see the latest commit).
+    """
+    if dialect() == "postgresql":
+        db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCKS[name])))
+    else:
+        db.session.execute(sa.update(table).where(*criteria).values(id=table.c.id))

@@ -1,7 +1,7 @@
 """Benchmark of the radius search: ``cameras_within`` on SQLite and PostgreSQL.
 
     python bench/geo.py [--cameras 1000000] [--queries 1000] [--scan-queries 20]
-                        [--downtown-share 0.05] [--seed 2] [--gc-freeze] [--sqlite-only]
+                        [--downtown-share 0.05] [--seed 2] [--gc-freeze] [--sqlite-only|--postgresql-only]
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres python bench/geo.py
 
 Builds its own schema in a temporary SQLite file and, when ``BENCH_DATABASE_URL`` is
@@ -16,7 +16,10 @@ through the real service function inside an app context:
   ``active_only``);
 - ``full_scan``: the first ``--scan-queries`` metro queries again through the same
   function after ``DROP INDEX ix_cameras_geo``, so the database must read every row;
-  the ratio is the scan's median over the indexed median of the same queries.
+  the ratio is the scan's median over the indexed median of the same queries;
+- PostgreSQL only, ``without_include``: the three sets again on the index as it was
+  before migration 0018 (no ``INCLUDE (id, status)``), then the metro set once more on
+  the covering index: before and after in one run.
 
 Each query runs in an open transaction on a connection already checked out, as in a
 request that has loaded its user; times are ``time.perf_counter`` around the call,
@@ -58,6 +61,7 @@ METRO_M = 50_000.0
 DOWNTOWN_M = 2_000.0
 RADIUS_M = 500.0
 TARGET_P50_MS, TARGET_P99_MS = 5.0, 20.0
+TARGET_PG_METRO_P50_MS = 1.0  # issue 16
 PAUSED_SHARE = 0.05
 WARMUP = 100
 M_PER_DEG_LAT = geo.EARTH_RADIUS_M * math.pi / 180
@@ -207,6 +211,42 @@ def summary(times: list[float], counts: list[int], _kept=None) -> dict:
     }
 
 
+def _rebuild_geo_index(include: bool) -> None:
+    """ix_cameras_geo again, as migration 0018 makes it (INCLUDE (id, status)) or as before it."""
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("DROP INDEX ix_cameras_geo"))
+        conn.execute(sa.text("CREATE INDEX ix_cameras_geo ON cameras (lat_band, longitude, latitude)"
+                             + (" INCLUDE (id, status)" if include else "")))
+        conn.execute(sa.text("ANALYZE cameras"))
+
+
+def compare_plain_index(metro, downtown, agency_id: int, figures: dict, say: Callable[[str], None]) -> dict:
+    """PostgreSQL: the same queries on the index without INCLUDE (before migration 0018), then the
+    metro set once more on the covering index, so before and after come from one run and the
+    order of the runs (caches warming) does not decide the comparison."""
+    before: dict = {}
+    _rebuild_geo_index(include=False)
+    before["plan"] = query_plan()
+    before["metro"] = summary(*run(metro)[:2])
+    before["officer"] = summary(*run(metro, agency_id=agency_id, active_only=True)[:2])
+    before["downtown"] = summary(*run(downtown)[:2])
+    _rebuild_geo_index(include=True)
+    again = summary(*run(metro)[:2])
+    after_p50 = statistics.median([figures["metro"]["p50_ms"], again["p50_ms"]])
+    before["metro_covering_again"] = again
+    before["officer_covering_again"] = summary(*run(metro, agency_id=agency_id, active_only=True)[:2])
+    before["metro_p50_ratio"] = round(before["metro"]["p50_ms"] / after_p50, 2)
+    say(f"[postgresql] without INCLUDE (plan: {before['plan']}):")
+    for key in ("metro", "downtown", "officer"):
+        f = before[key]
+        say(f"[postgresql] {key:9} p50 {f['p50_ms']:7.2f} ms  p99 {f['p99_ms']:7.2f} ms  (with INCLUDE "
+            f"{figures[key]['p50_ms']:.2f} ms)")
+    say(f"[postgresql] on the covering index again: metro p50 {again['p50_ms']:.2f} ms, officer p50 "
+        f"{before['officer_covering_again']['p50_ms']:.2f} ms; metro without INCLUDE "
+        f"{before['metro']['p50_ms']:.2f} ms, {before['metro_p50_ratio']}x the covering index's")
+    return before
+
+
 def bench_database(name: str, uri: str, positions, metro, downtown, scan_n: int, gc_freeze: bool,
                    rng: np.random.Generator, say: Callable[[str], None]) -> dict:
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": uri})
@@ -235,6 +275,9 @@ def bench_database(name: str, uri: str, positions, metro, downtown, scan_n: int,
             say(f"[{name}] {key:9} p50 {f['p50_ms']:7.2f} ms  p99 {f['p99_ms']:7.2f} ms  "
                 f"max {f['max_ms']:7.2f} ms  ({f['mean_hits']} cameras a query)")
 
+        if name == "postgresql":
+            figures["without_include"] = compare_plain_index(metro, downtown, agency_id, figures, say)
+
         with db.engine.begin() as conn:
             conn.execute(sa.text("DROP INDEX ix_cameras_geo"))
             conn.execute(sa.text("ANALYZE"))
@@ -253,6 +296,9 @@ def bench_database(name: str, uri: str, positions, metro, downtown, scan_n: int,
         figures["meets_target"] = all(
             figures[k]["p50_ms"] <= TARGET_P50_MS and figures[k]["p99_ms"] <= TARGET_P99_MS
             for k in ("metro", "officer"))
+        if name == "postgresql":
+            # Issue 16: metro p50 <= 1 ms on PostgreSQL.
+            figures["meets_issue16_target"] = figures["metro"]["p50_ms"] <= TARGET_PG_METRO_P50_MS
         db.session.remove()
         db.engine.dispose()
     gc.unfreeze()
@@ -267,6 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--downtown-share", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--postgresql-only", action="store_true")
     parser.add_argument("--gc-freeze", action="store_true",
                         help="gc.freeze() the app's objects before timing, as a tuned server would")
     args = parser.parse_args(argv)
@@ -287,8 +334,11 @@ def main(argv: list[str] | None = None) -> None:
                     "target": {"p50_ms": TARGET_P50_MS, "p99_ms": TARGET_P99_MS}}
     scan_n = min(args.scan_queries, args.queries)
     with sqlite_database() as uri:
-        report["sqlite"] = bench_database("sqlite", uri, positions, metro, downtown, scan_n, args.gc_freeze,
-                                          np.random.default_rng(args.seed + 1), say)
+        if args.postgresql_only:
+            say("--postgresql-only: SQLite skipped")
+        else:
+            report["sqlite"] = bench_database("sqlite", uri, positions, metro, downtown, scan_n, args.gc_freeze,
+                                              np.random.default_rng(args.seed + 1), say)
     pg_url = os.environ.get("BENCH_DATABASE_URL")
     if pg_url and not args.sqlite_only:
         with scratch_pg_database(pg_url) as uri:

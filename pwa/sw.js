@@ -8,6 +8,9 @@ const VERSION = "__VERSION__";
 const SHELL = __SHELL__;
 const CACHE = `porchlight-shell-${VERSION}`;
 const OFFLINE_PAGE = "/offline.html";
+// Where the pages keep the owner's language (pwa/js/i18n.js): the worker's own texts
+// ("Answer sent", the Approve button) follow it, or the push message's own `language`.
+const PREFERENCES = "porchlight-preferences";
 
 self.addEventListener("install", (event) => {
   event.waitUntil((async () => {
@@ -20,7 +23,7 @@ self.addEventListener("install", (event) => {
 self.addEventListener("activate", (event) => {
   event.waitUntil((async () => {
     for (const name of await caches.keys()) {
-      if (name.startsWith("porchlight-") && name !== CACHE) {
+      if (name.startsWith("porchlight-") && name !== CACHE && name !== PREFERENCES) {
         await caches.delete(name);
       }
     }
@@ -33,9 +36,14 @@ function isShellAsset(url) {
     && (url.pathname.startsWith("/app/") || url.pathname === "/manifest.webmanifest" || url.pathname === OFFLINE_PAGE);
 }
 
+// The shell cache holds one response per URL. Ignore Vary: the server varies its text
+// files on Accept-Encoding (gzip), a header the stored and the asking requests may not
+// carry alike, and the body kept is the decoded one either way.
+const SHELL_MATCH = { ignoreSearch: true, ignoreVary: true };
+
 async function fromShell(request) {
   const cache = await caches.open(CACHE);
-  const hit = await cache.match(request, { ignoreSearch: true });
+  const hit = await cache.match(request, SHELL_MATCH);
   if (hit) {
     return hit;
   }
@@ -50,12 +58,12 @@ async function navigation(request) {
     const cache = await caches.open(CACHE);
     // The app's own start page works offline; other pages say why they cannot load.
     if (url.pathname === "/") {
-      const shell = await cache.match("/");
+      const shell = await cache.match("/", SHELL_MATCH);
       if (shell) {
         return shell;
       }
     }
-    return (await cache.match(OFFLINE_PAGE)) || Response.error();
+    return (await cache.match(OFFLINE_PAGE, SHELL_MATCH)) || Response.error();
   }
 }
 
@@ -76,33 +84,105 @@ self.addEventListener("fetch", (event) => {
   // Everything else (the API, clips, upload links) goes to the network untouched.
 });
 
-// --- push --------------------------------------------------------------------------------
+// --- the owner's language ----------------------------------------------------------------
 
-function askUrl(data) {
-  return data && data.ask_id ? `/#/asks/${data.ask_id}` : "/#/inbox";
+let words = { language: "en", messages: {} };
+
+// Loads the catalog of `language` (the push message's), else of the pages' last language,
+// from the app shell; English when neither is known or the catalog is missing.
+async function loadWords(language) {
+  let code = language;
+  try {
+    if (!code) {
+      const stored = await (await caches.open(PREFERENCES)).match("/language");
+      code = stored ? (await stored.text()).trim() : "en";
+    }
+    if (code === words.language) {
+      return;
+    }
+    const cached = code === "en" ? null : await fromShell(new Request(`/app/i18n/${code}.json`));
+    words = cached && cached.ok ? await cached.json() : { language: "en", messages: {} };
+  } catch {
+    words = { language: "en", messages: {} };
+  }
 }
 
-self.addEventListener("push", (event) => {
-  let data = {};
+function t(msgid, vars) {
+  const text = words.messages[msgid] || msgid;
+  return text.replace(/%\((\w+)\)s/g, (whole, name) => (vars && name in vars ? String(vars[name]) : whole));
+}
+
+// --- push --------------------------------------------------------------------------------
+
+// A request that ended (withdrawn, expired) has nothing left to answer: its notice opens the inbox.
+const CLOSED = "footage_request_closed";
+// What a push that says nothing readable shows.
+const DEFAULT_TITLE = "Porchlight";
+
+function askUrl(data) {
+  return data && data.ask_id && data.type !== CLOSED ? `/#/asks/${data.ask_id}` : "/#/inbox";
+}
+
+// What a push carries, as an object whatever arrived: the server sends JSON objects, but
+// an empty, non-JSON or non-object payload (another sender, a truncated message) must
+// still show something. iOS revokes the subscription of an app that receives pushes
+// without showing a notification, and Chrome shows a generic one of its own.
+function pushData(message) {
+  let text = "";
   try {
-    data = event.data ? event.data.json() : {};
+    text = message ? message.text() : "";
   } catch {
-    data = { title: "Porchlight", body: event.data ? event.data.text() : "" };
+    text = "";
   }
-  const actions = data.actions && Object.keys(data.actions).length
-    ? [{ action: "approve", title: "Approve" }, { action: "decline", title: "Decline" }]
+  let data;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return { body: text.slice(0, 200) }; // plain text (or nothing): shown as it came
+  }
+  if (data && typeof data === "object" && !Array.isArray(data)) {
+    return data;
+  }
+  return { body: typeof data === "string" ? data.slice(0, 200) : "" };
+}
+
+async function showPush(data) {
+  await loadWords(typeof data.language === "string" ? data.language : undefined);
+  const title = typeof data.title === "string" && data.title.trim() ? data.title : DEFAULT_TITLE;
+  const body = typeof data.body === "string" && data.body
+    ? data.body : t("Open Porchlight to see what is new.");
+  // A notice that the request ended takes the ask's tag, so it replaces the request on screen.
+  const tag = typeof data.tag === "string" && data.tag ? data.tag : undefined;
+  const actions = data.type !== CLOSED && data.actions && typeof data.actions === "object"
+    && Object.keys(data.actions).length
+    ? [{ action: "approve", title: t("Approve") }, { action: "decline", title: t("Decline") }]
     : [];
-  event.waitUntil(self.registration.showNotification(data.title || "Porchlight", {
-    body: data.body || "",
-    tag: data.tag || undefined,
-    renotify: Boolean(data.tag),
+  return self.registration.showNotification(title, {
+    body,
+    tag,
+    renotify: Boolean(tag),
     requireInteraction: data.type === "footage_request",
     icon: "/app/icons/icon-192.png",
     badge: "/app/icons/badge-96.png",
     timestamp: Date.now(),
     data,
     actions,
-  }));
+  });
+}
+
+// Every push shows a notification, inside waitUntil, whatever it carries: should the full
+// one fail (an option this browser refuses), a plain one still shows.
+self.addEventListener("push", (event) => {
+  event.waitUntil((async () => {
+    const data = pushData(event.data);
+    try {
+      await showPush(data);
+    } catch {
+      await self.registration.showNotification(DEFAULT_TITLE, {
+        body: t("Open Porchlight to see what is new."), icon: "/app/icons/icon-192.png", data: {},
+      });
+    }
+  })());
 });
 
 async function openOrFocus(path) {
@@ -126,6 +206,7 @@ async function openOrFocus(path) {
 }
 
 async function answerFromNotification(data, action) {
+  await loadWords(data.language);
   const link = data.actions && data.actions[action];
   let ok = false;
   let message = "";
@@ -134,10 +215,11 @@ async function answerFromNotification(data, action) {
     ok = response.ok;
     if (!ok) {
       const body = await response.json().catch(() => null);
-      message = body && body.error ? body.error.message : `The answer was not recorded (HTTP ${response.status}).`;
+      message = body && body.error ? body.error.message
+        : t("The answer was not recorded (HTTP %(status)s).", { status: response.status });
     }
   } catch {
-    message = "You are offline: the answer was not sent. Open the request to answer it.";
+    message = t("You are offline: the answer was not sent. Open the request to answer it.");
   }
   for (const client of await self.clients.matchAll({ type: "window" })) {
     client.postMessage({ type: "ask-answered", ask_id: data.ask_id, action, ok });
@@ -146,8 +228,8 @@ async function answerFromNotification(data, action) {
     // Approved: the owner's next step is choosing the clip.
     return openOrFocus(askUrl(data));
   }
-  return self.registration.showNotification(ok ? "Answer sent" : "Answer not sent", {
-    body: ok ? "You declined this request. Nothing will be shared." : message,
+  return self.registration.showNotification(ok ? t("Answer sent") : t("Answer not sent"), {
+    body: ok ? t("You declined this request. Nothing will be shared.") : message,
     tag: data.tag || undefined,
     icon: "/app/icons/icon-192.png",
     data: { ...data, actions: {}, answered: ok ? action : null },
@@ -159,7 +241,7 @@ async function answerFromNotification(data, action) {
 function handleNotificationClick(notification, action) {
   const data = notification.data || {};
   notification.close();
-  if (action === "approve" || action === "decline") {
+  if ((action === "approve" || action === "decline") && data.type !== CLOSED) {
     return answerFromNotification(data, action);
   }
   return openOrFocus(askUrl(data));

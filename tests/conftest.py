@@ -25,9 +25,12 @@ from app import (
     models,  # noqa: F401  (every table in the metadata before the PostgreSQL schema is built)
 )
 from app.accounts.models import User
-from app.audit.models import GENESIS_HASH, AuditChainHead
+from app.audit.models import GENESIS_HASH, HISTORY, AuditChainHead
 from app.extensions import db
-from tests import factories, scratchdb
+from tests import factories, media_samples, scratchdb
+
+# s3_server, s3_bucket, refusing_proxy: moto's S3 server, started only by the tests that ask for it.
+pytest_plugins = ["tests.s3_support"]
 
 PG_URL = os.environ.get("TEST_DATABASE_URL") or None
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or None
@@ -130,7 +133,8 @@ def _empty_tables() -> None:
         _emptying_sql = ";\n".join(
             [f'DELETE FROM "{table.name}"' for table in reversed(db.metadata.sorted_tables)]
             + [f"SELECT setval('{sequence}', 1, false)" for sequence in sequences]
-            + [f"INSERT INTO \"{head}\" (id, length, last_hash) VALUES (1, 0, '{GENESIS_HASH}')"])
+            + [f"INSERT INTO \"{head}\" (chain, length, last_hash, link_hash, sealed_at) "
+               f"VALUES ('{HISTORY}', 0, '{GENESIS_HASH}', '{GENESIS_HASH}', now())"])
     with db.engine.begin() as conn:
         conn.exec_driver_sql(_emptying_sql)
 
@@ -154,10 +158,12 @@ class IsolatedClient(FlaskClient):
         return response
 
 
-# What production refuses to start without (app/__init__.py, app/links.py, app/crypto.py).
+# What production refuses to start without (app/__init__.py, app/links.py, app/crypto.py,
+# app/notifications/push_endpoints.py).
 PRODUCTION_SETTINGS = {"SECRET_KEY": "production-test-key-" + "x" * 44,
                        "PUBLIC_BASE_URL": "https://porchlight.example.gov",
                        "ENCRYPTION_KEYS": "lUvWZPg1E6F8aCQq3pdH8b2xfkS1YvcBw8Qq1oZxV2c=",
+                       "VAPID_SUBJECT": "mailto:webmaster@porchlight.example.gov",
                        "SQLALCHEMY_DATABASE_URI": "sqlite://"}
 
 
@@ -312,3 +318,34 @@ def redis_url():
     if not REDIS_URL:
         skip_or_fail("this test needs Redis: set TEST_REDIS_URL (.ci/run does)")
     return REDIS_URL
+
+
+@pytest.fixture
+def twilio():
+    """The local Twilio-compatible API (tests/peers/twilio_api.py); apps reach it with
+    ``make_app(**twilio.config())``. A request it could not make sense of fails the test."""
+    from tests.peers.twilio_api import LocalTwilio
+
+    with LocalTwilio() as server:
+        yield server
+    assert not server.errors, server.errors
+
+
+@pytest.fixture
+def sms_app(make_app, twilio):
+    """An app with Twilio credentials whose real Twilio client talks to the local server."""
+    from app.notifications import sms
+
+    app = make_app(**twilio.config())
+    ctx = app.app_context()
+    ctx.push()
+    yield app
+    sms.close(app)
+    db.session.remove()
+    ctx.pop()
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory):
+    """Every sample of tests/media_samples.py (real files made with PyAV), made once per session; by name."""
+    return media_samples.make_all(tmp_path_factory.mktemp("media-samples"))

@@ -10,6 +10,7 @@ from app.audit.models import AuditEvent
 from app.extensions import db
 from tests import factories
 from tests.conftest import second_factor_code, signed_in
+from tests.invitation_support import invitation_token, join
 
 PASSWORD = "correct horse battery"
 INVALID_CREDENTIALS = "That login and password do not match an active account."
@@ -163,23 +164,22 @@ def test_signup_rejects_weak_password(client, password):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
 
 
-def test_signup_duplicate_email_in_any_case_is_409(client, world):
+def test_signup_with_a_taken_email_in_any_case_answers_as_a_free_one(client, world):
+    """Nobody learns whether an address has an account (tests/test_identities.py has the rest)."""
     r = client.post("/api/auth/signup", json={"email": world.owner.email.upper(), "password": PASSWORD})
-    assert r.status_code == 409
-    assert r.json["error"]["code"] == "account_exists"
-    assert list(r.json["error"]["fields"]) == ["email"]
-    assert client.get("/api/auth/me").status_code == 401
+    assert r.status_code == 201
+    assert (r.json["email"], r.json["email_verified"]) == (world.owner.email, False)
+    assert r.json["id"] != world.owner.id
+    assert user_by_id(world.owner.id).email_verified_at is not None
 
 
-def test_signup_duplicate_phone_in_another_form_is_409(client, world):
-    factories.user(Role.OWNER, phone="+14142862200")
+def test_signup_with_a_taken_phone_in_another_form_answers_as_a_free_one(client, world):
+    holder = factories.user(Role.OWNER, phone="+14142862200", phone_verified=True)
     db.session.commit()
     r = client.post("/api/auth/signup", json={"phone": "414.286.2200", "password": PASSWORD})
-    assert r.status_code == 409
-    assert list(r.json["error"]["fields"]) == ["phone"]
-    r = client.post("/api/auth/signup", json={"email": world.owner.email, "phone": "4142862200", "password": PASSWORD})
-    assert r.status_code == 409
-    assert set(r.json["error"]["fields"]) == {"email", "phone"}
+    assert r.status_code == 201
+    assert (r.json["phone"], r.json["phone_verified"]) == ("+14142862200", False)
+    assert user_by_id(holder.id).phone_verified is True
 
 
 # --- sign-in ---------------------------------------------------------------------
@@ -401,7 +401,8 @@ PROTECTED = [
     ("POST", "/api/auth/password"),
     ("GET", "/api/agency"),
     ("GET", "/api/agency/staff"),
-    ("POST", "/api/agency/staff"),
+    ("GET", "/api/staff/invitations"),
+    ("POST", "/api/staff/invitations"),
     ("PATCH", "/api/agency/staff/1"),
     ("GET", "/api/agency/districts"),
     ("POST", "/api/agency/districts"),
@@ -483,9 +484,10 @@ def test_password_hash_is_argon2id_and_never_in_any_answer(app, world):
         owner.patch("/api/auth/me", json={"display_name": "H"}),
         app.test_client().post("/api/auth/signin", json={"login": "hash@example.com", "password": PASSWORD}),
         supervisor.get("/api/agency/staff"),
-        supervisor.post("/api/agency/staff", json={"email": "new.officer@example.com", "password": PASSWORD,
-                                                   "role": "officer"}),
+        supervisor.post("/api/staff/invitations", json={"email": "new.officer@example.com", "role": "officer"}),
     ]
+    _, joined = join(app, invitation_token("new.officer@example.com"), PASSWORD)
+    answers.append(joined)
     for answer in answers:
         assert answer.status_code < 300, answer.json
         assert_no_secrets(answer)

@@ -2,22 +2,25 @@
 a refused command says why, exits non-zero, and leaves nothing behind."""
 from __future__ import annotations
 
-import pyotp
+import re
+
 import pytest
 import sqlalchemy as sa
 
-from app.accounts.models import Role, User
+from app.accounts.models import StaffInvitation, User
 from app.agencies.models import Agency
 from app.audit.models import AuditEvent
 from app.audit.service import verify_chain
 from app.extensions import db
+from tests.invitation_support import join
 
 PASSWORD = "first-supervisor-pass"
+LINK = re.compile(r"^http://porchlight\.test/#/join/(\S+)$", re.MULTILINE)
 
 
 def create(runner, *extra, **options):
     values = {"name": "Milwaukee Police Department", "slug": "mpd", "supervisor-email": "Chief@MPD.example.org",
-              "supervisor-password": PASSWORD, **options}
+              **options}
     args = ["agency", "create"]
     for key, value in values.items():
         if value is not None:
@@ -29,39 +32,37 @@ def counts() -> tuple[int, int, int]:
     # A refused command ends its process: what it did not commit does not exist.
     db.session.rollback()
     return tuple(db.session.scalar(sa.select(sa.func.count()).select_from(model))
-                 for model in (Agency, User, AuditEvent))
+                 for model in (Agency, StaffInvitation, AuditEvent))
 
 
-def test_agency_create_makes_agency_and_supervisor_who_signs_in(app, runner):
+def test_agency_create_prints_the_first_supervisors_invitation_link(app, runner):
     result = create(runner, **{"timezone": "America/Chicago", "supervisor-name": "Chief Ortiz"})
     assert result.exit_code == 0, result.output
     assert "Created agency 'Milwaukee Police Department'" in result.output
     assert "chief@mpd.example.org" in result.output
-    assert PASSWORD not in result.output
+    token = LINK.search(result.output).group(1)
 
     agency = db.session.scalar(sa.select(Agency))
     assert (agency.slug, agency.timezone) == ("mpd", "America/Chicago")
+    # Nobody has an account, or a password, until the supervisor follows the link.
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+    assert app.test_client().get(f"/api/invitations/{token}").json["role"] == "supervisor"
+
+    client, joined = join(app, token, PASSWORD)
+    assert joined.status_code == 201, joined.json
+    assert (joined.json["role"], joined.json["agency_id"], joined.json["display_name"]) == (
+        "supervisor", agency.id, "Chief Ortiz")
+    assert joined.json["second_factor"]["enabled"] is True
     user = db.session.scalar(sa.select(User))
-    assert (user.role, user.agency_id, user.display_name) == (Role.SUPERVISOR, agency.id, "Chief Ortiz")
-    assert user.password_hash.startswith("$argon2id$")
-
-    client = app.test_client()
-    r = client.post("/api/auth/signin", json={"login": "chief@mpd.example.org", "password": PASSWORD})
-    assert r.status_code == 200, r.json
-    assert (r.json["role"], r.json["agency_id"]) == ("supervisor", agency.id)
-    # The first sign-in of a police account sets up two-step sign-in before anything else.
-    assert r.json["second_factor"]["setup_required"] is True
-    assert client.get("/api/agency").status_code == 403
-    secret = client.post("/api/auth/second-factor/setup").json["secret"]
-    assert client.post("/api/auth/second-factor/confirm", json={"code": pyotp.TOTP(secret).now()}).status_code == 200
-    assert client.get("/api/agency").json["slug"] == "mpd"
+    assert user.password_hash.startswith("$argon2id$") and user.email_verified_at is not None
     # The new supervisor can start staffing the agency at once.
-    r = client.post("/api/agency/staff", json={"email": "ofc@mpd.example.org", "password": "officer-pass-1",
-                                               "role": "officer"})
-    assert r.status_code == 201
+    assert client.get("/api/agency").json["slug"] == "mpd"
+    r = client.post("/api/staff/invitations", json={"email": "ofc@mpd.example.org", "role": "officer"})
+    assert r.status_code == 201, r.json
+    assert app.test_client().get(f"/api/invitations/{token}").status_code == 410
 
-    actions = [e.action for e in db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq))][:2]
-    assert actions == ["agency.created", "staff.created"]
+    actions = [e.action for e in db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq))][:3]
+    assert actions == ["agency.created", "staff.invited", "staff.joined"]
 
 
 def test_agency_create_defaults_to_the_configured_time_zone(app, runner):
@@ -71,20 +72,22 @@ def test_agency_create_defaults_to_the_configured_time_zone(app, runner):
     assert db.session.scalar(sa.select(Agency.timezone)) == "America/Denver"
 
 
-def test_agency_create_reads_the_password_from_the_environment(runner):
-    result = runner.invoke(args=["agency", "create", "--name", "MPD", "--slug", "mpd",
-                                 "--supervisor-email", "chief@mpd.example.org"],
-                           env={"SUPERVISOR_PASSWORD": PASSWORD})
+def test_a_new_link_for_a_supervisor_replaces_the_open_one(app, runner):
+    first = LINK.search(create(runner).output).group(1)
+    result = runner.invoke(args=["agency", "invite-supervisor", "MPD", "chief@mpd.example.org"])
     assert result.exit_code == 0, result.output
-    assert counts()[:2] == (1, 1)
+    second = LINK.search(result.output).group(1)
+    assert app.test_client().get(f"/api/invitations/{first}").status_code == 410
+    assert join(app, second, PASSWORD)[1].json["role"] == "supervisor"
+    refused = runner.invoke(args=["agency", "invite-supervisor", "nope", "chief@mpd.example.org"])
+    assert refused.exit_code != 0 and "no agency" in refused.output
 
 
-def test_agency_create_prompts_for_the_password(runner):
-    result = runner.invoke(args=["agency", "create", "--name", "MPD", "--slug", "mpd",
-                                 "--supervisor-email", "chief@mpd.example.org"],
-                           input=f"{PASSWORD}\n{PASSWORD}\n")
-    assert result.exit_code == 0, result.output
-    assert counts()[:2] == (1, 1)
+@pytest.mark.one_database
+def test_agency_create_takes_no_password(runner):
+    result = create(runner, **{"supervisor-password": PASSWORD})
+    assert result.exit_code != 0 and "no such option" in result.output.lower()
+    assert counts() == (0, 0, 0)
 
 
 @pytest.mark.one_database
@@ -93,8 +96,6 @@ def test_agency_create_prompts_for_the_password(runner):
     ({"timezone": "../../etc/passwd"}, "time zone"),
     ({"supervisor-email": "not-an-email"}, "e-mail"),
     ({"supervisor-email": ""}, "e-mail"),
-    ({"supervisor-password": "short"}, "at least 10 characters"),
-    ({"supervisor-password": "password123"}, "too easy to guess"),
     ({"slug": "no spaces"}, "slug"),
     ({"slug": "ñandú"}, "slug"),
     ({"slug": "-leading"}, "slug"),
@@ -119,13 +120,19 @@ def test_agency_create_refuses_a_taken_slug(runner):
     assert counts() == before
 
 
-def test_agency_create_refuses_a_taken_supervisor_email(runner):
-    assert create(runner).exit_code == 0
+def test_agency_create_refuses_an_address_of_another_agencys_staff(runner, world):
     before = counts()
-    result = create(runner, **{"slug": "mpd2", "supervisor-email": "CHIEF@mpd.example.org"})
+    result = create(runner, **{"supervisor-email": world.officer.email.upper()})
     assert result.exit_code != 0
     assert "already exists" in result.output
     assert counts() == before
+
+
+def test_agency_create_takes_an_address_a_resident_uses(runner, world):
+    # One person may be a resident and staff: the two accounts stay apart.
+    result = create(runner, **{"supervisor-email": world.owner.email})
+    assert result.exit_code == 0, result.output
+    assert LINK.search(result.output)
 
 
 @pytest.mark.one_database
@@ -154,10 +161,11 @@ def test_demo_cameras_are_audited_without_their_labels_or_exact_places(app, runn
     db.session.expire_all()
     events = list(db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "camera.created")
                                      .order_by(AuditEvent.seq)))
-    assert [e.details["via"] for e in events] == ["demo", "demo"]
+    assert [e.details["via"] for e in events] == ["demo", "demo", "demo"]
     assert events[0].details["latitude"] == 43.04 and events[0].details["longitude"] == -87.91
     assert "label" in events[0].details["changed"]
     text = str([e.details for e in events])
-    for secret in ("Front porch", "Driveway", "43.04172", "-87.90951", "43.04189", "-87.90897"):
+    for secret in ("Front porch", "Driveway", "Side gate", "43.04172", "-87.90951", "43.04189", "-87.90897",
+                   "43.0413"):
         assert secret not in text
     assert verify_chain().ok

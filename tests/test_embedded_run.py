@@ -42,6 +42,7 @@ from tusclient.storage.filestorage import FileStorage
 from twilio.request_validator import RequestValidator
 
 from app.demo import PASSWORDS
+from tests import media_samples
 from tests.peers.push_service import LocalPushService
 from tests.peers.twilio_api import AUTH_TOKEN, FROM_NUMBER
 from tests.upload_support import KeptOpenBytes, mp4_bytes
@@ -175,14 +176,13 @@ def test_make_run_serves_the_whole_loop_with_its_in_process_worker(server, tmp_p
         device = push.new_subscriber()
         assert owner.post(f"{base}/api/push/subscriptions", json=device.subscription(), timeout=5).status_code == 201
 
-        # A neighbour signs up with the demo code and a phone only, and verifies it with the code in the outbox.
+        # A neighbour signs up with the demo code and a phone only (sign-up texts the code that proves
+        # it), and verifies it with the code in the outbox.
         sms_owner = requests.Session()
         r = sms_owner.post(f"{base}/api/auth/signup", json={"phone": "+14145550199", "password": "neighbour-pw-2026",
                                                             "enrollment_code": code}, timeout=10)
         assert r.status_code == 201, r.text
         phone = r.json()["phone"]
-        r = sms_owner.post(f"{base}/api/auth/phone/verification", json={}, timeout=5)
-        assert r.status_code == 202 and r.json()["delivery"] == "outbox", r.text
         outbox = server.flask("sms", "outbox")
         (verification,) = [m.group(2) for m in OUTBOX_LINE.finditer(outbox) if m.group(1) == phone]
         r = sms_owner.post(f"{base}/api/auth/phone/verify",
@@ -287,6 +287,29 @@ def test_make_run_serves_the_whole_loop_with_its_in_process_worker(server, tmp_p
     # On local disk under the instance folder, as the embedded default keeps clips.
     stored = [p for p in (server.instance / "clips").rglob("*") if p.is_file()]
     assert sorted(p.stat().st_size for p in stored) == sorted([len(other), len(clip)])
+    # A recorder's own export: a Dahua .dav, which no browser plays. The in-process worker
+    # makes its working copy; the officer plays that and downloads the untouched master.
+    dav = media_samples.dhav(tmp_path)
+    tus_client.TusClient(f"{base}/api/uploads", headers=cookie).uploader(
+        file_stream=KeptOpenBytes(dav.read_bytes()), chunk_size=CHUNK, upload_checksum=True,
+        metadata={"ask_id": str(ask["id"]), "filename": dav.name, "recorder_offset": "-120"}).upload()
+    (entry,) = [c for c in officer.get(f"{base}/api/requests/{request_id}/clips", timeout=5).json()
+                if c["sha256"] == sha256(dav.read_bytes())]
+
+    def copied() -> dict | None:
+        clip = officer.get(f"{base}/api/clips/{entry['id']}", timeout=5).json()
+        return clip if clip["media"]["status"] in ("ready", "failed") else None
+
+    made = poll(copied, timeout=60)
+    assert made and made["media"]["status"] == "ready", f"{made}\n{server.log_tail()}"
+    assert made["media"]["probe"]["container"] == "dhav" and made["recorder_offset_s"] == -120
+    copy = officer.get(f"{base}{made['working_copy']['content_url']}", timeout=5)
+    assert copy.status_code == 200 and sha256(copy.content) == made["working_copy"]["sha256"]
+    (tmp_path / "copy.mp4").write_bytes(copy.content)
+    assert media_samples.read_back(tmp_path / "copy.mp4")[0] == "h264"
+    master = officer.get(f"{base}{made['download_url']}", timeout=5)
+    assert master.content == dav.read_bytes()
+
     # The server's log names requests and messages, never the link token, the codes or the texts.
     log = server.log.read_text()
     assert "GET /api/upload-links/[redacted] HTTP/1.1" in log

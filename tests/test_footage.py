@@ -795,7 +795,7 @@ def test_officer_cancels_and_open_asks_close(app, as_officer, world):
     assert response.json["counts"] == {**dict.fromkeys(STATES, 0), "cancelled": 2, "declined": 1}
     cancelled = events("ask.cancelled")
     assert len(cancelled) == 2 and {e.actor_id for e in cancelled} == {world.officer.id}
-    assert events("request.cancelled")[0].details == {"asks_cancelled": 2}
+    assert events("request.cancelled")[0].details == {"asks_cancelled": 2, "notices": 0}
     # A cancelled ask cannot be answered; the request cannot be cancelled twice.
     assert error_code(owner.post(f"/api/asks/{asks[cameras[0].id].id}/approve"), 409) == "illegal_transition"
     assert error_code(as_officer.post(f"/api/requests/{request['id']}/cancel"), 409) == "request_closed"
@@ -860,7 +860,7 @@ def test_expiry_closes_unfinished_asks_and_the_request(app, as_officer, as_super
     assert view["status"] == "expired" and view["closed_at"]
     assert view["counts"] == {**dict.fromkeys(STATES, 0), "expired": 2, "no_footage": 1}
     assert len(events("ask.expired")) == 2
-    assert events("request.expired")[0].details == {"asks_expired": 2}
+    assert events("request.expired")[0].details == {"asks_expired": 2, "notices": 0}
     assert lifecycle.expire_due_requests(utcnow() + timedelta(hours=50)) == 0
     assert error_code(owner.post(f"/api/asks/{asks[cameras[0].id]}/approve"), 409) == "illegal_transition"
 

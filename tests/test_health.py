@@ -5,7 +5,8 @@ import pytest
 def test_health_reports_database(client):
     r = client.get("/api/health")
     assert r.status_code == 200
-    assert r.json == {"status": "ok", "database": "ok", "redis": "not configured"}
+    assert r.json == {"status": "ok", "database": "ok", "redis": "not configured", "storage": "ok",
+                      "storage_backend": "local"}
 
 
 def test_health_with_redis(make_app, redis_url):
@@ -20,7 +21,8 @@ def test_health_when_redis_is_down(make_app):
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
     r = app.test_client().get("/api/health")
     assert r.status_code == 503
-    assert r.json == {"status": "degraded", "database": "ok", "redis": "unavailable"}
+    assert r.json == {"status": "degraded", "database": "ok", "redis": "unavailable", "storage": "ok",
+                      "storage_backend": "local"}
 
 
 @pytest.mark.one_database

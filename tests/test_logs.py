@@ -89,7 +89,10 @@ def test_outbox_mode_logs_ids_never_bodies_codes_tokens_or_numbers(app, world, a
     enrollment_codes = [db.session.get(EnrollmentCode, m.enrollment_code_id).code for m in members]
     invitations = db.session.scalars(sa.select(Notification.id).where(Notification.district_member_id.is_not(None)))
 
+    # A masked number keeps its last four digits on purpose; a random four-digit reply code
+    # may equal them, which is not a leak of the code.
     text = logged(caplog)
+    without_masked_numbers = re.sub(r"\+\d{1,3}\*+\d{4}\b", "+<masked number>", text)
     secrets_ = {"verification code": code, "reply code": ask.reply_code, "upload link": upload_link,
                 "upload token": upload_link.rsplit("/", 1)[1], "owner's phone": phone}
     for n, message in enumerate(outbound()):
@@ -102,7 +105,8 @@ def test_outbox_mode_logs_ids_never_bodies_codes_tokens_or_numbers(app, world, a
         secrets_[f"enrollment code {n}, printed"] = f"{enrollment_code[:4]}-{enrollment_code[4:]}"
     assert len(outbound()) >= 2 + len(members) and members
     for name, secret in secrets_.items():
-        assert not re.search(rf"(?<![\w-]){re.escape(secret)}(?![\w-])", text), f"the log holds the {name}"
+        assert not re.search(rf"(?<![\w-]){re.escape(secret)}(?![\w-])", without_masked_numbers), \
+            f"the log holds the {name}"
 
     # What it holds instead: which message, to a masked number.
     assert f"a message for user {owner.id} to +14*****0187 kept in the outbox" in text

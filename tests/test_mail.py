@@ -52,6 +52,44 @@ def test_starttls_login_and_a_multipart_message(app, smtp):
     assert received.html.strip() == "<p>Riverside Police ask for footage.</p>"
 
 
+LETTERS = [
+    LETTER,
+    mail.Mail(to="resident@example.org", subject="Une demande – caméra « Porte »", text="Bonjour,\nà bientôt\n",
+              html="<p>Caméra</p>"),
+    mail.Mail(to="r@example.org", subject="Demande: caméra du jardin " + "très longue " * 12,
+              text="line one\n.leading dot\nFrom here\n" + "x" * 200 + "\ttab \n", html=None,
+              message_id="<ask-1.abc@riverside.example.gov>", in_reply_to="<ask-1.abc@riverside.example.gov>",
+              headers={"List-Unsubscribe": "<https://p.example.gov/unsubscribe/a.b>",
+                       "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}),
+]
+
+
+@pytest.mark.parametrize("letter", LETTERS, ids=["ascii", "international", "text-only-threaded"])
+def test_the_fast_serialization_reads_as_the_email_package_writes_it(letter):
+    import email
+    from email import policy
+
+    from_ = "Riverside Police via Porchlight <porchlight@riverside.example.gov>"
+    message_id, data = mail.serialize(letter, from_)
+    assert all(line.endswith(b"\r") or not line for line in data.split(b"\n")[:-1])
+    ours = email.message_from_bytes(data, policy=policy.default)
+    theirs = email.message_from_bytes(mail.compose(letter, from_).as_bytes(policy=policy.SMTPUTF8),
+                                      policy=policy.default)
+    for name in ("From", "To", "Subject", "In-Reply-To", "References", "List-Unsubscribe", "List-Unsubscribe-Post"):
+        assert ours[name] == theirs[name], name
+    assert ours["Message-ID"] == message_id and (letter.message_id is None or message_id == letter.message_id)
+    for kind in (("plain",), ("html",)):
+        mine, reference = ours.get_body(kind), theirs.get_body(kind)
+        # Line ends: both are CRLF on the wire; the email package adds a final one.
+        assert (mine and mine.get_content().replace("\r\n", "\n").rstrip("\n")) == (
+            reference and reference.get_content().replace("\r\n", "\n").rstrip("\n"))
+
+
+def test_a_line_break_in_a_header_is_refused():
+    with pytest.raises(ValueError):
+        mail.serialize(mail.Mail(to="r@example.org", subject="Hi\r\nBcc: x@evil.example", text="t"), "p@x.example")
+
+
 def test_implicit_tls(app, tmp_path):
     with LocalSmtpServer(tmp_path, implicit_tls=True) as server:
         assert server.url.startswith("smtps://")

@@ -284,7 +284,7 @@ def test_no_message_once_the_ask_is_answered_or_the_request_closed(app, world, p
 
 # --- channel choice ----------------------------------------------------------------------------------
 
-def test_first_channel_is_push_where_possible_else_sms(app, world, push):
+def test_first_channel_is_push_where_possible_else_sms_else_email(app, world, push):
     both = scenario.owner(phone=scenario.phone_number(), subscription=push.new_subscriber().subscription())
     sms_only = scenario.owner(phone=scenario.phone_number())
     push_off = scenario.owner(phone=scenario.phone_number(), notify_push=False,
@@ -292,10 +292,16 @@ def test_first_channel_is_push_where_possible_else_sms(app, world, push):
     unverified = scenario.owner(phone=scenario.phone_number(), verified=False)
     sms_off = scenario.owner(phone=scenario.phone_number(), notify_sms=False)
     nothing = scenario.owner()
-    _, asks, ids = scenario.issue(world.agency, [both, sms_only, push_off, unverified, sms_off, nothing])
+    email_only = scenario.owner(notify_email=True)
+    email_unverified = scenario.owner(notify_email=True, email_verified_at=None)
+    email_last = scenario.owner(notify_email=True, phone=scenario.phone_number(),
+                                subscription=push.new_subscriber().subscription())
+    _, asks, ids = scenario.issue(world.agency, [both, sms_only, push_off, unverified, sms_off, nothing,
+                                                 email_only, email_unverified, email_last])
     got = {n.ask_id: n.channel for n in rows()}
-    assert got == {asks[0].id: Channel.PUSH, asks[1].id: Channel.SMS, asks[2].id: Channel.SMS}
-    assert len(ids) == 3
+    assert got == {asks[0].id: Channel.PUSH, asks[1].id: Channel.SMS, asks[2].id: Channel.SMS,
+                   asks[6].id: Channel.EMAIL, asks[8].id: Channel.PUSH}
+    assert len(ids) == 5
 
 
 # --- escalation and reminders (the scheduler, with an injected now) --------------------------------

@@ -299,15 +299,16 @@ def test_viewer_filters_pages_and_scopes_to_the_agency(app, world, logged, as_su
     r = as_supervisor.get("/api/agency/audit?limit=4")
     assert r.status_code == 200
     page1 = r.json
-    assert len(page1["events"]) == 4 and page1["next_cursor"] == page1["events"][-1]["seq"]
-    seqs = [e["seq"] for e in page1["events"]]
-    assert seqs == sorted(seqs, reverse=True)
+    assert len(page1["events"]) == 4 and page1["next_cursor"] == page1["events"][-1]["id"]
+    ids = [e["id"] for e in page1["events"]]
+    assert ids == sorted(ids, reverse=True)
+    assert {e["chain"] for e in page1["events"]} == {f"agency:{world.agency.id}"}
     everything, cursor = list(page1["events"]), page1["next_cursor"]
     while cursor:
         page = as_supervisor.get(f"/api/agency/audit?limit=4&cursor={cursor}").json
         everything += page["events"]
         cursor = page["next_cursor"]
-    assert len({e["seq"] for e in everything}) == len(everything)
+    assert len({e["id"] for e in everything}) == len(everything)
     assert "other agency case Z-42" not in json.dumps(everything)
     assert all(e["target_id"] != "999" for e in everything)
     holds = as_supervisor.get("/api/agency/audit?action=hold.placed").json["events"]
@@ -383,15 +384,16 @@ def test_verification_reports_ok_then_the_first_break(app, world, logged, as_sup
     assert status["problem"]["in_your_agency"] is True and status["problem"]["event_id"] == ours.id
 
 
-def test_verification_never_shows_another_agencys_event(app, world, logged, as_supervisor):
+def test_verification_is_of_the_agencys_own_chain(app, world, logged, as_supervisor):
+    # Another agency's chain is its own: a break there is neither ours nor shown to us
+    # (tests/test_audit.py: a break in the shared history chain shows by position only).
     theirs = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.target_id == "999"))
     db.session.execute(sa.text("UPDATE audit_events SET details = :d WHERE id = :id"),
                        {"d": '{"secret": "rewritten"}', "id": theirs.id})
     db.session.commit()
     status = as_supervisor.get("/api/agency/audit/verification").json
-    assert status["ok"] is False and status["problem"]["seq"] == theirs.seq
-    assert status["problem"]["in_your_agency"] is False and status["problem"]["event_id"] is None
-    assert "request.created" not in status["problem"]["message"]
+    assert status["ok"] is True and status["problem"] is None
+    assert [c["chain"] for c in status["chains"]] == [f"agency:{world.agency.id}", "history"]
     assert "Z-42" not in json.dumps(status) and "rewritten" not in json.dumps(status)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -63,12 +64,13 @@ class Deployment:
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PORCHLIGHT_"))},
                     "PORCHLIGHT_ENV": "production", "PORCHLIGHT_INSTANCE_DIR": str(tmp / "instance"),
                     "SECRET_KEY": Fernet.generate_key().decode() * 2, "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-                    "PUBLIC_BASE_URL": PUBLIC, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                    "PUBLIC_BASE_URL": PUBLIC, "VAPID_SUBJECT": f"mailto:webmaster@{PUBLIC.removeprefix('https://')}",
+                    "DATABASE_URL": database_url, "REDIS_URL": redis_url,
                     "JOB_QUEUE_NAME": f"porchlight-prod-{os.getpid()}", "TRUSTED_PROXIES": "1",
                     "CLIP_STORAGE_ROOT": str(tmp / "clips"), "RUN_IN_PROCESS_WORKER": "false",
                     # Cheap hashing keeps the test quick; the rest is production's as documented.
                     "ARGON2_TIME_COST": "1", "ARGON2_MEMORY_KIB": "8", "ARGON2_PARALLELISM": "1",
-                    "SUPERVISOR_PASSWORD": SUPERVISOR_PASSWORD, "PYTHONUNBUFFERED": "1"}
+                    "PYTHONUNBUFFERED": "1"}
 
     def flask(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=self.env,
@@ -80,6 +82,8 @@ class Deployment:
                                          SUPERVISOR)):
             done = self.flask(*args)
             assert done.returncode == 0, done.stderr[-2000:]
+        # The first supervisor's invitation link, which the operator hands over.
+        self.supervisor_link = re.search(r"/#/join/(\S+)", done.stdout).group(1)
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "2", "--bind",
@@ -129,13 +133,14 @@ def _error(response) -> str:
     return response.json()["error"]["code"]
 
 
-def _set_up_two_step(client: requests.Session) -> tuple[pyotp.TOTP, list[str]]:
-    """A staff member's first sign-in: the authenticator app and the recovery codes."""
-    secret = client.post("/api/auth/second-factor/setup").json()["secret"]
-    totp = pyotp.TOTP(secret)
-    confirmed = client.post("/api/auth/second-factor/confirm", json={"code": totp.now()})
-    assert confirmed.status_code == 200, confirmed.text
-    return totp, confirmed.json()["recovery_codes"]
+def _join(client: requests.Session, token: str, password: str) -> tuple[pyotp.TOTP, list[str]]:
+    """Joining by invitation: the password, the authenticator app, the recovery codes."""
+    setup = client.post(f"/api/invitations/{token}/second-factor", json={"password": password})
+    assert setup.status_code == 200, setup.text
+    totp = pyotp.TOTP(setup.json()["secret"])
+    joined = client.post(f"/api/invitations/{token}/accept", json={"password": password, "code": totp.now()})
+    assert joined.status_code == 201, joined.text
+    return totp, joined.json()["recovery_codes"]
 
 
 def _push_keys() -> dict:
@@ -154,13 +159,15 @@ def deployment(tmp_path, redis_url):
 
 def test_the_attacks_fail_against_the_production_setup(deployment):
     d = deployment
-    # The first supervisor signs in with the CLI's account and must set up two-step sign-in.
+    # The first supervisor joins by the CLI's invitation link: own password, two-step sign-in on.
     supervisor = d.client()
-    assert supervisor.post("/api/auth/signin", json={"login": SUPERVISOR, "password": SUPERVISOR_PASSWORD}).ok
-    _set_up_two_step(supervisor)
-    made = supervisor.post("/api/agency/staff", json={"email": OFFICER, "password": OFFICER_PASSWORD,
-                                                      "role": "officer"})
+    _join(supervisor, d.supervisor_link, SUPERVISOR_PASSWORD)
+    assert supervisor.get("/api/auth/me").json()["email"] == SUPERVISOR
+    made = supervisor.post("/api/staff/invitations", json={"email": OFFICER, "role": "officer"})
     assert made.status_code == 201, made.text
+    [(invitation,)] = d.sql(f"SELECT body_text FROM mail_messages WHERE to_address = '{OFFICER}'")
+    assert invitation.count(f"{PUBLIC}/#/join/") == 1
+    officer_link = re.search(r"/#/join/(\S+)", invitation).group(1)
 
     # 4. Links come from PUBLIC_BASE_URL whatever Host or X-Forwarded-Host the request names.
     # (requests matches cookies to a Host header it is given: the session cookie goes by hand.)
@@ -203,8 +210,7 @@ def test_the_attacks_fail_against_the_production_setup(deployment):
 
     # 3. Strangers spending the officer's per-login budget do not keep out the officer's own browser.
     officer = d.client("198.51.100.20")
-    assert officer.post("/api/auth/signin", json={"login": OFFICER, "password": OFFICER_PASSWORD}).ok
-    _totp, recovery = _set_up_two_step(officer)  # every factor: this browser now holds a device cookie
+    _totp, recovery = _join(officer, officer_link, OFFICER_PASSWORD)  # every factor: a device cookie
     assert officer.post("/api/auth/signout").status_code == 204
     answers = [d.client(f"203.0.113.{n}").post("/api/auth/signin", json={"login": OFFICER, "password": "guess"})
                .status_code for n in range(1, 13)]

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.extensions import db
 from app.notifications import delivery, push_endpoints, webpush
-from app.notifications.models import DeliveryStatus, Notification, PushSubscription
+from app.notifications.models import Channel, DeliveryStatus, Notification, PushSubscription
 from tests.conftest import production_app
 from tests.peers import scenario
 from tests.peers.push_service import LocalPushService
@@ -151,7 +151,9 @@ def deliver_all() -> None:
 
 
 def outcomes() -> list[tuple[DeliveryStatus, str | None]]:
-    return [(n.status, n.last_error) for n in db.session.scalars(sa.select(Notification).order_by(Notification.id))]
+    """The push deliveries' outcomes (a failed push moves on to the owner's next channel, e-mail here)."""
+    return [(n.status, n.last_error) for n in db.session.scalars(
+        sa.select(Notification).where(Notification.channel == Channel.PUSH).order_by(Notification.id))]
 
 
 # --- subscribing -----------------------------------------------------------------------------------
@@ -286,6 +288,23 @@ def test_a_push_service_redirect_is_never_followed(app, world, target_listed):
 def test_only_public_unicast_addresses_are_routable(address, public):
     """Including the IPv6 spellings that carry an IPv4 address (mapped, 6to4, NAT64)."""
     assert push_endpoints.routable(address) is public
+
+
+@pytest.mark.parametrize("subject", [
+    None, "", "mailto:porchlight@localhost", "mailto:admin@example.com", "mailto:push@city.test",
+    "mailto:push@police.invalid", "mailto:", "mailto:webmaster", "webmaster@police.milwaukee.gov",
+    "https://localhost", "https://127.0.0.1/contact", "http://police.milwaukee.gov", "https://www.example.org/",
+])
+def test_production_refuses_to_start_with_a_placeholder_vapid_subject(subject):
+    # Apple's push service refuses a VAPID token whose sub is no real mailto: or https: URL.
+    with pytest.raises(RuntimeError, match="^VAPID_SUBJECT .*mailto:webmaster@police.your-city.gov"):
+        production_app(VAPID_SUBJECT=subject)
+
+
+@pytest.mark.parametrize("subject", ["mailto:webmaster@police.milwaukee.gov", "https://police.milwaukee.gov/contact"])
+def test_production_takes_a_real_vapid_subject_and_development_keeps_its_default(subject):
+    assert production_app(VAPID_SUBJECT=subject).config["VAPID_SUBJECT"] == subject
+    push_endpoints.check_config({"ENV_NAME": "development", "VAPID_SUBJECT": "mailto:porchlight@localhost"})
 
 
 def test_production_refuses_to_start_with_the_test_exemption():

@@ -17,9 +17,9 @@ from tests.conftest import skip_or_fail
 pytestmark = pytest.mark.one_database  # nothing here is about the database
 
 
-def fetch(client, path):
+def fetch(client, path, **headers):
     """GET and close: a served file stays open until its response is closed."""
-    with client.get(path) as response:
+    with client.get(path, headers=headers) as response:
         response.get_data()
     return response
 
@@ -192,3 +192,36 @@ def test_make_vendor_refuses_a_node_modules_that_is_not_the_locked_one(runner, n
     assert result.exit_code == 1
     assert "leaflet 2.0.0" in result.output and "pins 1.9.4" in result.output and "npm ci" in result.output
     assert [p.name for p in vendor.iterdir()] == ["stale.js"]  # nothing copied, nothing removed
+
+
+# --- compression ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/app/js/app.js", "/app/css/app.css", "/app/vendor/leaflet.js", "/", "/sw.js"])
+def test_text_files_go_gzip_compressed_to_browsers_that_accept_it(client, path):
+    import gzip
+
+    plain = fetch(client, path)
+    packed = fetch(client, path, **{"Accept-Encoding": "gzip, deflate, br"})
+    assert plain.status_code == packed.status_code == 200
+    assert "Content-Encoding" not in plain.headers
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in plain.headers["Vary"] and "Accept-Encoding" in packed.headers["Vary"]
+    assert gzip.decompress(packed.data) == plain.data
+    assert int(packed.headers["Content-Length"]) == len(packed.data) < len(plain.data) / 2
+    # A cached copy is revalidated with 304 whichever form it was fetched in.
+    etag = packed.headers.get("ETag")
+    if etag:
+        assert etag.startswith('W/"') and etag[2:] == plain.headers["ETag"]
+        again = fetch(client, path, **{"Accept-Encoding": "gzip", "If-None-Match": etag})
+        assert again.status_code == 304 and again.data == b""
+
+
+def test_images_ranges_and_refusals_are_sent_as_they_are(client):
+    png = fetch(client, "/app/vendor/images/marker-icon.png", **{"Accept-Encoding": "gzip"})
+    assert png.status_code == 200 and "Content-Encoding" not in png.headers
+    part = fetch(client, "/app/js/app.js", **{"Accept-Encoding": "gzip", "Range": "bytes=0-99"})
+    assert part.status_code == 206 and "Content-Encoding" not in part.headers and len(part.data) == 100
+    refused = fetch(client, "/app/js/app.js", **{"Accept-Encoding": "gzip;q=0, identity"})
+    assert "Content-Encoding" not in refused.headers
+    missing = fetch(client, "/app/vendor/nothing.js", **{"Accept-Encoding": "gzip"})
+    assert missing.status_code == 404 and "Content-Encoding" not in missing.headers

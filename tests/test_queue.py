@@ -27,7 +27,6 @@ from app.notifications.models import Channel, DeliveryStatus, Notification, SmsM
 from tests import factories
 from tests.peers import scenario
 from tests.peers.push_service import LocalPushService
-from tests.peers.twilio_api import LocalTwilio
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,13 +41,6 @@ def push():
     with LocalPushService() as service:
         yield service
     assert not service.errors, service.errors
-
-
-@pytest.fixture
-def twilio():
-    with LocalTwilio() as server:
-        yield server
-    assert not server.errors, server.errors
 
 
 @pytest.fixture

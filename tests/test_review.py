@@ -139,6 +139,18 @@ def test_download_is_an_attachment(app, world, delivered, as_supervisor):
     assert resumed.status_code == 206 and resumed.data == data[5000:]
 
 
+def test_a_zip_bundle_is_never_served_inline(app, world, as_owner, as_officer, samples):
+    """A recorder's export holds the vendor's player: even the play URL sends it as a file, as received."""
+    data = samples["bundle_zip"].read_bytes()
+    location = upload(as_owner, approved_ask(world).id, data)
+    clip = db.session.scalar(sa.select(Clip).where(Clip.upload_id == location.rsplit("/", 1)[1]))
+    for path in ("content", "download"):
+        r = as_officer.get(f"/api/clips/{clip.id}/{path}")
+        assert r.status_code == 200 and r.data == data and r.mimetype == "application/zip"
+        assert r.headers["Content-Disposition"] == f'attachment; filename="porchlight-clip-{clip.id}.zip"'
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_an_unfinished_or_purged_clip_cannot_be_played(app, world, as_owner, as_officer, delivered):
     clip, _ = delivered
     location = create(as_owner, clip.ask_id, 5000).headers["Location"]

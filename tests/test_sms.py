@@ -45,25 +45,6 @@ INBOUND = f"{BASE}/api/sms/inbound"
 
 
 @pytest.fixture
-def twilio():
-    with LocalTwilio() as server:
-        yield server
-    assert not server.errors, server.errors
-
-
-@pytest.fixture
-def sms_app(make_app, twilio):
-    """An app with Twilio credentials whose real Twilio client talks to the local server."""
-    app = make_app(**twilio.config())
-    ctx = app.app_context()
-    ctx.push()
-    yield app
-    sms.close(app)
-    db.session.remove()
-    ctx.pop()
-
-
-@pytest.fixture
 def sworld(sms_app):
     return factories.World.build()
 
@@ -566,7 +547,7 @@ def test_verification_codes_expire_and_guesses_are_limited(sms_app, sworld, twil
     assert db.session.get(User, owner.id).phone_verified is False
 
 
-def test_verification_refuses_taken_and_stopped_numbers(sms_app, sworld):
+def test_verification_refuses_stopped_numbers_and_keeps_quiet_about_taken_ones(sms_app, sworld, twilio):
     taken = scenario.owner(phone="+14145550144")
     me_ = scenario.owner()
     db.session.add(SmsOptOut(phone="+14145550145"))
@@ -576,8 +557,10 @@ def test_verification_refuses_taken_and_stopped_numbers(sms_app, sworld):
     r = client.post("/api/auth/phone/verification", json={})
     assert r.status_code == 409 and r.json["error"]["code"] == "no_phone"
     assert r.json["error"]["fields"] == {"phone": ["Give the mobile number to verify."]}
+    # Any number may be claimed (the first to verify it owns it): the holder is told, the code goes nowhere.
     r = client.post("/api/auth/phone/verification", json={"phone": taken.phone})
-    assert r.status_code == 409 and r.json["error"]["code"] == "phone_taken"
+    assert r.status_code == 202 and r.json["phone"] == taken.phone
+    assert "someone tried to use this number" in twilio.to(taken.phone)[-1].body
     r = client.post("/api/auth/phone/verification", json={"phone": "+14145550145"})
     assert r.status_code == 409 and r.json["error"]["code"] == "sms_opted_out"
     assert signed_in(sms_app, sworld.officer).post("/api/auth/phone/verification", json={}).status_code == 403

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import socket
 import time
 from datetime import timedelta
@@ -19,14 +20,16 @@ from tusclient.storage.filestorage import FileStorage
 from app import create_app, links
 from app.audit.models import AuditEvent
 from app.audit.service import verify_chain
-from app.clips import digest, sniff, uploads
+from app.clips import digest, sniff, tus, uploads
 from app.clips.models import Clip, ClipStatus
 from app.db import utcnow
 from app.errors import ApiError
 from app.extensions import db
 from app.footage.models import AgencyPolicy, AskState, RequestStatus
 from app.storage import InvalidKey, LocalDiskStorage, StorageBusy, get_storage
+from tests import media_samples
 from tests.conftest import signed_in
+from tests.media_samples import SAMPLES
 from tests.upload_support import (
     NOT_VIDEO,
     OFFSET_TYPE,
@@ -291,6 +294,61 @@ def test_containers_follow_the_configuration(app, world, as_owner):
     assert _clip(upload(as_owner, ask.id, mp4_bytes(3000))).container == "mp4"
 
 
+@pytest.mark.parametrize("name", sorted(n for n, s in SAMPLES.items() if s.container != "zip"))
+def test_recorder_exports_upload_byte_exact(app, world, as_owner, samples, name):
+    """Real files of every recognised container through tus, in chunks smaller than the
+    leading bytes a check needs: kept as sent, with their SHA-256 and container."""
+    ask = approved_ask(world)
+    data = samples[name].read_bytes()
+    clip = _clip(upload(as_owner, ask.id, data, chunk=3000 if len(data) > 6000 else 30))
+    assert clip.status == ClipStatus.COMPLETE and clip.container == SAMPLES[name].container
+    assert clip.sha256 == sha256(data) and _stored(clip) == data
+
+
+def test_an_imkh_header_split_across_chunks_is_decided_when_the_pack_arrives(app, world, as_owner, samples):
+    ask = approved_ask(world)
+    data = samples["imkh_mpegps"].read_bytes()
+    location = create(as_owner, ask.id, len(data), filename="hikvision.mp4").headers["Location"]
+    assert patch(as_owner, location, data[:42], 0).status_code == 204
+    assert _clip(location).container is None
+    assert patch(as_owner, location, data[42:], 42).status_code == 204
+    clip = _clip(location)
+    assert clip.container == "mpegps" and _stored(clip) == data
+
+
+def test_a_zip_bundle_is_refused_when_the_allow_list_leaves_it_out(app, world, as_owner, samples):
+    ask = approved_ask(world)
+    data = samples["bundle_zip"].read_bytes()
+    clip = _clip(upload(as_owner, ask.id, data))
+    assert clip.container == "zip" and clip.sha256 == sha256(data) and _stored(clip) == data
+    app.config["ALLOWED_VIDEO_CONTAINERS"] = "mp4,mpegps,dhav"
+    location = create(as_owner, ask.id, len(data), filename="export.zip").headers["Location"]
+    _error(patch(as_owner, location, data, 0), 415, "not_a_video")
+    assert _stored(_clip(location)) == b""
+
+
+def test_a_zip_bundle_must_hold_video_within_the_limits(app, world, as_owner, samples, clip_root):
+    """Listed at its last byte, never extracted: a ZIP with no video, or a ZIP bomb, ends with 422."""
+    app.config["ALLOWED_VIDEO_CONTAINERS"] = "mp4,zip"
+    ask = approved_ask(world)
+    bundle = samples["bundle_zip"].read_bytes()
+    clip = _clip(upload(as_owner, ask.id, bundle, chunk=1000))
+    assert clip.status == ClipStatus.COMPLETE and _stored(clip) == bundle
+    for data, code in [
+        (media_samples.zip_bytes({"report.docx": b"words", "setup.exe": media_samples.FAKE_PLAYER}),
+         "bundle_without_video"),
+        (media_samples.zip_bytes({"clip.mp4": bytes(8 * 1024**2)}), "bundle_compression_ratio"),
+    ]:
+        location = create(as_owner, ask.id, len(data), filename="export.zip").headers["Location"]
+        _error(patch(as_owner, location, data, 0), 422, code)
+        refused = _clip(location)
+        assert refused.status == ClipStatus.ABORTED and refused.sha256 is None
+        assert not get_storage().exists(refused.storage_key)
+        _error(patch(as_owner, location, data, 0), 410, "upload_gone")  # ended, not waiting for a retry
+    assert _actions().count("clip.upload_refused") == 2
+    assert [p.name for p in _files(clip_root)] == [clip.storage_key]
+
+
 def test_a_first_chunk_too_short_to_tell_is_decided_by_the_next(app, world, as_owner):
     ask = approved_ask(world)
     data = ts_bytes(10)
@@ -414,7 +472,9 @@ def test_signed_link_uploads_without_an_account(app, world):
         assert page.status_code == 200, page.json
         info = page.json
         assert info["agency"]["name"] == "Riverside Police Department"
-        assert info["ask"] == {"id": ask.id, "state": "approved", "camera_label": "Porch camera"}
+        # No camera (it was deleted): nothing is known of its recorder.
+        assert info["ask"] == {"id": ask.id, "state": "approved", "camera_label": "Porch camera",
+                               "recorder_window": None, "overwrite_at": None, "overwrite_days_left": None}
         assert info["request"]["summary"].startswith("Break-in")
         assert info["limits"]["max_clip_bytes"] == 4 * 1024**3 and info["limits"]["clips_remaining"] == 16
         assert info["upload"]["endpoint"] == "/api/uploads" and info["upload"]["tus_version"] == "1.0.0"
@@ -788,3 +848,19 @@ def test_without_a_saved_state_the_clip_is_hashed_from_storage(app, world, as_ow
     monkeypatch.setattr(uploads, "_sha256", lambda key: reads.append(key) or original(key))
     patch(as_owner, location, data[4000:], 4000)
     assert _clip(location).sha256 == sha256(data) and len(reads) == 1
+
+
+@pytest.mark.one_database
+def test_the_checksum_thread_hashes_every_block_and_always_stops():
+    blocks = [os.urandom(300_000) for _ in range(9)]  # more than the queue holds
+    good = tus.Checksum("sha1", hashlib.sha1(b"".join(blocks)).digest())
+    with good.check_body() as check:
+        for block in blocks:
+            check.update(block)
+        assert check.matches()
+    with pytest.raises(RuntimeError), tus.Checksum("sha256", hashlib.sha256(b"x").digest()).check_body() as bad:
+        bad.update(b"y" * 5000)
+        thread = bad._thread
+        raise RuntimeError("the body was refused half-way")
+    assert not thread.is_alive()
+    assert not bad.matches()

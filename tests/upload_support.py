@@ -93,7 +93,8 @@ def h264_bytes(size: int = 4096, seed: int = 5) -> bytes:
 NOT_VIDEO = {
     "png": b"\x89PNG\r\n\x1a\n" + bytes(2000),
     "pdf": b"%PDF-1.7\n" + bytes(2000),
-    "zip": b"PK\x03\x04" + bytes(2000),
+    # A ZIP, but an Office document: its first entry says so.
+    "docx": b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(16) + b"\x13\x00\x00\x00[Content_Types].xml" + bytes(2000),
     "text": b"hello, this is not a video at all\n" * 60,
     "elf": b"\x7fELF\x02\x01\x01" + bytes(2000),
 }

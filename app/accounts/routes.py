@@ -3,13 +3,27 @@ from apiflask import APIBlueprint
 from flask import after_this_request, session
 from flask_login import logout_user
 
-from app.accounts import devices, second_factor, service, sessions
+from app.accounts import devices, invitations, second_factor, service, sessions, verification
 from app.accounts.devices import logins_of, trusted_device, typed_login, untrusted_device
 from app.accounts.models import Role
+from app.accounts.recovery import ACCEPTED, account_label, check_link, request_reset, reset_password
 from app.accounts.schemas import (
+    EmailVerificationSentOut,
+    EmailVerifyIn,
+    InvitationIn,
+    InvitationOut,
+    InvitationPreviewOut,
+    JoinedOut,
+    JoinIn,
+    JoinSetupIn,
     MeOut,
     PasswordChangeIn,
     PasswordConfirmIn,
+    PasswordResetAcceptedOut,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
+    PasswordResetLinkOut,
+    PasswordResetLinkQuery,
     ProfileIn,
     RecoveryCodesOut,
     SecondFactorCodeIn,
@@ -18,13 +32,24 @@ from app.accounts.schemas import (
     SessionsEndedOut,
     SignInIn,
     SignUpIn,
-    StaffIn,
     StaffPatchIn,
     UserOut,
+    VerifiedOut,
 )
-from app.agencies.service import memberships_of
+from app.agencies.service import account_time_zone, memberships_of
 from app.auth import SECURITY, me, require_login, require_login_during_setup, require_role, start_session
-from app.ratelimits import RATE_LIMITED, client_ip, device_key, failed_sign_in, limited, without_enrollment_code
+from app.ratelimits import (
+    RATE_LIMITED,
+    client_ip,
+    device_key,
+    everyone,
+    failed_sign_in,
+    limited,
+    signed_up,
+    user_or_ip,
+    without_enrollment_code,
+    without_phone,
+)
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api", tag="Accounts")
 
@@ -32,6 +57,7 @@ bp = APIBlueprint("accounts", __name__, url_prefix="/api", tag="Accounts")
 def _me_payload(user):
     user.memberships = memberships_of(user) if user.role == Role.OWNER else []
     user.second_factor = second_factor.status(user)
+    user.time_zone = account_time_zone(user)
     return user
 
 
@@ -39,14 +65,21 @@ def _me_payload(user):
 @limited("RATELIMIT_SIGN_UP", client_ip, "sign-ups from this address")
 @limited("RATELIMIT_ENROLLMENT_LOOKUP", client_ip, "enrollment codes tried from this address",
          shared_scope="enrollment-code", exempt_when=without_enrollment_code)
+# Sign-up texts a code too: it spends the same instance-wide budget as Settings' codes.
+@limited("RATELIMIT_VERIFICATION_SMS_TOTAL", everyone, "verification texts sent by this server just now",
+         shared_scope="verification-sms", only_when=signed_up, exempt_when=without_phone)
 @bp.input(SignUpIn, arg_name="data")
 @bp.output(MeOut, status_code=201)
-@bp.doc(responses={404: "Not found", 409: "Conflict", 410: "Gone", 422: "Validation error", 429: RATE_LIMITED})
+@bp.doc(responses={404: "Not found", 410: "Gone", 422: "Validation error", 429: RATE_LIMITED,
+                   503: "The verification e-mail or text could not be sent"})
 def sign_up(data):
-    """Create an owner account and sign in
+    """Create an owner account and sign in; a link is e-mailed and a code texted to prove the addresses
 
-    Owners sign up with an e-mail address, a mobile number, or both. With an
-    enrollment code the account joins that agency (and district) at once.
+    Owners sign up with an e-mail address, a mobile number, or both. The answer is the
+    same whether or not another account already has an address (its holder is told
+    instead): an address counts only once proved (POST /api/auth/verify-email with the
+    link's token, /api/auth/phone/verify with the code), and requests reach only proved
+    ones. With an enrollment code the account joins that agency (and district) at once.
     """
     user = service.sign_up_owner(**data)
     start_session(user)
@@ -62,6 +95,8 @@ def sign_up(data):
 @bp.output(MeOut)
 @bp.doc(responses={401: "Unauthenticated: `invalid_credentials`; `second_factor_required` (send `code` too) or "
                         "`invalid_second_factor` for accounts with two-step sign-in",
+                   409: "`account_choice_required`: the login and password open a resident and a staff "
+                        "account; send `account` (owner or staff)",
                    422: "Validation error", 429: RATE_LIMITED})
 def sign_in(data):
     """Sign in with e-mail or phone and password (and a two-step code); sets the session cookie
@@ -71,7 +106,7 @@ def sign_in(data):
     every factor also sets a device cookie: later sign-ins to this login from this
     browser are not held up by the lockout that other clients' failures cause.
     """
-    user = service.authenticate(data["login"], data["password"], data.get("code"))
+    user = service.authenticate(data["login"], data["password"], data.get("code"), data.get("account"))
     start_session(user)
     if not second_factor.needs_setup(user):
         _remember_device(user)
@@ -144,7 +179,7 @@ def current():
                                       422: "Validation error"})
 @require_login
 def update_me(data):
-    """Change the display name or, for owners, the channels requests arrive by"""
+    """Change the display name, the language or, for owners, the channels requests arrive by"""
     return _me_payload(service.update_profile(me(), **data))
 
 
@@ -159,6 +194,56 @@ def change_password(data):
     service.change_password(user, data["current_password"], data["new_password"])
     # Every session of the account ended; this client starts a new one.
     start_session(user)
+    return ""
+
+
+# --- password recovery (rules in app/accounts/recovery.py) ---------------------------------------
+
+@bp.post("/auth/password-reset")
+@limited("RATELIMIT_PASSWORD_RESET", client_ip, "password-reset requests from this address")
+@bp.input(PasswordResetIn, arg_name="data")
+@bp.output(PasswordResetAcceptedOut, status_code=202)
+@bp.doc(responses={422: "Validation error", 429: RATE_LIMITED})
+def request_password_reset(data):
+    """Ask for a password reset: a link by e-mail, or a 6-digit code by SMS
+
+    The answer is the same whether or not an account uses this login, and whether or
+    not anything was sent: only the holder of a *verified* address hears of it. Links
+    and codes work once, for 30 minutes; a few per hour are sent per account and
+    address (more requests are answered the same and send nothing).
+    """
+    request_reset(data["login"])
+    return {"message": ACCEPTED}
+
+
+@bp.get("/auth/password-reset/link")
+@bp.input(PasswordResetLinkQuery, location="query", arg_name="query")
+@bp.output(PasswordResetLinkOut)
+@bp.doc(responses={410: "The link was used, replaced by a newer one or expired (`link_invalid`)",
+                   422: "Validation error"})
+def check_password_reset_link(query):
+    """Whether a reset link still works, and which account it is for; uses nothing
+
+    E-mail scanners open links on their own: this only looks.
+    """
+    user, expires_at = check_link(query["token"])
+    return {"account": account_label(user), "email": user.email, "expires_at": expires_at}
+
+
+@bp.post("/auth/password-reset/confirm")
+@limited("RATELIMIT_PASSWORD_RESET_CONFIRM", client_ip, "password-reset attempts from this address")
+@bp.input(PasswordResetConfirmIn, arg_name="data")
+@bp.output({}, status_code=204)
+@bp.doc(responses={410: "The link was used, replaced or expired (`link_invalid`)",
+                   422: "Validation error; `code_invalid` for a wrong, used or expired code", 429: RATE_LIMITED})
+def confirm_password_reset(data):
+    """Choose a new password with the e-mailed link's token, or with the texted code
+
+    Send `token` and `password`, or `login`, `code` and `password`. Every session of
+    the account ends, and nobody is signed in: sign in with the new password (and,
+    for police accounts, the authenticator app's code).
+    """
+    reset_password(**data)
     return ""
 
 
@@ -228,17 +313,6 @@ def list_staff():
     return service.list_staff(me())
 
 
-@bp.post("/agency/staff")
-@bp.input(StaffIn, arg_name="data")
-@bp.output(UserOut, status_code=201)
-@bp.doc(security=SECURITY, responses=[401, 403, 409, 422])
-@require_role(Role.SUPERVISOR)
-def create_staff(data):
-    """Create an officer, supervisor or district-manager account"""
-    data["role"] = Role(data["role"])
-    return service.create_staff(me(), **data)
-
-
 @bp.patch("/agency/staff/<int:user_id>")
 @bp.input(StaffPatchIn, arg_name="data")
 @bp.output(UserOut)
@@ -260,3 +334,138 @@ def reset_staff_second_factor(user_id):
     The account's sessions end, and its next sign-in leads to setting it up again.
     """
     return service.reset_staff_second_factor(me(), user_id)
+
+
+# --- staff invitations (app/accounts/invitations.py) ---------------------------------------------
+
+def _invitation_payload(invitation):
+    invitation.state = invitations.state(invitation)
+    inviter = invitation.invited_by
+    invitation.invited_by_name = (inviter.display_name or inviter.email) if inviter else None
+    return invitation
+
+
+@bp.get("/staff/invitations")
+@bp.output(InvitationOut(many=True))
+@bp.doc(security=SECURITY, responses=[401, 403])
+@require_role(Role.SUPERVISOR)
+def list_invitations():
+    """Your agency's invitations not yet accepted or revoked (expired ones can be resent)"""
+    return [_invitation_payload(i) for i in invitations.open_invitations(me())]
+
+
+@bp.post("/staff/invitations")
+@limited("RATELIMIT_INVITATIONS", user_or_ip, "invitations sent", shared_scope="staff-invitations")
+@bp.input(InvitationIn, arg_name="data")
+@bp.output(InvitationOut, status_code=201)
+@bp.doc(security=SECURITY, responses={401: "Unauthenticated", 403: "Supervisors only",
+                                      409: "Already on your staff, or already invited (resend that one)",
+                                      422: "Validation error", 429: RATE_LIMITED, 503: "The e-mail could not be sent"})
+@require_role(Role.SUPERVISOR)
+def invite_staff(data):
+    """Invite an officer, supervisor or district manager by e-mail
+
+    The address gets a single-use link (72 hours) to choose a password and set up
+    two-step sign-in; the account exists once they have. The answer is the same
+    whether or not the address has a resident's account.
+    """
+    data["role"] = Role(data["role"])
+    return _invitation_payload(invitations.invite(me(), **data))
+
+
+@bp.post("/staff/invitations/<int:invitation_id>/resend")
+@limited("RATELIMIT_INVITATIONS", user_or_ip, "invitations sent", shared_scope="staff-invitations")
+@bp.output(InvitationOut)
+@bp.doc(security=SECURITY, responses={401: "Unauthenticated", 403: "Supervisors only", 404: "Not found",
+                                      409: "Already accepted or revoked", 429: RATE_LIMITED,
+                                      503: "The e-mail could not be sent"})
+@require_role(Role.SUPERVISOR)
+def resend_invitation(invitation_id):
+    """Send the invitation again with a new link for 72 hours; the earlier link stops working"""
+    return _invitation_payload(invitations.resend(me(), invitation_id))
+
+
+@bp.delete("/staff/invitations/<int:invitation_id>")
+@bp.output({}, status_code=204)
+@bp.doc(security=SECURITY, responses={401: "Unauthenticated", 403: "Supervisors only", 404: "Not found",
+                                      409: "Already accepted or revoked"})
+@require_role(Role.SUPERVISOR)
+def revoke_invitation(invitation_id):
+    """Revoke an invitation: its link stops working"""
+    invitations.revoke(me(), invitation_id)
+    return ""
+
+
+@bp.get("/invitations/<token>")
+@bp.output(InvitationPreviewOut)
+@bp.doc(responses={410: "Used, revoked, replaced or expired (`invitation_invalid`)"})
+def show_invitation(token):
+    """What an invitation link invites to: the agency, the role and the address (the link stays unused)"""
+    invitation = invitations.peek(token)
+    return {"agency_name": invitation.agency.name, "role": invitation.role.value, "email": invitation.email,
+            "display_name": invitation.display_name, "expires_at": invitation.expires_at}
+
+
+@bp.post("/invitations/<token>/second-factor")
+@limited("RATELIMIT_INVITATION_JOIN", client_ip, "attempts to join from this address", shared_scope="join")
+@bp.input(JoinSetupIn, arg_name="data")
+@bp.output(SecondFactorSetupOut)
+@bp.doc(responses={410: "Used, revoked, replaced or expired (`invitation_invalid`)", 422: "Validation error",
+                   429: RATE_LIMITED})
+def join_second_factor(token, data):
+    """Joining, step 1: check the chosen password and get a secret and QR code for an authenticator app
+
+    Nothing is created yet; asking again replaces the secret.
+    """
+    return invitations.begin_setup(token, data["password"])
+
+
+@bp.post("/invitations/<token>/accept")
+@limited("RATELIMIT_INVITATION_JOIN", client_ip, "attempts to join from this address", shared_scope="join")
+@bp.input(JoinIn, arg_name="data")
+@bp.output(JoinedOut, status_code=201)
+@bp.doc(responses={409: "No authenticator set up yet (`no_setup_started`), or the address cannot join",
+                   410: "Used, revoked, replaced or expired (`invitation_invalid`)",
+                   422: "Validation error (a code that does not match)", 429: RATE_LIMITED})
+def accept_invitation(token, data):
+    """Joining, step 2: confirm a code from the app; creates the account, signed in, with two-step sign-in on
+
+    The answer carries the recovery codes, shown only now. The link is used up.
+    """
+    user, codes = invitations.accept(token, data["password"], data["code"])
+    start_session(user)
+    _remember_device(user)  # password and code: every factor
+    payload = _me_payload(user)
+    payload.new_recovery_codes = codes  # (User.recovery_codes holds their hashes)
+    return payload
+# --- proving an e-mail address (app/accounts/verification.py) -------------------------------
+
+@bp.post("/auth/verify-email")
+@limited("RATELIMIT_SIGN_IN", client_ip, "verification attempts from this address")
+@bp.input(EmailVerifyIn, arg_name="data")
+@bp.output(VerifiedOut)
+@bp.doc(responses={410: "`link_invalid`: used, replaced, expired, or the address was proved by another account",
+                   422: "Validation error", 429: RATE_LIMITED})
+def verify_email(data):
+    """Prove an e-mail address with the token of the link sent to it
+
+    The link opens a page with a Confirm button that sends this POST: opening the link
+    (as mail scanners do) changes nothing. The first account to prove an address owns
+    it; other accounts' unproved claims to it end. Needs no session (the link may be
+    opened on another device).
+    """
+    user = verification.confirm_email(data["token"])
+    return {"email": user.email, "email_verified": True}
+
+
+@bp.post("/auth/email/verification")
+@bp.output(EmailVerificationSentOut, status_code=202)
+@bp.doc(security=SECURITY, responses={401: "Unauthenticated", 409: "`no_email` or `already_verified`",
+                                      503: "The e-mail could not be sent"})
+@require_login
+def send_email_verification():
+    """E-mail a new link that proves your account's address (Settings' "Verify" / "Resend")
+
+    At most three an hour reach an address; the answer is the same beyond that.
+    """
+    return verification.resend(me()), 202

@@ -1,10 +1,13 @@
 """Request and response bodies of the accounts API."""
 from apiflask import Schema, fields
 from apiflask.validators import Length, OneOf, Regexp
+from marshmallow import ValidationError
 
+from app.accounts.models import CHANNELS
 from app.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from app.common.fields import EmailAddress, PhoneNumber, StrictBool, StrictInteger, TrimmedString
 from app.common.openapi import schema_keywords
+from app.i18n import LANGUAGES
 
 
 def new_password(**kwargs) -> fields.String:
@@ -13,6 +16,13 @@ def new_password(**kwargs) -> fields.String:
     return fields.String(required=True, load_only=True, validate=[
         Length(min=MIN_LENGTH, error=f"Must be at least {MIN_LENGTH} characters."),
         Length(max=MAX_LENGTH, error=f"Must be at most {MAX_LENGTH} characters.")], **kwargs)
+
+
+def language_field(**metadata) -> fields.String:
+    return fields.String(allow_none=True, validate=OneOf(list(LANGUAGES)), metadata={
+        "description": "The language texts, SMS and e-mails come in: " + ", ".join(
+            f"`{code}` ({name})" for code, name in LANGUAGES.items()) + "; null follows the browser's "
+        "Accept-Language (and English for messages).", **metadata})
 
 
 @schema_keywords(anyOf=[{"required": ["email"], "properties": {"email": {"type": "string"}}},
@@ -24,6 +34,7 @@ class SignUpIn(Schema):
     display_name = TrimmedString(allow_none=True, validate=Length(max=120))
     enrollment_code = fields.String(allow_none=True, validate=Length(max=32),
                                     metadata={"description": "A code from a QR sheet, e.g. ABCD-EFGH."})
+    language = language_field()
 
 
 class SignInIn(Schema):
@@ -32,6 +43,9 @@ class SignInIn(Schema):
     password = fields.String(required=True, load_only=True, validate=Length(max=1024))
     code = fields.String(load_only=True, allow_none=True, validate=Length(max=32), metadata={
         "description": "Accounts with two-step sign-in: the authenticator app's 6-digit code or a recovery code."})
+    account = fields.String(load_only=True, allow_none=True, validate=OneOf(["owner", "staff"]), metadata={
+        "description": "Which account to sign in to when the login and password open both a resident "
+                       "(owner-side) and a police staff account (after 409 `account_choice_required`)."})
 
 
 class PasswordChangeIn(Schema):
@@ -39,11 +53,25 @@ class PasswordChangeIn(Schema):
     new_password = new_password()
 
 
+def _each_channel_once(order: list[str]) -> None:
+    if sorted(order) != sorted(CHANNELS):
+        raise ValidationError(f"Give each of {', '.join(CHANNELS)} once, the one to try first first.")
+
+
 @schema_keywords(minProperties=1)
 class ProfileIn(Schema):
     display_name = TrimmedString(allow_none=True, validate=Length(max=120))
+    language = language_field()
     notify_push = StrictBool(metadata={"description": "Owners: send requests as push notifications."})
     notify_sms = StrictBool(metadata={"description": "Owners: send requests by SMS (to a verified number)."})
+    notify_email = StrictBool(metadata={"description": "Owners: send requests by e-mail (to a verified address)."})
+    channel_order = fields.List(
+        fields.String(validate=OneOf(CHANNELS)), validate=[Length(equal=len(CHANNELS)), _each_channel_once],
+        # Each channel once: uniqueItems with the enum and the length says it in the document.
+        metadata={"uniqueItems": True, "example": list(CHANNELS),
+                  "description": f"Owners: the order channels are tried in, each of {', '.join(CHANNELS)} once. "
+                                 "A request goes on the first one that reaches you; an unanswered one follows "
+                                 "on the next."})
 
 
 class MembershipOut(Schema):
@@ -60,12 +88,20 @@ class UserOut(Schema):
     email = fields.String(allow_none=True)
     phone = fields.String(allow_none=True)
     phone_verified = fields.Boolean()
+    email_verified = fields.Boolean(metadata={
+        "description": "Whether the holder of `email` proved it (a link sent to it); requests go only to "
+                       "a verified address."})
     display_name = fields.String(allow_none=True)
     agency_id = fields.Integer(allow_none=True)
     district_id = fields.Integer(allow_none=True)
     active = fields.Boolean()
     notify_push = fields.Boolean()
     notify_sms = fields.Boolean()
+    notify_email = fields.Boolean()
+    language = fields.String(allow_none=True, metadata={
+        "description": "The language chosen (en, es, hmn); null follows the browser."})
+    channel_order = fields.List(fields.String(), attribute="channels_in_order", metadata={
+        "description": "Owners: the order their channels are tried in (first message, then escalations)."})
     second_factor_enabled = fields.Boolean(attribute="totp_enabled", metadata={
         "description": "Whether the account signs in with an authenticator app's code too."})
     created_at = fields.DateTime()
@@ -82,6 +118,10 @@ class SecondFactorStatusOut(Schema):
 class MeOut(UserOut):
     memberships = fields.List(fields.Nested(MembershipOut))
     second_factor = fields.Nested(SecondFactorStatusOut)
+    time_zone = fields.String(allow_none=True, metadata={
+        "description": "The IANA time zone of the account's agency (staff, a manager's district, an owner's "
+                       "agencies) that the app shows dates and times in; null when there is none or an owner's "
+                       "agencies are in several zones (the device's zone then)."})
 
 
 class SecondFactorSetupOut(Schema):
@@ -100,18 +140,45 @@ class PasswordConfirmIn(Schema):
     password = fields.String(required=True, load_only=True, validate=Length(max=1024))
 
 
+# --- password recovery ---------------------------------------------------------------------
+
+class PasswordResetIn(Schema):
+    login = fields.String(required=True, validate=Length(min=1, max=254),
+                          metadata={"description": "The account's e-mail address or mobile number."})
+
+
+class PasswordResetAcceptedOut(Schema):
+    message = fields.String(metadata={"description": "The same text whether or not the login has an account."})
+
+
+class PasswordResetLinkQuery(Schema):
+    # In the query string, which the logs redact (app/logs.py), as every query value.
+    token = fields.String(required=True, validate=Length(min=1, max=200),
+                          metadata={"description": "From the e-mailed link (the part after /#/reset/)."})
+
+
+class PasswordResetLinkOut(Schema):
+    account = fields.String(metadata={"description": "Which account the link resets, e.g. \"camera owner account\"."})
+    email = fields.String(metadata={"description": "The address the link was sent to (the account's login)."})
+    expires_at = fields.DateTime()
+
+
+@schema_keywords(oneOf=[{"required": ["token"], "properties": {"token": {"type": "string"}}},
+                        {"required": ["login", "code"], "properties": {"login": {"type": "string"}}}])
+class PasswordResetConfirmIn(Schema):
+    token = fields.String(validate=Length(min=1, max=200),
+                          metadata={"description": "From the e-mailed link (the part after /#/reset/)."})
+    login = fields.String(validate=Length(min=1, max=254),
+                          metadata={"description": "With `code`: the mobile number the code was texted to."})
+    code = fields.String(validate=Regexp(r"^\s*\d{3}\s?\d{3}\s*$", error="Type the 6 digits."),
+                         metadata={"description": "With `login`: the 6-digit code from the text message."})
+    password = new_password(metadata={"description": f"The new password; at least {MIN_LENGTH} characters."})
+
+
 class RecoveryCodesOut(Schema):
     recovery_codes = fields.List(fields.String(), metadata={
         "description": "One-time codes, shown only now: each signs in once in place of the app's code."})
     second_factor = fields.Nested(SecondFactorStatusOut)
-
-
-class StaffIn(Schema):
-    email = EmailAddress(required=True)
-    password = new_password(metadata={"description": f"Initial password; at least {MIN_LENGTH} characters."})
-    role = fields.String(required=True, validate=OneOf(["officer", "supervisor", "manager"]))
-    display_name = TrimmedString(allow_none=True, validate=Length(max=120))
-    district_id = StrictInteger(allow_none=True, metadata={"description": "Required for managers."})
 
 
 class StaffPatchIn(Schema):
@@ -131,3 +198,65 @@ class SessionOut(Schema):
 
 class SessionsEndedOut(Schema):
     ended = fields.Integer(metadata={"description": "How many other sessions were signed out."})
+
+
+# --- staff invitations (app/accounts/invitations.py) ---------------------------------------------
+
+
+class InvitationIn(Schema):
+    email = EmailAddress(required=True, metadata={"description": "Where the invitation link is sent."})
+    role = fields.String(required=True, validate=OneOf(["officer", "supervisor", "manager"]))
+    display_name = TrimmedString(allow_none=True, validate=Length(max=120))
+    district_id = StrictInteger(allow_none=True, metadata={"description": "Required for managers."})
+
+
+class InvitationOut(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    role = fields.String(attribute="role.value")
+    display_name = fields.String(allow_none=True)
+    district_id = fields.Integer(allow_none=True)
+    state = fields.String(metadata={"description": "pending | expired | accepted | revoked"})
+    invited_by = fields.String(attribute="invited_by_name", allow_none=True,
+                               metadata={"description": "The inviting supervisor's name or address."})
+    created_at = fields.DateTime()
+    sent_at = fields.DateTime(metadata={"description": "When the current link was sent."})
+    expires_at = fields.DateTime(metadata={"description": "When the current link stops working."})
+
+
+class InvitationPreviewOut(Schema):
+    agency_name = fields.String()
+    role = fields.String()
+    email = fields.String(metadata={"description": "The address the account will sign in with."})
+    display_name = fields.String(allow_none=True)
+    expires_at = fields.DateTime()
+
+
+class JoinSetupIn(Schema):
+    password = new_password(metadata={"description": f"The password being chosen; at least {MIN_LENGTH} characters."})
+
+
+class JoinIn(Schema):
+    password = new_password(metadata={"description": "The same password as at the set-up step."})
+    code = fields.String(required=True, validate=Regexp(r"^\s*\d{3}\s?\d{3}\s*$", error="Type the 6 digits."),
+                         metadata={"description": "The 6-digit code the authenticator app shows now."})
+
+
+class JoinedOut(MeOut):
+    recovery_codes = fields.List(fields.String(), attribute="new_recovery_codes", metadata={
+        "description": "One-time codes, shown only now: each signs in once in place of the app's code."})
+# --- proving an e-mail address (app/accounts/verification.py) ---------------------------
+
+class EmailVerifyIn(Schema):
+    token = fields.String(required=True, validate=Length(min=1, max=200),
+                          metadata={"description": "The token of the e-mail's link (the part after /verify-email/)."})
+
+
+class VerifiedOut(Schema):
+    email = fields.String()
+    email_verified = fields.Boolean()
+
+
+class EmailVerificationSentOut(Schema):
+    email = fields.String()
+    message = fields.String()

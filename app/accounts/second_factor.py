@@ -79,14 +79,36 @@ def begin_setup(user: User) -> dict[str, str]:
     if is_enabled(user):
         raise ApiError(409, "second_factor_enabled",
                        "Two-step sign-in is already on. Turn it off first, or ask a supervisor to reset it.")
-    secret = pyotp.random_base32()  # 160 bits, as RFC 4226 recommends
+    secret = new_secret()
     user.totp_pending_secret = secret
     audit.record("auth.second_factor_setup_started", target=user, actor=user)
     db.session.commit()
-    name = user.email or user.phone or f"user {user.id}"
+    return provisioning(secret, user.email or user.phone or f"user {user.id}")
+
+
+def new_secret() -> str:
+    return pyotp.random_base32()  # 160 bits, as RFC 4226 recommends
+
+
+def provisioning(secret: str, name: str) -> dict[str, str]:
+    """What an authenticator app needs: the secret, its otpauth URI and that URI as a QR code."""
     uri = pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=_issuer())
     return {"secret": secret, "otpauth_uri": uri,
             "qr_svg": "data:image/svg+xml;base64," + base64.b64encode(qr_svg(uri)).decode()}
+
+
+def turn_on(user: User, secret: str, step: int) -> list[str]:
+    """Two-step sign-in on for a new account whose ``secret`` a code of ``step`` proved
+    (joining by invitation); returns the recovery codes. The caller audits and commits."""
+    user.totp_secret, user.totp_pending_secret = secret, None
+    user.totp_enabled_at = utcnow()
+    user.totp_last_step = step
+    return _new_recovery_codes(user)
+
+
+def matching_step(secret: str, code: str) -> int | None:
+    """The time step whose code ``code`` is, within the accepted window, or None."""
+    return _matching_step(secret, code)
 
 
 def confirm_setup(user: User, code: str) -> list[str]:

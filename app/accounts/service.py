@@ -9,8 +9,9 @@ from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext
 
-from app.accounts import second_factor, sessions
+from app.accounts import identities, invitations, second_factor, sessions, verification
 from app.accounts.models import Role, User
 from app.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
 from app.agencies.models import Agency, District
@@ -20,21 +21,7 @@ from app.db import utcnow
 from app.enrollment import service as enrollment
 from app.errors import ApiError, field_error, not_found
 from app.extensions import db
-
-
-def _check_unique_login(email: str | None, phone: str | None, exclude_id: int | None = None) -> None:
-    fields: dict[str, list[str]] = {}
-    for column, value, name in ((User.email, email, "email"), (User.phone, phone, "phone")):
-        if value is None:
-            continue
-        query = sa.select(User.id).where(column == value)
-        if exclude_id is not None:
-            query = query.where(User.id != exclude_id)
-        if db.session.scalar(query) is not None:
-            fields[name] = ["An account with this already exists; sign in instead."]
-    if fields:
-        names = " and ".join(fields)
-        raise ApiError(409, "account_exists", f"An account with this {names} already exists.", fields=fields)
+from app.i18n import in_language
 
 
 def _checked_password(password: str, *identifiers: str | None, field: str = "password") -> str:
@@ -52,13 +39,18 @@ def sign_up_owner(
     phone: str | None = None,
     display_name: str | None = None,
     enrollment_code: str | None = None,
+    language: str | None = None,
 ) -> User:
-    """Create an owner account, optionally joining an agency through an enrollment code."""
+    """Create an owner account, optionally joining an agency through an enrollment code.
+
+    Its addresses start unproved: a link is e-mailed and a code texted (app/accounts/
+    verification.py). The account is made, and the answer is the same, whether or not
+    another account already proved an address; that account's holder is told instead.
+    """
     if not email and not phone:
-        raise ApiError(422, "validation_error", "Give an e-mail address, a mobile number, or both.",
+        raise ApiError(422, "validation_error", lazy_gettext("Give an e-mail address, a mobile number, or both."),
                        fields={"email": ["E-mail or phone is required."], "phone": ["E-mail or phone is required."]})
     code = enrollment.usable_code(enrollment_code) if enrollment_code else None
-    _check_unique_login(email, phone)
     user = User(
         role=Role.OWNER,
         email=email,
@@ -67,19 +59,34 @@ def sign_up_owner(
         display_name=display_name or None,
         password_hash=_checked_password(password, email, phone),
         password_changed_at=utcnow(),
+        unverified_since=utcnow(),
+        language=language,
     )
     db.session.add(user)
     db.session.flush()
+    # Sent before the audit records: the audit chain's lock is not held across a network call.
+    # In the language chosen, else the one the person is reading the app in.
+    with in_language(language):
+        verification.send_email_link(user)
+        verification.send_phone_code(user)
     audit.record("account.signup", target=user, actor=user,
-                 details={"email": bool(email), "phone": bool(phone), "via_code": bool(code)})
+                 details={"email": bool(email), "phone": bool(phone), "via_code": bool(code),
+                          **({"language": language} if language else {})})
     if code is not None:
         enrollment.redeem(user, code)
     db.session.commit()
     return user
 
 
-def authenticate(login: str, password: str, code: str | None = None) -> User:
+def authenticate(login: str, password: str, code: str | None = None, account: str | None = None) -> User:
     """The active user with these credentials.
+
+    A login may be held by an owner-side account and a staff account alike (one person,
+    two accounts kept apart): the password decides. When it matches both, ``account``
+    ("owner" or "staff") chooses, and without it the answer is 409
+    ``account_choice_required``. An unproved claim signs in like a proved address (with
+    its own account's password): sign-up makes the account either way, so signing in
+    afterwards tells nobody whether the address was taken.
 
     A wrong login or password is one 401 (audited) that does not say which part was
     wrong. An account with two-step sign-in on also needs ``code``: its authenticator
@@ -87,17 +94,30 @@ def authenticate(login: str, password: str, code: str | None = None) -> User:
     or supervisor without it yet gets a session that can only set it up (app/auth.py).
     """
     kind, value = parse_login(login)
-    column = User.email if kind == "email" else User.phone
-    user = db.session.scalar(sa.select(User).where(column == value)) if value else None
-    if not verify_password(user.password_hash if user else None, password) or not user.active:
+    staff = None if account is None else account == "staff"
+    candidates = list(db.session.scalars(identities.logins_query(kind, value, staff=staff))) if value else []
+    matched = [user for user in candidates if verify_password(user.password_hash, password)]
+    for _ in range(len(candidates), identities.SIGN_IN_CHECKS):
+        verify_password(None, password)
+    usable = [user for user in matched if user.active]
+    if not usable:
+        user = matched[0] if matched else candidates[0] if candidates else None
         # The typed login is not kept: people paste passwords into the login box, and the
         # log is append-only. A keyed fingerprint still ties repeated attempts together.
         audit.record("auth.signin_failed", target_type="user", target_id=user.id if user else None,
                      actor=None, agency_id=user.agency_id if user else None,
                      details={"login_kind": kind, "login_fingerprint": _fingerprint(value or login.strip()),
-                              "reason": "inactive" if user and not user.active else "bad_credentials"})
+                              "reason": "inactive" if matched else "bad_credentials"})
         db.session.commit()
-        raise ApiError(401, "invalid_credentials", "That login and password do not match an active account.")
+        raise ApiError(401, "invalid_credentials", lazy_gettext("That login and password do not match "
+                                                                "an active account."))
+    if len({user.is_staff for user in usable}) > 1:
+        # Only someone who knows the password of both learns that both exist.
+        raise ApiError(409, "account_choice_required",
+                       "This login and password open a resident account and a police staff account: "
+                       "choose one (account: owner or staff).",
+                       fields={"account": ["Choose owner or staff."]})
+    user = usable[0]
     method = second_factor.verify_sign_in_code(user, code) if second_factor.is_enabled(user) else None
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
@@ -139,21 +159,29 @@ _UNSET: Any = object()
 
 
 def update_profile(user: User, *, display_name: str | None = _UNSET, notify_push: bool | None = None,
-                   notify_sms: bool | None = None) -> User:
+                   notify_sms: bool | None = None, notify_email: bool | None = None,
+                   channel_order: list[str] | None = None, language: str | None = _UNSET) -> User:
     """Change the given fields only; channel choices are for owners (staff get no requests)."""
-    channels = {name: value for name, value in (("notify_push", notify_push), ("notify_sms", notify_sms))
+    channels = {name: value for name, value in (("notify_push", notify_push), ("notify_sms", notify_sms),
+                                                ("notify_email", notify_email),
+                                                ("channel_order", channel_order and ",".join(channel_order)))
                 if value is not None}
-    if display_name is _UNSET and not channels:
-        raise ApiError(422, "validation_error", "Give display_name, notify_push or notify_sms.")
+    if display_name is _UNSET and language is _UNSET and not channels:
+        raise ApiError(422, "validation_error",
+                       lazy_gettext("Give display_name, language, notify_push, "
+                                    "notify_sms, notify_email or channel_order."))
     if channels and user.role != Role.OWNER:
         # Well-formed, but not this account's to set (staff and managers get no requests).
         name = next(iter(channels))
-        raise ApiError(403, "forbidden", "Only camera owners choose how requests reach them.",
+        raise ApiError(403, "forbidden", lazy_gettext("Only camera owners choose how requests reach them."),
                        fields={name: ["Only camera owners choose how requests reach them."]})
     changed = {}
     if display_name is not _UNSET:
         user.display_name = display_name or None
         changed["display_name"] = True
+    if language is not _UNSET and user.language != language:
+        user.language = language
+        changed["language"] = language
     for name, value in channels.items():
         if getattr(user, name) != value:
             changed[name] = value
@@ -190,38 +218,6 @@ def list_staff(supervisor: User) -> list[User]:
     return list(db.session.scalars(staff_query(supervisor.agency_id).order_by(User.id)))
 
 
-def _district_in_agency(agency_id: int, district_id: int | None) -> District:
-    if district_id is None:
-        raise field_error("district_id", "A district manager needs a district.")
-    district = db.session.get(District, district_id) if fits_int(district_id) else None
-    if district is None or district.agency_id != agency_id:
-        raise field_error("district_id", "No such district in your agency.")
-    return district
-
-
-def create_staff(
-    supervisor: User, *, email: str, password: str, role: Role, display_name: str | None = None,
-    district_id: int | None = None,
-) -> User:
-    if role not in STAFF_ROLES:
-        raise field_error("role", "Must be officer, supervisor or manager.")
-    _check_unique_login(email, None)
-    user = User(role=role, email=email, display_name=display_name or None,
-                password_hash=_checked_password(password, email), password_changed_at=utcnow())
-    if role == Role.MANAGER:
-        user.district_id = _district_in_agency(supervisor.agency_id, district_id).id
-    else:
-        if district_id is not None:
-            raise field_error("district_id", "Only district managers belong to a district.")
-        user.agency_id = supervisor.agency_id
-    db.session.add(user)
-    db.session.flush()
-    audit.record("staff.created", target=user, agency_id=supervisor.agency_id,
-                 details={"role": role.value, "district_id": user.district_id})
-    db.session.commit()
-    return user
-
-
 def _is_last_supervisor(user: User) -> bool:
     """Whether ``user`` is the only active supervisor of their agency (so cannot stop being one)."""
     if user.role != Role.SUPERVISOR or not user.active:
@@ -246,14 +242,16 @@ def update_staff(supervisor: User, user_id: int, *, role: Role | None = None, ac
     if role_changes and user.role == Role.MANAGER:
         # The request is well formed; the account it names is what rules it out.
         raise ApiError(409, "role_change_not_allowed",
-                       "A district manager stays a district manager: roles change between officer and supervisor only.",
+                       lazy_gettext("A district manager stays a district manager: roles "
+                                    "change between officer and supervisor only."),
                        fields={"role": ["Roles change between officer and supervisor only."]})
     if deactivates and user.id == supervisor.id:
         # Well formed, but not the caller's to do: another supervisor deactivates this account.
-        raise ApiError(403, "forbidden", "You cannot deactivate your own account; another supervisor can.",
+        raise ApiError(403, "forbidden", lazy_gettext("You cannot deactivate your own account; "
+                                                      "another supervisor can."),
                        fields={"active": ["You cannot deactivate your own account."]})
     if (role_changes or deactivates) and _is_last_supervisor(user):
-        raise ApiError(409, "last_supervisor", "An agency keeps at least one active supervisor.")
+        raise ApiError(409, "last_supervisor", lazy_gettext("An agency keeps at least one active supervisor."))
     if role_changes:
         audit.record("staff.role_changed", target=user, agency_id=supervisor.agency_id,
                      details={"role": [user.role.value, role.value]})
@@ -274,7 +272,7 @@ def reset_staff_second_factor(supervisor: User, user_id: int) -> User:
     """A supervisor takes two-step sign-in off a staff account of the agency (never their own)."""
     user = staff_for(supervisor, user_id)
     if user.id == supervisor.id:
-        raise ApiError(403, "forbidden", "Another supervisor resets your own two-step sign-in.")
+        raise ApiError(403, "forbidden", lazy_gettext("Another supervisor resets your own two-step sign-in."))
     second_factor.reset(user, actor=supervisor, agency_id=supervisor.agency_id, via="supervisor")
     return user
 
@@ -283,9 +281,10 @@ SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 def create_agency_with_supervisor(
-    *, name: str, slug: str, timezone: str, email: str, password: str, display_name: str | None = None
-) -> tuple[Agency, User]:
-    """The CLI's bootstrap: a new tenant and its first supervisor, in one transaction.
+    *, name: str, slug: str, timezone: str, email: str, display_name: str | None = None
+) -> tuple[Agency, str]:
+    """The CLI's bootstrap: a new tenant and an invitation for its first supervisor, in one
+    transaction; returns the agency and the invitation's link (the operator hands it over).
 
     Everything is checked before anything is written, so a refusal leaves no agency behind.
     """
@@ -298,18 +297,14 @@ def create_agency_with_supervisor(
         raise field_error("timezone", f"Unknown IANA time zone {timezone!r}, e.g. America/Chicago.")
     if db.session.scalar(sa.select(Agency.id).where(Agency.slug == slug)) is not None:
         raise ApiError(409, "agency_exists", f"An agency with slug {slug!r} already exists.")
-    _check_unique_login(email, None)
-    password_hash = _checked_password(password, email)
+    if invitations.address_held(email, staff=True):
+        # A resident's account with the address does not stand in the way (it stays apart).
+        raise ApiError(409, "account_exists", f"A staff account with the e-mail {email} already exists.")
     agency = Agency(name=name, slug=slug, timezone=timezone)
     db.session.add(agency)
     db.session.flush()
-    user = User(role=Role.SUPERVISOR, email=email, agency_id=agency.id, display_name=display_name or None,
-                password_hash=password_hash, password_changed_at=utcnow())
-    db.session.add(user)
-    db.session.flush()
     audit.record("agency.created", target=agency, agency_id=agency.id, actor=None,
                  details={"name": name, "slug": slug, "via": "cli"})
-    audit.record("staff.created", target=user, agency_id=agency.id, actor=None,
-                 details={"role": "supervisor", "via": "cli"})
+    link = invitations.invite_supervisor_by_operator(agency, email=email, display_name=display_name)
     db.session.commit()
-    return agency, user
+    return agency, link

@@ -27,6 +27,33 @@ def agency_zone(agency: Agency) -> ZoneInfo:
         return ZoneInfo(current_app.config["DEFAULT_TIMEZONE"])
 
 
+def _one_zone(agency_ids: set[int]) -> str | None:
+    """The time zone these agencies share, or None (none, or several zones)."""
+    if not agency_ids:
+        return None
+    agencies = db.session.scalars(sa.select(Agency).where(Agency.id.in_(agency_ids)))
+    zones = {agency_zone(agency).key for agency in agencies}
+    return zones.pop() if len(zones) == 1 else None
+
+
+def account_time_zone(user: User) -> str | None:
+    """The zone the PWA shows this account's dates and times in: its agency's (staff), its
+    district's agency's (managers), its agencies' (owners), when that is one zone; None lets
+    the device's zone stand (an owner of agencies in several zones, or of none yet)."""
+    agency_ids = set(db.session.scalars(sa.select(Membership.agency_id).where(Membership.owner_id == user.id)))
+    if user.agency_id is not None:
+        agency_ids.add(user.agency_id)
+    if user.district_id is not None:
+        agency_ids.update(db.session.scalars(sa.select(District.agency_id).where(District.id == user.district_id)))
+    return _one_zone(agency_ids)
+
+
+def installation_time_zone() -> str | None:
+    """The zone of signed-out screens: the one agency's, when this installation runs one."""
+    ids = list(db.session.scalars(sa.select(Agency.id).limit(2)))
+    return _one_zone(set(ids)) if len(ids) == 1 else None
+
+
 def district_for(agency_id: int, district_id: int) -> District:
     district = db.session.get(District, district_id) if fits_int(district_id) else None
     if district is None or district.agency_id != agency_id:

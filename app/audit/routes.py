@@ -27,7 +27,8 @@ class AuditFilterQuery(Schema):
     from_ = fields.DateTime(data_key="from", metadata={"description": "From this time (inclusive, ISO 8601)."})
     to = fields.DateTime(metadata={"description": "Before this time (exclusive, ISO 8601)."})
     cursor = StrictInteger(validate=Range(1, INT32_MAX), strict=False,
-                           metadata={"description": "The next_cursor of the previous page (events before this seq)."})
+                           metadata={"description": "The next_cursor of the previous page (events written before "
+                                                    "the event of this id)."})
 
 
 class AuditQuery(AuditFilterQuery):
@@ -36,7 +37,9 @@ class AuditQuery(AuditFilterQuery):
 
 class AuditEventOut(Schema):
     id = fields.Integer()
-    seq = fields.Integer()
+    chain = fields.String(metadata={"description": "agency:<id>, the agency's chain, or history: the sealed chain "
+                                                   "of the events from before chains were per agency."})
+    seq = fields.Integer(metadata={"description": "The event's position in its chain."})
     occurred_at = fields.DateTime()
     action = fields.String()
     actor_id = fields.Integer(allow_none=True)
@@ -53,25 +56,41 @@ class AuditPageOut(Schema):
 
 
 class ChainProblemOut(Schema):
-    kind = fields.String(metadata={"enum": ["changed", "inserted", "deleted"]})
+    chain = fields.String()
+    kind = fields.String(metadata={"enum": ["changed", "inserted", "deleted", "misplaced", "link"]})
     seq = fields.Integer()
     in_your_agency = fields.Boolean()
     event_id = fields.Integer(allow_none=True)
     message = fields.String()
 
 
-class ChainStatusOut(Schema):
+class ChainOut(Schema):
+    chain = fields.String(metadata={"description": "agency:<id> or history."})
+    kind = fields.String(metadata={"enum": ["agency", "history"]})
     ok = fields.Boolean()
+    length = fields.Integer(metadata={"description": "Events in the chain, as its head records."})
+    last_hash = fields.String(metadata={"description": "The head: the chain's last hash (its link while empty)."})
+    link_hash = fields.String(metadata={"description": "The hash its first event chains from: the history chain's "
+                                                       "final hash (zeros for the history chain)."})
+    sealed = fields.Boolean(metadata={"description": "Nothing more is appended (the history chain)."})
+    events_checked = fields.Integer()
+    problem = fields.Nested(ChainProblemOut, allow_none=True)
+
+
+class ChainStatusOut(Schema):
+    ok = fields.Boolean(metadata={"description": "Both chains verify."})
     events_checked = fields.Integer()
     checked_at = fields.DateTime()
-    problem = fields.Nested(ChainProblemOut, allow_none=True)
+    problem = fields.Nested(ChainProblemOut, allow_none=True, metadata={"description": "The first problem found."})
+    chains = fields.List(fields.Nested(ChainOut), metadata={"description": "The agency's chain, then the history "
+                                                                           "chain it continues."})
 
 
 CSV_EXPORT = {"description": "The matching events as CSV (UTF-8 with BOM), oldest first; cells that a spreadsheet "
                              "would read as a formula start with a single quote",
               "content": {"text/csv": {"schema": {"type": "string"}}}}
 CSV_HEADER = ["seq", "occurred_at", "action", "actor_id", "actor_role", "target_type", "target_id", "details",
-              "hash", "prev_hash"]
+              "hash", "prev_hash", "chain"]
 
 
 def _filters(query: dict) -> dict:
@@ -86,7 +105,7 @@ def _filters(query: dict) -> dict:
 @bp.doc(security=SECURITY, responses=[401, 403, 422])
 @require_role(Role.SUPERVISOR)
 def list_events(query):
-    """Your agency's audit events, newest first, filtered and paged by seq"""
+    """Your agency's audit events (its chain and its part of the history chain), newest first, filtered and paged"""
     return viewer.events_page(me(), _filters(query))
 
 
@@ -100,7 +119,7 @@ def _csv_lines(events: Iterator) -> Iterator[str]:
     for count, e in enumerate(events, 1):
         writer.writerow([neutralise(v) for v in (
             e.seq, e.occurred_at, e.action, e.actor_id, e.actor_role, e.target_type, e.target_id,
-            json.dumps(e.details or {}, sort_keys=True, ensure_ascii=False), e.hash, e.prev_hash)])
+            json.dumps(e.details or {}, sort_keys=True, ensure_ascii=False), e.hash, e.prev_hash, e.chain)])
         if count % 500 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -128,5 +147,5 @@ def export_events(query):
 @bp.doc(security=SECURITY, responses=[401, 403])
 @require_role(Role.SUPERVISOR)
 def chain_verification():
-    """Whether the tamper-evident chain verifies, and where it first breaks"""
+    """Whether your agency's tamper-evident chain and the history chain verify, and where each first breaks"""
     return viewer.chain_status(me())

@@ -1,8 +1,10 @@
 """Supervisors reading their agency's audit log: filtered pages, CSV export, chain status.
 
-Every query is scoped to the supervisor's agency. The chain is verified whole (one
-chain serves every agency), but a problem outside the agency is reported by its
-position only, never by another agency's event content.
+Every query is scoped to the supervisor's agency: its events are those of its own chain
+and, from before chains were per agency, its events in the sealed history chain. Both
+chains are verified (the agency's links to the history's final hash); the history chain
+is verified whole, but a problem in another agency's event there is reported by its
+position only, never by that event's content.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import sqlalchemy as sa
 
 from app.accounts.models import User
 from app.audit import service as audit
-from app.audit.models import AuditEvent
+from app.audit.models import HISTORY, AuditEvent, agency_chain
 from app.db import utcnow
 from app.extensions import db
 
@@ -50,15 +52,20 @@ def _filtered(agency_id: int, filters: dict[str, Any]) -> sa.Select:
 
 
 def events_page(supervisor: User, filters: dict[str, Any]) -> dict[str, Any]:
-    """Newest first; ``cursor`` is the seq of the last event of the previous page."""
+    """Newest first; ``cursor`` is the id of the last event of the previous page.
+
+    Ids, not seqs: the agency's events are in two chains (history, then its own), each
+    counting its own seq, and ids follow the order events were written in. Within a chain
+    that is its seq order, as a chain's events are inserted under its head's lock.
+    """
     limit = filters.get("limit") or 100
     query = _filtered(supervisor.agency_id, filters)
     if filters.get("cursor") is not None:
-        query = query.where(AuditEvent.seq < filters["cursor"])
-    events = list(db.session.scalars(query.order_by(AuditEvent.seq.desc()).limit(limit + 1)))
+        query = query.where(AuditEvent.id < filters["cursor"])
+    events = list(db.session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)))
     more = len(events) > limit
     events = events[:limit]
-    return {"events": events, "next_cursor": events[-1].seq if more else None}
+    return {"events": events, "next_cursor": events[-1].id if more else None}
 
 
 def events_for_csv(supervisor: User, filters: dict[str, Any]) -> Iterator[AuditEvent]:
@@ -69,17 +76,17 @@ def events_for_csv(supervisor: User, filters: dict[str, Any]) -> Iterator[AuditE
 
 
 def _csv_batches(base: sa.Select, filters: dict[str, Any]) -> Iterator[AuditEvent]:
-    last_seq = filters["cursor"] if filters.get("cursor") is not None else None
+    before = filters["cursor"] if filters.get("cursor") is not None else None
     after = -1
     while True:
-        query = base.where(AuditEvent.seq > after)
-        if last_seq is not None:
-            query = query.where(AuditEvent.seq < last_seq)
-        batch = list(db.session.scalars(query.order_by(AuditEvent.seq).limit(CSV_BATCH)))
+        query = base.where(AuditEvent.id > after)
+        if before is not None:
+            query = query.where(AuditEvent.id < before)
+        batch = list(db.session.scalars(query.order_by(AuditEvent.id).limit(CSV_BATCH)))
         if not batch:
             return
         yield from batch
-        after = batch[-1].seq
+        after = batch[-1].id
 
 
 def record_export(supervisor: User, filters: dict[str, Any]) -> None:
@@ -89,27 +96,40 @@ def record_export(supervisor: User, filters: dict[str, Any]) -> None:
     db.session.commit()
 
 
-_KIND_WORDS = {"changed": "was changed", "inserted": "was inserted", "deleted": "is missing (deleted)"}
+_KIND_WORDS = {"changed": "was changed", "inserted": "was inserted", "deleted": "is missing (deleted)",
+               "misplaced": "was moved in from another chain", "link": "does not chain from the history chain"}
+
+
+def _problem_out(supervisor: User, problem: audit.ChainProblem) -> dict[str, Any]:
+    owner_agency = None
+    if problem.event_id is not None:
+        owner_agency = db.session.scalar(sa.select(AuditEvent.agency_id).where(AuditEvent.id == problem.event_id))
+    ours = owner_agency is not None and owner_agency == supervisor.agency_id
+    if problem.event_id is None and problem.chain != HISTORY:
+        ours = True  # a gap or a broken link in the agency's own chain: nobody else's content
+    return {
+        "chain": problem.chain,
+        "kind": problem.kind,
+        "seq": problem.seq,
+        "in_your_agency": ours,
+        "event_id": problem.event_id if ours else None,
+        "message": problem.message if ours else
+        f"The event at seq {problem.seq} of the {problem.chain} chain {_KIND_WORDS.get(problem.kind, problem.kind)}; "
+        "everything after it can no longer be trusted until this is explained.",
+    }
 
 
 def chain_status(supervisor: User) -> dict[str, Any]:
-    """The whole chain's verification; a problem in another agency's event shows by position only."""
-    report = audit.verify_chain()
-    status: dict[str, Any] = {"ok": report.ok, "events_checked": report.events_checked,
-                              "checked_at": utcnow(), "problem": None}
-    problem = report.problem
-    if problem is not None:
-        owner_agency = None
-        if problem.event_id is not None:
-            owner_agency = db.session.scalar(sa.select(AuditEvent.agency_id).where(AuditEvent.id == problem.event_id))
-        ours = owner_agency is not None and owner_agency == supervisor.agency_id
-        status["problem"] = {
-            "kind": problem.kind,
-            "seq": problem.seq,
-            "in_your_agency": ours,
-            "event_id": problem.event_id if ours else None,
-            "message": problem.message if ours else
-            f"The event at seq {problem.seq} {_KIND_WORDS.get(problem.kind, problem.kind)}; "
-            "everything after it can no longer be trusted until this is explained.",
-        }
-    return status
+    """The agency's chain and the history chain it continues, each verified; a problem in
+    another agency's event shows by position only."""
+    report = audit.verify_chain([HISTORY, agency_chain(supervisor.agency_id)])
+    chains = [{"chain": r.chain, "kind": "history" if r.chain == HISTORY else "agency", "ok": r.ok,
+               "length": r.length, "last_hash": r.last_hash, "link_hash": r.link_hash, "sealed": r.sealed,
+               "events_checked": r.events_checked,
+               "problem": _problem_out(supervisor, r.problem) if r.problem else None}
+              for r in report.chains]
+    first = next((c["problem"] for c in chains if c["problem"]), None)
+    # The agency's own chain first: it is the one its writes go to.
+    chains.sort(key=lambda c: c["kind"] != "agency")
+    return {"ok": report.ok, "events_checked": report.events_checked, "checked_at": utcnow(),
+            "problem": first, "chains": chains}

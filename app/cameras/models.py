@@ -40,8 +40,10 @@ class Camera(Base):
         sa.CheckConstraint("bearing IS NULL OR (bearing BETWEEN 0 AND 359)", name="bearing_range"),
         sa.CheckConstraint("field_of_view BETWEEN 1 AND 360", name="fov_range"),
         sa.CheckConstraint("public_attestation", name="attested"),
-        # The geo index: see app/cameras/geo.py for how queries use it.
-        sa.Index("ix_cameras_geo", "lat_band", "longitude", "latitude"),
+        # The geo index: see app/cameras/geo.py for how queries use it. On PostgreSQL it
+        # carries what a search reads besides the box, for index-only scans (migration
+        # 0018); SQLite's indexes hold the rowid (id) already.
+        sa.Index("ix_cameras_geo", "lat_band", "longitude", "latitude", postgresql_include=["id", "status"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -66,6 +68,10 @@ class Camera(Base):
     # [{"day": 0-6 (Monday=0), "start": "HH:MM", "end": "HH:MM"}] in the camera's local
     # time; an end at or before the start runs past midnight into the next day.
     blackout_windows: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
+    # The recorder's clock minus the true time, in seconds, as the owner last read it
+    # (at an upload, or edited on the camera): asks show their window in recorder time.
+    recorder_offset_s: Mapped[int | None] = mapped_column(sa.Integer)
+    recorder_offset_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

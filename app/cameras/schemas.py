@@ -5,10 +5,14 @@ from apiflask import Schema, fields
 from apiflask.validators import Equal, Length, OneOf, Range
 from marshmallow import ValidationError, validates_schema
 
+from app.cameras.recorder_clock import MAX_OFFSET_S, OFFSET_RANGE_TEXT
 from app.common.fields import StrictBool, StrictFloat, StrictInteger, TrimmedString
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 MAX_BLACKOUT_WINDOWS = 28
+_RECORDER_OFFSET = ("The recorder's clock minus the true time, in seconds (+300: the recorder is 5 minutes fast); "
+                    "asks for this camera show their window as the recorder stamps it. Null: unknown. Uploads "
+                    "that read the recorder's clock update it.")
 
 
 class BlackoutWindow(Schema):
@@ -55,6 +59,10 @@ class CameraPatchIn(Schema):
     blackout_windows = _windows_field()
     shared_agency_ids = fields.List(StrictInteger(), validate=Length(max=50),
                                     metadata={"description": "Agencies (joined ones only) this camera is shared with."})
+    recorder_offset_s = StrictInteger(
+        allow_none=True,
+        validate=Range(-MAX_OFFSET_S, MAX_OFFSET_S, error=f"Must be {OFFSET_RANGE_TEXT} (in seconds)."),
+        metadata={"description": _RECORDER_OFFSET})
 
 
 class CameraIn(CameraPatchIn):
@@ -88,6 +96,9 @@ class CameraOut(Schema):
     district_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+    recorder_offset_s = fields.Integer(allow_none=True, metadata={"description": _RECORDER_OFFSET})
+    recorder_offset_at = fields.DateTime(allow_none=True,
+                                         metadata={"description": "When the recorder's clock was last read."})
 
 
 class NearbyQuery(Schema):

@@ -19,7 +19,8 @@ from app.extensions import db
 from app.sql import ID_CHUNK, chunks
 
 # Fields an owner may set; the schema has validated each one's type and range.
-EDITABLE = ("label", "address", "bearing", "field_of_view", "retention_days", "mode", "blackout_windows")
+EDITABLE = ("label", "address", "bearing", "field_of_view", "retention_days", "mode", "blackout_windows",
+            "recorder_offset_s")
 
 
 def camera_for(owner: User, camera_id: int) -> Camera:
@@ -60,9 +61,11 @@ def _latest_district_id(owner: User) -> int | None:
 # the non-personal ones. The label and address are never recorded, nor the blackout
 # hours (they tell when someone is at home); the position only rounded to 0.01°, about
 # a kilometre, the transparency report's grid. Migration 0008 rewrote older events to
-# this rule with a frozen copy of it: keep the two in step.
+# this rule with a frozen copy of it: keep the two in step. (The recorder's clock offset
+# came later: how wrong a clock is tells nothing of anyone, so its value is kept.)
 
-AUDIT_VALUES = ("bearing", "field_of_view", "retention_days", "mode", "status", "shared_agency_ids")
+AUDIT_VALUES = ("bearing", "field_of_view", "retention_days", "mode", "status", "shared_agency_ids",
+                "recorder_offset_s")
 AUDIT_ROUNDED = ("latitude", "longitude")
 AUDIT_NAMED_ONLY = ("label", "address", "blackout_windows")
 AUDIT_COORDINATE_DECIMALS = 2
@@ -76,6 +79,7 @@ def _settings(camera: Camera) -> dict[str, Any]:
         "retention_days": camera.retention_days, "mode": camera.mode.value, "status": camera.status.value,
         "blackout_windows": camera.blackout_windows,
         "shared_agency_ids": [a.id for a in camera.shared_with],
+        "recorder_offset_s": camera.recorder_offset_s,
     }
 
 
@@ -91,9 +95,11 @@ def audit_details(changed: dict[str, Any]) -> dict[str, Any]:
 
 
 def created_audit_details(camera: Camera) -> dict[str, Any]:
-    """``camera.created``: every field that was set (an empty address or blackout list is not)."""
+    """``camera.created``: every field that was set (an empty address or blackout list is not, nor an
+    unknown recorder clock)."""
     return audit_details({key: value for key, value in _settings(camera).items()
-                          if key not in AUDIT_NAMED_ONLY or value})
+                          if (key not in AUDIT_NAMED_ONLY or value)
+                          and not (key == "recorder_offset_s" and value is None)})
 
 
 def _blank_to_none(text: str | None) -> str | None:
@@ -119,6 +125,8 @@ def create_camera(owner: User, data: dict[str, Any]) -> Camera:
         blackout_windows=data.get("blackout_windows") or [],
         address=_blank_to_none(data.get("address")),
         shared_with=shared_with,
+        recorder_offset_s=data.get("recorder_offset_s"),
+        recorder_offset_at=None if data.get("recorder_offset_s") is None else utcnow(),
         **{k: data.get(k) for k in ("label", "bearing", "retention_days")},
     )
     camera.place(data["latitude"], data["longitude"])
@@ -155,12 +163,25 @@ def update_camera(owner: User, camera_id: int, data: dict[str, Any]) -> Camera:
         camera.shared_with = shared_with
     after = _settings(camera)
     changed = {k: after[k] for k in after if before[k] != after[k]}
+    if "recorder_offset_s" in data:
+        # A reading of the clock, even one that changed nothing, is the latest reading.
+        camera.recorder_offset_at = None if camera.recorder_offset_s is None else utcnow()
     if changed:
         # onupdate misses a change to the shares alone (another table), so set it here.
         camera.updated_at = utcnow()
         audit.record("camera.updated", target=camera, details=audit_details(changed))
     db.session.commit()
     return camera
+
+
+def remember_recorder_offset(camera: Camera, offset_s: int, *, actor: Any, clip_id: int) -> None:
+    """An upload's reading of the recorder's clock becomes the camera's (audited when it changed); no commit."""
+    changed = camera.recorder_offset_s != offset_s
+    camera.recorder_offset_s = offset_s
+    camera.recorder_offset_at = utcnow()
+    if changed:
+        audit.record("camera.updated", target=camera, actor=actor,
+                     details={**audit_details({"recorder_offset_s": offset_s}), "clip_id": clip_id})
 
 
 def set_paused(owner: User, camera_id: int, paused: bool) -> Camera:

@@ -21,7 +21,8 @@ def _accesses_query() -> sa.Select:
 
 def _access_view(access: ClipAccess, clip: Clip, role: Role | None, agency_name: str) -> dict[str, Any]:
     return {"id": access.id, "clip_id": clip.id, "ask_id": clip.ask_id, "request_id": clip.request_id,
-            "action": access.action, "byte_range": access.byte_range, "accessed_at": access.created_at,
+            "action": access.action, "variant": access.variant, "byte_range": access.byte_range,
+            "accessed_at": access.created_at,
             "agency_name": agency_name, "accessor_role": role.value if role else None}
 
 

@@ -1,20 +1,28 @@
-"""Evidence holds and retention: clips are purged when the agency's retention ends, unless a hold covers them."""
+"""Evidence holds and retention: clips are purged when the agency's retention ends, unless a hold covers them.
+
+A clip's derivatives (its working copy and poster, app/clips/processing.py) go with
+its master: their bytes are deleted and their rows marked purged in the same step,
+and a hold that keeps the master keeps them.
+"""
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from app.accounts.models import User
 from app.audit import service as audit
-from app.clips.models import Clip, ClipStatus, EvidenceHold
+from app.clips.models import Clip, ClipDerivative, ClipStatus, EvidenceHold, MediaStatus
 from app.common.fields import fits_int
 from app.db import utcnow
 from app.errors import ApiError, not_found
 from app.extensions import db
 from app.footage.models import FootageRequest
 from app.footage.requests import request_for_staff
-from app.storage import get_storage
+from app.storage import StorageError, get_storage
+
+log = logging.getLogger(__name__)
 
 
 def active_holds(request_ids: list[int]) -> set[int]:
@@ -86,10 +94,29 @@ def purge_expired_clips(now: datetime | None = None) -> int:
         if not changed:  # a hold arrived, or another scheduler was first
             db.session.rollback()
             continue
+        # A copy not made yet never will be: no job may claim a purged clip (one at work
+        # finds its claim gone and keeps nothing).
+        db.session.execute(
+            sa.update(Clip).where(Clip.id == clip.id,
+                                  Clip.media_status.in_([MediaStatus.PENDING, MediaStatus.PROCESSING]))
+            .values(media_status=None).execution_options(synchronize_session=False))
+        derivatives = list(db.session.scalars(sa.select(ClipDerivative).where(
+            ClipDerivative.clip_id == clip.id, ClipDerivative.purged_at.is_(None))))
+        for derivative in derivatives:
+            derivative.purged_at = now
         audit.record("clip.purged", target=clip, agency_id=clip.agency_id,
                      details={"request_id": clip.request_id, "sha256": clip.sha256, "retain_until":
-                              clip.retain_until.isoformat() if clip.retain_until else None})
+                              clip.retain_until.isoformat() if clip.retain_until else None,
+                              "derivatives": sorted(d.kind.value for d in derivatives)})
+        # The bytes go before the rows say so: a store that refuses (an object store down) leaves
+        # the clip as it was, to be purged at the next run, never marked purged with its bytes kept.
+        try:
+            for key in [clip.storage_key, *(d.storage_key for d in derivatives)]:
+                storage.delete(key)
+        except StorageError as error:
+            db.session.rollback()
+            log.error("clip %s: its bytes could not be deleted (purge retried at the next run): %s", clip.id, error)
+            continue
         db.session.commit()
-        storage.delete(clip.storage_key)
         purged += 1
     return purged

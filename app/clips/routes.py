@@ -16,8 +16,9 @@ from app import links
 from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
 from app.clips import history, retention, review, tus, uploads
-from app.clips.models import ClipStatus
+from app.clips.models import ClipStatus, DerivativeKind
 from app.clips.schemas import AccessOut, AccessQuery, ClipOut, HoldIn, HoldOut, OwnerClipOut, UploadLinkOut
+from app.db import utcnow
 from app.errors import ApiError
 from app.ratelimits import RATE_LIMITED, limited, uploader
 
@@ -61,6 +62,7 @@ _TUS_ERRORS = {
     400: "Malformed tus header", 403: "Not the ask's owner, or the ask's clip limit is reached",
     404: "No such ask or upload for you", 410: "The upload ended, expired, or its ask closed",
     412: "Tus-Resumable missing or not 1.0.0",
+    503: "Clip storage refused or did not answer; nothing was changed (retry the same request later)",
 }
 _OUT_HEADER = {"schema": {"type": "string"}}
 
@@ -78,8 +80,11 @@ def tus_options():
     _TUS_RESUMABLE,
     _header("Upload-Length", "The clip's size in bytes; over the agency's maximum answers 413 at once.",
             {"type": "integer", "minimum": 1}),
-    _header("Upload-Metadata", "`ask_id <base64>` (not needed with a link token) and `filename <base64>`, "
-            "comma-separated, as tus defines it.", required=False),
+    _header("Upload-Metadata", "Comma-separated `key <base64 value>` pairs, as tus defines them: `ask_id` (not "
+            "needed with a link token); optionally `filename`; `recorder_offset`, the recorder's clock minus the "
+            "true time in whole seconds as the owner read it (within ±20 years; kept with the clip and "
+            "remembered on the ask's camera); `last_modified`, the browser's File.lastModified in milliseconds "
+            "since 1970 (UTC). A malformed value answers 400 naming it.", required=False),
     _TOKEN]}, tags=UPLOADS,
     responses={201: {"description": "Upload created; PATCH its bytes to the Location",
                      "headers": {"Location": {**_OUT_HEADER, "required": True},
@@ -97,7 +102,11 @@ def tus_create():
     length = tus.parse_size("Upload-Length", request.headers.get("Upload-Length"))
     metadata = tus.parse_metadata(request.headers.get("Upload-Metadata"))
     uploader = uploads.uploader_for(_user(), links.token_from_request(), metadata.get("ask_id"))
-    clip = uploads.create_upload(uploader, length=length, filename=metadata.get("filename") or metadata.get("name"))
+    now = utcnow()
+    clip = uploads.create_upload(uploader, length=length, filename=metadata.get("filename") or metadata.get("name"),
+                                 recorder_offset_s=uploads.recorder_offset_from(metadata.get("recorder_offset")),
+                                 file_modified_at=uploads.file_modified_from(metadata.get("last_modified"), now),
+                                 now=now)
     location = f"{UPLOAD_PATH}/{clip.upload_id}"
     if uploader.token and "token" in request.args:
         location += f"?token={uploader.token}"
@@ -136,6 +145,8 @@ def tus_head(upload_id):
                **_TUS_ERRORS, 409: "Upload-Offset is not where the upload stands",
                413: "More bytes than the upload has room for",
                415: "Not application/offset+octet-stream, or not a video container",
+               422: "A ZIP's last byte: it holds no video, or is past the limits against ZIP bombs "
+                    "(the upload is ended)",
                423: "Another request is writing to this upload", 460: "Upload-Checksum does not match the body"})
 def tus_patch(upload_id):
     """Send bytes of a clip from its current offset (tus core)
@@ -194,17 +205,18 @@ def _send(body: review.ClipBody, *, attachment: bool) -> Response:
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Length": str(body.end - body.start),
-        "ETag": review.etag(body.clip),
+        "ETag": body.etag,
         # Evidence: no shared cache or browser cache keeps a copy.
         "Cache-Control": "private, no-store",
         "X-Content-Type-Options": "nosniff",
-        "Content-Disposition": f'{"attachment" if attachment else "inline"}; filename="{body.filename}"',
+        "Content-Disposition": f'{"inline" if body.served_inline and not attachment else "attachment"}; '
+                               f'filename="{body.filename}"',
     }
-    if body.clip.sha256 and not body.partial:
-        # RFC 9530: the digest of the whole clip, which the officer can check the file against.
-        headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(body.clip.sha256)).decode()}:"
+    if body.sha256 and not body.partial:
+        # RFC 9530: the digest of the whole file, which the officer can check it against.
+        headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(body.sha256)).decode()}:"
     if body.partial:
-        headers["Content-Range"] = f"bytes {body.start}-{body.end - 1}/{body.clip.size}"
+        headers["Content-Range"] = f"bytes {body.start}-{body.end - 1}/{body.size}"
     return Response(body.chunks, status=206 if body.partial else 200, headers=headers,
                     mimetype=body.media_type, direct_passthrough=True)
 
@@ -214,7 +226,23 @@ def _content_doc(action: str) -> dict:
             206: {"description": "The byte range asked for (HTTP Range)", "content": _VIDEO,
                   "headers": _RANGE_HEADERS},
             401: "Unauthenticated", 403: "Forbidden", 409: "Still uploading",
-            410: "Purged when retention ended", 416: "Range not satisfiable"}
+            410: "Purged when retention ended", 416: "Range not satisfiable",
+            503: "Clip storage did not answer (no access is recorded)"}
+
+
+_MP4 = {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}
+
+
+def _derived_doc(action: str, content: dict, ranges: bool = True) -> dict:
+    doc = {200: {"description": f"The whole file ({action})", "content": content, "headers": _RANGE_HEADERS},
+           401: "Unauthenticated", 403: "Forbidden", 404: "No such clip for you, or it has no poster frame",
+           409: "Still uploading, the copy is still being made (media_not_ready), or none could be made "
+                "(media_failed: the message says why; the master is still downloadable)",
+           410: "Purged when retention ended", 503: "Clip storage did not answer (no access is recorded)"}
+    if ranges:
+        doc.update({206: {"description": "The byte range asked for (HTTP Range)", "content": content,
+                          "headers": _RANGE_HEADERS}, 416: "Range not satisfiable"})
+    return doc
 
 
 @bp.get("/requests/<int:request_id>/clips")
@@ -227,6 +255,18 @@ def request_clips(request_id):
     Nothing here says who sent a clip.
     """
     return review.clips_for_request(me(), request_id)
+
+
+@bp.get("/clips/<int:clip_id>")
+@bp.output(ClipOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 404])
+@require_role(*STAFF)
+def clip_detail(clip_id):
+    """One of your agency's clips: its SHA-256, what the probe found, its working copy and poster
+
+    Nothing here says who sent it.
+    """
+    return review.clip_view(me(), clip_id)
 
 
 @bp.get("/clips/<int:clip_id>/content")
@@ -247,6 +287,40 @@ def clip_download(clip_id):
     body = review.open_clip(me(), clip_id, review.DOWNLOAD, request.range, request.headers.get("If-Range"),
                              request.remote_addr)
     return _send(body, attachment=True)
+
+
+@bp.get("/clips/<int:clip_id>/working-copy")
+@bp.doc(security=SECURITY, responses=_derived_doc("play", _MP4))
+@require_role(*STAFF)
+def clip_working_copy(clip_id):
+    """Play the clip's working copy, an H.264/AAC MP4 made from the master (HTTP Range supported)
+
+    The view is recorded (variant working_copy) and the owner sees it.
+    """
+    body = review.open_derivative(me(), clip_id, DerivativeKind.WORKING_COPY, review.VIEW, request.range,
+                                  request.headers.get("If-Range"), request.remote_addr)
+    return _send(body, attachment=False)
+
+
+@bp.get("/clips/<int:clip_id>/working-copy/download")
+@bp.doc(security=SECURITY, responses=_derived_doc("download", _MP4))
+@require_role(*STAFF)
+def clip_working_copy_download(clip_id):
+    """Download the clip's working copy as a file; recorded (variant working_copy), the owner sees it"""
+    body = review.open_derivative(me(), clip_id, DerivativeKind.WORKING_COPY, review.DOWNLOAD, request.range,
+                                  request.headers.get("If-Range"), request.remote_addr)
+    return _send(body, attachment=True)
+
+
+@bp.get("/clips/<int:clip_id>/poster")
+@bp.doc(security=SECURITY, responses=_derived_doc(
+    "view", {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}, ranges=False))
+@require_role(*STAFF)
+def clip_poster(clip_id):
+    """The clip's poster frame (a JPEG of its first second); recorded (variant poster), the owner sees it"""
+    body = review.open_derivative(me(), clip_id, DerivativeKind.POSTER, review.VIEW, None, None,
+                                  request.remote_addr)
+    return _send(body, attachment=False)
 
 
 # --- owners ----------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ The upload state machine lives here (the tus wire format is in :mod:`app.clips.t
                                row's offset moves only once they are all written (and
                                match Upload-Checksum), with the running SHA-256 of the
                                bytes so far (app.clips.digest); the last byte completes
-                               the clip with its SHA-256 and delivers the ask
+                               the clip with its SHA-256 and delivers the ask; the
+                               media job makes its working copy (app/clips/processing.py)
     DELETE    terminate_upload the uploader gives up: bytes deleted, status aborted
     jobs      clean_abandoned_uploads (app/jobs.py)
 
@@ -23,12 +24,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext
 from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import ClientDisconnected
 
@@ -36,9 +39,12 @@ from app import links
 from app.accounts.models import Role, User
 from app.agencies.models import Agency
 from app.audit import service as audit
-from app.clips import digest, sniff, tus
+from app.cameras import recorder_clock
+from app.cameras.models import Camera
+from app.cameras.service import remember_recorder_offset
+from app.clips import bundles, digest, processing, sniff, tus
 from app.clips.history import owner_clips_of_ask
-from app.clips.models import Clip, ClipStatus
+from app.clips.models import Clip, ClipDerivative, ClipStatus, MediaStatus
 from app.common.fields import fits_int
 from app.db import utcnow
 from app.errors import ApiError, forbidden, not_found
@@ -47,7 +53,7 @@ from app.footage import asks
 from app.footage.answers import ask_for_owner
 from app.footage.models import OPEN_ASK_STATES, AgencyPolicy, Ask, FootageRequest, RequestStatus
 from app.footage.policy import current_policy, policy_for
-from app.storage import ObjectMissing, StorageBusy, get_storage, new_key
+from app.storage import ObjectMissing, StorageBusy, StorageError, StorageUnavailable, get_storage, new_key
 from app.storage.base import CHUNK_SIZE
 
 VIA_APP, VIA_LINK = "app", "link"
@@ -71,7 +77,7 @@ class Uploader:
 
 def _session_owner(user: Any) -> User:
     if user is None or not getattr(user, "is_authenticated", False):
-        raise ApiError(401, "unauthenticated", "Sign in, or use the upload link from your message.")
+        raise ApiError(401, "unauthenticated", lazy_gettext("Sign in, or use the upload link from your message."))
     if user.role != Role.OWNER:
         raise forbidden("Only the camera's owner uploads clips.")
     return user
@@ -87,7 +93,7 @@ def ask_for_link(token: str, now: datetime | None = None) -> Ask:
     now = now or utcnow()
     live_expiry = ask.request.expires_at
     if (expires_at is not None and expires_at <= now) or (live_expiry and live_expiry <= now):
-        raise ApiError(410, "link_expired", "This upload link has expired with the footage request.")
+        raise ApiError(410, "link_expired", lazy_gettext("This upload link has expired with the footage request."))
     return ask
 
 
@@ -100,7 +106,7 @@ def uploader_for(user: Any, token: str | None, ask_id: str | None) -> Uploader:
         return Uploader(ask, ask.owner_id, VIA_LINK, token)
     owner = _session_owner(user)
     if not ask_id or not ask_id.isascii() or not ask_id.isdigit():
-        raise ApiError(400, "validation_error", "Upload-Metadata: give the ask_id the clip is for.",
+        raise ApiError(400, "validation_error", lazy_gettext("Upload-Metadata: give the ask_id the clip is for."),
                        fields={"Upload-Metadata": ["ask_id: required, the id of your approved ask."]})
     return Uploader(ask_for_owner(owner, int(ask_id)), owner.id, VIA_APP)
 
@@ -157,14 +163,65 @@ def _clean_filename(name: str | None) -> str | None:
     return text[:255] or None
 
 
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,19}")
+# A browser's File.lastModified is the file system's; a phone whose clock is far out may
+# stamp files ahead of ours, so only a time beyond any such mistake is refused.
+FILE_TIME_AHEAD = timedelta(days=366)
+
+
+def _bad_metadata(key: str, problem: str) -> ApiError:
+    return ApiError(400, "validation_error", f"Upload-Metadata: {key}: {problem}",
+                    fields={"Upload-Metadata": [f"{key}: {problem}"]})
+
+
+def _whole_number(key: str, text: str) -> int:
+    if not _WHOLE_NUMBER.fullmatch(text):
+        raise _bad_metadata(key, "Must be a whole number.")
+    return int(text)
+
+
+def recorder_offset_from(text: str | None) -> int | None:
+    """The ``recorder_offset`` metadata: the recorder's clock minus the true time, in seconds."""
+    if text is None or text == "":
+        return None
+    offset = _whole_number("recorder_offset", text.strip())
+    problem = recorder_clock.offset_problem(offset)
+    if problem:
+        raise _bad_metadata("recorder_offset", problem)
+    return offset
+
+
+def file_modified_from(text: str | None, now: datetime) -> datetime | None:
+    """The ``last_modified`` metadata: File.lastModified, milliseconds since 1970 (UTC)."""
+    if text is None or text == "":
+        return None
+    millis = _whole_number("last_modified", text.strip())
+    latest = now + FILE_TIME_AHEAD
+    if millis < 0 or millis > latest.timestamp() * 1000:
+        raise _bad_metadata("last_modified", "Must be milliseconds since 1970-01-01 UTC, not in the far future.")
+    return recorder_clock.from_epoch_ms(millis)
+
+
+def _remember_on_camera(ask: Ask, offset_s: int, clip: Clip, actor: User | None) -> None:
+    # The ask names the camera; a camera deleted (or moved to another owner) since keeps nothing.
+    camera = db.session.get(Camera, ask.camera_id) if ask.camera_id is not None else None
+    if camera is not None and camera.owner_id == ask.owner_id:
+        remember_recorder_offset(camera, offset_s, actor=actor, clip_id=clip.id)
+
+
 def _counted_clips(ask_id: int) -> int:
     return db.session.scalar(sa.select(sa.func.count(Clip.id))
                              .where(Clip.ask_id == ask_id, Clip.status != ClipStatus.ABORTED)) or 0
 
 
 def create_upload(uploader: Uploader, *, length: int, filename: str | None = None,
+                  recorder_offset_s: int | None = None, file_modified_at: datetime | None = None,
                   now: datetime | None = None) -> Clip:
-    """tus creation: check the ask, the size and the clip count, then make the row and an empty object."""
+    """tus creation: check the ask, the size and the clip count, then make the row and an empty object.
+
+    ``recorder_offset_s`` (the owner read their recorder's clock) is kept with the clip and
+    becomes the camera's; ``file_modified_at`` is what the browser reported of the file.
+    """
     now = now or utcnow()
     ask = db.session.scalar(sa.select(Ask).where(Ask.id == uploader.ask.id).with_for_update()
                             .execution_options(populate_existing=True))
@@ -175,7 +232,7 @@ def create_upload(uploader: Uploader, *, length: int, filename: str | None = Non
                        f"A clip may be at most {policy.max_clip_bytes} bytes; this one is {length}.",
                        headers={"Tus-Max-Size": str(policy.max_clip_bytes)})
     if length == 0:
-        raise ApiError(400, "empty_upload", "Upload-Length: an empty file is not a video.",
+        raise ApiError(400, "empty_upload", lazy_gettext("Upload-Length: an empty file is not a video."),
                        fields={"Upload-Length": ["Must be more than 0."]})
     if _counted_clips(ask.id) >= policy.max_clips_per_ask:
         raise ApiError(403, "clip_limit_reached",
@@ -184,18 +241,28 @@ def create_upload(uploader: Uploader, *, length: int, filename: str | None = Non
     clip = Clip(upload_id=new_key(), ask_id=ask.id, request_id=ask.request_id, agency_id=ask.request.agency_id,
                 owner_id=ask.owner_id, status=ClipStatus.UPLOADING, filename=_clean_filename(filename),
                 size=length, upload_offset=0, storage_key=new_key(), created_at=now, updated_at=now,
-                upload_expires_at=_upload_expiry(ask.request, now))
+                upload_expires_at=_upload_expiry(ask.request, now), recorder_offset_s=recorder_offset_s,
+                file_modified_at=file_modified_at)
     db.session.add(clip)
     db.session.flush()
-    asks.start_upload(ask, uploader.owner)
-    audit.record("clip.upload_started", target=clip, actor=uploader.owner, agency_id=clip.agency_id,
-                 details={"ask_id": ask.id, "request_id": ask.request_id, "size": length, "via": uploader.via})
-    storage.create(clip.storage_key)
+    owner = uploader.owner
+    asks.start_upload(ask, owner)
+    details = {"ask_id": ask.id, "request_id": ask.request_id, "size": length, "via": uploader.via}
+    if recorder_offset_s is not None:
+        details["recorder_offset_s"] = recorder_offset_s
+    audit.record("clip.upload_started", target=clip, actor=owner, agency_id=clip.agency_id, details=details)
+    if recorder_offset_s is not None:
+        _remember_on_camera(ask, recorder_offset_s, clip, owner)
+    try:
+        storage.create(clip.storage_key)
+    except StorageError:
+        db.session.rollback()  # no row without its object: a store that refuses gets a 503, nothing kept
+        raise
     try:
         db.session.commit()
     except Exception:
         db.session.rollback()
-        storage.delete(clip.storage_key)
+        _delete_bytes(clip.storage_key)
         raise
     return clip
 
@@ -326,25 +393,37 @@ def receive_chunk(uploader: Uploader, clip: Clip, *, offset: int, stream: IO[byt
             db.session.rollback()
             if current != offset:
                 raise _offset_mismatch(current)
-            hasher = checksum.new() if checksum else None
-            hashers = [h for h in (hasher, running) if h is not None]
-            received = _copy(stream, out, head, room, content_length, hashers)
-            if received.disconnected and hasher:
-                out.discard()
-                raise ClientDisconnected()
-            if hasher and hasher.digest() != checksum.digest:
-                out.discard()
-                raise tus.ChecksumMismatch(f"Upload-Checksum: the {checksum.algorithm} of the body "
-                                           "does not match it; nothing was kept.")
+            with checksum.check_body() if checksum else nullcontext() as check:
+                hashers = [h for h in (check, running) if h is not None]
+                received = _copy(stream, out, head, room, content_length, hashers)
+                if received.disconnected and check:
+                    out.discard()
+                    raise ClientDisconnected()
+                if check and not check.matches():
+                    out.discard()
+                    raise tus.ChecksumMismatch(f"Upload-Checksum: the {checksum.algorithm} of the body "
+                                               "does not match it; nothing was kept.")
+            # Durable in the store (an object store assembles the clip at its last byte) before
+            # the offset that counts it is committed.
+            out.flush(last=offset + received.count == target.size)
             progress = _commit_offset(uploader, target, offset + received.count, now, out)
             if received.disconnected:
                 raise ClientDisconnected()
     except StorageBusy:
-        raise ApiError(423, "upload_locked", "Another request is writing to this upload; try again shortly.") \
+        raise ApiError(423, "upload_locked", lazy_gettext("Another request is writing to this "
+                                                          "upload; try again shortly.")) \
             from None
     except ObjectMissing:
         _mark_lost(target.clip_id)
         raise _gone("upload_gone", "This upload's bytes are gone; start a new one.") from None
+    except StorageUnavailable as error:
+        db.session.rollback()
+        current_app.logger.error("clip %s: clip storage refused a chunk at offset %s: %s",
+                                 target.clip_id, offset, error)
+        raise ApiError(503, "storage_unavailable",
+                       f"Clip storage did not accept these bytes; nothing was lost. The upload stays at "
+                       f"offset {offset}: send this chunk again shortly.",
+                       headers={"Retry-After": "5", "Upload-Offset": str(offset)}) from None
     return progress
 
 
@@ -370,6 +449,8 @@ def _commit_offset(uploader: Uploader, target: _Target, end: int, now: datetime,
     """
     running = target.running
     finished = end == target.size
+    if finished and target.container == "zip":
+        _check_bundle(uploader, target, end)
     values: dict[str, Any] = {"upload_offset": end, "upload_expires_at": target.expiry,
                               "container": target.container, "sha256_state": running.state() if running else None,
                               "updated_at": now}
@@ -377,7 +458,9 @@ def _commit_offset(uploader: Uploader, target: _Target, end: int, now: datetime,
         policy = policy_for(target.agency_id)
         values.update(status=ClipStatus.COMPLETE, sha256=running.hexdigest() if running else _sha256(target.key),
                       sha256_state=None, completed_at=now, upload_expires_at=None,
-                      retain_until=now + timedelta(days=policy.clip_retention_days))
+                      retain_until=now + timedelta(days=policy.clip_retention_days),
+                      # The media job makes its working copy (app/clips/processing.py).
+                      media_status=MediaStatus.PENDING, media_attempts=0)
     changed = db.session.execute(
         sa.update(Clip).where(Clip.id == target.clip_id, Clip.status == ClipStatus.UPLOADING,
                               Clip.upload_offset == target.start)
@@ -396,7 +479,25 @@ def _commit_offset(uploader: Uploader, target: _Target, end: int, now: datetime,
                      details={"ask_id": ask.id, "request_id": ask.request_id, "size": end,
                               "sha256": values["sha256"], "container": target.container, "via": uploader.via})
     db.session.commit()
+    if finished:
+        processing.enqueue([target.clip_id])
     return Progress(end, target.size, values.get("status", ClipStatus.UPLOADING), values["upload_expires_at"])
+
+
+def _check_bundle(uploader: Uploader, target: _Target, end: int) -> None:
+    """A ZIP's last byte: its entries are listed (never extracted) and one must be video, within
+    the limits against ZIP bombs; otherwise the upload ends, its bytes deleted, and 422 says why."""
+    storage = get_storage()
+    try:
+        bundles.require_video(bundles.list_entries(bundles.StoredObject(storage, target.key, end)))
+    except bundles.BundleError as error:
+        db.session.rollback()
+        clip = db.session.get(Clip, target.clip_id, populate_existing=True)
+        if clip is not None and _abort(clip, "clip.upload_refused", actor=uploader.owner, via=uploader.via,
+                                       reason=error.code):
+            db.session.commit()
+            _delete_bytes(target.key)
+        raise ApiError(422, error.code, error.message) from None
 
 
 def _mark_lost(clip_id: int) -> None:
@@ -414,13 +515,25 @@ def _mark_lost(clip_id: int) -> None:
 def terminate_upload(uploader: Uploader, clip: Clip) -> None:
     """tus termination: an unfinished upload's bytes are deleted and it ends (aborted)."""
     if clip.status == ClipStatus.COMPLETE:
-        raise ApiError(409, "clip_delivered", "This clip was delivered to the agency; an upload can no longer end it.")
+        raise ApiError(409, "clip_delivered", lazy_gettext("This clip was delivered to the agency; an "
+                                                           "upload can no longer end it."))
     if clip.status != ClipStatus.UPLOADING:
         raise _gone("upload_gone", "This upload has already ended.")
     if not _abort(clip, "clip.upload_terminated", actor=uploader.owner, via=uploader.via):
         raise _gone("upload_gone", "This upload has already ended.")
     db.session.commit()
-    get_storage().delete(clip.storage_key)
+    _delete_bytes(clip.storage_key)
+
+
+def _delete_bytes(key: str) -> bool:
+    """Delete an ended upload's bytes; a store that refuses now leaves them to the sweep
+    (:func:`sweep_unfinished_objects`), since the row has already ended."""
+    try:
+        get_storage().delete(key)
+    except StorageError as error:
+        current_app.logger.error("clip storage kept %s after its upload ended (swept later): %s", key, error)
+        return False
+    return True
 
 
 def _abort(clip: Clip, action: str, *, actor: Any = None, **details: Any) -> bool:
@@ -447,9 +560,8 @@ def discard_uploads_for(ask: Ask) -> int:
     clips = list(db.session.scalars(sa.select(Clip).where(Clip.ask_id == ask.id,
                                                           Clip.status == ClipStatus.UPLOADING)))
     discarded = [c for c in clips if _abort(c, "clip.upload_discarded", ask_state=ask.state.value)]
-    storage = get_storage()
     for clip in discarded:
-        storage.delete(clip.storage_key)
+        _delete_bytes(clip.storage_key)
     return len(discarded)
 
 
@@ -466,14 +578,53 @@ def clean_abandoned_uploads(now: datetime | None = None) -> int:
                               sa.or_(Clip.upload_expires_at <= now, Clip.ask_id.in_(closed_asks)))
         .order_by(Clip.id)))
     cleaned = 0
-    storage = get_storage()
     for clip in due:
         if _abort(clip, "clip.upload_abandoned"):
             db.session.commit()
-            storage.delete(clip.storage_key)
+            _delete_bytes(clip.storage_key)
             cleaned += 1
         else:
             db.session.rollback()
+    sweep_unfinished_objects(now)
+    return cleaned
+
+
+# An object store's unfinished object younger than this may belong to an upload whose row is
+# not committed yet (create_upload makes the object first), so the sweep leaves it alone.
+SWEEP_AFTER = timedelta(hours=1)
+
+
+def sweep_unfinished_objects(now: datetime | None = None) -> int:
+    """Abort the multipart uploads that no live upload owns: those left by a node that crashed,
+    or by a delete the store refused at the time. Returns how many keys were cleaned.
+
+    The bytes of an ended or purged clip (or of no clip at all) are deleted; a delivered clip
+    keeps its assembled object and loses only the leftover unfinished state."""
+    now = now or utcnow()
+    storage = get_storage()
+    try:
+        keys = storage.unfinished(now - SWEEP_AFTER)
+    except StorageError as error:
+        current_app.logger.error("clip storage could not list unfinished uploads: %s", error)
+        return 0
+    if not keys:
+        return 0
+    status = dict(db.session.execute(sa.select(Clip.storage_key, Clip.status).where(Clip.storage_key.in_(keys))).all())
+    derived = dict(db.session.execute(sa.select(ClipDerivative.storage_key, ClipDerivative.purged_at)
+                                      .where(ClipDerivative.storage_key.in_(keys))).all())
+    db.session.rollback()
+    cleaned = 0
+    for key in keys:
+        try:
+            if status.get(key) == ClipStatus.UPLOADING:
+                continue
+            if status.get(key) == ClipStatus.COMPLETE or (key in derived and derived[key] is None):
+                storage.discard_unfinished(key)
+            else:
+                storage.delete(key)
+            cleaned += 1
+        except StorageError as error:
+            current_app.logger.error("clip storage could not clean %s: %s", key, error)
     return cleaned
 
 

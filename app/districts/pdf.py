@@ -61,6 +61,30 @@ def _fit(text: str, font: str, size: float, width: float) -> str:
     return text.rstrip() + "…"
 
 
+def wrap(text: str, font: str, size: float, width: float, max_lines: int) -> list[str]:
+    """``text`` in lines of at most ``width`` points, broken between words (inside a word
+    only when the word alone is wider). Long names wrap rather than lose their end; only
+    text beyond ``max_lines`` (more than a card has room for) is cut, with an ellipsis."""
+    words = " ".join((text or "").split()).split(" ")
+    lines: list[str] = []
+    for word in words:
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and pdfmetrics.stringWidth(candidate, font, size) <= width:
+            lines[-1] = candidate
+            continue
+        while pdfmetrics.stringWidth(word, font, size) > width and len(word) > 1:
+            # A word wider than the line: as many letters as fit, the rest on the next.
+            cut = len(word) - 1
+            while cut > 1 and pdfmetrics.stringWidth(word[:cut], font, size) > width:
+                cut -= 1
+            lines.append(word[:cut])
+            word = word[cut:]
+        lines.append(word)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines - 1] + [_fit(" ".join(lines[max_lines - 1:]), font, size, width)]
+    return lines
+
+
 def invitation_sheet(members: Sequence, *, district_name: str, agency_name: str, base_url: str,
                      page_size: str = "letter") -> bytes:
     """The PDF for ``members`` (objects with business_name, contact_name, code)."""
@@ -105,22 +129,31 @@ def _card(pdf: canvas.Canvas, member, x: float, y: float, w: float, h: float, re
     pad = 0.18 * inch
     inner = w - 2 * pad
     top = y + h - pad
+    # The texts above the QR code wrap (a long agency or business name takes a second
+    # line); the lines below move down to make room.
     pdf.setFillGray(0.35)
     pdf.setFont(regular, 8.5)
-    pdf.drawString(x + pad, top - 8, _fit(f"{district_name} invites you to Porchlight · {agency_name}", regular, 8.5,
-                                          inner))
+    baseline = top - 8
+    for text in wrap(f"{district_name} invites you to Porchlight · {agency_name}", regular, 8.5, inner, 3):
+        pdf.drawString(x + pad, baseline, text)
+        baseline -= 9.5
     pdf.setFillGray(0)
     pdf.setFont(bold, 14)
-    pdf.drawString(x + pad, top - 27, _fit(member.business_name, bold, 14, inner))
+    baseline -= 9.5
+    for text in wrap(member.business_name, bold, 14, inner, 2):
+        pdf.drawString(x + pad, baseline, text)
+        baseline -= 15.5
     pdf.setFont(regular, 10.5)
-    pdf.drawString(x + pad, top - 42, _fit(f"For {member.contact_name}", regular, 10.5, inner))
+    pdf.drawString(x + pad, baseline, _fit(f"For {member.contact_name}", regular, 10.5, inner))
 
     url = codes.enrollment_url(member.code)
     qr_y = y + pad + 4
-    pdf.drawImage(ImageReader(io.BytesIO(codes.qr_png(url))), x + pad - 6, qr_y, QR_SIZE, QR_SIZE)
+    # The QR code gives up a little size when wrapped names leave it less room.
+    qr_size = min(QR_SIZE, baseline - 4 - qr_y)
+    pdf.drawImage(ImageReader(io.BytesIO(codes.qr_png(url))), x + pad - 6, qr_y, qr_size, qr_size)
     text_x = x + pad + QR_SIZE + 4
     text_w = x + w - pad - text_x
-    line = qr_y + QR_SIZE - 18
+    line = min(qr_y + QR_SIZE - 18, baseline - 16)
     pdf.setFont(regular, 9)
     pdf.drawString(text_x, line, "Scan the code, or type")
     pdf.drawString(text_x, line - 11, "this enrollment code:")
@@ -130,7 +163,8 @@ def _card(pdf: canvas.Canvas, member, x: float, y: float, w: float, h: float, re
     pdf.setFillGray(0.3)
     note = (f"at {base_url.rstrip('/')}/e/ — single use, for this business only. Joining is voluntary: "
             "you decide what to share, and can leave at any time.")
-    for offset, text in enumerate(simpleSplit(note, regular, 7.5, text_w)[:8]):
+    room = max(1, int((line - 54 - (y + pad)) // 9.5) + 1)  # the note's lines that fit above the card's edge
+    for offset, text in enumerate(simpleSplit(note, regular, 7.5, text_w)[:min(8, room)]):
         pdf.drawString(text_x, line - 54 - offset * 9.5, text)
     pdf.setFillGray(0)
 
@@ -139,6 +173,12 @@ def _footer(pdf: canvas.Canvas, font: str, width: float, agency_name: str, distr
             pages: int) -> None:
     pdf.setFont(font, 8)
     pdf.setFillGray(0.4)
-    pdf.drawString(MARGIN, MARGIN / 2, _fit(f"Porchlight · {agency_name} · {district_name}", font, 8, width / 2))
-    pdf.drawRightString(width - MARGIN, MARGIN / 2, f"Page {page} of {pages}")
+    number = f"Page {page} of {pages}"
+    # The names take the line but the page number (and a gap before it); long ones a second
+    # line above it, in the margin under the cards.
+    room = width - 2 * MARGIN - pdfmetrics.stringWidth(number, font, 8) - 18
+    lines = wrap(f"Porchlight · {agency_name} · {district_name}", font, 8, room, 2)
+    for offset, text in enumerate(reversed(lines)):
+        pdf.drawString(MARGIN, MARGIN / 2 + offset * 9.5, text)
+    pdf.drawRightString(width - MARGIN, MARGIN / 2, number)
     pdf.setFillGray(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.accounts.models import Role, User
@@ -162,7 +163,7 @@ def find_code(text: str) -> EnrollmentCode:
     code = db.session.scalar(sa.select(EnrollmentCode).where(EnrollmentCode.code == canonical)) if canonical else None
     if code is None:
         raise ApiError(404, "enrollment_code_unknown",
-                       "No enrollment code matches that; check the letters and digits and try again.")
+                       lazy_gettext("No enrollment code matches that; check the letters and digits and try again."))
     return code
 
 

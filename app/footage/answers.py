@@ -10,8 +10,10 @@ from what this module says happened.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext
 from sqlalchemy.orm import joinedload
 
 from app import links
@@ -20,7 +22,7 @@ from app.common.fields import fits_int
 from app.db import utcnow
 from app.errors import ApiError, forbidden, not_found
 from app.extensions import db
-from app.footage import asks
+from app.footage import asks, inbox
 from app.footage.models import OPEN_ASK_STATES, Ask, FootageRequest, RequestStatus
 from app.footage.requests import status_words
 from app.sql import for_update
@@ -81,40 +83,51 @@ def _answer(owner: User, ask_id: int, action: str, via: str, reason: str | None)
     request = ask.request
     expires_at = request.expires_at
     if request.status == RequestStatus.ACTIVE and expires_at is not None and expires_at <= utcnow():
-        raise ApiError(409, "request_expired", "This request has expired; it no longer needs an answer.")
+        raise ApiError(409, "request_expired", lazy_gettext("This request has expired; it no longer needs an answer."))
     asks.answer(ask, owner, action, via=via, reason=(reason or "").strip()[:500] or None)
     db.session.commit()
     return ask
 
 
-def answer_own_ask(owner: User, ask_id: int, action: str, reason: str | None = None) -> Ask:
-    """An answer given in the app (the ask is looked up once, under its row lock)."""
-    return _answer(owner, ask_id, action, "app", reason)
+def answer_own_ask(owner: User, ask_id: int, action: str, reason: str | None = None) -> dict[str, Any]:
+    """An answer given in the app (the ask is looked up once, under its row lock); returns the
+    ask as the inbox shows it (AskOut's document), read after the commit in one joined row."""
+    owner_id = owner.id  # read before the commit expires the owner: no reload of the user after it
+    _answer(owner, ask_id, action, "app", reason)
+    return inbox.answered(owner_id, ask_id)
 
 
 # --- a notification's buttons ------------------------------------------------------------------
 
-def answer_with_token(token: str) -> Ask:
-    """Perform a notification action link's answer (app/links.py signs them); answered_via "notification".
+def ask_named_by(payload: dict) -> tuple[User, Ask]:
+    """The owner and ask a signed link names (push action, e-mail page); 410 once either is gone."""
+    owner = db.session.get(User, payload["owner"]) if fits_int(payload["owner"]) else None
+    ask = db.session.get(Ask, payload["ask"]) if fits_int(payload["ask"]) else None
+    if owner is None or ask is None or ask.owner_id != owner.id:
+        raise ApiError(410, "gone", lazy_gettext("This request is no longer available."))
+    if not owner.active:
+        raise forbidden("This account is deactivated.")
+    return owner, ask
+
+
+def answer_with_token(token: str, via: str = "notification") -> Ask:
+    """Perform a notification action link's answer (app/links.py signs them); answered_via "notification"
+    (or "email" from an e-mail's answer page).
 
     Pressing the same button twice is harmless: an ask already in the action's state
     is returned as it is.
     """
     payload = links.read_action_token(token, asks.ACTIONS)
     if utcnow().timestamp() >= payload["exp"]:
-        raise ApiError(410, "token_expired", "This link has expired with its request: no answer is needed now.")
-    owner = db.session.get(User, payload["owner"]) if fits_int(payload["owner"]) else None
-    ask = db.session.get(Ask, payload["ask"]) if fits_int(payload["ask"]) else None
-    if owner is None or ask is None or ask.owner_id != owner.id:
-        raise ApiError(410, "gone", "This request is no longer available.")
-    if not owner.active:
-        raise forbidden("This account is deactivated.")
+        raise ApiError(410, "token_expired", lazy_gettext("This link has expired with its request: "
+                                                          "no answer is needed now."))
+    owner, ask = ask_named_by(payload)
     if ask.state == asks.ACTIONS[payload["action"]]:
         return ask
     if ask.request.status != RequestStatus.ACTIVE:
         raise ApiError(410, "request_closed",
                        f"This request was {status_words(ask.request)}: no answer is needed now.")
-    return answer_ask(ask, owner, payload["action"], "notification")
+    return answer_ask(ask, owner, payload["action"], via)
 
 
 # --- SMS replies ("YES 4821") ----------------------------------------------------------------

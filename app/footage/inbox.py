@@ -1,6 +1,6 @@
 """The owner's inbox, read as plain rows: the API's busiest read.
 
-An inbox page is up to 100 asks of 20 fields each. Loading them as ORM objects (with
+An inbox page is up to 100 asks of 23 fields each. Loading them as ORM objects (with
 their request and agency) and dumping them through marshmallow cost about 3 ms of
 CPU a request; one Core query of exactly the columns shown, turned into dicts here,
 costs a fraction of that (bench/load.py, docs/BENCHMARKS.md). The answer is the same
@@ -16,6 +16,8 @@ import sqlalchemy as sa
 
 from app.accounts.models import User
 from app.agencies.models import Agency
+from app.cameras import recorder_clock
+from app.cameras.models import Camera
 from app.extensions import db
 from app.footage.asks import actions_for
 from app.footage.models import Ask, FootageRequest
@@ -24,7 +26,8 @@ _COLUMNS = (
     Ask.id, Ask.request_id, Ask.state, Ask.camera_id, Ask.camera_label, Ask.distance_m, Ask.reply_code,
     Agency.name, FootageRequest.case_number, FootageRequest.incident_type, FootageRequest.summary,
     FootageRequest.window_start, FootageRequest.window_end, FootageRequest.expires_at,
-    Ask.created_at, Ask.seen_at, Ask.responded_at, Ask.answered_via, Ask.decline_reason,
+    Ask.created_at, Ask.seen_at, Ask.responded_at, Ask.answered_via, Ask.decline_reason, Ask.closed_at,
+    Camera.recorder_offset_s, Camera.retention_days,
 )
 
 
@@ -33,17 +36,24 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _select(owner: User) -> sa.Select:
+def _select_owner(owner_id: int) -> sa.Select:
     return (sa.select(*_COLUMNS)
             .join(FootageRequest, FootageRequest.id == Ask.request_id)
             .join(Agency, Agency.id == FootageRequest.agency_id)
-            .where(Ask.owner_id == owner.id))
+            .outerjoin(Camera, Camera.id == Ask.camera_id)
+            .where(Ask.owner_id == owner_id))
+
+
+def _select(owner: User) -> sa.Select:
+    return _select_owner(owner.id)
 
 
 def _as_dict(row: sa.Row) -> dict[str, Any]:
     (ask_id, request_id, state, camera_id, camera_label, distance_m, reply_code, agency_name, case_number,
      incident_type, summary, window_start, window_end, expires_at, created_at, seen_at, responded_at,
-     answered_via, decline_reason) = row
+     answered_via, decline_reason, closed_at, recorder_offset_s, retention_days) = row
+    times = recorder_clock.ask_times(window_start, window_end, recorder_offset_s, retention_days)
+    window = times["recorder_window"]
     return {
         "id": ask_id, "request_id": request_id, "state": state.value, "camera_id": camera_id,
         "camera_label": camera_label, "distance_m": float(distance_m), "reply_code": reply_code,
@@ -51,7 +61,9 @@ def _as_dict(row: sa.Row) -> dict[str, Any]:
         "summary": summary, "window_start": _iso(window_start), "window_end": _iso(window_end),
         "deadline": _iso(expires_at), "actions": actions_for(state),
         "created_at": _iso(created_at), "seen_at": _iso(seen_at), "responded_at": _iso(responded_at),
-        "answered_via": answered_via, "decline_reason": decline_reason,
+        "answered_via": answered_via, "decline_reason": decline_reason, "closed_at": _iso(closed_at),
+        "recorder_window": window and {**window, "start": _iso(window["start"]), "end": _iso(window["end"])},
+        "overwrite_at": _iso(times["overwrite_at"]), "overwrite_days_left": times["overwrite_days_left"],
     }
 
 
@@ -61,3 +73,9 @@ def inbox(owner: User, limit: int = 100, before_id: int | None = None) -> list[d
     if before_id is not None:
         query = query.where(Ask.id < before_id)
     return [_as_dict(row) for row in db.session.execute(query.order_by(Ask.id.desc()).limit(limit))]
+
+
+def answered(owner_id: int, ask_id: int) -> dict[str, Any]:
+    """The ask just answered, as AskOut dumps it: one joined row, where dumping the ask itself
+    would reload it, its request and its agency, all expired by the answer's commit."""
+    return _as_dict(db.session.execute(_select_owner(owner_id).where(Ask.id == ask_id)).one())

@@ -6,7 +6,9 @@ their own, unless the policy allows it) or rejects it. Activation matches camera
 (app/footage/matching.py), creates one ask per camera with a reply code, and records
 the first notification of each in the same transaction (app/notifications/dispatcher.py),
 handed to the queue after the commit. Cancelling or expiring a request closes its
-open asks and discards uploads still arriving (app/clips/uploads.py).
+open asks, discards uploads still arriving (app/clips/uploads.py) and, in the same
+transaction, records a notice to every owner a message about a closed ask reached
+(app/notifications/notices.py).
 
 Request statuses change only by app/footage/requests.py's TRANSITIONS, ask states
 only by app/footage/asks.py's.
@@ -258,12 +260,12 @@ def reject_request(supervisor: User, request_id: int, reason: str) -> dict[str, 
 
 # --- closing ---------------------------------------------------------------------------------
 
-def _close_asks(request: FootageRequest, ending: AskState, actor: User | None = None) -> int:
-    """End every ask of the request that can still become ``ending`` (cancelled or expired)."""
+def _close_asks(request: FootageRequest, ending: AskState, actor: User | None = None) -> list[int]:
+    """End every ask of the request that can still become ``ending`` (cancelled or expired); their ids."""
     # Locked and re-read: an owner answering at this moment is either before or after us.
     query = (sa.select(Ask).where(Ask.request_id == request.id, Ask.state.in_(asks.states_leading_to(ending)))
              .order_by(Ask.id).with_for_update().execution_options(populate_existing=True))
-    closed = 0
+    closed: list[int] = []
     for ask in db.session.scalars(query):
         uploading = ask.state == AskState.UPLOADING
         if ending == AskState.CANCELLED:
@@ -273,7 +275,7 @@ def _close_asks(request: FootageRequest, ending: AskState, actor: User | None = 
         if uploading:
             # A clip half-sent when the request closed is not delivered footage: keep none of it.
             discard_uploads_for(ask)
-        closed += 1
+        closed.append(ask.id)
     return closed
 
 
@@ -286,9 +288,12 @@ def cancel_request(user: User, request_id: int) -> dict[str, Any]:
         raise ApiError(409, "request_closed", f"This request is already {status_words(request)}.")
     cancelled = _close_asks(request, AskState.CANCELLED, user)
     become(request, RequestStatus.CANCELLED, utcnow())
+    # The owners it reached are told, in this transaction: a withdrawn request never goes untold.
+    notice_ids = dispatcher.record_withdrawn(cancelled)
     audit.record("request.cancelled", target=request, agency_id=request.agency_id,
-                 details={"asks_cancelled": cancelled})
+                 details={"asks_cancelled": len(cancelled), "notices": len(notice_ids)})
     db.session.commit()
+    _enqueue(notice_ids)
     return request_view(request)
 
 
@@ -322,8 +327,10 @@ def expire_due_requests(now: datetime | None = None) -> int:
             continue
         closed = _close_asks(request, AskState.EXPIRED)
         become(request, RequestStatus.EXPIRED, now)
+        notice_ids = dispatcher.record_expired(closed)
         audit.record("request.expired", target=request, agency_id=request.agency_id,
-                     details={"asks_expired": closed})
+                     details={"asks_expired": len(closed), "notices": len(notice_ids)})
         db.session.commit()
+        _enqueue(notice_ids)
         expired += 1
     return expired

@@ -160,7 +160,8 @@ def get_ask(ask_id):
 @require_role(Role.OWNER)
 def approve_ask(ask_id):
     """Agree to share footage; then upload clips"""
-    return answers.answer_own_ask(me(), ask_id, "approve")
+    # A plain dict, already AskOut's document (app/footage/inbox.py): sent as it is.
+    return jsonify(answers.answer_own_ask(me(), ask_id, "approve"))
 
 
 @bp.post("/asks/<int:ask_id>/decline")
@@ -170,7 +171,8 @@ def approve_ask(ask_id):
 @require_role(Role.OWNER)
 def decline_ask(ask_id, data):
     """Decline (the reason is optional and only you see it)"""
-    return answers.answer_own_ask(me(), ask_id, "decline", data.get("reason"))
+    # A plain dict, already AskOut's document (app/footage/inbox.py): sent as it is.
+    return jsonify(answers.answer_own_ask(me(), ask_id, "decline", data.get("reason")))
 
 
 @bp.post("/asks/<int:ask_id>/no-footage")
@@ -179,7 +181,8 @@ def decline_ask(ask_id, data):
 @require_role(Role.OWNER)
 def no_footage(ask_id):
     """Say you have no footage of that time"""
-    return answers.answer_own_ask(me(), ask_id, "no_footage")
+    # A plain dict, already AskOut's document (app/footage/inbox.py): sent as it is.
+    return jsonify(answers.answer_own_ask(me(), ask_id, "no_footage"))
 
 
 @bp.post("/ask-actions/<token>")

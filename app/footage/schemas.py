@@ -11,6 +11,7 @@ from apiflask import Schema, fields
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import EXCLUDE, ValidationError, validates_schema
 
+from app.cameras import recorder_clock
 from app.common.fields import INT32_MAX, StrictBool, StrictFloat, StrictInteger, TrimmedString
 from app.db import utcnow
 from app.footage.asks import ACTIONS, actions_for
@@ -195,7 +196,42 @@ class AskListQuery(Schema):
                                metadata={"description": "Older than this ask id (the last one of a page)."})
 
 
-class AskOut(Schema):
+class RecorderWindowOut(Schema):
+    start = fields.DateTime(metadata={"description": "The window's start as the recorder's clock stamps it."})
+    end = fields.DateTime(metadata={"description": "The window's end as the recorder's clock stamps it."})
+    offset_s = fields.Integer(metadata={"description": "The recorder's clock minus the true time, in seconds."})
+
+
+def ask_times(ask) -> dict:
+    """An ask's times on its camera's recorder (app.cameras.recorder_clock), from the camera as it is now."""
+    camera = ask.camera
+    return recorder_clock.ask_times(ask.request.window_start, ask.request.window_end,
+                                    camera.recorder_offset_s if camera else None,
+                                    camera.retention_days if camera else None)
+
+
+class AskRecorderTimes(Schema):
+    """What an ask says of the owner's recorder (dumps an Ask): its window in the recorder's time, and
+    how long before the recorder overwrites it."""
+
+    recorder_window = fields.Nested(RecorderWindowOut, allow_none=True, metadata={
+        "description": "The time asked for as the camera's recorder stamps it, when its clock's offset is known "
+                       "(read at an upload or set on the camera); null otherwise."})
+    overwrite_at = fields.DateTime(allow_none=True, metadata={
+        "description": "When the recorder overwrites the window's start, from the camera's retention days; "
+                       "null when the camera was deleted."})
+    overwrite_days_left = fields.Integer(allow_none=True, metadata={
+        "description": "Whole days until then, rounded down; 0 or less: it may already be overwritten."})
+
+    _COMPUTED = ("recorder_window", "overwrite_at", "overwrite_days_left")
+
+    def get_attribute(self, obj, attr, default):
+        if attr in self._COMPUTED:
+            return ask_times(obj)[attr]
+        return super().get_attribute(obj, attr, default)
+
+
+class AskOut(AskRecorderTimes):
     """An ask as its owner sees it: who asks, for what, and until when."""
 
     id = fields.Integer()
@@ -221,6 +257,9 @@ class AskOut(Schema):
     responded_at = fields.DateTime(allow_none=True)
     answered_via = fields.String(allow_none=True)
     decline_reason = fields.String(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True, metadata={
+        "description": "When the ask reached its final state: answered no or no footage, delivered, withdrawn "
+                       "by the agency (`cancelled`) or expired."})
 
 
 class DeclineIn(Schema):

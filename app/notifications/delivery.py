@@ -21,9 +21,21 @@ does. A worker that dies leaves ``sending`` rows, which
   and gets the provider SID after. A resend first looks at that row: with a SID it was
   sent; without one Twilio is asked whether it has the message (same number and body)
   before anything is sent again.
+- e-mail: a MailMessage row (unique per notification) is written ``sending`` before the
+  SMTP server is called and becomes ``sent`` (or ``failed``, with the server's refusal)
+  after. A row already ``sent`` is not sent again; one left ``sending`` is, with the same
+  Message-ID, which mail clients take as the same message. A permanent refusal (5xx) is
+  ``failed`` at once; a temporary one (4xx, no connection) is retried with backoff. The
+  e-mails go over the mailer's pooled connections (app/notifications/mail.py).
+
+A notice that the request ended (withdrawn, expired; app/notifications/notices.py) is
+the one message sent about a closed ask; it goes only where an earlier message about
+the ask was sent on the same channel; a push notice takes that message's Topic, an
+e-mail notice replies in the ask's thread.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import defaultdict
@@ -46,10 +58,13 @@ from app.enrollment.models import EnrollmentCode
 from app.extensions import db
 from app.footage import asks as ask_states
 from app.footage.models import OPEN_ASK_STATES, Ask, AskState, FootageRequest, RequestStatus
-from app.notifications import messages, service, sms, webpush
+from app.i18n import DEFAULT, in_language
+from app.notifications import ask_mail, mail, messages, notices, service, sms, webpush
 from app.notifications.models import (
+    NOTICE_KINDS,
     Channel,
     DeliveryStatus,
+    MailMessage,
     Notification,
     NotificationKind,
     PushSubscription,
@@ -62,7 +77,7 @@ from app.sql import chunks, dialect
 log = logging.getLogger(__name__)
 
 # The first message about an ask moves it from queued to notified.
-FIRST_MESSAGES = (NotificationKind.REQUEST, NotificationKind.ESCALATION)
+FIRST_MESSAGES = service.FIRST_MESSAGES
 
 
 def backoff(attempts: int) -> timedelta:
@@ -74,7 +89,8 @@ def backoff(attempts: int) -> timedelta:
 # --- resources a worker keeps between batches ---------------------------------------------
 
 class Resources:
-    """A pooled push client and the sending threads; one set per worker process."""
+    """A pooled push client and the sending threads; one set per worker process (the app
+    keeps its mailer, with its pooled SMTP connections, itself: app/notifications/mail.py)."""
 
     def __init__(self, app: Flask) -> None:
         size = int(app.config["NOTIFICATION_CONCURRENCY"])
@@ -141,6 +157,7 @@ class Item:
     outcome: Outcome | None = None
     sms_row_id: int | None = None
     sms_to: str | None = None
+    mail_row_id: int | None = None
     futures: list[Future] = field(default_factory=list)
 
 
@@ -220,6 +237,8 @@ def _start(claimed: list[int], now: datetime, resources: Resources) -> Batch:
         .order_by(Notification.id)
     ).all()
     channels = service.channels_for({user.id for *_, user in rows if user is not None})
+    notice_asks = [ask.id for n, ask, *_ in rows if n.kind in NOTICE_KINDS]
+    earlier, on_the_wire = notices.earlier(notice_asks) if notice_asks else ({}, set())
     subscriptions: dict[int, list[PushSubscription]] = defaultdict(list)
     push_users = [user.id for n, *_, user in rows if n.channel == Channel.PUSH and user is not None]
     if push_users:
@@ -228,27 +247,59 @@ def _start(claimed: list[int], now: datetime, resources: Resources) -> Batch:
 
     items: list[Item] = []
     sms_work: list[tuple[Item, str, str]] = []
+    email_work: list[tuple[Item, mail.Mail]] = []
     invitations = sorted(set(claimed) - {n.id for n, *_ in rows})
     if invitations:
         _start_invitations(invitations, items, sms_work, now)
+    to_build = []
     for n, ask, request, agency, user in rows:
         item = Item(n.id, n.channel, n.kind, n.attempts, ask.id, ask.state, ask.owner_id)
         items.append(item)
-        item.outcome = _precheck(n, ask, request, user, channels, subscriptions)
-        if item.outcome is not None:
-            continue
-        if n.channel == Channel.PUSH:
-            data = messages.push_payload(n.kind, ask, request, agency)
-            ttl = int(((request.expires_at or now + timedelta(days=3)) - now).total_seconds())
-            topic = messages.push_topic(ask.id, n.kind)
-            for sub in subscriptions[user.id]:
-                # A fresh request, an escalation or a last reminder is worth waking the phone for.
-                message = webpush.PushMessage(sub.id, sub.endpoint, sub.p256dh, sub.auth, data, ttl, "high", topic)
-                item.futures.append(resources.pool.submit(resources.push.send, message))
-        else:
-            sms_work.append((item, user.phone, messages.sms_text(n.kind, ask, request, agency)))
+        item.outcome = _precheck(n, ask, request, user, channels, subscriptions, earlier, on_the_wire)
+        if item.outcome is None:
+            to_build.append((n, ask, request, agency, user, item))
+    # In the owner's language (English for one who chose none: there is no browser to follow),
+    # switched once per language of the batch, and each request's window worded once in it.
+    to_build.sort(key=lambda row: row[4].language or DEFAULT)
+    for language, group in itertools.groupby(to_build, key=lambda row: row[4].language or DEFAULT):
+        windows: dict[int, str] = {}
+        with in_language(language):
+            for n, ask, request, agency, user, item in group:
+                window = windows.get(request.id) or windows.setdefault(request.id,
+                                                                       messages.window_text(request, agency))
+                _build(n, ask, request, agency, user, item, now, resources, subscriptions, earlier, sms_work,
+                       email_work, window)
     _start_sms(sms_work, resources)
+    _start_email(email_work, resources)
     return Batch(items, now)
+
+
+def _build(n: Notification, ask: Ask, request: FootageRequest, agency: Agency, user: User, item: Item,
+           now: datetime, resources: Resources, subscriptions: dict[int, list[PushSubscription]],
+           earlier: dict[tuple[int, Channel], NotificationKind], sms_work: list[tuple[Item, str, str]],
+           email_work: list[tuple[Item, mail.Mail]], window: str) -> None:
+    """One claimed row's message, built and handed to the pool (push) or queued (SMS, e-mail)."""
+    notice = n.kind in NOTICE_KINDS
+    if n.channel == Channel.PUSH:
+        if notice:
+            # The earlier push's Topic: an undelivered copy of it is replaced at the push service.
+            data = messages.notice_push_payload(n.kind, ask, request, agency)
+            ttl, urgency = messages.NOTICE_TTL_SECONDS, "normal"
+            topic = messages.push_topic(ask.id, earlier[(ask.id, Channel.PUSH)])
+        else:
+            data = messages.push_payload(n.kind, ask, request, agency, window)
+            ttl = int(((request.expires_at or now + timedelta(days=3)) - now).total_seconds())
+            # A fresh request, an escalation or a last reminder is worth waking the phone for.
+            urgency, topic = "high", messages.push_topic(ask.id, n.kind)
+        for sub in subscriptions[user.id]:
+            message = webpush.PushMessage(sub.id, sub.endpoint, sub.p256dh, sub.auth, data, ttl, urgency, topic)
+            item.futures.append(resources.pool.submit(resources.push.send, message))
+    elif n.channel == Channel.EMAIL:
+        letter = ask_mail.notice_mail if notice else ask_mail.ask_mail
+        email_work.append((item, letter(n.kind, ask, request, agency, user.email)))
+    else:
+        text = messages.notice_sms_text if notice else messages.sms_text
+        sms_work.append((item, user.phone, text(n.kind, ask, request, agency)))
 
 
 def _start_invitations(ids: list[int], items: list[Item], sms_work: list[tuple[Item, str, str]],
@@ -282,9 +333,17 @@ def _start_invitations(ids: list[int], items: list[Item], sms_work: list[tuple[I
 
 
 def _precheck(n: Notification, ask: Ask, request: FootageRequest, user: User | None,
-              channels: dict[int, set[Channel]], subscriptions) -> Outcome | None:
-    """An outcome decided without sending (skip), or None to send."""
-    if ask.state not in OPEN_ASK_STATES or request.status != RequestStatus.ACTIVE:
+              channels: dict[int, set[Channel]], subscriptions,
+              earlier: dict[tuple[int, Channel], NotificationKind],
+              on_the_wire: set[tuple[int, Channel]]) -> Outcome | None:
+    """An outcome decided without sending (skip, or retry later), or None to send."""
+    if n.kind in NOTICE_KINDS:
+        # Notices are about closed asks; they follow only a message that got through.
+        if (ask.id, n.channel) not in earlier:
+            if (ask.id, n.channel) in on_the_wire:
+                return Outcome(None, "the message it follows is still being sent")
+            return Outcome(DeliveryStatus.SKIPPED, f"no message about the ask was sent by {n.channel.value}")
+    elif ask.state not in OPEN_ASK_STATES or request.status != RequestStatus.ACTIVE:
         return Outcome(DeliveryStatus.SKIPPED, f"ask {ask.state.value}, request {request.status.value}")
     if user is None or n.channel not in channels.get(user.id, set()):
         return Outcome(DeliveryStatus.SKIPPED, f"owner has no {n.channel.value} channel now")
@@ -360,6 +419,70 @@ def _sms_row(item: Item, phone: str, body: str, status: str) -> SmsMessage:
                       to_number=phone, body=body, status=status)
 
 
+# --- e-mail ------------------------------------------------------------------------------------
+
+@dataclass
+class MailAttempt:
+    sent: mail.Sent | None = None
+    error: mail.SendError | None = None
+
+
+def _start_email(work: list[tuple[Item, mail.Mail]], resources: Resources) -> None:
+    """Write each e-mail's MailMessage row before anything is sent, then send over the pool."""
+    if not work:
+        return
+    mailer = mail.mailer(current_app._get_current_object())
+    existing = {row.notification_id: row for row in db.session.scalars(
+        sa.select(MailMessage).where(MailMessage.notification_id.in_([item.id for item, _ in work])))}
+    to_send: list[tuple[Item, MailMessage, mail.Mail]] = []
+    for item, message in work:
+        row = existing.get(item.id)
+        if row is not None and row.status in (mail.OUTBOX, "sent"):
+            item.outcome = Outcome(DeliveryStatus.SENT)  # sent by an earlier attempt that died before recording it
+            continue
+        if row is None:
+            row = _mail_row(item, message)
+            db.session.add(row)
+        if mailer.mode == mail.OUTBOX:
+            # Nothing leaves the machine: the row, committed with the outcome, is the message.
+            row.status, row.error = mail.OUTBOX, None
+            item.outcome = Outcome(DeliveryStatus.SENT)
+            continue
+        row.status = "sending"
+        to_send.append((item, row, message))
+    db.session.flush()
+    jobs = [(item, row.id, message) for item, row, message in to_send]
+    db.session.commit()  # the write-ahead rows exist before any byte reaches the server
+
+    def attempt(message: mail.Mail) -> MailAttempt:
+        try:
+            return MailAttempt(sent=mailer.send(message))
+        except mail.SendError as exc:
+            return MailAttempt(error=exc)
+
+    for item, row_id, message in jobs:
+        item.mail_row_id = row_id
+        item.futures.append(resources.pool.submit(attempt, message))
+
+
+def _mail_row(item: Item, message: mail.Mail) -> MailMessage:
+    return MailMessage(user_id=item.owner_id, notification_id=item.id, to_address=message.to,
+                       subject=message.subject[:300], body_text=message.text, body_html=message.html,
+                       message_id=(message.message_id or "")[:255], status="sending")
+
+
+def _email_outcome(item: Item, attempt: MailAttempt) -> Outcome:
+    rows = (sa.update(MailMessage).where(MailMessage.id == item.mail_row_id)
+            .execution_options(synchronize_session=False))
+    if attempt.sent is not None:
+        db.session.execute(rows.values(status="sent", error=None, message_id=attempt.sent.message_id[:255]))
+        return Outcome(DeliveryStatus.SENT)
+    error = attempt.error
+    # The refusal is kept on the message itself: what the server said, for whoever looks.
+    db.session.execute(rows.values(status="failed", error=str(error)[:500]))
+    return Outcome(None if error.retry else DeliveryStatus.FAILED, str(error))
+
+
 # --- recording outcomes ----------------------------------------------------------------------
 
 def _push_outcome(results: list[webpush.PushResult]) -> Outcome:
@@ -402,6 +525,8 @@ def _finish(batch: Batch, now: datetime, report: Report) -> None:
             gone |= {r.subscription_id for r in results if r.gone}
             ok_subscriptions |= {r.subscription_id for r in results if r.ok}
             item.outcome = _push_outcome(results)
+        elif item.outcome is None and item.channel == Channel.EMAIL:
+            item.outcome = _email_outcome(item, results[0])
         elif item.outcome is None:
             item.outcome = _sms_outcome(item, results[0], opt_outs)
         if item.outcome.status is None and item.attempts >= max_attempts:
@@ -444,12 +569,13 @@ def _finish(batch: Batch, now: datetime, report: Report) -> None:
                            .execution_options(synchronize_session=False))
     report.reached += sorted({i.ask_id for i in batch.items if i.outcome.status == DeliveryStatus.SENT
                               and i.kind in FIRST_MESSAGES and i.ask_state == AskState.QUEUED})
-    # A first push that reached nobody falls back to SMS at once rather than after the escalation delay.
+    # A first message that reached nobody falls back to the owner's next channel at once
+    # rather than after the escalation delay (record_escalations passes over closed asks).
     unreachable = [(i.ask_id, i.owner_id) for i in batch.items
-                   if i.channel == Channel.PUSH and i.kind == NotificationKind.REQUEST and i.owner_id is not None
+                   if i.kind in FIRST_MESSAGES and i.owner_id is not None and i.ask_state in OPEN_ASK_STATES
                    and i.outcome.status in (DeliveryStatus.SKIPPED, DeliveryStatus.FAILED)]
     if unreachable:
-        report.follow_up += service.record_sms_escalations(unreachable, now)
+        report.follow_up += service.record_escalations(unreachable, now)
     db.session.commit()
 
 

@@ -4,7 +4,9 @@ The request lifecycle (app/footage/lifecycle.py) calls :func:`record_new_asks` i
 the transaction that creates the asks (so a request and its notifications commit
 together) and :func:`enqueue` after the commit. Rows that never reach the queue are
 found by the scheduler's tick. District invitations take the same way:
-:func:`record_invitations` in the districts' transaction, :func:`enqueue` after it.
+:func:`record_invitations` in the districts' transaction, :func:`enqueue` after it; so do
+the notices that a request was withdrawn or expired (:func:`record_withdrawn`,
+:func:`record_expired`, in the transaction that closes its asks).
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from collections.abc import Iterable
 from flask import current_app
 
 from app.footage.models import Ask
-from app.notifications import queue, service
+from app.notifications import notices, queue, service
+from app.notifications.models import NotificationKind
 
 
 def record_new_asks(asks: Iterable[Ask]) -> list[int]:
@@ -29,3 +32,13 @@ def enqueue(notification_ids: Iterable[int]) -> None:
 def record_invitations(member_ids: Iterable[int]) -> list[int]:
     """In the caller's transaction: one pending invitation SMS per district member. Returns their ids."""
     return service.record_invitation_notifications(list(member_ids))
+
+
+def record_withdrawn(ask_ids: Iterable[int]) -> list[int]:
+    """In the caller's transaction: tell the owners reached about these (now cancelled) asks. Returns the ids."""
+    return notices.record(list(ask_ids), NotificationKind.WITHDRAWN)
+
+
+def record_expired(ask_ids: Iterable[int]) -> list[int]:
+    """In the caller's transaction: tell the owners reached about these (now expired) asks. Returns the ids."""
+    return notices.record(list(ask_ids), NotificationKind.EXPIRED)

@@ -1,5 +1,6 @@
-"""Follow-up messages, recorded as time passes: an SMS escalation when a push went
-unanswered, and a reminder before a request expires (each agency's policy says when).
+"""Follow-up messages, recorded as time passes: an escalation to the owner's next channel
+when a message went unanswered, and a reminder before a request expires (each agency's
+policy says when).
 
 The periodic tick (app/jobs.py) calls both; their deliveries go out like any other.
 """
@@ -16,7 +17,7 @@ from app.footage.asks import UNSEEN
 from app.footage.models import OPEN_ASK_STATES, Ask, FootageRequest, RequestStatus
 from app.footage.policy import current_policy
 from app.notifications import service
-from app.notifications.models import Channel, Notification, NotificationKind, SmsOptOut
+from app.notifications.models import Channel, Notification, NotificationKind
 
 
 def _active_agencies(now: datetime) -> list[int]:
@@ -25,26 +26,34 @@ def _active_agencies(now: datetime) -> list[int]:
                                                   FootageRequest.expires_at > now).distinct()))
 
 
+def _untried(channel: Channel) -> sa.ColumnElement[bool]:
+    """SQL: ``channel`` reaches the ask's owner and no message asked them on it yet."""
+    tried = aliased(Notification)
+    return sa.and_(service.reaches(channel),
+                   ~sa.exists().where(tried.ask_id == Ask.id, tried.channel == channel,
+                                      tried.kind.in_(service.FIRST_MESSAGES)))
+
+
 def schedule_escalations(now: datetime) -> list[int]:
-    """SMS escalations for asks whose push went unanswered (and unopened) for the agency's delay."""
-    sms_n = aliased(Notification)
+    """Escalations for asks unanswered (and unopened) for the agency's delay since their last
+    message, to the next channel of the owner's order (push, SMS, e-mail by default)."""
+    latest = aliased(Notification)
+    last_message = (sa.select(sa.func.max(latest.created_at))
+                    .where(latest.ask_id == Ask.id, latest.kind.in_(service.FIRST_MESSAGES))
+                    .scalar_subquery())
     created: list[int] = []
     for agency_id in _active_agencies(now):
         cutoff = now - timedelta(minutes=current_policy(agency_id).escalation_minutes)
         rows = db.session.execute(
             sa.select(Ask.id, Ask.owner_id)
             .join(FootageRequest, FootageRequest.id == Ask.request_id)
-            .join(Notification, sa.and_(Notification.ask_id == Ask.id, Notification.channel == Channel.PUSH,
-                                        Notification.kind == NotificationKind.REQUEST))
             .join(User, User.id == Ask.owner_id)
             .where(FootageRequest.agency_id == agency_id, FootageRequest.status == RequestStatus.ACTIVE,
-                   FootageRequest.expires_at > now, Ask.state.in_(UNSEEN),
-                   Notification.created_at <= cutoff,
-                   User.phone_verified.is_(True), User.notify_sms.is_(True),
-                   ~sa.exists().where(SmsOptOut.phone == User.phone),
-                   ~sa.exists().where(sms_n.ask_id == Ask.id, sms_n.channel == Channel.SMS))
+                   FootageRequest.expires_at > now, Ask.state.in_(UNSEEN), last_message <= cutoff,
+                   sa.or_(*[_untried(channel) for channel in Channel]))
         ).all()
-        created += service.record_sms_escalations([(r.id, r.owner_id) for r in rows], now)
+        # Which untried channel comes next is the owner's order's to say.
+        created += service.record_escalations([(r.id, r.owner_id) for r in rows], now)
     db.session.commit()
     return created
 

@@ -21,11 +21,15 @@ message (a fan-out of a thousand e-mails opens a handful, not a thousand).
 """
 from __future__ import annotations
 
+import binascii
 import logging
+import secrets
 import smtplib
 import ssl
 import threading
 from dataclasses import dataclass, field
+from email import policy
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
@@ -144,6 +148,62 @@ def compose(mail: Mail, from_: str) -> EmailMessage:
     return message
 
 
+def message_id_for(mail: Mail, from_: str) -> str:
+    return mail.message_id or make_msgid(domain=parseaddr(from_)[1].rpartition("@")[2])
+
+
+# Header values longer than this go through the email package, which folds them.
+_LONGEST_PLAIN_HEADER = 900
+
+
+def _quoted_printable(text: str) -> bytes:
+    return binascii.b2a_qp(text.encode()).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def serialize(mail: Mail, from_: str) -> tuple[str, bytes]:
+    """The message id and the bytes to send (CRLF lines, 7-bit clean).
+
+    A fan-out sends a thousand e-mails from one process, and the email package spends
+    over a millisecond building and flattening each; this writes the one shape we send
+    (text, or text and HTML as alternatives, quoted-printable UTF-8) directly, in tens of
+    microseconds. Anything else - a non-ASCII address or header, a header that would
+    need folding, a line break in a header (an injection attempt, which the email
+    package refuses) - goes through the email package instead.
+    """
+    message_id = message_id_for(mail, from_)
+    headers = [("From", from_), ("To", mail.to), ("Date", format_datetime(utcnow())), ("Message-ID", message_id)]
+    if mail.in_reply_to:
+        headers += [("In-Reply-To", mail.in_reply_to), ("References", mail.in_reply_to)]
+    headers += list(mail.headers.items())
+    subject = mail.subject
+    plain = all(value.isascii() and "\r" not in value and "\n" not in value and len(value) < _LONGEST_PLAIN_HEADER
+                for _, value in headers)
+    if not plain or "\r" in subject or "\n" in subject or len(subject) > _LONGEST_PLAIN_HEADER:
+        composed = compose(mail, from_)
+        del composed["Message-ID"]
+        composed["Message-ID"] = message_id
+        international = not (mail.to.isascii() and from_.isascii())
+        return message_id, composed.as_bytes(policy=policy.SMTPUTF8 if international else policy.SMTP)
+    if not subject.isascii():
+        subject = Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
+    lines = [f"{name}: {value}" for name, value in headers[:2]] + [f"Subject: {subject}"]
+    lines += [f"{name}: {value}" for name, value in headers[2:]]
+    lines.append("MIME-Version: 1.0")
+    text_part = b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+    if mail.html is None:
+        head = "\r\n".join(lines).encode() + b"\r\n"
+        return message_id, head + text_part + _quoted_printable(mail.text) + b"\r\n"
+    boundary = f"=_porchlight_{secrets.token_hex(12)}"
+    lines.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
+    html_part = b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+    separator = f"--{boundary}\r\n".encode()
+    return message_id, b"".join([
+        "\r\n".join(lines).encode(), b"\r\n\r\n",
+        separator, text_part, _quoted_printable(mail.text), b"\r\n",
+        separator, html_part, _quoted_printable(mail.html), b"\r\n",
+        f"--{boundary}--\r\n".encode()])
+
+
 @dataclass(frozen=True)
 class Sent:
     message_id: str
@@ -180,8 +240,8 @@ class OutboxMailer:
         self._from = from_
 
     def send(self, mail: Mail) -> Sent:
-        message = compose(mail, self._from)
-        return Sent(message_id=message["Message-ID"], status=OUTBOX)
+        compose(mail, self._from)  # refuses what an SMTP send would (a line break in a header)
+        return Sent(message_id=message_id_for(mail, self._from), status=OUTBOX)
 
     def close(self) -> None:
         pass
@@ -236,7 +296,7 @@ class SmtpMailer:
         _quit(connection)
 
     def send(self, mail: Mail) -> Sent:
-        message = compose(mail, self._from)
+        message_id, data = serialize(mail, self._from)
         for attempt in (1, 2):
             try:
                 connection = self._borrow()
@@ -246,7 +306,9 @@ class SmtpMailer:
             except (OSError, smtplib.SMTPException) as exc:
                 raise SendError(f"the mail server could not be reached: {type(exc).__name__}", retry=True) from None
             try:
-                connection.send_message(message, from_addr=self._envelope_from, to_addrs=[mail.to])
+                # A non-ASCII mailbox needs the server's SMTPUTF8 (send_message's rule too).
+                options = () if mail.to.isascii() and self._envelope_from.isascii() else ("SMTPUTF8",)
+                connection.sendmail(self._envelope_from, [mail.to], data, mail_options=options)
             except smtplib.SMTPServerDisconnected:
                 # An idle connection the server closed meanwhile: once more on a fresh one.
                 _quit(connection)
@@ -266,7 +328,7 @@ class SmtpMailer:
                 _quit(connection)
                 raise SendError(f"sending failed: {type(exc).__name__}", retry=True) from None
             self._give_back(connection)
-            return Sent(message_id=message["Message-ID"], status="sent")
+            return Sent(message_id=message_id, status="sent")
         raise AssertionError("unreachable")
 
     def close(self) -> None:

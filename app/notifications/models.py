@@ -39,6 +39,13 @@ class NotificationKind(enum.StrEnum):
     ESCALATION = "escalation"  # SMS after an unanswered push
     REMINDER = "reminder"      # before the request expires
     INVITATION = "invitation"  # a district's SMS inviting a member business to enroll (no ask)
+    # Notices: the request ended, on each channel that reached the owner about the ask.
+    WITHDRAWN = "withdrawn"    # the officer or a supervisor cancelled the request
+    EXPIRED = "expired"        # the request's lifetime ran out
+
+
+# Messages sent about an ask that has closed (the delivery precheck lets them through).
+NOTICE_KINDS = (NotificationKind.WITHDRAWN, NotificationKind.EXPIRED)
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -46,7 +53,7 @@ class DeliveryStatus(enum.StrEnum):
     SENDING = "sending"    # claimed by a worker
     SENT = "sent"
     FAILED = "failed"      # gave up after retries
-    SKIPPED = "skipped"    # nothing to send to (no subscription, opted out, ask closed)
+    SKIPPED = "skipped"    # nothing to send to (no subscription, opted out, ask closed, nothing reached before)
 
 
 class Notification(Base):

@@ -19,10 +19,14 @@ rebinding) gains nothing. :class:`PushSession` never follows redirects.
 """
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import re
+import select
 import socket
+import ssl
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -91,12 +95,60 @@ def policy(config: Mapping[str, Any]) -> Policy:
     return Policy(tuple(hosts), frozenset(origins))
 
 
+# Names that reach nobody (RFC 2606 and RFC 6761), as VAPID_SUBJECT placeholders use them.
+_PLACEHOLDER_DOMAINS = ("example.com", "example.net", "example.org")
+_PLACEHOLDER_TLDS = ("example", "test", "invalid", "localhost", "local", "internal", "lan", "home", "localdomain")
+_MAILBOX = re.compile(r"[^@\s/?#]+@([^@\s/?#]+)")
+
+
+def _placeholder_host(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    labels = host.split(".")
+    return (len(labels) < 2 or not _HOST_NAME.fullmatch(host) or _is_address(host)
+            or labels[-1] in _PLACEHOLDER_TLDS
+            or any(host == d or host.endswith("." + d) for d in _PLACEHOLDER_DOMAINS))
+
+
+def vapid_subject_problem(subject: str | None) -> str | None:
+    """Why ``subject`` is no real contact for the push services, or None.
+
+    The VAPID token's ``sub`` tells a push service whom to contact about the server's
+    messages. Apple's service refuses tokens whose ``sub`` is not a ``mailto:`` with a
+    deliverable address or an ``https:`` URL, so a placeholder (localhost, example.com,
+    .test, .invalid) silently loses every iPhone's notifications.
+    """
+    subject = (subject or "").strip()
+    if subject.lower().startswith("mailto:"):
+        mailbox = _MAILBOX.fullmatch(subject[len("mailto:"):])
+        if not mailbox or _placeholder_host(mailbox.group(1)):
+            return "is a mailto: without a real address"
+        return None
+    try:
+        parts = urlsplit(subject)
+    except ValueError:
+        return "is not a mailto: or https: URL"
+    if parts.scheme != "https" or not parts.hostname:
+        return "is not a mailto: or https: URL"
+    if parts.username is not None or parts.password is not None or _placeholder_host(parts.hostname):
+        return "is an https: URL without a real public host name"
+    return None
+
+
 def check_config(config: Mapping[str, Any]) -> None:
-    """Refuse to start with malformed push settings, or with the test exemption in production."""
+    """Refuse to start with malformed push settings, or, in production, with the test
+    exemption or a placeholder VAPID subject."""
     rules = policy(config)
-    if rules.test_origins and config.get("ENV_NAME") == "production":
+    if config.get("ENV_NAME") != "production":
+        return
+    if rules.test_origins:
         raise RuntimeError("PUSH_TEST_ORIGINS lets the server POST to the origins it lists, whatever they are; "
                            "it is for tests and must not be set in production (see docs/DEPLOY.md)")
+    subject = config.get("VAPID_SUBJECT")
+    problem = vapid_subject_problem(subject)
+    if problem:
+        raise RuntimeError(f"VAPID_SUBJECT {problem} ({subject!r}): in production set it to the agency's contact for "
+                           "the push services, e.g. VAPID_SUBJECT=mailto:webmaster@police.your-city.gov or "
+                           "https://police.your-city.gov (Apple refuses placeholders; see docs/DEPLOY.md)")
 
 
 def _is_address(host: str) -> bool:
@@ -286,3 +338,130 @@ def session(rules: Policy, pool_size: int) -> PushSession:
         if port == _DEFAULT_PORTS[scheme]:
             push_session.mount(f"{scheme}://{netloc}/", exempt)
     return push_session
+
+
+# --- the direct transport --------------------------------------------------------------------------
+# requests and urllib3 cost about 0.6 ms of CPU a message on top of what the message needs
+# (encryption, one write, one answer; bench/fanout.py, docs/BENCHMARKS.md): more than
+# everything else a message takes. Pushes are one small POST each to a handful of origins,
+# so the worker keeps its own kept-alive sockets per origin, writes each request (headers
+# and body) in one send, and reads the answer with http.client. Proxies stay with requests
+# (webpush.py decides which).
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    reason: str
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_UNSAFE = re.compile(r"[\x00-\x20\x7f]")  # in a request target
+_LINE_BREAK = re.compile(r"[\r\n\x00]")  # in a header value
+
+
+def _request_head(target: str, host: str, body: bytes, headers: Mapping[str, str]) -> bytes:
+    if _UNSAFE.search(target):
+        raise http.client.InvalidURL(f"the push endpoint's path has a control character or space: {target!r}")
+    lines = [f"POST {target} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name) or _LINE_BREAK.search(value):
+            raise ValueError(f"invalid header {name!r}")
+        lines.append(f"{name}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _dropped(sock: socket.socket) -> bool:
+    """Whether an idle kept-alive connection was closed by the server (readable means EOF or junk)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+class PushTransport:
+    """POSTs to push endpoints over kept-alive connections, ``pool_size`` idle ones per origin at
+    most; thread-safe. Never follows a redirect. The rules of :func:`endpoint_problem` are the
+    caller's to apply first; every new connection goes to addresses :func:`checked_addresses`
+    approved, resolved once for it (the listed test origins are reached as named), and TLS keeps
+    the host name (SNI, certificate check)."""
+
+    def __init__(self, rules: Policy, pool_size: int, ca_file: str | None = None) -> None:
+        self._rules = rules
+        self._size = max(1, pool_size)
+        self._idle: dict[Origin, list[socket.socket]] = {}
+        self._lock = threading.Lock()
+        self._tls = ssl.create_default_context(cafile=ca_file)
+
+    def _connect(self, origin: Origin, timeout: float) -> socket.socket:
+        scheme, host, port = origin
+        addresses = [host] if origin in self._rules.test_origins else checked_addresses(host, port)
+        error: OSError | None = None
+        for address in addresses:
+            try:
+                sock = socket.create_connection((address, port), timeout)
+            except OSError as exc:
+                error = exc
+                continue
+            sys.audit("http.client.connect", self, host, port)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme != "https":
+                return sock
+            try:
+                return self._tls.wrap_socket(sock, server_hostname=host)
+            except BaseException:
+                sock.close()
+                raise
+        raise error or OSError(f"{host} has no address")
+
+    def _socket(self, origin: Origin, timeout: float) -> socket.socket:
+        with self._lock:
+            idle = self._idle.get(origin)
+            while idle:
+                sock = idle.pop()
+                if not _dropped(sock):
+                    sock.settimeout(timeout)
+                    return sock
+                sock.close()
+        return self._connect(origin, timeout)
+
+    def _give_back(self, origin: Origin, sock: socket.socket) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if len(idle) < self._size:
+                idle.append(sock)
+                return
+        sock.close()
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Answer:
+        """POST ``body``; the answer's status and reason. Raises when there is none: RefusedAddress
+        (the name resolves to an address that is not public), OSError (no address, no connection,
+        a timeout, TLS) or http.client.HTTPException (a dropped or garbled answer)."""
+        parts = urlsplit(url)
+        origin = _origin(parts)
+        scheme, host, port = origin
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        name = f"[{host}]" if ":" in host else host
+        head = _request_head(target, name if port == _DEFAULT_PORTS[scheme] else f"{name}:{port}", body, headers)
+        sock = self._socket(origin, timeout)
+        try:
+            sock.sendall(head + body)  # one write: one segment, one wake-up at the push service
+            response = http.client.HTTPResponse(sock, method="POST")
+            response.begin()
+            response.read(64 * 1024)  # push services answer with an empty or tiny body
+            keep = not response.will_close and response.isclosed()
+        except BaseException:
+            sock.close()
+            raise
+        if keep:
+            self._give_back(origin, sock)
+        else:
+            sock.close()
+        return Answer(response.status, response.reason)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for sockets in idle.values():
+            for sock in sockets:
+                sock.close()

@@ -12,6 +12,12 @@ job runs, so a job that runs twice or late does no harm (delivery claims its row
   `flask db upgrade` starts no thread, the reloader's watching parent (which serves
   nothing) neither, and gunicorn's forked workers each start their own. Tests
   (TESTING) never start it; they deliver explicitly.
+
+Media jobs (app/clips/processing.py: a clip's probe and working copy, which can take
+an hour) have a queue of their own, so a transcode never holds up a notification:
+with RQ the ``<name>-media`` queue, which ``flask worker`` turns to last (``--queues``
+dedicates a worker to one kind); embedded, MEDIA_CONCURRENCY threads of their own.
+Their jobs carry only a clip id, and the job claims the clip, so a duplicate is harmless.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ import queue as stdqueue
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import Flask
 
@@ -33,7 +40,13 @@ log = logging.getLogger(__name__)
 # RQ names a job's function by its path; app/rq_jobs.py holds them.
 JOB = "app.rq_jobs.run_delivery_job"
 BOOKKEEPING_JOB = "app.rq_jobs.run_bookkeeping_job"
+MEDIA_JOB = "app.rq_jobs.run_media_job"
+# An RQ media job outlives the child's time limit by this much before RQ kills it (the
+# child is killed 30 s past the limit; storing the copy takes the rest).
+MEDIA_JOB_GRACE_S = 600
 _WORKER = "porchlight.in_process_worker"
+_MEDIA_WORKER = "porchlight.media_worker"
+_MEDIA_PROCESS = "porchlight.media_process"
 _TICK = "porchlight.tick"
 _ENQUEUE_CLIENT = "porchlight.enqueue_redis"
 _lock = threading.Lock()
@@ -44,19 +57,42 @@ def _job_size(app: Flask) -> int:
     return setting("NOTIFICATION_JOB_SIZE", app)
 
 
+def _hand_off(app: Flask, units: list, rq_jobs: Callable[[], list], *, count: int, what: str, media: bool,
+              embedded: Callable[[Flask], Any]) -> None:
+    """The one way work leaves the process that recorded it: RQ jobs (``rq_jobs()``, enqueued in one
+    pipeline) when REDIS_URL is set, else each unit submitted to the embedded worker that
+    ``embedded(app)`` returns (None: this process runs none). A Redis outage is logged, never
+    raised: the rows stay pending and the scheduler's tick hands them over again."""
+    if not units:
+        return
+    if not app.config.get("REDIS_URL"):
+        worker = embedded(app)
+        for unit in units if worker is not None else ():
+            worker.submit(unit)
+        return
+    import redis
+
+    connection = _enqueue_client(app)
+    try:
+        with connection.pipeline() as pipe:
+            rq_queue(app, connection, media=media).enqueue_many(rq_jobs(), pipeline=pipe)
+            pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("could not queue %d %s (%s); the scheduler will queue them again", count, what, exc)
+
+
 def enqueue_deliveries(app: Flask, ids: Iterable[int]) -> None:
-    """Hand these notifications to the configured queue. Never raises for a queue outage:
-    the rows stay pending and the scheduler's tick hands them over again."""
+    """Hand these notifications to the configured queue, NOTIFICATION_JOB_SIZE to a job."""
     ids = list(ids)
-    if not ids:
-        return
-    if app.config.get("REDIS_URL"):
-        _rq_enqueue(app, ids)
-        return
-    worker = ensure_worker(app)
-    if worker is not None:
-        for batch in chunks(ids, _job_size(app)):
-            worker.submit(batch)
+    batches = list(chunks(ids, _job_size(app)))
+
+    def jobs() -> list:
+        import rq
+
+        return [rq.Queue.prepare_data(JOB, args=(batch,), result_ttl=0, failure_ttl=7 * 86400, timeout=600,
+                                      description=f"deliver {len(batch)} notifications") for batch in batches]
+
+    _hand_off(app, batches, jobs, count=len(ids), what="notifications", media=False, embedded=ensure_worker)
 
 
 # --- RQ ------------------------------------------------------------------------------------------
@@ -80,28 +116,13 @@ def _enqueue_client(app: Flask):
     return cached[1]
 
 
-def rq_queue(app: Flask, connection, *, low: bool = False):
-    """The deliveries queue, or (``low``) the bookkeeping one workers turn to when it is empty."""
+def rq_queue(app: Flask, connection, *, low: bool = False, media: bool = False):
+    """The deliveries queue, or (``low``) the bookkeeping one workers turn to when it is empty,
+    or (``media``) the media jobs'."""
     import rq
 
     name = app.config.get("JOB_QUEUE_NAME") or "porchlight"
-    return rq.Queue(f"{name}-low" if low else name, connection=connection)
-
-
-def _rq_enqueue(app: Flask, ids: list[int]) -> None:
-    import redis
-    import rq
-
-    connection = _enqueue_client(app)
-    try:
-        jobs = [rq.Queue.prepare_data(JOB, args=(batch,), result_ttl=0, failure_ttl=7 * 86400, timeout=600,
-                                      description=f"deliver {len(batch)} notifications")
-                for batch in chunks(ids, _job_size(app))]
-        with connection.pipeline() as pipe:
-            rq_queue(app, connection).enqueue_many(jobs, pipeline=pipe)
-            pipe.execute()
-    except redis.RedisError as exc:
-        log.warning("could not queue %d notifications (%s); the scheduler will queue them again", len(ids), exc)
+    return rq.Queue(f"{name}-media" if media else f"{name}-low" if low else name, connection=connection)
 
 
 def enqueue_bookkeeping(app: Flask, ask_ids: list[int]) -> None:
@@ -120,22 +141,43 @@ def enqueue_bookkeeping(app: Flask, ask_ids: list[int]) -> None:
         connection.close()
 
 
-def worker_queues(app: Flask, connection) -> list:
-    """What a worker listens to, in priority order: deliveries first, bookkeeping when none waits."""
-    return [rq_queue(app, connection), rq_queue(app, connection, low=True)]
+WORKER_QUEUES = ("all", "notifications", "media")
 
 
-def run_worker(app: Flask, *, burst: bool = False) -> None:
-    """Work the app's RQ queue in this process (SimpleWorker: no fork per job)."""
+def worker_queues(app: Flask, connection, which: str = "all") -> list:
+    """What a worker listens to, in priority order: deliveries first, bookkeeping when none waits,
+    media jobs last (``which`` narrows it to the notification queues or the media one)."""
+    notifications = [rq_queue(app, connection), rq_queue(app, connection, low=True)]
+    media = [rq_queue(app, connection, media=True)]
+    return {"all": notifications + media, "notifications": notifications, "media": media}[which]
+
+
+def run_worker(app: Flask, *, burst: bool = False, which: str = "all") -> None:
+    """Work the app's RQ queues in this process (SimpleWorker: no fork per job)."""
     from rq import SimpleWorker
 
     connection = redis_connection(app)
     try:
         with delivery.shared_resources(app):
-            worker = SimpleWorker(worker_queues(app, connection), connection=connection)
+            worker = SimpleWorker(worker_queues(app, connection, which), connection=connection)
             worker.work(burst=burst, with_scheduler=False)
     finally:
         connection.close()
+
+
+def enqueue_media(app: Flask, clip_ids: Iterable[int]) -> None:
+    """Hand these clips to the media queue, one job each."""
+    clip_ids = list(clip_ids)
+
+    def jobs() -> list:
+        import rq
+
+        timeout = setting("MEDIA_TIME_LIMIT_SECONDS", app) + MEDIA_JOB_GRACE_S
+        return [rq.Queue.prepare_data(MEDIA_JOB, args=(clip_id,), result_ttl=0, failure_ttl=7 * 86400,
+                                      timeout=timeout, description=f"working copy of clip {clip_id}")
+                for clip_id in clip_ids]
+
+    _hand_off(app, clip_ids, jobs, count=len(clip_ids), what="media jobs", media=True, embedded=ensure_media_worker)
 
 
 # --- embedded ------------------------------------------------------------------------------------
@@ -220,6 +262,82 @@ class InProcessWorker:
             self._queue.put(batch)
 
 
+class MediaWorker:
+    """MEDIA_CONCURRENCY threads that make working copies, apart from the notification thread.
+
+    A clip waiting here is not handed over twice; the job itself claims the clip, so one
+    also queued by another process is made once.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.process: Callable[[int], object] = app.extensions[_MEDIA_PROCESS]
+        self.size = max(1, setting("MEDIA_CONCURRENCY", app))
+        self._queue: stdqueue.Queue = stdqueue.Queue()
+        self._waiting: set[int] = set()
+        self._waiting_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> MediaWorker:
+        self.app.extensions[_MEDIA_WORKER] = self
+        for n in range(self.size):
+            thread = threading.Thread(target=self._run, name=f"porchlight-media-{n + 1}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        return self
+
+    def submit(self, clip_id: int) -> None:
+        with self._waiting_lock:
+            if clip_id in self._waiting:
+                return
+            self._waiting.add(clip_id)
+        self._queue.put(clip_id)
+
+    def stop(self, timeout: float = 10) -> None:
+        for _ in self._threads:
+            self._queue.put(_STOP)
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+        if self.app.extensions.get(_MEDIA_WORKER) is self:
+            del self.app.extensions[_MEDIA_WORKER]
+
+    @property
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            with self._waiting_lock:
+                self._waiting.discard(item)
+            try:
+                with self.app.app_context():
+                    self.process(item)
+            except Exception:
+                # The clip stays pending or processing; the tick hands it over again.
+                log.exception("media worker: clip %s failed", item)
+
+
+def ensure_media_worker(app: Flask) -> MediaWorker | None:
+    """The process's media threads, started on first need; None when not embedded."""
+    worker = app.extensions.get(_MEDIA_WORKER)
+    if worker is not None and worker.alive:
+        return worker
+    if app.config.get("REDIS_URL") or not app.config.get("RUN_IN_PROCESS_WORKER") or app.testing \
+            or _MEDIA_PROCESS not in app.extensions:
+        return None
+    with _lock:
+        worker = app.extensions.get(_MEDIA_WORKER)
+        if worker is None or not worker.alive:
+            worker = MediaWorker(app).start()
+            atexit.register(worker.stop, 10)
+            log.info("started %d in-process media worker thread(s) (no REDIS_URL)", worker.size)
+    return worker
+
+
 def ensure_worker(app: Flask) -> InProcessWorker | None:
     """The process's running in-process worker, started on first need; None when not embedded."""
     worker = app.extensions.get(_WORKER)
@@ -236,9 +354,11 @@ def ensure_worker(app: Flask) -> InProcessWorker | None:
     return worker
 
 
-def init_app(app: Flask, tick: Callable[[], object]) -> None:
-    """Give the embedded worker the app's periodic ``tick``; start it with the first request served."""
+def init_app(app: Flask, tick: Callable[[], object], media_job: Callable[[int], object]) -> None:
+    """Give the embedded workers the app's periodic ``tick`` and the media job (a clip id in);
+    start the notification worker with the first request served."""
     app.extensions[_TICK] = tick
+    app.extensions[_MEDIA_PROCESS] = media_job
     if app.config.get("REDIS_URL") or not app.config.get("RUN_IN_PROCESS_WORKER") or app.config.get("TESTING"):
         return
 

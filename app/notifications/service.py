@@ -2,8 +2,10 @@
 verification, and receiving an SMS.
 
 Channel choice: Web Push where the owner has a subscription and wants push; SMS where
-the phone is verified, the owner wants SMS and the number has not texted STOP. When
-both work, push goes first and SMS is the escalation.
+the phone is verified, the owner wants SMS and the number has not texted STOP; e-mail
+where the address is verified and the owner wants e-mail (one-click unsubscribe turns
+it off). The first message goes on the first of these in the owner's order (push, SMS,
+e-mail by default; app/notifications/order.py), an escalation on the next one not tried yet.
 
 An inbound SMS is recorded here and its keywords for the messages themselves (STOP,
 START, HELP) are acted on here; a reply that answers an ask ("YES 4821") is handed to
@@ -14,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import re
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
 
+from app.accounts import identities
 from app.accounts.models import Role, User
 from app.agencies.service import memberships_of
 from app.audit import service as audit
@@ -33,8 +35,9 @@ from app.db import utcnow
 from app.errors import ApiError, field_error
 from app.extensions import db
 from app.footage import answers
-from app.footage.models import Ask
-from app.notifications import messages, push_endpoints, sms, webpush
+from app.footage.models import OPEN_ASK_STATES, Ask, FootageRequest, RequestStatus
+from app.i18n import DEFAULT, in_language
+from app.notifications import keywords, messages, order, push_endpoints, sms, webpush
 from app.notifications.models import (
     Channel,
     DeliveryStatus,
@@ -65,13 +68,37 @@ def sms_reaches() -> sa.ColumnElement[bool]:
                    User.phone.is_not(None), ~sa.exists().where(SmsOptOut.phone == User.phone))
 
 
+def email_reaches() -> sa.ColumnElement[bool]:
+    """SQL: e-mail reaches this User row (active, wants e-mail, its address verified)."""
+    return sa.and_(User.active.is_(True), User.notify_email.is_(True), User.email.is_not(None),
+                   User.email_verified_at.is_not(None))
+
+
+REACHES = {Channel.PUSH: push_reaches, Channel.SMS: sms_reaches, Channel.EMAIL: email_reaches}
+
+
+def reaches(channel: Channel) -> sa.ColumnElement[bool]:
+    """SQL: ``channel`` reaches this User row now."""
+    return REACHES[channel]()
+
+
+def channel_orders(user_ids: Iterable[int]) -> dict[int, list[Channel]]:
+    """Each of these users' channels in the order they want them tried."""
+    result: dict[int, list[Channel]] = {}
+    for chunk in chunks(sorted(set(user_ids)), CHUNK):
+        for user_id, text in db.session.execute(sa.select(User.id, User.channel_order).where(User.id.in_(chunk))):
+            result[user_id] = order.parse(text)
+    return result
+
+
 def channels_for(user_ids: Iterable[int]) -> dict[int, set[Channel]]:
     """The channels that reach each of these users right now."""
     result: dict[int, set[Channel]] = {}
+    channels = list(Channel)
     for chunk in chunks(sorted(set(user_ids)), CHUNK):
-        for user_id, push, sms_ok in db.session.execute(
-                sa.select(User.id, push_reaches(), sms_reaches()).where(User.id.in_(chunk))):
-            result[user_id] = {c for c, ok in ((Channel.PUSH, push), (Channel.SMS, sms_ok)) if ok}
+        for user_id, *reached in db.session.execute(
+                sa.select(User.id, *(reaches(c) for c in channels)).where(User.id.in_(chunk))):
+            result[user_id] = {c for c, ok in zip(channels, reached, strict=True) if ok}
     return result
 
 
@@ -93,7 +120,7 @@ def _row(ask_id: int, user_id: int, channel: Channel, kind: NotificationKind, no
 
 
 def record_request_notifications(asks: list[Ask], now: datetime | None = None) -> list[int]:
-    """The first message for each new ask, on the owner's first channel (push, else SMS).
+    """The first message for each new ask, on the first channel of the owner's order that reaches them.
 
     One INSERT ... SELECT per 500 asks: the channel is chosen in the database, so a
     request to a thousand owners adds a few milliseconds to the officer's POST.
@@ -105,13 +132,12 @@ def record_request_notifications(asks: list[Ask], now: datetime | None = None) -
     stamp = sa.bindparam("now", now, type_=table.c.created_at.type)
     ids: list[int] = []
     for chunk in chunks(sorted(ask.id for ask in asks if ask.owner_id is not None), CHUNK):
-        push, sms_ok = push_reaches(), sms_reaches()
-        rows = (sa.select(Ask.id, Ask.owner_id,
-                          sa.case((push, sa.literal(Channel.PUSH.value)), else_=sa.literal(Channel.SMS.value)),
+        channel_reaches = {channel: reaches(channel) for channel in Channel}
+        rows = (sa.select(Ask.id, Ask.owner_id, order.first_reachable_sql(channel_reaches),
                           sa.literal(NotificationKind.REQUEST.value), sa.literal(DeliveryStatus.PENDING.value),
                           sa.literal(0), stamp, stamp)
                 .join(User, User.id == Ask.owner_id)
-                .where(Ask.id.in_(chunk), sa.or_(push, sms_ok)))
+                .where(Ask.id.in_(chunk), sa.or_(*channel_reaches.values())))
         statement = (dialect_insert(table)
                      .from_select(["ask_id", "user_id", "channel", "kind", "status", "attempts", "due_at",
                                    "created_at"], rows)
@@ -121,17 +147,36 @@ def record_request_notifications(asks: list[Ask], now: datetime | None = None) -
     return sorted(ids)
 
 
-def record_sms_escalations(asks: list[tuple[int, int]], now: datetime) -> list[int]:
-    """An SMS escalation for each (ask id, owner id) whose owner SMS reaches and who got no SMS yet."""
+# The messages that ask the owner: an escalation tries the next channel after these.
+FIRST_MESSAGES = (NotificationKind.REQUEST, NotificationKind.ESCALATION)
+
+
+def record_escalations(asks: list[tuple[int, int]], now: datetime) -> list[int]:
+    """An escalation for each (ask id, owner id) still open, on the next channel of the owner's
+    order that reaches them and was not tried for the ask; none where no such channel is left."""
     if not asks:
         return []
-    channels = channels_for(owner for _, owner in asks)
-    had_sms = set(db.session.scalars(
-        sa.select(Notification.ask_id).where(Notification.ask_id.in_([a for a, _ in asks]),
-                                             Notification.channel == Channel.SMS,
-                                             Notification.kind == NotificationKind.REQUEST)))
-    rows = [_row(ask_id, owner_id, Channel.SMS, NotificationKind.ESCALATION, now) for ask_id, owner_id in asks
-            if Channel.SMS in channels.get(owner_id, set()) and ask_id not in had_sms]
+    ask_ids = sorted({a for a, _ in asks})
+    open_asks: set[int] = set()
+    tried: dict[int, set[Channel]] = {}
+    for chunk in chunks(ask_ids, CHUNK):
+        open_asks |= set(db.session.scalars(
+            sa.select(Ask.id).join(FootageRequest, FootageRequest.id == Ask.request_id)
+            .where(Ask.id.in_(chunk), Ask.state.in_(OPEN_ASK_STATES), FootageRequest.status == RequestStatus.ACTIVE)))
+        for ask_id, channel in db.session.execute(
+                sa.select(Notification.ask_id, Notification.channel)
+                .where(Notification.ask_id.in_(chunk), Notification.kind.in_(FIRST_MESSAGES))):
+            tried.setdefault(ask_id, set()).add(channel)
+    owners = {owner for _, owner in asks}
+    channels, orders = channels_for(owners), channel_orders(owners)
+    rows = []
+    for ask_id, owner_id in asks:
+        if ask_id not in open_asks:
+            continue
+        channel = order.next_untried(orders.get(owner_id, order.DEFAULT), channels.get(owner_id, set()),
+                                     tried.get(ask_id, set()))
+        if channel is not None:
+            rows.append(_row(ask_id, owner_id, channel, NotificationKind.ESCALATION, now))
     return insert_notifications(rows)
 
 
@@ -146,12 +191,13 @@ def record_reminders(asks: list[tuple[int, int]], now: datetime) -> list[int]:
             .where(Notification.ask_id.in_(ask_ids), Notification.status == DeliveryStatus.SENT,
                    Notification.kind.in_((NotificationKind.REQUEST, NotificationKind.ESCALATION)))):
         reached.setdefault(ask_id, set()).add(channel)
-    channels = channels_for(owner for _, owner in asks)
+    owners = {owner for _, owner in asks}
+    channels, orders = channels_for(owners), channel_orders(owners)
     rows = []
     for ask_id, owner_id in asks:
         available = channels.get(owner_id, set())
         # Where no earlier message got through, the owner's first channel today.
-        wanted = reached.get(ask_id) or ({Channel.PUSH} if Channel.PUSH in available else {Channel.SMS})
+        wanted = reached.get(ask_id) or {order.first(orders.get(owner_id, order.DEFAULT), available)}
         rows += [_row(ask_id, owner_id, c, NotificationKind.REMINDER, now) for c in sorted(wanted & available)]
     return insert_notifications(rows)
 
@@ -262,6 +308,40 @@ def _code_hash(user_id: int, phone: str, code: str) -> str:
     return hmac.new(key, f"phone-verification:{user_id}:{phone}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
+def is_opted_out(phone: str) -> bool:
+    """Whether the number texted STOP (it gets no code, whatever account asks)."""
+    return db.session.get(SmsOptOut, phone) is not None
+
+
+def codes_sent_since(owner: User, phone: str, since: datetime) -> list[datetime]:
+    """When codes went to this account or this number since ``since``, oldest first."""
+    return list(db.session.scalars(sa.select(PhoneVerification.created_at).where(
+        sa.or_(PhoneVerification.user_id == owner.id, PhoneVerification.phone == phone),
+        PhoneVerification.created_at > since).order_by(PhoneVerification.created_at)))
+
+
+def text_phone_code(owner: User, phone: str, now: datetime) -> tuple[PhoneVerification, User | None]:
+    """Text a new code for ``owner`` to ``phone``; (its row, the account already holding the number).
+
+    Any number may be claimed; the first account to prove it owns it. When another
+    account of the same side already has, the number's holder is told instead and the
+    code goes to nobody: the answer, and what a guessed code gets, are the same as for a
+    free number, so nobody learns which numbers have accounts.
+    """
+    code = f"{secrets.randbelow(10**6):06d}"
+    verification = PhoneVerification(user_id=owner.id, phone=phone, code_hash=_code_hash(owner.id, phone, code),
+                                      expires_at=now + CODE_TTL, created_at=now)
+    db.session.add(verification)
+    holder = identities.verified_holder(identities.PHONE, phone, staff=owner.is_staff, exclude_id=owner.id)
+    if holder is None:
+        with in_language(owner.language):
+            _send_direct(owner, phone, messages.verification_sms_text(code, agency_names(owner)))
+    else:
+        with in_language(holder.language or DEFAULT):
+            _send_direct(holder, phone, messages.number_claimed_sms_text())
+    return verification, holder
+
+
 def start_phone_verification(owner: User, phone: str | None) -> dict[str, Any]:
     """Text a 6-digit code to ``phone`` (default: the account's number); it proves the owner holds it."""
     phone = phone or owner.phone
@@ -272,28 +352,21 @@ def start_phone_verification(owner: User, phone: str | None) -> dict[str, Any]:
                        fields={"phone": ["Give the mobile number to verify."]})
     if phone == owner.phone and owner.phone_verified:
         raise ApiError(409, "already_verified", "This number is already verified.")
-    taken = db.session.scalar(sa.select(User.id).where(User.phone == phone, User.id != owner.id))
-    if taken is not None:
-        raise ApiError(409, "phone_taken", "Another account uses this number.", fields={"phone": ["Already in use."]})
     if db.session.get(SmsOptOut, phone) is not None:
         raise ApiError(409, "sms_opted_out", "This number texted STOP to Porchlight; text START to it first.")
     now = utcnow()
     hour_ago = now - timedelta(hours=1)
-    recent = list(db.session.scalars(sa.select(PhoneVerification.created_at).where(
-        sa.or_(PhoneVerification.user_id == owner.id, PhoneVerification.phone == phone),
-        PhoneVerification.created_at > hour_ago).order_by(PhoneVerification.created_at)))
+    recent = codes_sent_since(owner, phone, hour_ago)
     if len(recent) >= MAX_CODES_PER_HOUR:
         # As every 429 of the API: Retry-After says when the oldest code leaves the hour.
         wait = max(1, math.ceil((recent[0] - hour_ago).total_seconds()))
         raise ApiError(429, "too_many_requests", "Too many codes sent in the last hour; try again later.",
                        headers={"Retry-After": str(wait)})
-    code = f"{secrets.randbelow(10**6):06d}"
-    verification = PhoneVerification(user_id=owner.id, phone=phone, code_hash=_code_hash(owner.id, phone, code),
-                                      expires_at=now + CODE_TTL, created_at=now)
-    db.session.add(verification)
-    # Sent before the audit record: the audit chain's lock is not held across a network call.
-    _send_direct(owner, phone, messages.verification_sms_text(code, agency_names(owner)))
+    verification, holder = text_phone_code(owner, phone, now)
+    # Nothing in the claimant's own records (which its data export shows) says the number is held.
     audit.record("phone.verification_sent", target=owner, actor=owner, details={"phone_changed": phone != owner.phone})
+    if holder is not None:
+        audit.record("phone.claimed_elsewhere", target=holder, actor=audit.NO_ACTOR, details={"told": "sms"})
     db.session.commit()
     status = sms_status()
     return {"phone": phone, "expires_at": verification.expires_at, "delivery": status["mode"],
@@ -325,34 +398,20 @@ def verify_phone(owner: User, code: str) -> User:
         db.session.commit()
         raise field_error("code", f"Wrong code; {left} {'try' if left == 1 else 'tries'} left." if left
                           else "Wrong code; request a new one.")
+    if identities.verified_elsewhere(owner, identities.PHONE, verification.phone):
+        # Another account proved the number between the code and now: it won.
+        raise field_error("code", "Wrong code; request a new one.")
     verification.verified_at = utcnow()
     changed = owner.phone != verification.phone
-    owner.phone = verification.phone
-    owner.phone_verified = True
-    audit.record("phone.verified", target=owner, actor=owner, details={"phone_changed": changed})
+    # The first to verify owns the number: other accounts' unproved claims to it end.
+    ended = identities.mark_verified(owner, identities.PHONE, verification.phone)
+    audit.record("phone.verified", target=owner, actor=owner,
+                 details={"phone_changed": changed, "claims_ended": len(ended)})
     db.session.commit()
     return owner
 
 
 # --- inbound SMS -------------------------------------------------------------------------------------
-
-STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
-START_WORDS = {"START", "UNSTOP", "OPTIN"}
-HELP_WORDS = {"HELP", "INFO"}
-_CODE = re.compile(r"^[A-Z0-9]{3,8}$")
-
-
-def parse_reply(text: str) -> tuple[str, str | None]:
-    """(keyword, reply code or None) of an SMS: 'yes 4821' → ('YES', '4821'); 'no footage' → ('NONE', None)."""
-    words = re.sub(r"[^A-Za-z0-9 ]+", " ", text or "").upper().split()
-    if not words:
-        return "", None
-    keyword, rest = words[0], words[1:]
-    if keyword == "NO" and rest[:1] == ["FOOTAGE"]:
-        keyword, rest = "NONE", rest[1:]
-    code = rest[0] if rest and _CODE.match(rest[0]) else None
-    return keyword, code
-
 
 def agency_names(owner: User | None) -> list[str]:
     """The names of the agencies whose requests reach ``owner`` (those the owner joined)."""
@@ -378,27 +437,34 @@ def inbound_sms(form: Any) -> str | None:
     db.session.add(SmsMessage(user_id=owner.id if owner else None, direction=SmsDirection.INBOUND,
                               to_number=(form.get("To") or "")[:20], from_number=sender, body=body,
                               status="received", provider_sid=sid))
-    keyword, code = parse_reply(body)
+    said = keywords.parse(body, owner.language if owner else None)
+    if owner is not None and owner.language is None and said.meaning is not None and said.language != DEFAULT:
+        # An owner who answers in Spanish or Hmong is written to in it from now on (the app too).
+        owner.language = said.language
+        audit.record("account.language_from_sms", target=owner, actor=owner, details={"language": said.language})
     reply: str | None
-    if keyword in STOP_WORDS:
-        record_opt_out(sender)
-        audit.record("sms.opted_out", target_type="user", target_id=owner.id if owner else None, actor=owner)
-        # Twilio answers STOP itself and would refuse our reply to an opted-out number.
-        reply = None
-    elif keyword in START_WORDS:
-        db.session.execute(sa.delete(SmsOptOut).where(SmsOptOut.phone == sender))
-        audit.record("sms.opted_in", target_type="user", target_id=owner.id if owner else None, actor=owner)
-        reply = messages.start_text(agency_names(owner))
-    elif keyword in HELP_WORDS:
-        reply = messages.help_text(agency_names(owner))
-    elif keyword in answers.SMS_ANSWERS:
-        if owner is None:
-            reply = messages.NOT_LINKED
+    with in_language(said.language):
+        if said.meaning == keywords.STOP:
+            record_opt_out(sender)
+            audit.record("sms.opted_out", target_type="user", target_id=owner.id if owner else None, actor=owner)
+            # Twilio answers its own (English) stop words itself and would refuse our reply to a
+            # number that opted out with them; the other languages' words are ours to confirm.
+            reply = None if said.language == DEFAULT else messages.stop_text()
+        elif said.meaning == keywords.START:
+            db.session.execute(sa.delete(SmsOptOut).where(SmsOptOut.phone == sender))
+            audit.record("sms.opted_in", target_type="user", target_id=owner.id if owner else None, actor=owner)
+            reply = messages.start_text(agency_names(owner))
+        elif said.meaning == keywords.HELP:
+            reply = messages.help_text(agency_names(owner))
+        elif said.meaning in keywords.ANSWERS:
+            if owner is None:
+                reply = messages.not_linked_text()
+            else:
+                db.session.flush()
+                answer = answers.answer_by_sms(owner, keywords.english_word(said.meaning), said.code)
+                reply = messages.sms_answer_text(answer)
         else:
-            db.session.flush()
-            reply = messages.sms_answer_text(answers.answer_by_sms(owner, keyword, code))
-    else:
-        reply = messages.NOT_UNDERSTOOD
+            reply = messages.not_understood_text()
     db.session.commit()
     return reply
 

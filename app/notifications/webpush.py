@@ -3,24 +3,33 @@
 The only module that imports pywebpush. The key pair comes from VAPID_PRIVATE_KEY
 (PEM or a base64url raw key) or is generated once into instance/vapid_private.pem;
 the public half is the PWA's ``applicationServerKey``.
+
+Each message is encrypted by pywebpush (RFC 8291, aes128gcm) for its subscription and
+carries the VAPID token of its push service's origin, signed once and reused until an
+hour before it expires (RFC 8292 lets a token serve many messages). It goes out over
+push_endpoints' direct transport: kept-alive connections per origin, to checked
+addresses only, no redirects; through requests only when a proxy is configured.
 """
 from __future__ import annotations
 
 import base64
+import http.client
 import logging
 import os
 import tempfile
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from py_vapid import Vapid
-from pywebpush import WebPushException, webpush
+from pywebpush import WebPusher, WebPushException
 
 from app.notifications import push_endpoints
 
@@ -32,6 +41,11 @@ _key_lock = threading.Lock()
 # Push services keep a message at most about four weeks; a longer TTL is refused or cut.
 MAX_TTL_SECONDS = 28 * 24 * 3600
 SEND_TIMEOUT_SECONDS = 10
+# A VAPID token (RFC 8292) is signed for one push service's origin and may be sent with
+# every message to it until it expires: signed once per origin, valid 12 h (as pywebpush
+# signs them), replaced an hour before its end so that none arrives expired.
+VAPID_TOKEN_SECONDS = 12 * 3600
+VAPID_RENEW_BEFORE_SECONDS = 3600
 
 
 def b64url(data: bytes) -> str:
@@ -153,25 +167,33 @@ class PushResult:
     error: str | None = None
 
 
-def _read_environment_once(session: requests.Session) -> None:
-    """Take proxy and CA settings from the environment now rather than on every message.
+def _ca_file() -> str:
+    """The CA bundle requests would use: the environment's, else certifi's."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or requests.certs.where()
+
+
+def _read_environment_once(session: requests.Session) -> bool:
+    """Take proxy and CA settings from the environment now rather than on every message;
+    whether a proxy is configured.
 
     requests re-reads the whole environment for each request (a fifth of a message's
     cost here). Without NO_PROXY there is nothing per host to decide, so the settings
     are read once; with NO_PROXY requests keeps deciding per request.
     """
     proxies = urllib.request.getproxies()
+    proxied = any(k in proxies for k in ("http", "https", "all"))
     if "no" in proxies:
-        return
+        return proxied
     session.trust_env = False
     session.proxies.update({k: v for k, v in proxies.items() if k in ("http", "https", "all")})
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
+    session.verify = _ca_file()
+    return proxied
 
 
 class PushClient:
-    """Sends Web Push messages through one pooled requests.Session (thread-safe for sending).
+    """Sends Web Push messages, thread-safe: over push_endpoints' direct transport (kept-alive
+    http.client connections per push service), or through a pooled requests.Session when a
+    proxy is configured (HTTPS_PROXY and the like), which requests knows how to reach.
 
     Only to endpoints push_endpoints allows, over connections to checked public
     addresses, never following a redirect.
@@ -182,7 +204,24 @@ class PushClient:
         self._subject = app.config.get("VAPID_SUBJECT") or "mailto:porchlight@localhost"
         self._rules = push_endpoints.policy(app.config)
         self._session = push_endpoints.session(self._rules, pool_size)
-        _read_environment_once(self._session)
+        self._tokens: dict[str, tuple[int, str]] = {}  # origin -> (exp, Authorization header)
+        proxied = _read_environment_once(self._session)
+        self._direct = None if proxied else push_endpoints.PushTransport(self._rules, pool_size, _ca_file())
+
+    def authorization(self, endpoint: str, now: float | None = None) -> str:
+        """The ``Authorization: vapid t=...,k=...`` value for the endpoint's push service, reused
+        for every message to that origin until an hour before it expires (signing is a tenth of a
+        message's cost, and a push service checks the same token once)."""
+        parts = urlsplit(endpoint)
+        audience = f"{parts.scheme}://{parts.netloc}"
+        now = time.time() if now is None else now
+        cached = self._tokens.get(audience)
+        if cached is None or cached[0] - now < VAPID_RENEW_BEFORE_SECONDS:
+            # Two threads may both sign at the first message: both tokens are valid.
+            expires = int(now) + VAPID_TOKEN_SECONDS
+            header = self._vapid.sign({"sub": self._subject, "aud": audience, "exp": expires})["Authorization"]
+            cached = self._tokens[audience] = (expires, header)
+        return cached[1]
 
     def send(self, message: PushMessage) -> PushResult:
         # Rows stored before the rules (or under wider ones) meet them here, before any request.
@@ -191,38 +230,51 @@ class PushClient:
             return PushResult(message.subscription_id, ok=False, error=f"endpoint refused: {problem}")
         subscription = {"endpoint": message.endpoint, "keys": {"p256dh": message.p256dh, "auth": message.auth}}
         try:
-            webpush(
-                subscription,
-                message.data,
-                vapid_private_key=self._vapid,
-                # webpush() writes aud and exp into the dict it is given: a fresh one per call.
-                vapid_claims={"sub": self._subject},
-                ttl=max(0, min(message.ttl, MAX_TTL_SECONDS)),
-                headers={"Urgency": message.urgency, "Topic": message.topic},
-                requests_session=self._session,
-                timeout=SEND_TIMEOUT_SECONDS,
-            )
-        except WebPushException as exc:
-            status = exc.status_code
-            if status in (404, 410):
-                return PushResult(message.subscription_id, ok=False, gone=True, error=f"push service: {status}")
-            if status is not None and 300 <= status < 400:
-                # A push service that redirects is not one: the message is not sent, nor tried again.
-                return PushResult(message.subscription_id, ok=False,
-                                  error=f"push service answered {status} (a redirect; never followed)")
-            transient = status is None or status == 429 or status >= 500
-            return PushResult(message.subscription_id, ok=False, retry=transient,
-                              error=f"push service answered {status}" if status else str(exc.message)[:300])
-        except requests.ConnectionError as exc:
+            # RFC 8291 (aes128gcm) by pywebpush, as its webpush() does, with the origin's
+            # reused VAPID token and the pooled session; no redirect is followed.
+            body = WebPusher(subscription).encode(message.data.encode(), "aes128gcm")["body"]
+            headers = {"TTL": str(max(0, min(message.ttl, MAX_TTL_SECONDS))), "Content-Encoding": "aes128gcm",
+                       "Urgency": message.urgency, "Topic": message.topic,
+                       "Authorization": self.authorization(message.endpoint)}
+            if self._direct is not None:
+                answer = self._direct.post(message.endpoint, body, headers, SEND_TIMEOUT_SECONDS)
+                status = answer.status
+            else:
+                status = self._session.post(message.endpoint, data=body, headers=headers,
+                                            timeout=SEND_TIMEOUT_SECONDS).status_code
+            if status > 202:
+                return _refused(message.subscription_id, status)
+        except WebPushException as exc:  # keys pywebpush cannot encrypt to
+            return PushResult(message.subscription_id, ok=False, retry=True, error=str(exc.message)[:300])
+        except push_endpoints.RefusedAddress as exc:
+            return PushResult(message.subscription_id, ok=False, error=f"endpoint refused: {exc}")
+        except requests.ConnectionError as exc:  # before OSError, which it is
             refused = push_endpoints.refusal(exc)
             if refused:
                 return PushResult(message.subscription_id, ok=False, error=f"endpoint refused: {refused}")
-            return PushResult(message.subscription_id, ok=False, retry=True,
-                              error=f"push service unreachable: {type(exc).__name__}")
-        except requests.RequestException as exc:
-            return PushResult(message.subscription_id, ok=False, retry=True,
-                              error=f"push service unreachable: {type(exc).__name__}")
+            return _unreachable(message.subscription_id, exc)
+        except (OSError, http.client.HTTPException) as exc:
+            # No answer (no connection, a timeout, TLS, a dropped connection): worth another try.
+            return _unreachable(message.subscription_id, exc)
         return PushResult(message.subscription_id, ok=True)
 
     def close(self) -> None:
         self._session.close()
+        if self._direct is not None:
+            self._direct.close()
+
+
+def _unreachable(subscription_id: int, exc: Exception) -> PushResult:
+    return PushResult(subscription_id, ok=False, retry=True, error=f"push service unreachable: {type(exc).__name__}")
+
+
+def _refused(subscription_id: int, status: int) -> PushResult:
+    """The outcome of a push service's answer other than 201/202."""
+    if status in (404, 410):
+        return PushResult(subscription_id, ok=False, gone=True, error=f"push service: {status}")
+    if 300 <= status < 400:
+        # A push service that redirects is not one: the message is not sent, nor tried again.
+        return PushResult(subscription_id, ok=False,
+                          error=f"push service answered {status} (a redirect; never followed)")
+    transient = status == 429 or status >= 500
+    return PushResult(subscription_id, ok=False, retry=transient, error=f"push service answered {status}")

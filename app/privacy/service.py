@@ -18,7 +18,10 @@ agency's retention, de-identified):
 - kept, de-identified: asks already answered and clips already delivered stay with
   the agency (its counts and evidence) with no link to a person: ``owner_id`` and
   ``camera_id`` are NULL, the camera label is replaced, a decline reason and the
-  uploader's own file name are erased;
+  uploader's own file name are erased; a clip's working copy and poster stay with it
+  (made from the master, holding nothing of the owner's but its pictures; the copy
+  carries none of the master's container metadata, such as a phone's location) and go
+  when retention purges it;
 - kept as is: the audit log, which is append-only. Events name the account by its
   former id only; the deletion event holds counts, never personal data, and camera
   events hold no label, address, blackout hours or exact position (see
@@ -54,6 +57,7 @@ from app.notifications.models import (
     Notification,
     PhoneVerification,
     PushSubscription,
+    SmsDirection,
     SmsMessage,
 )
 
@@ -75,6 +79,8 @@ def _account(user: User) -> dict[str, Any]:
     return {"id": user.id, "role": user.role.value, "email": user.email, "phone": user.phone,
             "phone_verified": user.phone_verified, "display_name": user.display_name,
             "active": user.active, "notify_push": user.notify_push, "notify_sms": user.notify_sms,
+            "channel_order": user.channels_in_order,
+            "notify_email": user.notify_email,
             "created_at": _iso(user.created_at), "password_changed_at": _iso(user.password_changed_at),
             "last_signin_at": _iso(user.last_signin_at),
             # The authenticator secret and recovery codes are credentials, not data about
@@ -103,6 +109,7 @@ def _cameras(user: User) -> list[dict[str, Any]]:
              "district_id": c.district_id, "public_attestation": c.public_attestation,
              "attested_at": _iso(c.attested_at), "blackout_windows": c.blackout_windows or [],
              "shared_with": [{"agency_id": a.id, "agency_name": a.name} for a in c.shared_with],
+             "recorder_offset_s": c.recorder_offset_s, "recorder_offset_at": _iso(c.recorder_offset_at),
              "created_at": _iso(c.created_at), "updated_at": _iso(c.updated_at)}
             for c in cameras]
 
@@ -138,7 +145,8 @@ def _clips(user: User) -> list[dict[str, Any]]:
     return [{"id": c.id, "ask_id": c.ask_id, "request_id": c.request_id, "agency_id": c.agency_id,
              "status": c.status.value, "filename": c.filename, "size": c.size, "container": c.container,
              "sha256": c.sha256, "created_at": _iso(c.created_at), "completed_at": _iso(c.completed_at),
-             "retain_until": _iso(c.retain_until), "purged_at": _iso(c.purged_at)} for c in clips]
+             "retain_until": _iso(c.retain_until), "purged_at": _iso(c.purged_at),
+             "recorder_offset_s": c.recorder_offset_s, "file_modified_at": _iso(c.file_modified_at)} for c in clips]
 
 
 def _clip_accesses(user: User) -> list[dict[str, Any]]:
@@ -155,28 +163,42 @@ def _clip_accesses(user: User) -> list[dict[str, Any]]:
             for x, ask_id, request_id, agency, role in rows]
 
 
+# A number or address is the account's only once it proved it (app/accounts/identities.py):
+# until then, messages to it may be another person's, and a code or link sent to prove it
+# must not be readable here (nor may the export of an account whose address was taken
+# differ from one whose address was free).
 def _sms_filter(user: User) -> sa.ColumnElement[bool]:
     conditions = [SmsMessage.user_id == user.id]
-    if user.phone:
+    if user.phone and user.phone_verified:
         conditions += [SmsMessage.to_number == user.phone, SmsMessage.from_number == user.phone]
     return sa.or_(*conditions)
 
 
+def _sms_shown(user: User) -> sa.ColumnElement[bool]:
+    """The account's texts an export shows: not those sent to a number it has not proved."""
+    to_proved = SmsMessage.to_number == user.phone if user.phone and user.phone_verified else sa.false()
+    return sa.and_(_sms_filter(user), sa.or_(SmsMessage.direction == SmsDirection.INBOUND, to_proved))
+
+
 def _sms(user: User) -> list[dict[str, Any]]:
-    messages = db.session.scalars(sa.select(SmsMessage).where(_sms_filter(user)).order_by(SmsMessage.id))
+    messages = db.session.scalars(sa.select(SmsMessage).where(_sms_shown(user)).order_by(SmsMessage.id))
     return [{"id": m.id, "direction": m.direction.value, "to_number": m.to_number, "from_number": m.from_number,
              "body": m.body, "status": m.status, "created_at": _iso(m.created_at)} for m in messages]
 
 
 def _mail_filter(user: User) -> sa.ColumnElement[bool]:
     conditions = [MailMessage.user_id == user.id]
-    if user.email:
+    if user.email and user.email_verified_at is not None:
         conditions.append(MailMessage.to_address == user.email)
     return sa.or_(*conditions)
 
 
 def _mail(user: User) -> list[dict[str, Any]]:
-    messages = db.session.scalars(sa.select(MailMessage).where(_mail_filter(user)).order_by(MailMessage.id))
+    # Only e-mails to the address the account proved (see _sms_filter).
+    shown = (MailMessage.to_address == user.email if user.email and user.email_verified_at is not None
+             else sa.false())
+    messages = db.session.scalars(sa.select(MailMessage).where(_mail_filter(user), shown)
+                                  .order_by(MailMessage.id))
     return [{"id": m.id, "to_address": m.to_address, "subject": m.subject, "body_text": m.body_text,
              "status": m.status, "created_at": _iso(m.created_at)} for m in messages]
 
@@ -217,10 +239,11 @@ def _audit_events(user: User, ask_ids: list[int], camera_ids: list[int], clip_id
     conditions = [AuditEvent.actor_id == user.id]
     conditions += [sa.and_(AuditEvent.target_type == kind, AuditEvent.target_id.in_([str(i) for i in ids]))
                    for kind, ids in targets if ids]
-    events = db.session.scalars(sa.select(AuditEvent).where(sa.or_(*conditions)).order_by(AuditEvent.seq))
+    # In the order written: the events are in several chains (the installation's, agencies'), each with its own seq.
+    events = db.session.scalars(sa.select(AuditEvent).where(sa.or_(*conditions)).order_by(AuditEvent.id))
     # Staff who acted on the owner's things show by role, as in the app: their ids and
     # addresses are not the owner's data.
-    return [{"seq": e.seq, "occurred_at": _iso(e.occurred_at), "action": e.action,
+    return [{"chain": e.chain, "seq": e.seq, "occurred_at": _iso(e.occurred_at), "action": e.action,
              "actor_id": e.actor_id if e.actor_id == user.id else None, "actor_role": e.actor_role,
              "target_type": e.target_type, "target_id": e.target_id, "agency_id": e.agency_id,
              "source_ip": e.source_ip if e.actor_id == user.id else None, "details": e.details or {},
@@ -324,6 +347,11 @@ def delete_account(owner: User, password: str, confirm: str) -> dict[str, int]:
         raise field_error("password", "Does not match your current password.", status=403)
     if confirm != DELETE_CONFIRMATION:
         raise field_error("confirm", f"Type {DELETE_CONFIRMATION} to confirm.")
+    return erase(owner, actor=owner)
+
+
+def erase(owner: User, *, actor: User | None, reason: str | None = None) -> dict[str, int]:
+    """Delete the owner's account and data as above, once the caller has decided it goes (and commit)."""
     asks_cancelled = _close_open_asks(owner)
     uploads_discarded = _discard_remaining_uploads(owner)
     clips_kept = db.session.execute(
@@ -347,7 +375,8 @@ def delete_account(owner: User, password: str, confirm: str) -> dict[str, int]:
                           (Membership, Membership.owner_id)):
         counts[f"{model.__tablename__}_deleted"] = _delete_rows(model, column, owner.id)
     # Counts only: the append-only log must never be where deleted personal data survives.
-    audit.record("account.deleted", target=owner, actor=owner, details=counts)
+    audit.record("account.deleted", target=owner, actor=actor,
+                 details={**counts, "reason": reason} if reason else counts)
     db.session.delete(owner)
     db.session.commit()
     return counts

@@ -13,6 +13,8 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from datetime import datetime
+from pathlib import Path
 
 KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
 # Reads and writes move this many bytes at a time: memory stays flat whatever the clip's size.
@@ -33,6 +35,12 @@ class ObjectMissing(StorageError, FileNotFoundError):
 
 class StorageBusy(StorageError):
     """Another writer holds the object (a concurrent PATCH of the same upload)."""
+
+
+class StorageUnavailable(StorageError):
+    """The store refused the operation or could not be reached (an object store answering
+    AccessDenied or 5xx, or no answer at all). Nothing was changed that a retry would miss:
+    the API answers 503 and the client tries again later."""
 
 
 def new_key() -> str:
@@ -63,6 +71,12 @@ class Appender(ABC):
     @abstractmethod
     def discard(self) -> None: ...
 
+    def flush(self, *, last: bool = False) -> None:
+        """Make what was written durable and readable from any node, before the caller records
+        the new offset; ``last``: the object is whole (an object store assembles it then).
+        Local files need nothing: every write is already in the file."""
+        return None
+
 
 class ClipStorage(ABC):
     """Where clip bytes live. Chosen by CLIP_STORAGE_BACKEND (see app.storage.get_storage)."""
@@ -91,6 +105,37 @@ class ClipStorage(ABC):
     @abstractmethod
     def delete(self, key: str) -> bool:
         """Remove the object; False if there was none."""
+
+    def check(self) -> None:
+        """Raise StorageUnavailable unless the store answers (the health check)."""
+        return None
+
+    def unfinished(self, older_than: datetime) -> list[str]:
+        """Keys whose object was begun before ``older_than`` and never assembled: what a
+        crashed node or a failed delete can leave in an object store (local files have none)."""
+        return []
+
+    def discard_unfinished(self, key: str) -> None:
+        """Drop an unfinished object's pending state, leaving an assembled object (if any) alone."""
+        return None
+
+    def local_path(self, key: str) -> Path | None:
+        """A file on this machine holding the object, to be only read (FFmpeg reads a master
+        in place); None when the backend keeps objects elsewhere and they must be copied."""
+        return None
+
+    def store_file(self, key: str, path: Path) -> int:
+        """A new object under ``key`` holding the file at ``path`` (a derivative made from a
+        master); returns its size. Nothing is left under ``key`` if the copy fails."""
+        self.create(key)
+        try:
+            with self.open_append(key, 0) as out, open(path, "rb") as source:
+                for block in iter(lambda: source.read(CHUNK_SIZE), b""):
+                    out.write(block)
+                return out.written
+        except BaseException:
+            self.delete(key)
+            raise
 
     def read_bytes(self, key: str, start: int, end: int) -> bytes:
         """A small range in memory (sniffing leading bytes); use :meth:`read` for anything large."""

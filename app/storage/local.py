@@ -12,7 +12,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.storage.base import CHUNK_SIZE, Appender, ClipStorage, ObjectMissing, StorageBusy, check_key
+from app.storage.base import (
+    CHUNK_SIZE,
+    Appender,
+    ClipStorage,
+    ObjectMissing,
+    StorageBusy,
+    StorageUnavailable,
+    check_key,
+)
+
+
+@contextmanager
+def _refusals(what: str) -> Iterator[None]:
+    """A disk that refuses (full, read-only, not a directory) as the interface's StorageUnavailable:
+    the caller answers 503 and the bytes that counted before are untouched."""
+    try:
+        yield
+    except FileExistsError:
+        raise
+    except OSError as error:
+        raise StorageUnavailable(f"could not {what}: {error.strerror or error}") from None
 
 
 class _FileAppender(Appender):
@@ -30,10 +50,11 @@ class _FileAppender(Appender):
             os.lseek(self._fd, self.offset, os.SEEK_SET)
             self._prepared = True
         view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-            self.written += n
+        with _refusals("write a clip"):
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+                self.written += n
 
     def discard(self) -> None:
         if self._prepared:
@@ -51,11 +72,24 @@ class LocalDiskStorage(ClipStorage):
         key = check_key(key)
         return self.root / key[:2] / key
 
+    def check(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StorageUnavailable(f"{self.root}: {error.strerror}") from None
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageUnavailable(f"{self.root} is not writable")
+
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None
+
     def create(self, key: str) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # O_EXCL: a key is never reused, so an existing file means a bug, not a retry.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with _refusals(f"create {path}"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: a key is never reused, so an existing file means a bug, not a retry.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
 
     @contextmanager

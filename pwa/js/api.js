@@ -3,11 +3,14 @@
 // Every call resolves (never throws) to {ok, status, data} or {ok: false, status, error},
 // where error has the API's shape {status, code, message, fields?}.
 
-const NETWORK_ERROR = {
+import { language, t } from "./i18n.js";
+
+// A function: the words are the language's at the time of the call.
+const networkError = () => ({
   status: 0,
   code: "network_error",
-  message: "Porchlight could not be reached. Check your connection and try again.",
-};
+  message: t("Porchlight could not be reached. Check your connection and try again."),
+});
 
 // A screen refreshing itself on a timer passes {background: true}: the server then does
 // not count the call as someone at the keyboard, so an officer's session still goes idle.
@@ -15,7 +18,8 @@ export async function api(method, path, body, { background = false } = {}) {
   const options = {
     method,
     credentials: "same-origin",
-    headers: { Accept: "application/json" },
+    // The server answers (its messages, e-mails and texts) in the language on screen.
+    headers: { Accept: "application/json", "Accept-Language": language() },
   };
   if (background) {
     options.headers["X-Porchlight-Background"] = "1";
@@ -28,7 +32,7 @@ export async function api(method, path, body, { background = false } = {}) {
   try {
     response = await fetch(path, options);
   } catch {
-    return { ok: false, status: 0, error: NETWORK_ERROR };
+    return { ok: false, status: 0, error: networkError() };
   }
   let data = null;
   if (response.status !== 204) {
@@ -44,7 +48,7 @@ export async function api(method, path, body, { background = false } = {}) {
   const error = data && data.error ? data.error : {
     status: response.status,
     code: "error",
-    message: `Something went wrong on our side (HTTP ${response.status}). Try again shortly.`,
+    message: t("Something went wrong on our side (HTTP %(status)s). Try again shortly.", { status: response.status }),
   };
   const ended = error.code === "session_expired" || error.code === "session_revoked";
   if (response.status === 401 && (!path.startsWith("/api/auth/") || ended)) {

@@ -2,9 +2,12 @@
 //
 // Screens live in views/ (see routes.js). The shell loads a screen's module when it
 // is first opened, draws it into <main>, moves focus to its heading and names it in
-// the title, so keyboard and screen-reader users follow every change of screen.
+// the title, so keyboard and screen-reader users follow every change of screen. It
+// speaks the owner's language (i18n.js): the account's, once signed in.
 
 import { get } from "./api.js";
+import { appConfig } from "./config.js";
+import { chooseLanguage, language, setLanguage, setTimeZone, t, translatePage } from "./i18n.js";
 import { HOME, NAV, ROUTES, SETUP_NAV, TWO_STEP } from "./routes.js";
 import { registerServiceWorker } from "./service-worker.js";
 import { announce, errorCard, h, loading, replace } from "./ui.js";
@@ -23,11 +26,27 @@ let renderCount = 0;
 
 // --- session -------------------------------------------------------------------------------
 
+// Dates and times are shown in the agency's time zone, whatever the phone's: the zone of
+// the account's agency (/api/auth/me), else, signed out, the installation's one agency
+// (/api/app-config), else (several agencies, or an owner of agencies in several zones)
+// the device's own.
+let installationZone = null;
+
+function useZoneOf(user) {
+  setTimeZone((user && user.time_zone) || installationZone || undefined);
+}
+
 export async function refreshUser() {
   const answer = await get("/api/auth/me");
   if (answer.ok) {
     session.user = answer.data;
     session.offline = false;
+    useZoneOf(session.user);
+    if (answer.data.language && answer.data.language !== language()) {
+      // The account's language; this device remembers it for the pages without an account.
+      await setLanguage(answer.data.language, { remember: true });
+      translatePage();
+    }
   } else if (answer.status === 0) {
     // Offline: keep what we knew; the screen says why it cannot load.
     session.offline = true;
@@ -37,13 +56,18 @@ export async function refreshUser() {
   } else {
     session.user = null;
     session.offline = false;
+    useZoneOf(null);
   }
   drawNav();
   return session.user;
 }
 
-export function setUser(user) {
+export async function setUser(user) {
   session.user = user;
+  useZoneOf(user);
+  if (user && user.language && user.language !== language()) {
+    await setLanguage(user.language);
+  }
   drawNav();
 }
 
@@ -104,21 +128,21 @@ function drawNav() {
   const items = setupPending(user) ? SETUP_NAV : NAV[user ? user.role : "anonymous"] || [];
   const current = parseHash().path;
   replace(nav, h("ul", items.map(([path, text]) => h("li",
-    h("a", { href: `#${path}`, "aria-current": current === path ? "page" : null }, text)))));
+    h("a", { href: `#${path}`, "aria-current": current === path ? "page" : null }, t(text))))));
 }
 
 function notFound() {
   return h("section",
-    h("h1", { tabindex: "-1" }, "Page not found"),
-    h("p", "There is nothing at this address."),
-    h("p", h("a.button", { href: `#${homeFor(session.user)}` }, "Go to the start")));
+    h("h1", { tabindex: "-1" }, t("Page not found")),
+    h("p", t("There is nothing at this address.")),
+    h("p", h("a.button", { href: `#${homeFor(session.user)}` }, t("Go to the start"))));
 }
 
 function notForRole(user) {
   return h("section",
-    h("h1", { tabindex: "-1" }, "Not available to your account"),
-    h("p", `This screen is not for ${user.role} accounts.`),
-    h("p", h("a.button", { href: `#${homeFor(user)}` }, "Go to your start page")));
+    h("h1", { tabindex: "-1" }, t("Not available to your account")),
+    h("p", t("This screen is not for your kind of account.")),
+    h("p", h("a.button", { href: `#${homeFor(user)}` }, t("Go to your start page"))));
 }
 
 function focusHeading() {
@@ -145,11 +169,15 @@ export async function render() {
   const found = match(path);
   if (!found) {
     replace(main, notFound());
-    document.title = "Not found · Porchlight";
+    document.title = `${t("Page not found")} · Porchlight`;
     focusHeading();
     return;
   }
   const { route, params } = found;
+  // The screen's code loads while the session is asked for (one round trip instead of two
+  // before the screen can draw); a screen the visitor may not open is simply not used.
+  const loadView = import(route.module);
+  loadView.catch(() => {}); // a failure is handled where the view is awaited
   if (session.user === undefined) {
     replace(main, loading());
     await refreshUser();
@@ -179,11 +207,11 @@ export async function render() {
   replace(main, loading());
   let view;
   try {
-    view = (await import(route.module)).default;
+    view = (await loadView).default;
   } catch (error) {
     console.error(error);
     replace(main, session.offline || !navigator.onLine ? offlineNotice() : errorCard({
-      message: "This screen could not be loaded. Reload the page to try again.",
+      message: t("This screen could not be loaded. Reload the page to try again."),
     }));
     focusHeading();
     return;
@@ -198,7 +226,7 @@ export async function render() {
     result = await view.render(ctx);
   } catch (error) {
     console.error(error);
-    result = errorCard({ message: "Something went wrong on this screen. Reload the page to try again." });
+    result = errorCard({ message: t("Something went wrong on this screen. Reload the page to try again.") });
   }
   if (ticket !== renderCount) {
     // Another screen was opened while this one loaded.
@@ -210,15 +238,15 @@ export async function render() {
   const node = result instanceof Node ? result : result && result.node;
   cleanup = result && typeof result.cleanup === "function" ? result.cleanup : null;
   replace(main, node || "");
-  document.title = `${view.title || "Porchlight"} · Porchlight`;
+  document.title = `${view.title ? t(view.title) : "Porchlight"} · Porchlight`;
   focusHeading();
 }
 
 function offlineNotice() {
   return h("section",
-    h("h1", { tabindex: "-1" }, "You are offline"),
-    h("p", "Porchlight needs a connection to load this screen. It will work again as soon as you are back online."),
-    h("button", { type: "button", onclick: () => { session.user = undefined; render(); } }, "Try again"));
+    h("h1", { tabindex: "-1" }, t("You are offline")),
+    h("p", t("Porchlight needs a connection to load this screen. It will work again as soon as you are back online.")),
+    h("button", { type: "button", onclick: () => { session.user = undefined; render(); } }, t("Try again")));
 }
 
 // --- start -----------------------------------------------------------------------------------
@@ -234,6 +262,15 @@ function upgradeLegacyLinks() {
 
 async function start() {
   upgradeLegacyLinks();
+  // Before the account is known: this device's choice, else the browser's languages.
+  await setLanguage(chooseLanguage(null));
+  translatePage(); // the shell's own texts in index.html (the skip link)
+  // The screens that show times read the same answer, after this.
+  appConfig().then((answer) => {
+    installationZone = answer.ok ? answer.data.time_zone : null;
+    useZoneOf(session.user);
+  });
+  window.addEventListener("porchlight:language", () => render());
   window.addEventListener("hashchange", render);
   window.addEventListener("porchlight:signed-out", (event) => {
     if (event.detail) {
@@ -241,6 +278,7 @@ async function start() {
     }
     if (session.user) {
       session.user = null;
+      useZoneOf(null);
       render();
     }
   });

@@ -53,6 +53,13 @@ export class AskRules {
   }
 }
 
+// The languages the server keeps for an account (`languages` of /api/app-config), or null
+// from a server that predates them: the choice then stays on this device only.
+export async function serverLanguages() {
+  const answer = await appConfig();
+  return answer.ok && Array.isArray(answer.data.languages) ? answer.data.languages : null;
+}
+
 // {ok: true, data: AskRules}, or the failed answer (shown with errorCard like any other).
 export async function askRules() {
   const answer = await appConfig();

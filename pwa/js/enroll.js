@@ -1,8 +1,11 @@
 // The /e/<code> page: what an enrollment code joins, then sign up, sign in or join.
 
 import { get, post } from "/app/js/api.js";
+import { appConfig, serverLanguages } from "/app/js/config.js";
 import { clearErrors, setBusy, showErrors, showMessage, values } from "/app/js/forms.js";
 import { registerServiceWorker } from "/app/js/service-worker.js";
+import { chooseLanguage, dateTimeFormat, language, setLanguage, setTimeZone, t, translatePage } from "/app/js/i18n.js";
+import { languageSwitch } from "/app/js/ui.js";
 
 const SECTIONS = ["problem", "invite", "join", "wrong-role", "accounts", "done"];
 
@@ -57,20 +60,20 @@ function showInvite(code) {
   $("invite-code").textContent = code.display_code;
   const expires = new Date(code.expires_at);
   $("invite-expires").dateTime = code.expires_at;
-  $("invite-expires").textContent = expires.toLocaleString(undefined, { dateStyle: "long", timeStyle: "short" });
+  $("invite-expires").textContent = dateTimeFormat({ dateStyle: "long", timeStyle: "short" }).format(expires);
 }
 
 function showDone(membership, already) {
   // Members who already have cameras go to their list; new ones add their first camera.
-  $("done-next").textContent = already ? "Open Porchlight" : "Add your camera";
+  $("done-next").textContent = already ? t("Open Porchlight") : t("Add your camera");
   $("done-next").href = already ? "/#/cameras" : "/#/cameras/new?welcome=1";
   const where = membership.district_name
     ? `${membership.district_name} (${membership.agency_name})`
     : membership.agency_name;
-  $("done-title").textContent = already ? "You are already a member" : "You have joined";
+  $("done-title").textContent = already ? t("You are already a member") : t("You have joined");
   $("done-message").textContent = already
-    ? `Your account already takes part in ${where}. Cameras you add are shared with them unless you choose otherwise.`
-    : `Welcome to ${where}. Cameras you add are shared with them unless you choose otherwise.`;
+    ? t("Your account already takes part in %(where)s. Cameras you add are shared with them unless you choose otherwise.", { where })
+    : t("Welcome to %(where)s. Cameras you add are shared with them unless you choose otherwise.", { where });
   announce("");
   show(["done"], "done-title");
 }
@@ -86,7 +89,7 @@ function showSignedIn(user) {
   const who = user.display_name || user.email || user.phone;
   if (user.role !== "owner") {
     $("wrong-role-message").textContent =
-      `You are signed in as ${who}, with a staff account (${user.role}). Sign out, then join with your own owner account.`;
+      t("You are signed in as %(who)s, with a staff account (%(role)s). Sign out, then join with your own owner account.", { who, role: user.role });
     announce("");
     show(["invite", "wrong-role"], "wrong-role-title");
     return;
@@ -96,14 +99,14 @@ function showSignedIn(user) {
     showDone(membership, true);
     return;
   }
-  $("join-who").textContent = who;
+  $("join-title").textContent = t("Join as %(name)s", { name: who });
   clearErrors($("join-form"));
-  announce(`This code joins ${place(code)}.`);
+  announce(t("This code joins %(place)s.", { place: place(code) }));
   show(["invite", "join"]);
 }
 
 function showAccounts() {
-  announce(`This code joins ${place(state.code)}. Create an account or sign in to join.`);
+  announce(t("This code joins %(place)s. Create an account or sign in to join.", { place: place(state.code) }));
   show(["invite", "accounts"]);
 }
 
@@ -131,25 +134,39 @@ async function onSignUp(event) {
   const data = values(form);
   if (!data.email && !data.phone) {
     showErrors(form, {
-      message: "Give an e-mail address, a mobile number, or both.",
-      fields: { email: ["Give an e-mail address or a mobile number."] },
+      message: t("Give an e-mail address, a mobile number, or both."),
+      fields: { email: [t("Give an e-mail address or a mobile number.")] },
     });
     return;
   }
   setBusy(form, true);
-  const result = await post("/api/auth/signup", { ...data, enrollment_code: state.code.code });
+  const body = { ...data, enrollment_code: state.code.code };
+  if (await serverLanguages()) {
+    body.language = language(); // the account keeps the language it signed up in
+  }
+  const result = await post("/api/auth/signup", body);
   setBusy(form, false);
   if (!result.ok) {
-    if (result.error.code === "account_exists") {
-      // Help the person over to the sign-in form with what they typed.
-      $("signin-login").value = data.email || data.phone || "";
-    }
     showErrors(form, result.error);
     return;
   }
   const membership = memberOf(result.data, state.code);
   if (membership) {
     showDone(membership, false);
+    // The new account's addresses are not verified yet: requests reach them only once they are.
+    const { email, phone } = result.data;
+    let sent;
+    if (email && phone) {
+      sent = t("We sent a link to %(email)s and a code to %(phone)s to confirm they are yours: requests reach you "
+        + "there once confirmed (Settings can resend them).", { email, phone });
+    } else if (email) {
+      sent = t("We sent a link to %(email)s to confirm it is yours: requests reach you there once confirmed "
+        + "(Settings can resend them).", { email });
+    } else {
+      sent = t("We sent a code to %(phone)s to confirm it is yours: requests reach you there once confirmed "
+        + "(Settings can resend them).", { phone });
+    }
+    $("done-message").textContent += ` ${sent}`;
   } else {
     showSignedIn(result.data);
   }
@@ -160,10 +177,10 @@ async function onSignIn(event) {
   const form = event.currentTarget;
   const data = values(form);
   const missing = {};
-  if (!data.login) missing.login = ["Enter your e-mail address or mobile number."];
-  if (!data.password) missing.password = ["Enter your password."];
+  if (!data.login) missing.login = [t("Enter your e-mail address or mobile number.")];
+  if (!data.password) missing.password = [t("Enter your password.")];
   if (Object.keys(missing).length) {
-    showErrors(form, { message: "Please check the fields marked below.", fields: missing });
+    showErrors(form, { message: t("Please check the fields marked below."), fields: missing });
     return;
   }
   setBusy(form, true);
@@ -204,7 +221,7 @@ function onRetype(event) {
   const form = event.currentTarget;
   const typed = values(form).code;
   if (!typed) {
-    showErrors(form, { message: "Type the code first.", fields: { code: ["Type the code from your sheet."] } });
+    showErrors(form, { message: t("Type the code first."), fields: { code: [t("Type the code from your sheet.")] } });
     return;
   }
   location.assign(`/e/${encodeURIComponent(typed)}`);
@@ -215,6 +232,10 @@ function onShowPassword(event) {
 }
 
 async function start() {
+  // The page's own texts (data-i18n) in this device's language, and a switch to change it.
+  await setLanguage(chooseLanguage(null));
+  translatePage();
+  $("main").prepend(languageSwitch());
   // The same service worker as the app (offline shell, notifications), so the phone
   // that joins here is ready for push as soon as the owner turns it on.
   registerServiceWorker();
@@ -229,7 +250,7 @@ async function start() {
   const typed = codeFromPath();
   $("retype-code").value = typed;
   if (!typed) {
-    showProblem("This link has no enrollment code in it.");
+    showProblem(t("This link has no enrollment code in it."));
     return;
   }
   const lookup = await get(`/api/enrollment/lookup/${encodeURIComponent(typed)}`);
@@ -238,6 +259,9 @@ async function start() {
     return;
   }
   state.code = lookup.data;
+  // The expiry in the agency's zone when the installation runs one agency (else the phone's).
+  const config = await appConfig();
+  setTimeZone(config.ok && config.data.time_zone ? config.data.time_zone : undefined);
   showInvite(state.code);
   // Show a clean link in the address bar (and in bookmarks) whatever form was typed.
   history.replaceState(null, "", `/e/${state.code.code}`);

@@ -3,6 +3,8 @@
 // Each input's error paragraph has the id `<input id>-error`; each form has one
 // `.form-error` paragraph for errors that belong to no single input.
 
+import { t } from "./i18n.js";
+
 export function values(form) {
   const result = {};
   for (const element of form.elements) {
@@ -65,7 +67,7 @@ export function showErrors(form, error) {
   }
   let summary;
   if (first && unplaced.length === 0) {
-    summary = showFormError(form, "Please check the fields marked below.");
+    summary = showFormError(form, t("Please check the fields marked below."));
   } else {
     summary = showFormError(form, unplaced.length && first ? unplaced.join(" ") : error.message);
   }

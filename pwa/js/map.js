@@ -6,6 +6,7 @@
 
 import { appConfig } from "./config.js";
 import { loadScript, loadStyle } from "./vendor.js";
+import { t } from "./i18n.js";
 
 // Where maps open when the server's settings cannot be read: pins still show, without tiles.
 const FALLBACK = { tile_url: "", attribution: "", center: [43.0389, -87.9065], zoom: 15 };
@@ -19,9 +20,10 @@ export async function mapSettings() {
 // Compass bearing in degrees → an arrow character's rotation is done in CSS; the label says it.
 export function bearingText(degrees) {
   if (degrees === null || degrees === undefined) {
-    return "direction not set";
+    return t("direction not set");
   }
-  const names = ["north", "north-east", "east", "south-east", "south", "south-west", "west", "north-west"];
+  const names = [t("north"), t("north-east"), t("east"), t("south-east"), t("south"), t("south-west"), t("west"),
+    t("north-west")];
   return `${names[Math.round(degrees / 45) % 8]} (${Math.round(degrees)}°)`;
 }
 
@@ -34,7 +36,7 @@ export async function createMap(container, { center, zoom, onTap } = {}) {
     loadStyle("leaflet.css");
     L = await loadScript("leaflet.js", "L");
   } catch {
-    container.textContent = "The map could not be loaded. Use the fields and lists on this screen instead.";
+    container.textContent = t("The map could not be loaded. Use the fields and lists on this screen instead.");
     container.classList.add("map-missing");
     return null;
   }
@@ -85,7 +87,7 @@ export async function createMap(container, { center, zoom, onTap } = {}) {
       return L.circle([lat, lon], { radius, color: "#0b5cad", weight: 2, fillOpacity: 0.12 }).addTo(map);
     },
     // A camera: a dot and a short line in the direction it looks.
-    camera(lat, lon, bearing, label = "Camera") {
+    camera(lat, lon, bearing, label = t("Camera")) {
       const group = L.layerGroup().addTo(map);
       L.circleMarker([lat, lon], { radius: 6, color: "#0b5cad", weight: 2, fillOpacity: 0.9 })
         .bindTooltip(label).addTo(group);
@@ -100,7 +102,14 @@ export async function createMap(container, { center, zoom, onTap } = {}) {
     },
     remove() {
       removed = true;
-      map.remove();
+      // Leaflet 1.9 throws ("reading '_leaflet_pos'") when a map is removed in the middle
+      // of a zoom animation: its end-of-transition timer runs on the removed panes
+      // (Leaflet issue 9575). Let the animation finish, then remove.
+      if (map._animatingZoom) {
+        map.once("zoomend", () => map.remove());
+      } else {
+        map.remove();
+      }
     },
   };
   return controller;

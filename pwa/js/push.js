@@ -2,14 +2,18 @@
 // register the subscription with the server, and undo it.
 //
 // Permission is asked only when the owner presses a button that says why (after adding
-// a camera, or in Settings): never on page load.
+// a camera, or in Settings): never on page load. Safari on iOS grants it only from a tap,
+// and nothing here asks or subscribes except enablePush, which only a button's click runs.
 //
-// States (pushState): "unsupported" (no service worker / Push API here), "denied"
+// States (pushState): "install" (an iPhone or iPad in a browser tab: push needs the app on
+// the Home Screen, ios-install.js), "unsupported" (no service worker / Push API here), "denied"
 // (the owner blocked notifications for this site), "enabled" (this device's
 // subscription is registered with the server), "disabled" (not yet, or turned off).
 
 import { del, get, post } from "./api.js";
+import { TEXTS as HOME_SCREEN, needsHomeScreen } from "./ios-install.js";
 import { registerServiceWorker } from "./service-worker.js";
+import { t } from "./i18n.js";
 
 const ENDPOINT_KEY = "porchlight.push.endpoint";
 
@@ -69,34 +73,40 @@ async function browserSubscription(reg) {
 
 // {state, message}: where push stands on this device.
 export async function pushState() {
+  if (needsHomeScreen()) {
+    return { state: "install", message: t(HOME_SCREEN.status) };
+  }
   if (!pushSupported()) {
-    return { state: "unsupported", message: "This browser cannot show push notifications." };
+    return { state: "unsupported", message: t("This browser cannot show push notifications.") };
   }
   if (Notification.permission === "denied") {
-    return { state: "denied", message: "Notifications are blocked for Porchlight in this browser’s settings." };
+    return { state: "denied", message: t("Notifications are blocked for Porchlight in this browser’s settings.") };
   }
   const reg = await registration(3000);
   const subscription = await browserSubscription(reg);
   const endpoint = (subscription && subscription.endpoint) || storedEndpoint();
   if (!endpoint || Notification.permission !== "granted") {
-    return { state: "disabled", message: "Push notifications are off on this device." };
+    return { state: "disabled", message: t("Push notifications are off on this device.") };
   }
   const known = await get("/api/push/subscriptions");
   if (known.ok && known.data.some((s) => s.endpoint === endpoint)) {
-    return { state: "enabled", message: "Push notifications are on for this device." };
+    return { state: "enabled", message: t("Push notifications are on for this device.") };
   }
   if (!known.ok && known.status === 0) {
-    return { state: "unknown", message: "Offline: whether push is on cannot be checked now." };
+    return { state: "unknown", message: t("Offline: whether push is on cannot be checked now.") };
   }
-  return { state: "disabled", message: "Push notifications are off on this device." };
+  return { state: "disabled", message: t("Push notifications are off on this device.") };
 }
 
 // Asks permission (the caller runs this from a button press), subscribes and tells the
 // server. Resolves to {ok, state, message}.
 export async function enablePush() {
+  if (needsHomeScreen()) {
+    return { ok: false, state: "install", message: t(HOME_SCREEN.status) };
+  }
   if (!pushSupported()) {
     return { ok: false, state: "unsupported",
-      message: "This browser cannot show push notifications. Verify your mobile number in Settings to get text messages instead." };
+      message: t("This browser cannot show push notifications. Verify your mobile number in Settings to get text messages instead.") };
   }
   let permission = Notification.permission;
   if (permission === "default") {
@@ -109,13 +119,13 @@ export async function enablePush() {
   if (permission !== "granted") {
     return { ok: false, state: permission === "denied" ? "denied" : "disabled",
       message: permission === "denied"
-        ? "Notifications are blocked for Porchlight. Allow them in your browser’s site settings, then try again."
-        : "Notifications were not allowed. You can turn them on here whenever you like." };
+        ? t("Notifications are blocked for Porchlight. Allow them in your browser’s site settings, then try again.")
+        : t("Notifications were not allowed. You can turn them on here whenever you like.") };
   }
   const reg = await registration();
   if (!reg) {
     return { ok: false, state: "disabled",
-      message: "The app’s background service is not running yet. Reload the page and try again." };
+      message: t("The app’s background service is not running yet. Reload the page and try again.") };
   }
   const key = await get("/api/push/vapid-public-key");
   if (!key.ok) {
@@ -138,8 +148,8 @@ export async function enablePush() {
     }
   } catch (error) {
     return { ok: false, state: "disabled",
-      message: `This browser could not subscribe to push notifications (${error && error.name ? error.name : "error"}). `
-        + "Verify your mobile number in Settings to get text messages instead." };
+      message: t("This browser could not subscribe to push notifications (%(error)s). ", { error: error && error.name ? error.name : "error" })
+        + t("Verify your mobile number in Settings to get text messages instead.") };
   }
   const body = typeof subscription.toJSON === "function" ? subscription.toJSON() : subscription;
   const saved = await post("/api/push/subscriptions", body);
@@ -147,7 +157,7 @@ export async function enablePush() {
     return { ok: false, state: "disabled", message: saved.error.message };
   }
   storeEndpoint(body.endpoint);
-  return { ok: true, state: "enabled", message: "Push notifications are on for this device." };
+  return { ok: true, state: "enabled", message: t("Push notifications are on for this device.") };
 }
 
 export async function disablePush() {
@@ -168,5 +178,5 @@ export async function disablePush() {
     }
   }
   storeEndpoint(null);
-  return { ok: true, state: "disabled", message: "Push notifications are off on this device." };
+  return { ok: true, state: "disabled", message: t("Push notifications are off on this device.") };
 }

@@ -6,8 +6,12 @@
 //   }
 // render may also return {node, cleanup} when it starts timers or polling.
 //
+// Navigation texts are marked with N_() for the catalogs; the shell translates them.
+//
 // roles: who may open the screen (null: anyone, signed in or not). A signed-out
 // visitor of a protected screen is sent to sign in and brought back afterwards.
+
+import { N_ } from "./i18n.js";
 
 export const OWNER = ["owner"];
 export const STAFF = ["officer", "supervisor"];
@@ -18,11 +22,16 @@ export const ROUTES = [
   { path: "/", module: "./views/home.js", roles: null },
   { path: "/signin", module: "./views/account/signin.js", roles: null },
   { path: "/signup", module: "./views/account/signup.js", roles: null },
+  { path: "/verify-email/:token", module: "./views/account/verify-email.js", roles: null },
   { path: "/scan", module: "./views/owner/scan.js", roles: null },
   { path: "/transparency", module: "./views/public/transparency-index.js", roles: null },
   { path: "/transparency/:slug", module: "./views/public/transparency.js", roles: null },
+  { path: "/accessibility", module: "./views/public/accessibility.js", roles: null },
   { path: "/settings", module: "./views/account/settings.js", roles: ["owner", "officer", "supervisor", "manager"] },
   { path: "/two-step", module: "./views/account/two-step.js", roles: ["owner", "officer", "supervisor", "manager"] },
+  { path: "/join/:token", module: "./views/account/join.js", roles: null },
+  { path: "/forgot", module: "./views/account/forgot.js", roles: null },
+  { path: "/reset/:token", module: "./views/account/reset.js", roles: null },
 
   { path: "/inbox", module: "./views/owner/inbox.js", roles: OWNER },
   { path: "/asks/:id", module: "./views/owner/ask.js", roles: OWNER },
@@ -35,6 +44,7 @@ export const ROUTES = [
   { path: "/officer/new", module: "./views/officer/new-request.js", roles: STAFF },
   { path: "/officer/requests", module: "./views/officer/requests.js", roles: STAFF },
   { path: "/officer/requests/:id", module: "./views/officer/request.js", roles: STAFF },
+  { path: "/officer/clips/:id", module: "./views/officer/clip.js", roles: STAFF },
   { path: "/officer/approvals", module: "./views/officer/approvals.js", roles: SUPERVISOR },
   { path: "/officer/audit", module: "./views/officer/audit.js", roles: SUPERVISOR },
   { path: "/officer/staff", module: "./views/officer/staff.js", roles: SUPERVISOR },
@@ -54,19 +64,19 @@ export const HOME = {
 };
 
 export const NAV = {
-  owner: [["/inbox", "Inbox"], ["/cameras", "Cameras"], ["/history", "History"], ["/settings", "Settings"]],
-  officer: [["/officer/requests", "Requests"], ["/officer/new", "New request"], ["/officer/map", "Map"],
-    ["/settings", "Settings"]],
-  supervisor: [["/officer/requests", "Requests"], ["/officer/new", "New request"],
-    ["/officer/approvals", "Approvals"], ["/officer/map", "Map"], ["/officer/audit", "Audit log"],
-    ["/officer/staff", "Staff"], ["/settings", "Settings"]],
-  manager: [["/district/members", "Dashboard"], ["/district/import", "Import"], ["/district", "Codes"],
-    ["/settings", "Settings"]],
-  anonymous: [["/signin", "Sign in"], ["/signup", "Sign up"]],
+  owner: [["/inbox", N_("Inbox")], ["/cameras", N_("Cameras")], ["/history", N_("History")], ["/settings", N_("Settings")]],
+  officer: [["/officer/requests", N_("Requests")], ["/officer/new", N_("New request")], ["/officer/map", N_("Map")],
+    ["/settings", N_("Settings")]],
+  supervisor: [["/officer/requests", N_("Requests")], ["/officer/new", N_("New request")],
+    ["/officer/approvals", N_("Approvals")], ["/officer/map", N_("Map")], ["/officer/audit", N_("Audit log")],
+    ["/officer/staff", N_("Staff")], ["/settings", N_("Settings")]],
+  manager: [["/district/members", N_("Dashboard")], ["/district/import", N_("Import")], ["/district", N_("Codes")],
+    ["/settings", N_("Settings")]],
+  anonymous: [["/signin", N_("Sign in")], ["/signup", N_("Sign up")]],
 };
 
 // Officers and supervisors set up two-step sign-in before anything else (the API
 // refuses them every other call until then): the app sends them to TWO_STEP, and
 // this is all their navigation shows meanwhile.
 export const TWO_STEP = "/two-step";
-export const SETUP_NAV = [[TWO_STEP, "Two-step sign-in"]];
+export const SETUP_NAV = [[TWO_STEP, N_("Two-step sign-in")]];

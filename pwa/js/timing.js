@@ -1,5 +1,5 @@
-// Calling later: a screen's refresh on a timer (poll) and a call that waits for typing
-// to pause (debounce).
+// Calling later: a screen's refresh on a timer (poll), a call that waits for typing
+// to pause (debounce), and work put off until the screen is painted (afterFirstPaint).
 
 // Calls `fn({background: true})` every `ms` while the page is visible (and at once when
 // it becomes visible again); `fn` hands the option to its get() calls, so the refreshes
@@ -53,4 +53,22 @@ export function debounce(fn, ms) {
   debounced.cancel = () => { clearTimeout(timer); timer = null; };
   debounced.now = (...args) => { debounced.cancel(); fn(...args); };
   return debounced;
+}
+
+// Resolves once `element` is in the document and a frame with it has been painted (or
+// after about two seconds of frames without it: a screen left before it was shown).
+// Screens start their map after it, so the form around the map is drawn first and
+// Leaflet's download and set-up do not delay the first paint.
+export function afterFirstPaint(element) {
+  return new Promise((resolve) => {
+    let frames = 0;
+    const check = () => {
+      if (element.isConnected || ++frames > 120) {
+        requestAnimationFrame(() => setTimeout(resolve, 0));
+      } else {
+        requestAnimationFrame(check);
+      }
+    };
+    check();
+  });
 }

@@ -1,7 +1,10 @@
 // Small DOM and formatting helpers shared by every screen.
 //
 // Screens build their DOM with h() rather than innerHTML, so text from the API is
-// never parsed as markup.
+// never parsed as markup. Dates, times and numbers come out in the owner's language
+// (i18n.js), in the agency's time zone when the server names one.
+
+import { dateTimeFormat, formatNumber, formatRelative, languageSelect, setLanguage, t } from "./i18n.js";
 
 // h("p.hint", {id: "x"}, "text", child, ...) → element. Attributes starting with "on"
 // are event listeners; `class`, `for`, `hidden`, `dataset` and aria-* work as expected;
@@ -73,7 +76,7 @@ export function field(labelText, control, { hint, optional } = {}) {
   const describedBy = [hint ? `${id}-hint` : null, `${id}-error`].filter(Boolean).join(" ");
   control.setAttribute("aria-describedby", describedBy);
   return h("div.field",
-    h("label", { for: id }, labelText, optional ? h("span.optional", " (optional)") : null),
+    h("label", { for: id }, labelText, optional ? h("span.optional", ` ${t("(optional)")}`) : null),
     hint ? h("p.hint", { id: `${id}-hint` }, hint) : null,
     control,
     h("p.field-error", { id: `${id}-error`, hidden: true }));
@@ -88,28 +91,52 @@ export function formError() {
 export function errorCard(error, retry) {
   return h("div.alert", { role: "alert" },
     h("p", error.message),
-    retry ? h("button", { type: "button", onclick: retry }, "Try again") : null);
+    retry ? h("button", { type: "button", onclick: retry }, t("Try again")) : null);
 }
 
-export function loading(text = "Loading…") {
+export function loading(text = t("Loading…")) {
   return h("p.loading", { role: "status" }, text);
+}
+
+// The language switch of the first screens (and of Settings, with its own `choose`): a
+// labelled list of the languages, each named in itself. By default the device remembers
+// the choice and the page reloads in it, so every text changes, those a screen made when
+// it loaded included.
+export function languageSwitch(choose = rememberLanguage) {
+  const status = h("p.language-status", { role: "status", "aria-live": "polite" });
+  const select = languageSelect("language-choice", async (code) => {
+    select.disabled = true;
+    const problem = await choose(code);
+    select.disabled = false;
+    status.textContent = problem || "";
+  });
+  return h("div.language-switch",
+    h("label", { for: "language-choice" }, t("Language")), select, status);
+}
+
+async function rememberLanguage(code) {
+  await setLanguage(code, { remember: true });
+  location.reload();
 }
 
 // --- formatting -------------------------------------------------------------------------
 
-const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-const timeOnly = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+// Made for the language in use when called (it can change while the app runs).
+const dateTime = () => dateTimeFormat({ dateStyle: "medium", timeStyle: "short" });
+const timeOnly = () => dateTimeFormat({ timeStyle: "short" });
 
 export function formatDateTime(iso) {
-  return iso ? dateTime.format(new Date(iso)) : "";
+  return iso ? dateTime().format(new Date(iso)) : "";
 }
 
 // "12 Nov 2026, 21:40 – 22:40" (the end without its date when both fall on one day).
 export function formatWindow(startIso, endIso) {
   const start = new Date(startIso);
   const end = new Date(endIso);
-  const sameDay = start.toDateString() === end.toDateString();
-  return `${dateTime.format(start)} – ${sameDay ? timeOnly.format(end) : dateTime.format(end)}`;
+  // One day in the zone shown (the agency's), not the phone's.
+  const day = dateTimeFormat({ dateStyle: "short" });
+  const sameDay = day.format(start) === day.format(end);
+  return `${dateTime().format(start)} – ${sameDay ? timeOnly().format(end) : dateTime().format(end)}`;
 }
 
 // <time> element with a readable text and the machine-readable value.
@@ -121,21 +148,21 @@ export function formatDistance(metres) {
   if (metres === null || metres === undefined) {
     return "";
   }
-  return metres < 1000 ? `${Math.round(metres)} m` : `${(metres / 1000).toFixed(1)} km`;
+  return metres < 1000 ? `${formatNumber(Math.round(metres))} m`
+    : `${formatNumber(metres / 1000, { minimumFractionDigits: 1, maximumFractionDigits: 1 })} km`;
 }
 
 // "in 3 h", "in 12 min", "5 min ago".
 export function relativeTime(iso, now = Date.now()) {
   const minutes = Math.round((new Date(iso).getTime() - now) / 60000);
-  const format = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
   if (Math.abs(minutes) < 60) {
-    return format.format(minutes, "minute");
+    return formatRelative(minutes, "minute");
   }
   const hours = Math.round(minutes / 60);
   if (Math.abs(hours) < 48) {
-    return format.format(hours, "hour");
+    return formatRelative(hours, "hour");
   }
-  return format.format(Math.round(hours / 24), "day");
+  return formatRelative(Math.round(hours / 24), "day");
 }
 
 export function formatBytes(bytes) {
@@ -146,7 +173,8 @@ export function formatBytes(bytes) {
     value /= 1000;
     unit += 1;
   }
-  return `${value.toFixed(unit && value < 10 ? 1 : 0)} ${units[unit]}`;
+  const digits = unit && value < 10 ? 1 : 0;
+  return `${formatNumber(value, { minimumFractionDigits: digits, maximumFractionDigits: digits })} ${units[unit]}`;
 }
 
 // Words for API enum values: "no_footage" → "no footage".

@@ -4,13 +4,12 @@
 // request carries it as `Authorization: Bearer <token>`.
 
 import { get } from "/app/js/api.js";
-import { formatBytes, formatWindow, h, replace, time } from "/app/js/ui.js";
-import { uploadPanel } from "/app/js/upload.js";
+import { offsetText, overwriteText } from "/app/js/recorder-clock.js";
+import { formatBytes, formatWindow, h, languageSwitch, replace, time } from "/app/js/ui.js";
+import { containerWords, uploadPanel } from "/app/js/upload.js";
+import { chooseLanguage, setLanguage, storedChoice, t, tn, translatePage } from "/app/js/i18n.js";
 
 const $ = (id) => document.getElementById(id);
-
-// The server's container names, as owners know their files.
-const CONTAINERS = { mp4: "MP4 or MOV", matroska: "MKV or WebM", avi: "AVI", mpegts: "MPEG-TS", h264: "raw H.264" };
 
 const state = { token: "", page: null, panel: null };
 
@@ -45,31 +44,33 @@ function problemFor(answer) {
   const message = answer.error && answer.error.message;
   switch (answer.status) {
     case 0:
-      return ["You are offline", "The page could not reach Porchlight.", "Check your connection, then try again.", true];
+      return [t("You are offline"), t("The page could not reach Porchlight."), t("Check your connection, then try again."), true];
     case 410:
-      return ["This link has expired", message || "This upload link has expired with the footage request.",
-        "The request has closed, so no more clips can be sent for it. Nothing else is needed from you."];
+      // The page's own words for an expired or unknown link: it knows what these mean.
+      return [t("This link has expired"), t("This upload link has expired with the footage request."),
+        t("The request has closed, so no more clips can be sent for it. Nothing else is needed from you.")];
     case 404:
     case 403:
-      return ["This link is not valid", message || "This upload link is not valid.",
-        "Check that the whole link was opened (long links are sometimes cut), or use the link from your latest "
-        + "text message."];
+      return [t("This link is not valid"), t("This upload link is not valid."),
+        t("Check that the whole link was opened (long links are sometimes cut), or use the link from your latest "
+        + "text message.")];
     case 409:
-      return ["No upload is possible for this request", message || "This request takes no clips now.",
-        "If you meant to share footage, reply YES with the request’s code to the text message first."];
+      return [t("No upload is possible for this request"), message || t("This request takes no clips now."),
+        t("If you meant to share footage, reply YES with the request’s code to the text message first.")];
     default:
-      return ["Something went wrong", message || `The server answered HTTP ${answer.status}.`,
-        "Try again in a moment.", true];
+      return [t("Something went wrong"), message || t("The server answered HTTP %(status)s.", { status: answer.status }),
+        t("Try again in a moment."), true];
   }
 }
 
 function clipItem(clip) {
-  const status = clip.status === "complete" ? "delivered" : clip.status === "purged"
-    ? "deleted when the agency’s retention ended" : `uploading (${formatBytes(clip.received)} of ${formatBytes(clip.size)})`;
+  const status = clip.status === "complete" ? t("delivered") : clip.status === "purged"
+    ? t("deleted when the agency’s retention ended")
+    : t("uploading (%(received)s of %(size)s)", { received: formatBytes(clip.received), size: formatBytes(clip.size) });
   return h("li.clip", { dataset: { clipId: String(clip.id), status: clip.status } },
-    h("h3", clip.filename || `Clip ${clip.id}`),
+    h("h3", clip.filename || t("Clip %(id)s", { id: clip.id })),
     h("p.meta", `${formatBytes(clip.size)} · ${status}`),
-    clip.sha256 ? h("p", h("span.sha256-label", "SHA-256 computed by the server: "), h("code.sha256", clip.sha256)) : null);
+    clip.sha256 ? h("p", h("span.sha256-label", t("SHA-256 computed by the server: ")), h("code.sha256", clip.sha256)) : null);
 }
 
 function drawClips(clips) {
@@ -78,18 +79,27 @@ function drawClips(clips) {
 }
 
 function drawPage(page) {
-  $("request-agency").textContent = page.agency.name;
+  $("request-title").textContent = t("What %(agency)s asks for", { agency: page.agency.name });
   $("request-summary").textContent = page.request.summary;
   $("request-incident").textContent = page.request.incident_type;
   $("request-window").textContent = formatWindow(page.request.window_start, page.request.window_end);
+  const recorder = page.ask.recorder_window;
+  $("request-recorder-term").hidden = !recorder;
+  $("request-recorder").hidden = !recorder;
+  $("request-recorder").textContent = recorder ? `${formatWindow(recorder.start, recorder.end)} `
+    + t("(your recorder was %(offset)s when last read)", { offset: offsetText(recorder.offset_s) }) : "";
+  const reminder = overwriteText(page.ask.overwrite_days_left);
+  $("request-overwrite").hidden = !reminder;
+  $("request-overwrite").textContent = reminder || "";
   $("request-camera").textContent = page.ask.camera_label;
   $("request-expires-term").hidden = !page.request.expires_at;
   $("request-expires").hidden = !page.request.expires_at;
   replace($("request-expires"), page.request.expires_at ? time(page.request.expires_at) : "");
   const limits = page.limits;
-  $("request-limits").textContent = `Video files up to ${formatBytes(limits.max_clip_bytes)} each, `
-    + `${limits.clips_remaining} more ${limits.clips_remaining === 1 ? "clip" : "clips"} `
-    + `(${limits.containers.map((name) => CONTAINERS[name] || name).join(", ")})`;
+  $("request-limits").textContent = tn(
+    "Video files up to %(size)s each, %(count)s more clip (%(formats)s)",
+    "Video files up to %(size)s each, %(count)s more clips (%(formats)s)",
+    limits.clips_remaining, { size: formatBytes(limits.max_clip_bytes), formats: containerWords(limits.containers) });
   $("request").hidden = false;
   $("problem").hidden = true;
   $("upload-full").hidden = limits.clips_remaining > 0;
@@ -107,11 +117,16 @@ async function reload() {
 }
 
 async function start() {
+  // The page's own texts (data-i18n) in this device's language (the owner's, when the link
+  // says which), and a switch to change it.
+  await setLanguage(chooseLanguage(null));
+  translatePage();
+  $("main").prepend(languageSwitch());
   $("problem-retry").addEventListener("click", () => location.reload());
   state.token = tokenFromPath();
   if (!state.token) {
-    showProblem("This link is not valid", "The link has no upload code in it.",
-      "Use the whole link from your text message.");
+    showProblem(t("This link is not valid"), t("The link has no upload code in it."),
+      t("Use the whole link from your text message."));
     return;
   }
   const answer = await get(`/api/upload-links/${encodeURIComponent(state.token)}`);
@@ -121,8 +136,12 @@ async function start() {
   }
   const page = answer.data;
   state.page = page;
+  if (page.language && !storedChoice()) {
+    await setLanguage(page.language);
+    translatePage();
+  }
   drawPage(page);
-  document.title = `Upload footage for ${page.agency.name} · Porchlight`;
+  document.title = t("Upload footage for %(name)s · Porchlight", { name: page.agency.name });
   const upload = page.upload;
   state.panel = uploadPanel({
     resumeKey: `link-ask-${page.ask.id}`,
@@ -130,11 +149,12 @@ async function start() {
     headers: { Authorization: upload.authorization },
     metadata: upload.metadata || {},
     maxBytes: page.limits.max_clip_bytes,
+    recorderOffset: page.ask.recorder_window ? page.ask.recorder_window.offset_s : null,
     onDelivered: reload,
   });
   replace($("upload-panel"), state.panel.node);
   $("upload").hidden = false;
-  announce(`${page.agency.name} asks for footage from ${page.ask.camera_label}. Choose the video file to upload.`);
+  announce(t("%(name)s asks for footage from %(camera_label)s. Choose the video file to upload.", { name: page.agency.name, camera_label: page.ask.camera_label }));
 }
 
 start();

@@ -12,9 +12,15 @@
 //
 // Uploads keep running while the owner looks at other screens: the rows live in this
 // module (one "session" per ask) and a panel drawn later shows the same rows again.
+//
+// Each upload's Upload-Metadata also says what the browser knows of the file (its name,
+// type and File.lastModified as `last_modified`) and, when the owner answered the
+// question on their recorder's clock (recorder-clock.js), `recorder_offset`.
 
+import { recorderClockField } from "./recorder-clock.js";
 import { loadScript } from "./vendor.js";
 import { formatBytes, formatDateTime, h } from "./ui.js";
+import { t } from "./i18n.js";
 
 const MIB = 1024 * 1024;
 // The chunk size the server's benchmark uses (docs/BENCHMARKS.md): small enough for a
@@ -29,6 +35,20 @@ let counter = 0;
 
 export function loadTus() {
   return loadScript("tus.js", "tus");
+}
+
+// The server's container names (app/clips/sniff.py), as owners know their files.
+const CONTAINER_WORDS = {
+  mp4: t("MP4 or MOV (also Hikvision’s .mp4 exports)"), matroska: t("MKV or WebM"), avi: "AVI", mpegts: "MPEG-TS",
+  h264: t("raw H.264 (.264)"), hevc: t("raw H.265 (.265)"), mpegps: t("MPEG program streams (.mpg, .vob, Hikvision exports)"),
+  dhav: t("Dahua .dav"), asf: t("WMV or ASF"), zip: t("ZIP exports with the recorder’s player"),
+};
+
+// "MP4 or MOV, Dahua .dav and ..." for the server's allowed containers.
+export function containerWords(names) {
+  const words = names.map((name) => CONTAINER_WORDS[name] || name);
+  return words.length > 1
+    ? t("%(list)s and %(last)s", { list: words.slice(0, -1).join(", "), last: words[words.length - 1] }) : words.join("");
 }
 
 function fingerprintOf(resumeKey, file) {
@@ -53,16 +73,16 @@ function errorMessage(error) {
       // not JSON: fall through
     }
     if (status === 401) {
-      return "You were signed out. Sign in again, then choose the file again to continue.";
+      return t("You were signed out. Sign in again, then choose the file again to continue.");
     }
     if (status) {
-      return `The server refused the upload (HTTP ${status}).`;
+      return t("The server refused the upload (HTTP %(status)s).", { status });
     }
   }
   if (!navigator.onLine) {
-    return "You are offline.";
+    return t("You are offline.");
   }
-  return "The connection failed. Press Resume to try again; the upload continues where it stopped.";
+  return t("The connection failed. Press Resume to try again; the upload continues where it stopped.");
 }
 
 function isNetworkFailure(error) {
@@ -86,12 +106,12 @@ class UploadRow {
       "aria-describedby": `${id}-bytes` });
     this.bytesText = h("p.upload-bytes", { id: `${id}-bytes` });
     this.statusText = h("p.upload-status", { role: "status", "aria-live": "polite" });
-    this.pauseButton = h("button", { type: "button", onclick: () => this.pause() }, "Pause");
-    this.resumeButton = h("button", { type: "button", onclick: () => this.resume() }, "Resume");
-    this.cancelButton = h("button", { type: "button", onclick: () => this.cancel() }, "Cancel upload");
+    this.pauseButton = h("button", { type: "button", onclick: () => this.pause() }, t("Pause"));
+    this.resumeButton = h("button", { type: "button", onclick: () => this.resume() }, t("Resume"));
+    this.cancelButton = h("button", { type: "button", onclick: () => this.cancel() }, t("Cancel upload"));
     this.result = h("div.upload-result");
     this.node = h("li.upload-row", { dataset: { state: this.state } },
-      h("p.upload-name", { id: `${id}-name` }, h("strong", file.name || "Video"), " ",
+      h("p.upload-name", { id: `${id}-name` }, h("strong", file.name || t("Video")), " ",
         h("span.meta", `(${formatBytes(file.size)})`)),
       this.progress,
       this.bytesText,
@@ -99,7 +119,7 @@ class UploadRow {
       h("div.actions.upload-actions", this.pauseButton, this.resumeButton, this.cancelButton),
       this.result);
     this.showBytes(0);
-    this.setState("queued", "Waiting for the file before it to finish.");
+    this.setState("queued", t("Waiting for the file before it to finish."));
   }
 
   setState(state, text) {
@@ -121,23 +141,38 @@ class UploadRow {
     this.progress.value = percent;
     this.progress.setAttribute("aria-valuetext", `${percent}%`);
     this.node.dataset.percent = String(percent);
-    this.bytesText.textContent = `${percent}% · ${formatBytes(sent)} of ${formatBytes(total)}`;
+    this.bytesText.textContent = t("%(percent)s%% · %(sent)s of %(total)s", { percent, sent: formatBytes(sent), total: formatBytes(total) }).replace("%%", "%");
     // The status line (heard by screen readers) moves in steps of 10%, not every byte.
     const step = Math.floor(percent / 10);
     if (this.state === "uploading" && step !== this.milestone) {
       this.milestone = step;
-      this.statusText.textContent = `Uploading: ${percent}% sent.`;
+      this.statusText.textContent = t("Uploading: %(percent)s sent.", { percent: `${percent}%` });
     }
+  }
+
+  // What the server keeps of the file besides its bytes; the recorder's clock as answered
+  // when this upload began (a resumed upload keeps what it was created with).
+  metadata() {
+    const file = this.file;
+    const metadata = { ...(this.session.options.metadata || {}), filename: file.name || "video",
+      filetype: file.type || "application/octet-stream" };
+    if (Number.isSafeInteger(file.lastModified) && file.lastModified > 0) {
+      metadata.last_modified = String(file.lastModified);
+    }
+    if (this.session.recorderOffset !== null) {
+      metadata.recorder_offset = String(this.session.recorderOffset);
+    }
+    return metadata;
   }
 
   async start() {
     const session = this.session;
-    this.setState("starting", "Starting the upload…");
+    this.setState("starting", t("Starting the upload…"));
     let tus;
     try {
       tus = await loadTus();
     } catch {
-      this.setState("error", "The upload tool could not be loaded. Check your connection and press Resume.");
+      this.setState("error", t("The upload tool could not be loaded. Check your connection and press Resume."));
       return;
     }
     if (!this.upload) {
@@ -145,8 +180,7 @@ class UploadRow {
       this.upload = new tus.Upload(this.file, {
         endpoint: options.endpoint,
         headers: options.headers || {},
-        metadata: { ...(options.metadata || {}), filename: this.file.name || "video",
-          filetype: this.file.type || "application/octet-stream" },
+        metadata: this.metadata(),
         chunkSize: options.chunkSize || DEFAULT_CHUNK_SIZE,
         retryDelays: RETRY_DELAYS,
         removeFingerprintOnSuccess: true,
@@ -174,7 +208,7 @@ class UploadRow {
         if (previous.length) {
           previous.sort((a, b) => new Date(b.creationTime) - new Date(a.creationTime));
           this.upload.resumeFromPreviousUpload(previous[0]);
-          this.setState("starting", "Continuing the upload where it stopped…");
+          this.setState("starting", t("Continuing the upload where it stopped…"));
           session.forgetNotice(previous[0].urlStorageKey);
         }
       } catch {
@@ -182,7 +216,7 @@ class UploadRow {
       }
     }
     if (!navigator.onLine) {
-      this.setState("waiting", "You are offline. The upload starts by itself when the connection is back.");
+      this.setState("waiting", t("You are offline. The upload starts by itself when the connection is back."));
       return;
     }
     this.setState("starting");
@@ -193,13 +227,13 @@ class UploadRow {
     if (this.upload) {
       this.upload.abort();
     }
-    this.setState("paused", `Paused at ${Math.floor((this.sent / this.file.size) * 100)}%. Press Resume to continue.`);
+    this.setState("paused", t("Paused at %(percent)s%%. Press Resume to continue.", { percent: Math.floor((this.sent / this.file.size) * 100) }).replace("%%", "%"));
     this.session.pump();
   }
 
   resume() {
     if (this.session.busyWith(this)) {
-      this.setState("queued", "Waiting for the file before it to finish.");
+      this.setState("queued", t("Waiting for the file before it to finish."));
       return;
     }
     this.start();
@@ -209,27 +243,27 @@ class UploadRow {
   offline() {
     if (ACTIVE.has(this.state) && this.upload) {
       this.upload.abort();
-      this.setState("waiting", "You are offline. The upload continues by itself when the connection is back.");
+      this.setState("waiting", t("You are offline. The upload continues by itself when the connection is back."));
     }
   }
 
   online() {
     if (this.state === "waiting") {
-      this.setState("starting", "Back online: continuing the upload…");
+      this.setState("starting", t("Back online: continuing the upload…"));
       this.start();
     }
   }
 
   async cancel() {
     const upload = this.upload;
-    this.setState("cancelled", "Upload cancelled. Nothing of it was kept.");
+    this.setState("cancelled", t("Upload cancelled. Nothing of it was kept."));
     this.progress.value = 0;
     if (upload) {
       try {
         await upload.abort(true);
       } catch {
         // Offline: the server ends the unfinished upload by itself after a while.
-        this.statusText.textContent = "Upload cancelled here. The server removes the unfinished part by itself.";
+        this.statusText.textContent = t("Upload cancelled here. The server removes the unfinished part by itself.");
       }
     }
     this.session.pump();
@@ -237,17 +271,17 @@ class UploadRow {
 
   failed(error) {
     if (!navigator.onLine || (isNetworkFailure(error) && this.state === "waiting")) {
-      this.setState("waiting", "You are offline. The upload continues by itself when the connection is back.");
+      this.setState("waiting", t("You are offline. The upload continues by itself when the connection is back."));
       return;
     }
     const message = errorMessage(error);
-    this.setState("error", `Not uploaded: ${message}`);
+    this.setState("error", t("Not uploaded: %(message)s", { message }));
     this.session.pump();
   }
 
   async finished() {
     this.showBytes(this.file.size);
-    this.setState("done", "Uploaded. Checking the server’s SHA-256 fingerprint…");
+    this.setState("done", t("Uploaded. Checking the server’s SHA-256 fingerprint…"));
     this.session.pump();
     let clip = null;
     try {
@@ -261,10 +295,10 @@ class UploadRow {
     }
     if (clip && clip.sha256) {
       this.sha256 = clip.sha256;
-      this.setState("done", "Delivered. The server computed this SHA-256 fingerprint of the clip:");
+      this.setState("done", t("Delivered. The server computed this SHA-256 fingerprint of the clip:"));
       this.result.replaceChildren(h("p.sha256", { "data-clip-id": String(clip.id) }, h("code", clip.sha256)));
     } else {
-      this.setState("done", "Delivered. Its SHA-256 fingerprint appears in the list of clips below.");
+      this.setState("done", t("Delivered. Its SHA-256 fingerprint appears in the list of clips below."));
     }
   }
 }
@@ -275,6 +309,8 @@ class UploadSession {
   constructor(options) {
     this.options = options;
     this.rows = [];
+    // The owner's answer on the recorder's clock (seconds), or null: kept while the app runs.
+    this.recorderOffset = null;
     this.list = h("ul.uploads");
     this.notice = h("div.upload-notice");
   }
@@ -330,13 +366,13 @@ class UploadSession {
     }
     this.notice.replaceChildren(h("div.card.resume-card", { role: "region", "aria-labelledby": `resume-title-${this.options.resumeKey}` },
       h("h3", { id: `resume-title-${this.options.resumeKey}` }, stored.length === 1
-        ? "An upload did not finish" : `${stored.length} uploads did not finish`),
-      h("p", "Choose the same file again below and it continues where it stopped. ",
-        "This page cannot reopen a file by itself after the app was closed."),
+        ? t("An upload did not finish") : t("%(count)s uploads did not finish", { count: stored.length })),
+      h("p", t("Choose the same file again below and it continues where it stopped. "),
+        t("This page cannot reopen a file by itself after the app was closed.")),
       h("ul.plain", stored.map((entry) => h("li", { dataset: { key: entry.urlStorageKey } },
-        h("strong", (entry.metadata && entry.metadata.filename) || "A video"),
-        ` (${formatBytes(entry.size || 0)}), started ${formatDateTime(entry.creationTime)}. `,
-        h("button.link", { type: "button", onclick: () => this.discard(entry) }, "Forget this upload"))))));
+        h("strong", (entry.metadata && entry.metadata.filename) || t("A video")),
+        t(" (%(size)s), started %(when)s. ", { size: formatBytes(entry.size || 0), when: formatDateTime(entry.creationTime) }),
+        h("button.link", { type: "button", onclick: () => this.discard(entry) }, t("Forget this upload")))))));
   }
 
   forgetNotice(key) {
@@ -397,6 +433,8 @@ function listenToNetwork() {
 //   metadata    Upload-Metadata besides the file name ({ask_id})
 //   chunkSize   bytes per PATCH (default 8 MiB)
 //   maxBytes    the agency's largest clip, when known (checked before sending)
+//   containers  the server's allowed containers, to say which files are accepted (optional)
+//   recorderOffset  the camera's last known recorder clock offset (seconds), or null
 //   onDelivered async () => the ask's clips, to show the server's SHA-256
 // Returns {node, cleanup}; cleanup detaches the panel, uploads continue.
 export function uploadPanel(options) {
@@ -411,9 +449,17 @@ export function uploadPanel(options) {
   }
   const inputId = `clip-files-${options.resumeKey}`;
   const problem = h("p.field-error", { id: `${inputId}-error`, hidden: true, role: "alert" });
+  // No accept= filter: phones grey out what they do not know as video (.dav, .264, a ZIP
+  // export), and the server judges every file by its leading bytes anyway.
   const input = h("input", {
-    id: inputId, type: "file", multiple: true, accept: "video/*,.mp4,.mov,.mkv,.webm,.avi,.ts,.mts,.m2ts,.h264",
-    "aria-describedby": `${inputId}-hint ${inputId}-error`,
+    id: inputId, type: "file", multiple: true,
+    "aria-describedby": `${inputId}-hint ${inputId}-formats ${inputId}-error`,
+  });
+  const clock = recorderClockField({
+    id: `recorder-clock-${options.resumeKey}`,
+    remembered: options.recorderOffset ?? null,
+    answer: session.recorderOffset,
+    onChange: (offset) => { session.recorderOffset = offset; },
   });
   input.addEventListener("change", () => {
     const files = Array.from(input.files || []);
@@ -424,10 +470,10 @@ export function uploadPanel(options) {
     if (tooLarge.length || empty.length || again.length) {
       problem.hidden = false;
       problem.textContent = [
-        tooLarge.length ? `${tooLarge.map((f) => f.name).join(", ")}: larger than the ${formatBytes(options.maxBytes)} `
-          + "the agency accepts. Trim the clip to the time asked for." : "",
-        empty.length ? `${empty.map((f) => f.name).join(", ")}: the file is empty.` : "",
-        again.length ? `${again.map((f) => f.name).join(", ")}: already in the list below.` : "",
+        tooLarge.length ? t("%(files)s: larger than the %(size)s the agency accepts. Trim the clip to the time asked for.",
+          { files: tooLarge.map((f) => f.name).join(", "), size: formatBytes(options.maxBytes) }) : "",
+        empty.length ? t("%(files)s: the file is empty.", { files: empty.map((f) => f.name).join(", ") }) : "",
+        again.length ? t("%(files)s: already in the list below.", { files: again.map((f) => f.name).join(", ") }) : "",
       ].filter(Boolean).join(" ");
     }
     const good = files.filter((file) => !tooLarge.includes(file) && !empty.includes(file) && !again.includes(file));
@@ -438,12 +484,18 @@ export function uploadPanel(options) {
   });
   const node = h("div.uploader",
     session.notice,
+    clock.node,
     h("div.field",
-      h("label", { for: inputId }, "Choose video files"),
+      h("label", { for: inputId }, t("Choose video files")),
       h("p.hint", { id: `${inputId}-hint` },
-        "Export the clip from your recorder’s app first, covering the time asked for. ",
-        options.maxBytes ? `Up to ${formatBytes(options.maxBytes)} a file. ` : "",
-        "Uploads continue by themselves after a dropped connection."),
+        t("Export the clip from your recorder’s app first, covering the time asked for. "),
+        options.maxBytes ? t("Up to %(size)s a file. ", { size: formatBytes(options.maxBytes) }) : "",
+        t("Uploads continue by themselves after a dropped connection.")),
+      h("p.hint", { id: `${inputId}-formats` },
+        t("Recorder exports: choose the file from Files, not Photos — Photos may convert it. "),
+        options.containers && options.containers.length
+          ? t("Accepted: %(formats)s.", { formats: containerWords(options.containers) })
+          : t("Send the file just as your recorder exported it.")),
       input,
       problem),
     session.list);

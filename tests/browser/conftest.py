@@ -43,6 +43,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.browser.helpers import (
     ARTIFACT_DIR,
@@ -146,6 +147,19 @@ def live_server(live_server_factory) -> LiveServer:
     ``live_server.new_owner()`` / ``live_server.new_staff("officer")``.
     """
     return live_server_factory()
+
+
+@pytest.fixture(scope="session")
+def push_service(live_server):
+    """The local Web Push service (tests/peers) on the live server's push port, checking
+    VAPID against the app's key. One for the session: a service stopped and another
+    started on the same port would leave the app's kept-alive connection to the first
+    one dead, and the next push would wait out a retry."""
+    from tests.peers.push_service import LocalPushService
+
+    key = requests.get(live_server.url("/api/push/vapid-public-key"), timeout=10).json()["public_key"]
+    with LocalPushService(key, port=live_server.push_port) as service:
+        yield service
 
 
 # -- the browser ---------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
     from tests.browser.helpers import axe_check, screenshot, deliver_push, notifications, qr_y4m
 
-- :func:`axe_check` runs axe-core (node_modules/axe-core) in the page and fails on any
-  serious or critical violation, listing each with the elements concerned.
+- :func:`axe_check` runs axe-core (node_modules/axe-core) in the page with the WCAG 2.1 A
+  and AA rules and fails on any violation, listing each with the elements concerned.
 - :func:`screenshot` saves ``docs/screenshots/<name>.png`` (committed; the README shows them).
 - :func:`deliver_push` pushes a message into the page's service worker through the
   DevTools protocol, as a push service would; :func:`notifications` reads back what
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,10 @@ def qr_y4m(text: str, path: Path | str, *, width: int = 640, height: int = 480, 
 
 # -- accessibility -----------------------------------------------------------------------
 
-BLOCKING_IMPACTS = ("serious", "critical")
+# WCAG 2.1 level A and AA (the ADA Title II standard): axe-core's rules with these tags.
+WCAG_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
+# A WCAG failure is one whatever axe-core calls its impact.
+BLOCKING_IMPACTS = ("minor", "moderate", "serious", "critical")
 
 
 def _inject_axe(page) -> None:
@@ -124,15 +128,17 @@ def format_violations(violations: list[dict], url: str = "") -> str:
 
 def axe_check(page, *, context: Any = None, options: dict | None = None,
               impacts: tuple[str, ...] = BLOCKING_IMPACTS) -> list[dict]:
-    """Run axe-core on ``page`` (or on ``context``, an axe context such as ``"#main"`` or
-    ``{"exclude": [[".map"]]}``) and fail if any violation has one of ``impacts``.
+    """Run axe-core's WCAG 2.1 A and AA rules (WCAG_TAGS) on ``page`` (or on ``context``, an
+    axe context such as ``"#main"`` or ``{"exclude": [[".map"]]}``) and fail if any
+    violation has one of ``impacts`` (any, by default).
 
-    ``options`` go to ``axe.run`` (e.g. ``{"rules": {"region": {"enabled": False}}}``).
-    Returns every violation found (minor and moderate ones included) for the caller to
-    look at; the AssertionError lists the blocking ones with their elements.
+    ``options`` go to ``axe.run`` (e.g. ``{"rules": {"region": {"enabled": False}}}``; a
+    ``runOnly`` of their own replaces the WCAG tags). Returns every violation found for the
+    caller to look at; the AssertionError lists the blocking ones with their elements.
     """
     _inject_axe(page)
-    run_options = {"resultTypes": ["violations"], **(options or {})}
+    run_options = {"resultTypes": ["violations"], "runOnly": {"type": "tag", "values": list(WCAG_TAGS)},
+                   **(options or {})}
     results = page.evaluate(
         "([context, options]) => axe.run(context === null ? document : context, options)",
         [context, run_options])
@@ -248,6 +254,33 @@ def notifications(page, *, count: int = 0, timeout: float = 10.0) -> list[dict]:
         if len(shown) >= count or time.monotonic() > deadline:
             return shown
         page.wait_for_timeout(100)
+
+
+def push_until_shown(context, page, origin: str, data: Any, *, until: Callable[[list[dict]], bool],
+                     timeout: float = 30.0) -> list[dict]:
+    """Deliver ``data`` (:func:`deliver_push`) and return the notifications once ``until(shown)``.
+
+    DevTools' ``deliverPushMessage`` gives no answer when the worker has handled the push,
+    and once in a loaded CI run a delivered push showed nothing within 10 s. So: wait a
+    third of ``timeout``, deliver once more if nothing matched (the worker's notifications
+    carry the ask's tag, so a second delivery replaces, never adds), then wait the rest.
+    """
+    deadline = time.monotonic() + timeout
+    for attempt in range(2):
+        deliver_push(context, page, origin, data)
+        wait_until = time.monotonic() + (timeout / 3 if attempt == 0 else max(deadline - time.monotonic(), 1.0))
+        while True:
+            shown = notifications(page)
+            if until(shown):
+                return shown
+            if time.monotonic() > wait_until:
+                break
+            page.wait_for_timeout(100)
+        if attempt == 0:
+            print(f"push_until_shown: nothing matched {timeout / 3:.0f} s after delivery; delivering again "
+                  f"(shown: {shown})")
+    raise AssertionError(f"the pushed message was not shown as expected within {timeout:.0f} s "
+                         f"(delivered twice); shown: {shown}")
 
 
 def fits_360(page) -> None:

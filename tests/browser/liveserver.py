@@ -48,6 +48,7 @@ DEMO_LOGINS = {
     "officer": ("officer@demo.porchlight.test", "demo-officer-pw"),
     "manager": ("manager@demo.porchlight.test", "demo-manager-pw"),
     "owner": ("owner@demo.porchlight.test", "demo-owner-pw"),
+    "neighbor": ("neighbor@demo.porchlight.test", "demo-neighbor-pw"),
 }
 
 
@@ -431,27 +432,63 @@ class LiveServer:
     def new_staff(self, role: str = "officer", *, email: str | None = None, password: str | None = None,
                   display_name: str | None = None, district_id: int | None = None,
                   signed_in: bool = True) -> Account:
-        """A fresh officer, supervisor or manager of the demo agency, created by the demo supervisor.
+        """A fresh officer, supervisor or manager of the demo agency, invited by the demo
+        supervisor and joined through the e-mailed link (the harness plays the authenticator app).
 
-        Signed in (an officer's or supervisor's first sign-in sets up its authenticator,
-        see :meth:`sign_in`) unless ``signed_in`` is false: then ``session`` is signed
-        out, ``user`` is the staff list's entry, and the account has no authenticator yet.
+        Signed in, with two-step sign-in on, unless ``signed_in`` is false: then the
+        supervisor has reset its two-step sign-in (as after a lost phone), ``session`` is
+        signed out, ``user`` is the staff list's entry, and its next sign-in sets it up again.
         """
         email = email or f"{role}-{secrets.token_hex(4)}@example.com"
         password = password or f"pw-{secrets.token_urlsafe(12)}"
         if role == "manager" and district_id is None:
             district_id = self.sign_in("manager").get("/api/auth/me").json()["district_id"]
-        body = {"email": email, "password": password, "role": role, "display_name": display_name,
-                "district_id": district_id}
-        response = self.sign_in("supervisor").post("/api/agency/staff",
-                                                    json={k: v for k, v in body.items() if v is not None})
+        body = {"email": email, "role": role, "display_name": display_name, "district_id": district_id}
+        supervisor = self.sign_in("supervisor")
+        response = supervisor.post("/api/staff/invitations", json={k: v for k, v in body.items() if v is not None})
         if response.status_code != 201:
-            raise ServerError(f"creating a {role} failed: {response.status_code} {response.text}")
+            raise ServerError(f"inviting a {role} failed: {response.status_code} {response.text}")
+        session = self.api()
+        joined = self.join(session, self.invitation_token(email), password)
         if not signed_in:
-            return Account(login=email, password=password, session=self.api(), user=response.json())
-        session = self.sign_in(email, password)
+            reset = supervisor.post(f"/api/agency/staff/{joined['id']}/second-factor/reset")
+            if reset.status_code != 200:
+                raise ServerError(f"resetting the new {role}'s two-step sign-in failed: {reset.text}")
+            self.forget_authenticator(email)
+            return Account(login=email, password=password, session=self.api(), user=reset.json())
         return Account(login=email, password=password, session=session,
                        user=session.get("/api/auth/me").json())
+
+    def invitation_token(self, email: str) -> str:
+        """The token of the newest invitation link e-mailed to ``email`` (from the outbox)."""
+        token, recipient = None, None
+        for line in self.flask("mail", "outbox", "--limit", "1000").stdout.splitlines():
+            header = re.match(r"--- \[[^]]*\] to (\S+): ", line)
+            if header:
+                recipient = header.group(1)
+                continue
+            found = re.search(r"/#/join/(\S+)", line)
+            if found and recipient == email.lower():
+                token = found.group(1)
+        if token is None:
+            raise ServerError(f"no invitation e-mail to {email} in the outbox")
+        return token
+
+    def join(self, session: ApiSession, token: str, password: str) -> dict:
+        """Join by an invitation link over ``session``, as its holder would; returns the answer
+        (the account, signed in, and its recovery codes, which the harness keeps)."""
+        setup = session.post(f"/api/invitations/{token}/second-factor", json={"password": password})
+        if setup.status_code != 200:
+            raise ServerError(f"joining: the set-up step failed: {setup.status_code} {setup.text}")
+        authenticator = Authenticator(secret=setup.json()["secret"])
+        joined = session.post(f"/api/invitations/{token}/accept",
+                              json={"password": password, "code": authenticator.next_code()[1]})
+        if joined.status_code != 201:
+            raise ServerError(f"joining failed: {joined.status_code} {joined.text}")
+        answer = joined.json()
+        authenticator.recovery_codes = list(answer["recovery_codes"])
+        self.authenticators[answer["email"]] = authenticator
+        return answer
 
     def sign_in_context(self, context, login: str, password: str | None = None) -> dict:
         """Sign a Playwright BrowserContext in (its cookie jar gets the session cookie).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 OWNER_SCREENS = ["/#/inbox", "/#/cameras", "/#/cameras/new", "/#/history", "/#/settings", "/#/two-step",
-                 "/#/scan", "/#/signin", "/#/signup", "/#/nowhere"]
+                 "/#/scan", "/#/signin", "/#/signup", "/#/forgot", "/#/reset/1.not-a-live-link", "/#/nowhere"]
 
 
 @pytest.fixture

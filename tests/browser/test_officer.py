@@ -198,7 +198,7 @@ def test_officer_creates_a_request_on_the_map_and_plays_the_clip_an_owner_sends(
         return v.readyState >= 2 && v.currentTime > 0.2; }""", timeout=10_000)
 
     # The download link gives the same bytes.
-    href = clip.get_by_role("link", name=re.compile("Download clip")).get_attribute("href")
+    href = clip.get_by_role("link", name=re.compile("Download the master")).get_attribute("href")
     downloaded = page.context.request.get(live_server.url(href))
     assert downloaded.status == 200 and downloaded.body() == data
     assert "attachment" in downloaded.headers["content-disposition"]
@@ -399,3 +399,19 @@ def test_a_request_page_refreshing_itself_does_not_count_as_activity(page, live_
     with page.expect_request(lambda r: r.url.endswith(path), timeout=10_000) as refreshed:
         pass  # the page refreshes every 4 s
     assert refreshed.value.headers.get("x-porchlight-background") == "1"
+
+
+def test_leaving_a_map_while_it_zooms_throws_nothing(page, live_server, browser_log):
+    """Leaflet 1.9 throws when a map is removed in the middle of a zoom animation; a
+    screen left at that moment must finish the animation before it removes the map."""
+    start, end = _window(45, 30)
+    officer = live_server.sign_in("officer")
+    request = officer.post("/api/requests", json=_request_body("ZM-1", 200, start, end)).json()
+    live_server.sign_in_context(page.context, "officer")
+    page.goto(f"/#/officer/requests/{request['id']}")
+    zoom_in = page.locator(".map-officer .leaflet-control-zoom-in")
+    expect(zoom_in).to_be_visible()
+    zoom_in.evaluate("button => { button.click(); location.hash = '#/officer/requests'; }")
+    expect(page.get_by_role("heading", name="Footage requests", level=1)).to_be_visible()
+    page.wait_for_timeout(600)  # past Leaflet's 250 ms end-of-zoom timer
+    assert browser_log.script_errors == []

@@ -4,8 +4,8 @@
 - An owner leaves an agency after confirming; the agency disappears from their memberships.
 - An owner deletes their account with their password and the typed word DELETE; they
   land signed out and can no longer sign in.
-- A supervisor opens the audit log: chain status, events (a hold among them), filters,
-  the CSV export link. Every screen passes axe-core and is screenshotted.
+- A supervisor opens the audit log: the status of the agency's chain and of the history
+  chain, events (a hold among them), filters, the CSV export link. Every screen passes axe-core and is screenshotted.
 """
 from __future__ import annotations
 
@@ -92,7 +92,12 @@ def test_supervisor_reads_the_audit_log(page, live_server, browser_log):
     live_server.sign_in_context(page.context, "supervisor")
     page.goto("/#/officer/audit")
     expect(page.get_by_role("heading", name="Audit log", level=1)).to_be_visible()
-    expect(page.locator(".chain-status")).to_contain_text("Chain verified.")
+    expect(page.locator(".chain-status")).to_contain_text("Chains verified.")
+    # The agency's own chain (where its writes go), then the sealed history chain it continues.
+    chains = page.locator(".chain-list li")
+    expect(chains.first).to_contain_text("Your agency's chain")
+    expect(chains.first).to_contain_text("verified")
+    expect(chains.nth(1)).to_contain_text("History chain (sealed)")
     expect(page.locator("li.audit-event[data-action='hold.placed']").first).to_contain_text("Court order AU-1.")
     csv_link = page.get_by_role("link", name="Export these events as CSV")
     assert csv_link.get_attribute("href") == "/api/agency/audit.csv"

@@ -16,8 +16,9 @@ The app sends to this plain-http loopback origin only when PUSH_TEST_ORIGINS lis
 (``allow_in(app)``, or the origin in a server's environment: pick the ``port`` first).
 
 Run alone for the benchmark: ``python -m tests.peers.push_service --port 0 --key <app VAPID key>``
-prints its port, serves ``POST /_control/subscribe?n=N`` (JSON list of subscriptions)
-and ``GET /_control/stats`` (count, first/last decrypt time).
+prints its port, serves ``POST /_control/subscribe?n=N`` (JSON list of subscriptions),
+``GET /_control/stats`` (count, first/last decrypt time) and ``GET /_control/wait?count=N``
+(the same, once N messages are in).
 """
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ class Subscriber:
     status: int = 201
     hold: bool = False
     location: str | None = None  # sent with the answer (e.g. a 307's target)
+    close: bool = False  # answer with Connection: close, and close it
 
     def subscription(self) -> dict:
         public = self.private_key.public_key().public_bytes(serialization.Encoding.X962,
@@ -73,6 +75,8 @@ class Received:
     topic: str | None
     at: float
     claims: dict = field(default_factory=dict)
+    authorization: str | None = None  # the header as sent (a VAPID token may be reused)
+    peer: tuple | None = None  # the sender's address and port: one per connection
 
 
 class VapidError(Exception):
@@ -163,12 +167,14 @@ class LocalPushService:
         return self
 
     # --- subscribers ---
-    def new_subscriber(self, status: int = 201, hold: bool = False, location: str | None = None) -> Subscriber:
+    def new_subscriber(self, status: int = 201, hold: bool = False, location: str | None = None,
+                       close: bool = False) -> Subscriber:
         with self._changed:
             self._counter += 1
             sid = f"sub{self._counter}-{os.urandom(4).hex()}"
         subscriber = Subscriber(sid, ec.generate_private_key(ec.SECP256R1()), os.urandom(16),
-                                f"{self.origin}/push/{sid}", status=status, hold=hold, location=location)
+                                f"{self.origin}/push/{sid}", status=status, hold=hold, location=location,
+                                close=close)
         self.subscribers[sid] = subscriber
         return subscriber
 
@@ -220,13 +226,23 @@ class LocalPushService:
         if subscriber.status < 300:
             with self._changed:
                 self.received.append(Received(subscriber.id, payload, int(ttl), handler.headers.get("Urgency"),
-                                              handler.headers.get("Topic"), time.time(), claims))
+                                              handler.headers.get("Topic"), time.time(), claims,
+                                              handler.headers.get("Authorization"), handler.client_address))
                 self._changed.notify_all()
         if subscriber.hold:
             self._release.wait(60)
-        self._reply(handler, subscriber.status, location=subscriber.location)
+        if subscriber.close:
+            handler.close_connection = True
+        self._reply(handler, subscriber.status, location=subscriber.location, close=subscriber.close)
 
     def _handle_get(self, handler: BaseHTTPRequestHandler) -> None:
+        path = urlsplit(handler.path)
+        if path.path == "/_control/wait":
+            # Held until ``count`` messages are in (or ``timeout`` s): one request, where polling
+            # /_control/stats would spend the caller's CPU (the benchmark's app process) meanwhile.
+            query = parse_qs(path.query)
+            self.wait_for(int(query["count"][0]), float(query.get("timeout", ["60"])[0]))
+            handler.path = "/_control/stats"
         if handler.path.startswith("/_control/stats"):
             times = [r.at for r in self.received]
             stats = {"count": len(times), "first": min(times, default=None), "last": max(times, default=None),
@@ -236,10 +252,13 @@ class LocalPushService:
             self._reply(handler, 404)
 
     @staticmethod
-    def _reply(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"", location: str | None = None) -> None:
+    def _reply(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"", location: str | None = None,
+               close: bool = False) -> None:
         try:
             handler.send_response(status)
             handler.send_header("Content-Length", str(len(body)))
+            if close:
+                handler.send_header("Connection", "close")
             if location is not None:
                 handler.send_header("Location", location)
             elif status == 201:

@@ -27,10 +27,14 @@ def phone_number() -> str:
 
 
 def owner(*, phone: str | None = None, verified: bool = True, subscription: dict | None = None,
-          notify_push: bool = True, notify_sms: bool = True, **kw) -> User:
-    """An owner; with ``subscription`` (a PushSubscription JSON) registered for push."""
+          notify_push: bool = True, notify_sms: bool = True, notify_email: bool = False, **kw) -> User:
+    """An owner; with ``subscription`` (a PushSubscription JSON) registered for push.
+
+    Its verified e-mail address gets requests only with ``notify_email=True``: the push
+    and SMS tests are about those channels alone.
+    """
     user = factories.user(Role.OWNER, phone=phone, phone_verified=bool(phone) and verified,
-                          notify_push=notify_push, notify_sms=notify_sms,
+                          notify_push=notify_push, notify_sms=notify_sms, notify_email=notify_email,
                           email=kw.pop("email", f"resident{next(_numbers)}@example.org"), **kw)
     if subscription is not None:
         add_subscription(user, subscription)

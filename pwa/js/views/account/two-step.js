@@ -8,23 +8,19 @@
 
 import { del, get, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors, values } from "../../forms.js";
-import { errorCard, field, formError, h, replace } from "../../ui.js";
-import { safeNext } from "./common.js";
+import { errorCard, field, formatDateTime, formError, h, replace } from "../../ui.js";
+import { authenticatorCodeForm, authenticatorQr, safeNext } from "./common.js";
+import { N_, t } from "../../i18n.js";
 
-const APPS = "any app for time-based (TOTP) codes works, e.g. FreeOTP, Aegis, Google Authenticator, "
-  + "Microsoft Authenticator, or the one in your password manager";
-
-// "JBSWY3DPEHPK3PXP" → "JBSW Y3DP EHPK 3PXP": easier to type into an app by hand.
-export function groupSecret(secret) {
-  return (secret.match(/.{1,4}/g) || []).join(" ");
-}
+const APPS = t("any app for time-based (TOTP) codes works, e.g. FreeOTP, Aegis, Google Authenticator, "
+  + "Microsoft Authenticator, or the one in your password manager");
 
 // A form asking for the password before `send(data)` (an API call); `onAnswer(answer)`
 // runs when the API took it, and a refusal shows on the form.
 function passwordForm(id, buttonText, { danger = false, send, onAnswer }) {
   const form = h("form", { novalidate: true },
     formError(),
-    field("Your password", h("input", { id, name: "password", type: "password", autocomplete: "current-password",
+    field(t("Your password"), h("input", { id, name: "password", type: "password", autocomplete: "current-password",
       required: true })),
     h(danger ? "button.danger" : "button", { type: "submit" }, buttonText));
   form.addEventListener("submit", async (event) => {
@@ -32,7 +28,7 @@ function passwordForm(id, buttonText, { danger = false, send, onAnswer }) {
     clearErrors(form);
     const data = values(form);
     if (!data.password) {
-      showErrors(form, { message: "Please check the fields marked below.", fields: { password: ["Enter your password."] } });
+      showErrors(form, { message: t("Please check the fields marked below."), fields: { password: [t("Enter your password.")] } });
       return;
     }
     setBusy(form, true);
@@ -49,7 +45,7 @@ function passwordForm(id, buttonText, { danger = false, send, onAnswer }) {
 
 function signOutButton(ctx) {
   const error = h("p.form-error", { role: "alert", tabindex: "-1", hidden: true });
-  const button = h("button", { type: "button" }, "Sign out");
+  const button = h("button", { type: "button" }, t("Sign out"));
   button.addEventListener("click", async () => {
     button.disabled = true;
     const answer = await post("/api/auth/signout");
@@ -61,18 +57,18 @@ function signOutButton(ctx) {
       return;
     }
     ctx.setUser(null);
-    ctx.announce("Signed out.");
+    ctx.announce(t("Signed out."));
     ctx.navigate("/");
   });
   return h("div.sign-out", error, button);
 }
 
 export default {
-  title: "Two-step sign-in",
+  title: N_("Two-step sign-in"),
   async render(ctx) {
     const me = await get("/api/auth/me");
     if (!me.ok) {
-      return h("section", h("h1", "Two-step sign-in"), errorCard(me.error, () => ctx.navigate("/two-step")));
+      return h("section", h("h1", t("Two-step sign-in")), errorCard(me.error, () => ctx.navigate("/two-step")));
     }
     let user = me.data;
     ctx.setUser(user);
@@ -95,7 +91,7 @@ export default {
       if (ctx.query.get("next")) {
         ctx.navigate(safeNext(ctx.query, ctx.homeFor(user)), { replace: true });
       } else {
-        show("Two-step sign-in", ...status());
+        show(t("Two-step sign-in"), ...status());
       }
     }
 
@@ -104,7 +100,7 @@ export default {
     function intro(notice) {
       const factor = user.second_factor;
       const error = formError();
-      const start = h("button.primary", { type: "button" }, "Start");
+      const start = h("button.primary", { type: "button" }, t("Start"));
       start.addEventListener("click", async () => {
         start.disabled = true;
         const answer = await post("/api/auth/second-factor/setup");
@@ -120,23 +116,23 @@ export default {
       const nodes = [
         notice ? h("p.success", { role: "status" }, notice) : null,
         factor.required
-          ? [h("p", "Officers and supervisors sign in with their password and a code from an authenticator app on "
-              + "their phone, so that a leaked or guessed password alone cannot open requests or residents’ footage."),
+          ? [h("p", t("Officers and supervisors sign in with their password and a code from an authenticator app on "
+              + "their phone, so that a leaked or guessed password alone cannot open requests or residents’ footage.")),
             factor.setup_required
-              ? h("p", h("strong", "Set it up now: "), "Porchlight opens nothing else for your account until it is on. "
-                + "It takes a minute.")
+              ? h("p", h("strong", t("Set it up now: ")), t("Porchlight opens nothing else for your account until it is on. "
+                + "It takes a minute."))
               : null]
-          : h("p", "Add a second step to your password: a code from an authenticator app on your phone. "
-            + "Someone who learns your password still cannot sign in."),
+          : h("p", t("Add a second step to your password: a code from an authenticator app on your phone. "
+            + "Someone who learns your password still cannot sign in.")),
         h("ol.steps",
-          h("li", `Have an authenticator app on your phone: ${APPS}.`),
-          h("li", "Press Start. Porchlight shows a QR code to scan with the app, and a key to type into it instead."),
-          h("li", "Type the 6-digit code the app then shows, and keep the recovery codes you are given.")),
+          h("li", t("Have an authenticator app on your phone: %(APPS)s.", { APPS })),
+          h("li", t("Press Start. Porchlight shows a QR code to scan with the app, and a key to type into it instead.")),
+          h("li", t("Type the 6-digit code the app then shows, and keep the recovery codes you are given."))),
         error,
         h("div.actions", start),
       ];
       if (factor.setup_required) {
-        nodes.push(h("h2", "Not now?"), h("p", "Sign out, and set it up at your next sign-in."), signOutButton(ctx));
+        nodes.push(h("h2", t("Not now?")), h("p", t("Sign out, and set it up at your next sign-in.")), signOutButton(ctx));
       }
       return nodes;
     }
@@ -144,81 +140,57 @@ export default {
     // --- the QR code, the key, and the first code ------------------------------------------------
 
     function scan(setup) {
-      const input = h("input", { id: "two-step-code", name: "code", type: "text", inputMode: "numeric",
-        autocomplete: "one-time-code", autocapitalize: "off", spellcheck: false, required: true });
-      const form = h("form.two-step-confirm", { novalidate: true },
-        formError(),
-        field("6-digit code from the app", input, { hint: "The app shows a new code every 30 seconds: type the one it shows now." }),
-        h("button.primary", { type: "submit" }, "Turn on"));
-      form.addEventListener("submit", async (event) => {
-        event.preventDefault();
-        clearErrors(form);
-        const data = values(form);
-        if (!data.code) {
-          showErrors(form, { message: "Please check the fields marked below.",
-            fields: { code: ["Type the 6 digits your app shows for Porchlight."] } });
-          return;
-        }
-        setBusy(form, true);
-        const answer = await post("/api/auth/second-factor/confirm", { code: data.code });
-        setBusy(form, false);
-        if (!answer.ok) {
-          showErrors(form, answer.error);
-          return;
-        }
-        user = { ...user, second_factor: answer.data.second_factor };
-        ctx.setUser(user);
-        ctx.announce("Two-step sign-in is on.");
-        codes(answer.data.recovery_codes, { notice: "Two-step sign-in is on.", onDone: leave });
-      });
-      show("Set up two-step sign-in",
-        h("h2", { tabindex: "-1" }, "1. Add Porchlight to your app"),
-        h("p", "In your authenticator app, choose to add an account and scan this QR code."),
-        h("figure.qr.two-step-qr",
-          h("img", { src: setup.qr_svg, alt: "QR code that adds your Porchlight account to an authenticator app",
-            width: 200, height: 200 })),
-        h("p", "Cannot scan it? Choose to enter a key instead, and type this one (time-based, 6 digits):"),
-        h("p.totp-secret", h("code", groupSecret(setup.secret))),
-        h("h2", "2. Type the code the app shows"),
+      const form = authenticatorCodeForm("two-step", t("Turn on"),
+        (code) => post("/api/auth/second-factor/confirm", { code }),
+        (data) => {
+          user = { ...user, second_factor: data.second_factor };
+          ctx.setUser(user);
+          ctx.announce(t("Two-step sign-in is on."));
+          codes(data.recovery_codes, { notice: t("Two-step sign-in is on."), onDone: leave });
+        });
+      show(t("Set up two-step sign-in"),
+        h("h2", { tabindex: "-1" }, t("1. Add Porchlight to your app")),
+        ...authenticatorQr(setup),
+        h("h2", t("2. Type the code the app shows")),
         form);
     }
 
     // --- recovery codes, shown once ----------------------------------------------------------------
 
     function codes(list, { notice, onDone }) {
-      const text = ["Porchlight recovery codes", `Account: ${user.email || user.phone || ""}`,
-        `Made: ${new Date().toLocaleString()}`,
-        "Each code signs you in once in place of your authenticator app's code.", "", ...list, ""].join("\n");
+      const text = [t("Porchlight recovery codes"), t("Account: %(email)s", { email: user.email || user.phone || "" }),
+        t("Made: %(when)s", { when: formatDateTime(new Date().toISOString()) }),
+        t("Each code signs you in once in place of your authenticator app's code."), "", ...list, ""].join("\n");
       const url = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
       urls.push(url);
       const status = h("p.hint.copy-status", { role: "status" });
       const listNode = h("ol.recovery-codes", list.map((code) => h("li", h("code", code))));
-      const copy = h("button", { type: "button" }, "Copy");
+      const copy = h("button", { type: "button" }, t("Copy"));
       copy.addEventListener("click", async () => {
         try {
           await navigator.clipboard.writeText(list.join("\n"));
-          status.textContent = `Copied ${list.length} codes. Paste them somewhere safe.`;
+          status.textContent = t("Copied %(length)s codes. Paste them somewhere safe.", { length: list.length });
         } catch {
           // No clipboard (permission refused): select them for the user to copy.
           const range = document.createRange();
           range.selectNodeContents(listNode);
           getSelection().removeAllRanges();
           getSelection().addRange(range);
-          status.textContent = "Could not copy here: the codes are selected, copy them with your device’s Copy.";
+          status.textContent = t("Could not copy here: the codes are selected, copy them with your device’s Copy.");
         }
       });
-      const done = h("button.primary", { type: "button" }, "I have saved them");
+      const done = h("button.primary", { type: "button" }, t("I have saved them"));
       done.addEventListener("click", onDone);
-      show(user.second_factor.enabled ? "Two-step sign-in" : "Set up two-step sign-in",
+      show(user.second_factor.enabled ? t("Two-step sign-in") : t("Set up two-step sign-in"),
         notice ? h("p.success", { role: "status" }, notice) : null,
-        h("h2", { tabindex: "-1" }, "Save your recovery codes"),
-        h("p", "Lost or changed your phone? Each of these codes signs you in once in place of the app’s code. "
-          + "Keep them away from your phone: in a password manager, or printed and locked away. ",
-        h("strong", "They are shown only now.")),
+        h("h2", { tabindex: "-1" }, t("Save your recovery codes")),
+        h("p", t("Lost or changed your phone? Each of these codes signs you in once in place of the app’s code. "
+          + "Keep them away from your phone: in a password manager, or printed and locked away. "),
+        h("strong", t("They are shown only now."))),
         listNode,
         h("div.actions",
           copy,
-          h("a.button", { href: url, download: "porchlight-recovery-codes.txt" }, "Download as a text file")),
+          h("a.button", { href: url, download: "porchlight-recovery-codes.txt" }, t("Download as a text file"))),
         status,
         h("div.actions", done));
     }
@@ -226,24 +198,24 @@ export default {
     // --- on: status, new recovery codes, turning it off ----------------------------------------------
 
     function replaceCodes() {
-      const form = passwordForm("two-step-codes-password", "Make new recovery codes", {
+      const form = passwordForm("two-step-codes-password", t("Make new recovery codes"), {
         send: (data) => post("/api/auth/second-factor/recovery-codes", data),
         onAnswer: (answer) => {
           user = { ...user, second_factor: answer.data.second_factor };
           ctx.setUser(user);
-          ctx.announce("New recovery codes made.");
-          codes(answer.data.recovery_codes, { notice: "New recovery codes made: the old ones no longer work.",
-            onDone: () => show("Two-step sign-in", ...status()) });
+          ctx.announce(t("New recovery codes made."));
+          codes(answer.data.recovery_codes, { notice: t("New recovery codes made: the old ones no longer work."),
+            onDone: () => show(t("Two-step sign-in"), ...status()) });
         },
       });
       return h("section", { "aria-labelledby": "two-step-codes-title" },
-        h("h2", { id: "two-step-codes-title" }, "Replace recovery codes"),
-        h("p", "New codes replace all the old ones, used or not. Do this when few are left or you think someone saw them."),
+        h("h2", { id: "two-step-codes-title" }, t("Replace recovery codes")),
+        h("p", t("New codes replace all the old ones, used or not. Do this when few are left or you think someone saw them.")),
         form);
     }
 
     function turnOff() {
-      const form = passwordForm("two-step-off-password", "Turn off two-step sign-in", {
+      const form = passwordForm("two-step-off-password", t("Turn off two-step sign-in"), {
         danger: true,
         send: (data) => del("/api/auth/second-factor", data),
         onAnswer: async () => {
@@ -251,13 +223,13 @@ export default {
           user = fresh.ok ? fresh.data : { ...user, second_factor: { ...user.second_factor, enabled: false,
             recovery_codes_left: 0 } };
           ctx.setUser(user);
-          ctx.announce("Two-step sign-in is off.");
-          show("Set up two-step sign-in", ...intro("Two-step sign-in is off: your password alone signs you in."));
+          ctx.announce(t("Two-step sign-in is off."));
+          show(t("Set up two-step sign-in"), ...intro(t("Two-step sign-in is off: your password alone signs you in.")));
         },
       });
       return h("section", { "aria-labelledby": "two-step-off-title" },
-        h("h2", { id: "two-step-off-title" }, "Turn off two-step sign-in"),
-        h("p", "Your password alone will sign you in again. Your recovery codes stop working."),
+        h("h2", { id: "two-step-off-title" }, t("Turn off two-step sign-in")),
+        h("p", t("Your password alone will sign you in again. Your recovery codes stop working.")),
         form);
     }
 
@@ -265,14 +237,14 @@ export default {
       const factor = user.second_factor;
       const left = factor.recovery_codes_left;
       return [
-        h("p.two-step-status", h("strong", "On."), " Signing in takes your password and a code from your authenticator app."),
+        h("p.two-step-status", h("strong", t("On.")), t(" Signing in takes your password and a code from your authenticator app.")),
         h("p.codes-left", { "data-count": left },
-          left === 1 ? "1 recovery code left." : `${left} recovery codes left.`,
-          left <= 3 ? " Make new ones below before they run out." : null),
+          left === 1 ? t("1 recovery code left.") : t("%(left)s recovery codes left.", { left }),
+          left <= 3 ? t(" Make new ones below before they run out.") : null),
         factor.required
-          ? h("p", "Officers and supervisors keep it on. Lost your phone? Sign in with a recovery code, or ask "
-            + (user.role === "supervisor" ? "another supervisor" : "a supervisor")
-            + " to reset your two-step sign-in; you then set it up again at your next sign-in.")
+          ? h("p", t("Officers and supervisors keep it on. Lost your phone? Sign in with a recovery code, or ask ")
+            + (user.role === "supervisor" ? t("another supervisor") : t("a supervisor"))
+            + t(" to reset your two-step sign-in; you then set it up again at your next sign-in."))
           : null,
         replaceCodes(),
         factor.required ? null : turnOff(),
@@ -282,10 +254,10 @@ export default {
     const factor = user.second_factor;
     let nodes;
     if (factor.enabled) {
-      heading.textContent = "Two-step sign-in";
+      heading.textContent = t("Two-step sign-in");
       nodes = status();
     } else {
-      heading.textContent = "Set up two-step sign-in";
+      heading.textContent = t("Set up two-step sign-in");
       nodes = intro();
     }
     replace(box, ...nodes);

@@ -5,11 +5,12 @@
 // XMLHttpRequest, whose upload.onprogress fetch() still lacks.
 
 import { h } from "../../ui.js";
+import { t, tn } from "../../i18n.js";
 
 const NETWORK_ERROR = {
   status: 0,
   code: "network_error",
-  message: "Porchlight could not be reached. Check your connection and try again.",
+  message: t("Porchlight could not be reached. Check your connection and try again."),
 };
 
 // Seconds from a Retry-After header (delta-seconds or an HTTP date), or null.
@@ -43,8 +44,8 @@ function answerOf(status, data, retryAfter) {
     status,
     code: "error",
     message: status === 413
-      ? "The file is too large for Porchlight."
-      : `Something went wrong on our side (HTTP ${status}). Try again shortly.`,
+      ? t("The file is too large for Porchlight.")
+      : t("Something went wrong on our side (HTTP %(status)s). Try again shortly.", { status }),
   };
   return { ok: false, status, error, retryAfter };
 }
@@ -57,7 +58,7 @@ export function uploadFile(url, file, { onProgress, onSent } = {}) {
   const xhr = new XMLHttpRequest();
   const promise = new Promise((resolve) => {
     xhr.open("POST", url);
-    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader(t("Accept"), "application/json");
     xhr.upload.addEventListener("progress", (event) => {
       if (onProgress) {
         onProgress(event.loaded, event.lengthComputable ? event.total : file.size);
@@ -65,11 +66,11 @@ export function uploadFile(url, file, { onProgress, onSent } = {}) {
     });
     xhr.upload.addEventListener("load", () => { if (onSent) { onSent(); } });
     xhr.addEventListener("load", () => {
-      resolve(answerOf(xhr.status, parseJson(xhr.responseText), retryAfterSeconds(xhr.getResponseHeader("Retry-After"))));
+      resolve(answerOf(xhr.status, parseJson(xhr.responseText), retryAfterSeconds(xhr.getResponseHeader(t("Retry-After")))));
     });
     xhr.addEventListener("error", () => resolve({ ok: false, status: 0, error: NETWORK_ERROR }));
     xhr.addEventListener("abort", () => resolve({ ok: false, status: 0, aborted: true,
-      error: { status: 0, code: "aborted", message: "The upload was stopped." } }));
+      error: { status: 0, code: "aborted", message: t("The upload was stopped.") } }));
     const body = new FormData();
     body.append("file", file, file.name);
     xhr.send(body);
@@ -99,33 +100,28 @@ export function uploadErrorText(answer) {
   const message = answer.error && answer.error.message ? answer.error.message : "";
   switch (answer.status) {
     case 413:
-      return ["The file is too large.", message || "Split the spreadsheet into smaller files and upload each one."];
+      return [t("The file is too large."), message || t("Split the spreadsheet into smaller files and upload each one.")];
     case 415:
-      return ["This is not a spreadsheet Porchlight can read.", message || "Save it as CSV or Excel (.xlsx)."];
+      return [t("This is not a spreadsheet Porchlight can read."), message || t("Save it as CSV or Excel (.xlsx).")];
     case 422:
-      return ["The file cannot be imported.", message];
+      return [t("The file cannot be imported."), message];
     case 0:
       return [message || NETWORK_ERROR.message];
     default:
-      return [message || `The upload failed (HTTP ${answer.status}).`];
+      return [message || t("The upload failed (HTTP %(status)s).", { status: answer.status })];
   }
 }
 
 // "in 5 minutes (at 14:32)" for a wait of `seconds`.
 export function retryWhen(seconds, now = Date.now()) {
   if (seconds === null || seconds === undefined) {
-    return "in a few minutes";
+    return t("in a few minutes");
   }
   const at = new Date(now + seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   if (seconds < 60) {
-    return `in ${seconds} second${seconds === 1 ? "" : "s"} (at ${at})`;
+    return tn("in %(count)s second (at %(at)s)", "in %(count)s seconds (at %(at)s)", seconds, { at });
   }
-  const minutes = Math.ceil(seconds / 60);
-  return `in ${minutes} minute${minutes === 1 ? "" : "s"} (at ${at})`;
-}
-
-export function plural(count, one, many = `${one}s`) {
-  return `${count} ${count === 1 ? one : many}`;
+  return tn("in %(count)s minute (at %(at)s)", "in %(count)s minutes (at %(at)s)", Math.ceil(seconds / 60), { at });
 }
 
 // <dl class="counts"> of [key, label, value] triples.

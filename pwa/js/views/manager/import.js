@@ -9,32 +9,33 @@
 import { get, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors } from "../../forms.js";
 import { field, formatBytes, formError, formatDateTime, h, replace } from "../../ui.js";
-import { countsList, plural, uploadErrorText, uploadFile } from "./common.js";
+import { countsList, uploadErrorText, uploadFile } from "./common.js";
+import { N_, t, tn } from "../../i18n.js";
 
 const ACCEPT = ".csv,.xlsx,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 const PROBLEM_LINES_SHOWN = 50; // lines drawn at first; a button shows the rest
 // The columns the server reads (app/districts/importer.py); headers match ignoring case,
 // spaces and punctuation, with common aliases ("Mobile" for phone, "Company" for business).
 const COLUMNS = [
-  ["member_ref", "your reference for the member", "required"],
-  ["business_name", "the business’s name", "required"],
-  ["contact_name", "the person to contact", "required"],
-  ["phone", "mobile number, for the SMS invitation", "phone or e-mail on every row"],
-  ["email", "e-mail address", "phone or e-mail on every row"],
-  ["address", "street address", null],
-  ["latitude, longitude", "coordinates in decimal degrees, both or neither", null],
-  ["cameras", "how many cameras the business expects to register", null],
+  ["member_ref", t("your reference for the member"), "required"],
+  ["business_name", t("the business’s name"), "required"],
+  ["contact_name", t("the person to contact"), "required"],
+  ["phone", t("mobile number, for the SMS invitation"), t("phone or e-mail on every row")],
+  ["email", t("e-mail address"), t("phone or e-mail on every row")],
+  ["address", t("street address"), null],
+  [t("latitude, longitude"), t("coordinates in decimal degrees, both or neither"), null],
+  ["cameras", t("how many cameras the business expects to register"), null],
 ];
 
 function columnsHelp() {
   return h("details.import-columns",
-    h("summary", "What the spreadsheet needs"),
-    h("p", "A header row, then one member per row (CSV with commas, semicolons or tabs, or the first sheet of an "
-      + "Excel workbook). Columns:"),
+    h("summary", t("What the spreadsheet needs")),
+    h("p", t("A header row, then one member per row (CSV with commas, semicolons or tabs, or the first sheet of an "
+      + "Excel workbook). Columns:")),
     h("ul.plain-list", COLUMNS.map(([name, text, need]) => h("li",
       h("code", name), ` — ${text}`, need ? h("strong", ` (${need})`) : null))),
-    h("p.hint", "Members are matched by reference, mobile number or e-mail: uploading the same file again adds "
-      + "nobody twice, and a changed row updates that member."));
+    h("p.hint", t("Members are matched by reference, mobile number or e-mail: uploading the same file again adds "
+      + "nobody twice, and a changed row updates that member.")));
 }
 
 // The problems of a report, grouped by line ("whole file" problems first).
@@ -52,10 +53,18 @@ function groupProblems(problems) {
 
 function problemGroup([line, problems]) {
   return h("li.problem-line", { dataset: { line: String(line) } },
-    h("p.problem-where", h("strong", line ? `Line ${line}` : "Whole file")),
+    h("p.problem-where", h("strong", line ? t("Line %(line)s", { line }) : t("Whole file"))),
     h("ul.problem-items", problems.map((problem) => h("li",
       problem.column ? h("span.problem-column", `${problem.column}: `) : null,
       h("span.problem-text", problem.problem || problem.message || "")))));
+}
+
+function problemsText(count) {
+  return tn("%(count)s problem", "%(count)s problems", count);
+}
+
+function linesText(count) {
+  return tn("%(count)s line", "%(count)s lines", count);
 }
 
 function problemList(report) {
@@ -69,7 +78,7 @@ function problemList(report) {
   const rest = groups.slice(PROBLEM_LINES_SHOWN);
   let more = null;
   if (rest.length) {
-    more = h("button", { type: "button" }, `Show ${plural(rest.length, "more line")}`);
+    more = h("button", { type: "button" }, tn("Show %(count)s more line", "Show %(count)s more lines", rest.length));
     more.addEventListener("click", () => {
       const first = problemGroup(rest[0]);
       list.append(first, ...rest.slice(1).map(problemGroup));
@@ -81,52 +90,54 @@ function problemList(report) {
   const kept = (report.problems || []).length;
   const total = Math.max(kept, report.problems_total || 0);
   return h("section.import-problems", { "aria-labelledby": "import-problems-title" },
-    h("h3", { id: "import-problems-title" }, `${plural(total, "problem")}`,
-      rowsWithProblems ? ` on ${plural(rowsWithProblems, "line")}` : ""),
-    h("p.hint", "Line numbers are those of your spreadsheet, the header row being line 1."),
-    total > kept ? h("p.hint", `The first ${kept} problems are listed; correct them and upload again to see the rest.`)
+    h("h3", { id: "import-problems-title" }, rowsWithProblems
+      ? t("%(problems)s on %(lines)s", { problems: problemsText(total), lines: linesText(rowsWithProblems) })
+      : problemsText(total)),
+    h("p.hint", t("Line numbers are those of your spreadsheet, the header row being line 1.")),
+    total > kept ? h("p.hint", t("The first %(kept)s problems are listed; correct them and upload again to see the rest.", { kept }))
       : null,
     list, more);
 }
 
 export default {
-  title: "Import members",
+  title: N_("Import members"),
   async render(ctx) {
     let closed = false;
     let upload = null; // the running upload: {abort}
 
     const input = h("input", { id: "import-file", name: "file", type: "file", accept: ACCEPT, required: true });
-    const submit = h("button.primary", { type: "submit" }, "Upload and check");
+    const submit = h("button.primary", { type: "submit" }, t("Upload and check"));
     const form = h("form.import-form.uploader", { novalidate: true },
       formError(),
-      field("Member spreadsheet", input, { hint: "CSV or Excel (.xlsx). It is checked first; nothing is saved yet." }),
+      field(t("Member spreadsheet"), input, { hint: t("CSV or Excel (.xlsx). It is checked first; nothing is saved yet.") }),
       h("div.actions", submit));
 
     const bar = h("progress", { id: "import-progress", max: 100, value: 0 });
     const progressDetail = h("p.hint.import-progress-detail");
     // Read out at a few steps only, not at every percent.
     const progressSaid = h("p.import-progress-status", { role: "status", "aria-live": "polite" });
-    const cancel = h("button", { type: "button" }, "Stop the upload");
+    const cancel = h("button", { type: "button" }, t("Stop the upload"));
     const progressBox = h("div.import-progress", { hidden: true },
-      h("label", { for: "import-progress" }, "Upload progress"), bar, progressDetail, progressSaid,
+      h("label", { for: "import-progress" }, t("Upload progress")), bar, progressDetail, progressSaid,
       h("div.actions", cancel));
     cancel.addEventListener("click", () => { if (upload) { upload.abort(); } });
 
     const uploadError = h("div.import-error", { role: "alert" });
     const reportBox = h("div.import-report");
     const uploadStep = h("section.import-upload", { "aria-labelledby": "import-upload-title" },
-      h("h2", { id: "import-upload-title" }, "Upload a spreadsheet"),
+      h("h2", { id: "import-upload-title" }, t("Upload a spreadsheet")),
       columnsHelp(), form, progressBox, uploadError);
 
     function showProgress(file, sent, total) {
       const percent = total ? Math.min(100, Math.round((sent / total) * 100)) : 0;
       bar.value = percent;
       bar.setAttribute("aria-valuetext", `${percent}%`);
-      progressDetail.textContent = `${file.name}: ${formatBytes(sent)} of ${formatBytes(total)} sent (${percent}%).`;
+      progressDetail.textContent = t("%(name)s: %(sent)s of %(total)s sent (%(percent)s).",
+        { name: file.name, sent: formatBytes(sent), total: formatBytes(total), percent: `${percent}%` });
       const step = Math.floor(percent / 25) * 25;
       if (step !== Number(progressSaid.dataset.step || -1)) {
         progressSaid.dataset.step = String(step);
-        progressSaid.textContent = `Uploading ${file.name}: ${step}%.`;
+        progressSaid.textContent = t("Uploading %(name)s: %(step)s.", { name: file.name, step: `${step}%` });
       }
     }
 
@@ -145,8 +156,8 @@ export default {
       replace(uploadError);
       const file = input.files && input.files[0];
       if (!file) {
-        showErrors(form, { message: "Please check the fields marked below.",
-          fields: { file: ["Choose the spreadsheet to upload."] } });
+        showErrors(form, { message: t("Please check the fields marked below."),
+          fields: { file: [t("Choose the spreadsheet to upload.")] } });
         return;
       }
       replace(reportBox);
@@ -161,9 +172,9 @@ export default {
         onSent: () => {
           cancel.hidden = true;
           bar.removeAttribute("value"); // indeterminate while the server reads every row
-          bar.setAttribute("aria-valuetext", "Checking");
-          progressDetail.textContent = `${file.name} is uploaded (${formatBytes(file.size)}).`;
-          progressSaid.textContent = "Upload complete. Checking every row…";
+          bar.setAttribute("aria-valuetext", t("Checking"));
+          progressDetail.textContent = t("%(name)s is uploaded (%(size)s).", { name: file.name, size: formatBytes(file.size) });
+          progressSaid.textContent = t("Upload complete. Checking every row…");
         },
       });
       const answer = await upload.promise;
@@ -177,13 +188,13 @@ export default {
       if (!answer.ok) {
         const [headline, ...details] = uploadErrorText(answer);
         const fieldMessages = Object.values((answer.error && answer.error.fields) || {}).flat();
-        const title = h("h2", { tabindex: "-1" }, answer.aborted ? "Upload stopped" : "The file was not accepted");
+        const title = h("h2", { tabindex: "-1" }, answer.aborted ? t("Upload stopped") : t("The file was not accepted"));
         replace(uploadError, h("div.alert", { dataset: { status: String(answer.status) } },
           title,
           h("p", h("strong", headline)),
           details.filter((text) => text && text !== headline).map((text) => h("p", text)),
           fieldMessages.length ? h("ul", fieldMessages.map((text) => h("li", text))) : null,
-          answer.aborted ? null : h("p", "Nothing has been saved.")));
+          answer.aborted ? null : h("p", t("Nothing has been saved."))));
         title.focus();
         return;
       }
@@ -198,39 +209,40 @@ export default {
       const valid = report.status === "validated";
       const summary = report.summary || {};
       const heading = h("h2", { id: "import-report-title", tabindex: "-1" },
-        committed ? `${report.filename}: imported` : valid ? `${report.filename}: ready to import`
-          : report.status === "expired" ? `${report.filename}: check expired`
-            : `${report.filename}: cannot be imported`);
+        committed ? t("%(filename)s: imported", { filename: report.filename }) : valid ? t("%(filename)s: ready to import", { filename: report.filename })
+          : report.status === "expired" ? t("%(filename)s: check expired", { filename: report.filename })
+            : t("%(filename)s: cannot be imported", { filename: report.filename }));
       let savedText;
       if (justCommitted) {
-        savedText = [h("strong", "Saved."), " The members are in your district now."];
+        savedText = [h("strong", t("Saved.")), t(" The members are in your district now.")];
       } else if (committed) {
-        savedText = [h("strong", "This file has been imported"),
+        savedText = [h("strong", t("This file has been imported")),
           report.committed_at ? [" on ", formatDateTime(report.committed_at)] : null, "."];
       } else {
-        savedText = [h("strong", "Nothing has been saved yet."), valid
-          ? " Check the figures, then import the file."
-          : report.status === "expired" ? " Upload the file again to check it anew."
-            : " Correct the problems below in your spreadsheet, save it and upload it again."];
+        savedText = [h("strong", t("Nothing has been saved yet.")), valid
+          ? t(" Check the figures, then import the file.")
+          : report.status === "expired" ? t(" Upload the file again to check it anew.")
+            : t(" Correct the problems below in your spreadsheet, save it and upload it again.")];
       }
       const saved = h("p.import-saved", { dataset: { saved: String(committed) } }, savedText);
       const rowsWithProblems = Math.max(0, (report.rows_total || 0) - (report.rows_valid || 0));
       const actions = h("div.actions.import-actions");
       const again = h("button", { type: "button" },
-        report.status === "rejected" ? "Upload a corrected file" : "Upload a different file");
+        report.status === "rejected" ? t("Upload a corrected file") : t("Upload a different file"));
       again.addEventListener("click", resetUpload);
       const commitError = h("div.commit-error", { role: "alert" });
       const busy = h("p.commit-busy", { role: "status" });
 
       if (valid) {
         const commit = h("button.primary", { type: "button" },
-          (summary.new || summary.updated) ? `Import: ${summary.new || 0} new, ${summary.updated || 0} updated`
-            : "Import (no changes)");
+          (summary.new || summary.updated)
+            ? t("Import: %(new)s new, %(updated)s updated", { new: summary.new || 0, updated: summary.updated || 0 })
+            : t("Import (no changes)"));
         commit.addEventListener("click", async () => {
           commit.disabled = true;
           commit.setAttribute("aria-busy", "true");
           replace(commitError);
-          busy.textContent = "Saving the members…";
+          busy.textContent = t("Saving the members…");
           const answer = await post(`/api/district/imports/${report.id}/commit`);
           if (closed) {
             return;
@@ -257,26 +269,28 @@ export default {
       if (justCommitted && done) {
         done.querySelector("h3").focus();
         const { created = 0, updated = 0, unchanged = 0 } = report.result;
-        ctx.announce(`Import complete: ${created} new, ${updated} updated, ${unchanged} unchanged.`);
+        ctx.announce(t("Import complete: %(created)s new, %(updated)s updated, %(unchanged)s unchanged.", { created, updated, unchanged }));
         return;
       }
       heading.focus();
-      ctx.announce(valid ? `${report.filename} is ready to import. Nothing has been saved yet.`
-        : committed ? `${report.filename} was imported.`
-          : `${report.filename} cannot be imported: ${plural(rowsWithProblems, "line")} with problems.`);
+      ctx.announce(valid ? t("%(filename)s is ready to import. Nothing has been saved yet.", { filename: report.filename })
+        : committed ? t("%(filename)s was imported.", { filename: report.filename })
+          : tn("%(filename)s cannot be imported: %(count)s line with problems.",
+            "%(filename)s cannot be imported: %(count)s lines with problems.", rowsWithProblems,
+            { filename: report.filename }));
     }
 
     function committedResult({ created = 0, updated = 0, unchanged = 0 }) {
       return h("div.success.import-done",
-        h("h3", { tabindex: "-1" }, "Import complete"),
-        countsList("Import result", [["created", "New members", created], ["updated", "Updated", updated],
-          ["unchanged", "Unchanged", unchanged]]),
+        h("h3", { tabindex: "-1" }, t("Import complete")),
+        countsList(t("Import result"), [["created", t("New members"), created], ["updated", t("Updated"), updated],
+          ["unchanged", t("Unchanged"), unchanged]]),
         h("p", created
-          ? "Each new member has a single-use enrollment code. Next: send the SMS invitations or print the QR sheet."
-          : "Nobody new was added."),
+          ? t("Each new member has a single-use enrollment code. Next: send the SMS invitations or print the QR sheet.")
+          : t("Nobody new was added.")),
         h("div.actions",
-          h("a.button.primary", { href: "#/district/members" }, "Open the dashboard"),
-          h("a.button", { href: "#/district/import" }, "Import another file")));
+          h("a.button.primary", { href: "#/district/members" }, t("Open the dashboard")),
+          h("a.button", { href: "#/district/import" }, t("Import another file"))));
     }
 
     function reportSection(report, heading, saved, rowsWithProblems) {
@@ -285,25 +299,27 @@ export default {
         dataset: { status: report.status, importId: String(report.id) } },
       heading,
       saved,
-      h("h3", "Rows"),
-      countsList("Rows in the file", [
-        ["rows", "Rows", report.rows_total],
-        ["valid", "Valid", report.rows_valid],
-        ["problems", "With problems", rowsWithProblems]]),
+      h("h3", t("Rows")),
+      countsList(t("Rows in the file"), [
+        ["rows", t("Rows"), report.rows_total],
+        ["valid", t("Valid"), report.rows_valid],
+        ["problems", t("With problems"), rowsWithProblems]]),
       // Only a valid file is matched against the members (a committed one shows its result).
       report.status !== "validated" ? null : [
-        h("h3", "What importing it does"),
-        countsList("What importing it does", [
-          ["new", "New members", summary.new],
-          ["updated", "Updated", summary.updated],
-          ["unchanged", "Unchanged", summary.unchanged]])],
+        h("h3", t("What importing it does")),
+        countsList(t("What importing it does"), [
+          ["new", t("New members"), summary.new],
+          ["updated", t("Updated"), summary.updated],
+          ["unchanged", t("Unchanged"), summary.unchanged]])],
       report.ignored_columns && report.ignored_columns.length
-        ? h("p.hint.ignored-columns", `Columns not read: ${report.ignored_columns.join(", ")}.`) : null,
+        ? h("p.hint.ignored-columns", t("Columns not read: %(columns)s.", { columns: report.ignored_columns.join(", ") }))
+        : null,
       report.status === "validated" && report.expires_at
-        ? h("p.hint", `Import it before ${formatDateTime(report.expires_at)}; after that, upload the file again.`)
+        ? h("p.hint", t("Import it before %(when)s; after that, upload the file again.",
+          { when: formatDateTime(report.expires_at) }))
         : null,
       report.status === "expired"
-        ? h("p.hint", "This check expired before it was imported: upload the file again.") : null,
+        ? h("p.hint", t("This check expired before it was imported: upload the file again.")) : null,
       problemList(report));
     }
 
@@ -315,16 +331,16 @@ export default {
       }
       if (!answer.ok) {
         initial = h("div.alert", { role: "alert" }, h("p", answer.error.message),
-          h("p", h("a", { href: "#/district/import" }, "Start a new import")));
+          h("p", h("a", { href: "#/district/import" }, t("Start a new import"))));
       } else {
         initial = answer.data;
       }
     }
 
     const node = h("section.manager.district-import",
-      h("h1", "Import members"),
-      h("p.lead", "Enroll many member businesses at once from a spreadsheet. Porchlight checks every row and "
-        + "shows you what it found; members are saved only when you confirm."),
+      h("h1", t("Import members")),
+      h("p.lead", t("Enroll many member businesses at once from a spreadsheet. Porchlight checks every row and "
+        + "shows you what it found; members are saved only when you confirm.")),
       initial instanceof Node ? initial : null,
       uploadStep,
       reportBox);

@@ -8,13 +8,14 @@
 import { get } from "../../api.js";
 import { debounce } from "../../timing.js";
 import { confirmInPlace, errorCard, formatDateTime, h, loading, pill, replace, time } from "../../ui.js";
-import { countsList, plural, postWithRetry, retryWhen } from "./common.js";
+import { countsList, postWithRetry, retryWhen } from "./common.js";
+import { N_, t, tn, withElements } from "../../i18n.js";
 
 const PAGE_SIZE = 25;
 // Members per QR sheet download (the server allows DISTRICT_PDF_MAX_MEMBERS, 600 by default).
 const SHEET_SIZE = 500;
 // The API's "invited" status is every member not enrolled yet (sent an invitation or not).
-const STATUSES = [["", "All members"], ["invited", "Not enrolled yet"], ["enrolled", "Enrolled"]];
+const STATUSES = [["", t("All members")], ["invited", t("Not enrolled yet")], ["enrolled", t("Enrolled")]];
 
 function codeText(code) {
   if (!code) {
@@ -32,24 +33,37 @@ function memberCard(member) {
   return h("li.member-card", { dataset: { memberId: String(member.id), status: member.status } },
     h("h3", member.business_name),
     h("p.meta", pill(member.status === "enrolled" ? "enrolled" : member.invited_at ? "invited" : "not_invited"),
-      member.member_ref ? ` Ref. ${member.member_ref}` : null),
+      member.member_ref ? t(" Ref. %(member_ref)s", { member_ref: member.member_ref }) : null),
     member.contact_name ? h("p.member-contact", member.contact_name) : null,
     contact.length ? h("p.meta.member-reach", contact.join(" · ")) : null,
     member.address ? h("p.meta", member.address) : null,
     h("dl.member-cameras",
-      h("div", h("dt", "Cameras expected"), h("dd", String(member.cameras_expected ?? "–"))),
-      h("div", { dataset: { count: "registered" } }, h("dt", "Registered"), h("dd", String(member.cameras_registered ?? 0))),
-      h("div", { dataset: { count: "active" } }, h("dt", "Active"), h("dd", String(member.cameras_active ?? 0)))),
+      h("div", h("dt", t("Cameras expected")), h("dd", String(member.cameras_expected ?? "–"))),
+      h("div", { dataset: { count: "registered" } }, h("dt", t("Registered")), h("dd", String(member.cameras_registered ?? 0))),
+      h("div", { dataset: { count: "active" } }, h("dt", t("Active")), h("dd", String(member.cameras_active ?? 0)))),
     member.status === "enrolled"
-      ? h("p.meta", "Enrolled", member.enrolled_at ? [" ", time(member.enrolled_at)] : null, ".")
-      : h("p.meta", member.invited_at ? ["Invited ", time(member.invited_at), ", not enrolled yet."]
-        : "Not invited yet.",
-      code ? [" Enrollment code ", h("span.code", code),
-        member.code_status && member.code_status !== "active" ? ` (${member.code_status})` : null, "."] : null));
+      ? h("p.meta", member.enrolled_at ? withElements(t("Enrolled %(when)s."), { when: time(member.enrolled_at) })
+        : t("Enrolled."))
+      : h("p.meta", member.invited_at
+        ? withElements(t("Invited %(when)s, not enrolled yet."), { when: time(member.invited_at) })
+        : t("Not invited yet."),
+      code ? [" ", withElements(member.code_status && member.code_status !== "active"
+        ? t("Enrollment code %(code)s (%(status)s).", { status: member.code_status })
+        : t("Enrollment code %(code)s."), { code: h("span.code", code) })] : null));
+}
+
+// "Members 1–50 of 120." (" found" after a search or a filter), each case one whole sentence.
+function rangeText(first, last, total, filtered) {
+  const values = { first, last, total };
+  if (total === null) {
+    return filtered ? t("Members %(first)s–%(last)s found.", values) : t("Members %(first)s–%(last)s.", values);
+  }
+  return filtered ? t("Members %(first)s–%(last)s of %(total)s found.", values)
+    : t("Members %(first)s–%(last)s of %(total)s.", values);
 }
 
 export default {
-  title: "District dashboard",
+  title: N_("District dashboard"),
   async render(ctx) {
     let closed = false;
     const state = {
@@ -62,7 +76,7 @@ export default {
     if (!ctx.current) {
       return null;
     }
-    const heading = h("h1", "District dashboard");
+    const heading = h("h1", t("District dashboard"));
     if (!dashboard.ok) {
       return h("section.manager", heading,
         errorCard(dashboard.error, () => ctx.navigate("/district/members", { replace: true })));
@@ -74,19 +88,19 @@ export default {
 
     const totalsBody = h("div");
     const totalsBox = h("section.district-totals", { "aria-labelledby": "district-totals-title" },
-      h("h2", { id: "district-totals-title" }, "Participation"), totalsBody);
+      h("h2", { id: "district-totals-title" }, t("Participation")), totalsBody);
     function drawTotals() {
       replace(totalsBody,
-        countsList("Participation", [
-          ["members", "Members", totals.members],
-          ["invited", "Invited", totals.invited],
-          ["enrolled", "Enrolled", totals.enrolled],
-          ["cameras_expected", "Cameras expected", totals.cameras_expected],
-          ["cameras_registered", "Cameras registered", totals.cameras_registered],
-          ["cameras_active", "Cameras active", totals.cameras_active]]),
-        h("p.hint", "Invited: sent an SMS invitation or printed on a QR sheet."),
-        totals.members ? null : h("p.empty", "No members yet: ",
-          h("a", { href: "#/district/import" }, "import your member spreadsheet"), " to start."));
+        countsList(t("Participation"), [
+          ["members", t("Members"), totals.members],
+          ["invited", t("Invited"), totals.invited],
+          ["enrolled", t("Enrolled"), totals.enrolled],
+          ["cameras_expected", t("Cameras expected"), totals.cameras_expected],
+          ["cameras_registered", t("Cameras registered"), totals.cameras_registered],
+          ["cameras_active", t("Cameras active"), totals.cameras_active]]),
+        h("p.hint", t("Invited: sent an SMS invitation or printed on a QR sheet.")),
+        totals.members ? null : h("p.empty", withElements(t("No members yet: %(import)s to start."),
+          { import: h("a", { href: "#/district/import" }, t("import your member spreadsheet")) })));
     }
     drawTotals();
 
@@ -113,17 +127,18 @@ export default {
     };
     const smsBox = confirmInPlace({
       className: "sms-invite",
-      label: "Send SMS invitations…",
+      label: t("Send SMS invitations…"),
       startClass: "primary",
-      question: () => `Send an SMS invitation with their enrollment link to the ${plural(waitingCount, "member")} `
-        + "not enrolled yet? Members who opted out of text messages, have no mobile number or were already sent "
-        + "one are skipped.",
-      groupLabel: "Confirm sending SMS invitations",
-      yes: "Yes, send the invitations",
-      no: "Cancel",
+      question: () => tn("Send an SMS invitation with their enrollment link to the %(count)s member not enrolled "
+        + "yet? Members who opted out of text messages, have no mobile number or were already sent one are skipped.",
+      "Send an SMS invitation with their enrollment link to the %(count)s members not enrolled yet? Members who "
+        + "opted out of text messages, have no mobile number or were already sent one are skipped.", waitingCount),
+      groupLabel: t("Confirm sending SMS invitations"),
+      yes: t("Yes, send the invitations"),
+      no: t("Cancel"),
       tone: "primary",
       act: () => {
-        replace(smsResult, h("p.loading", "Sending…"));
+        replace(smsResult, h("p.loading", t("Sending…")));
         return postWithRetry("/api/district/invitations/sms", {});
       },
       onDone: smsShown,
@@ -136,20 +151,22 @@ export default {
         const skipped = (data.skipped_opted_out || 0) + (data.skipped_no_phone || 0) + (data.skipped_enrolled || 0)
           + (data.skipped_already_invited || 0);
         const title = h("p.sms-headline", { tabindex: "-1" },
-          h("strong", data.queued ? `${plural(data.queued, "invitation")} queued.` : "No invitation was sent."),
-          data.queued ? " They go out over the next minutes." : "");
+          h("strong", data.queued ? tn("%(count)s invitation queued.", "%(count)s invitations queued.", data.queued)
+            : t("No invitation was sent.")),
+          data.queued ? t(" They go out over the next minutes.") : "");
         replace(smsResult, h("div.success", { dataset: { result: "sms" } },
           title,
-          countsList("SMS invitations", [
-            ["queued", "Queued", data.queued],
-            ["skipped_opted_out", "Skipped: opted out", data.skipped_opted_out],
-            ["skipped_no_phone", "Skipped: no mobile number", data.skipped_no_phone],
-            ["skipped_enrolled", "Skipped: already enrolled", data.skipped_enrolled],
-            ["skipped_already_invited", "Skipped: already sent", data.skipped_already_invited]]),
-          data.skipped_no_phone ? h("p.hint", "Members without a mobile number get their code from the printed QR sheet.")
+          countsList(t("SMS invitations"), [
+            ["queued", t("Queued"), data.queued],
+            ["skipped_opted_out", t("Skipped: opted out"), data.skipped_opted_out],
+            ["skipped_no_phone", t("Skipped: no mobile number"), data.skipped_no_phone],
+            ["skipped_enrolled", t("Skipped: already enrolled"), data.skipped_enrolled],
+            ["skipped_already_invited", t("Skipped: already sent"), data.skipped_already_invited]]),
+          data.skipped_no_phone ? h("p.hint", t("Members without a mobile number get their code from the printed QR sheet."))
             : null,
           data.message ? h("p.hint", data.message) : null));
-        ctx.announce(`${plural(data.queued || 0, "invitation")} queued, ${skipped} skipped.`);
+        ctx.announce(tn("%(count)s invitation queued, %(skipped)s skipped.",
+          "%(count)s invitations queued, %(skipped)s skipped.", data.queued || 0, { skipped }));
         if (data.queued) {
           refresh();
         }
@@ -157,9 +174,10 @@ export default {
       }
       const rateLimited = answer.status === 429;
       replace(smsResult, h("div.alert", { dataset: { status: String(answer.status) } },
-        h("p", { tabindex: "-1" }, h("strong", rateLimited ? "Too many invitations were sent just now." : "The invitations were not sent.")),
+        h("p", { tabindex: "-1" }, h("strong", rateLimited ? t("Too many invitations were sent just now.") : t("The invitations were not sent."))),
         h("p", rateLimited
-          ? `Porchlight limits how fast text messages go out. You can send again ${retryWhen(answer.retryAfter)}.`
+          ? t("Porchlight limits how fast text messages go out. You can send again %(when)s.",
+            { when: retryWhen(answer.retryAfter) })
           : answer.error.message),
         rateLimited && answer.error.message ? h("p.hint", answer.error.message) : null));
     }
@@ -169,26 +187,27 @@ export default {
     if (waitingCount === 0) {
       // Nothing to print: everyone enrolled, or no member yet.
     } else if (waitingCount <= SHEET_SIZE) {
-      sheets.push(h("a.button", { href: "/api/district/invitations.pdf", download: "" }, "Print QR sheet (PDF)"));
+      sheets.push(h("a.button", { href: "/api/district/invitations.pdf", download: "" }, t("Print QR sheet (PDF)")));
     } else {
       for (let offset = 0; offset < waitingCount; offset += SHEET_SIZE) {
         const last = Math.min(waitingCount, offset + SHEET_SIZE);
         sheets.push(h("a", { href: `/api/district/invitations.pdf?offset=${offset}&limit=${SHEET_SIZE}`, download: "" },
-          `QR sheet, members ${offset + 1}–${last} (PDF)`));
+          t("QR sheet, members %(first)s–%(last)s (PDF)", { first: offset + 1, last })));
       }
     }
 
     const tools = h("section.district-tools", { "aria-labelledby": "district-tools-title" },
-      h("h2", { id: "district-tools-title" }, "Invitations and exports"),
+      h("h2", { id: "district-tools-title" }, t("Invitations and exports")),
       h("div.actions",
-        h("a.button", { href: "#/district/import" }, "Import members"),
-        h("a.button", { href: "/api/district/members.csv", download: "" }, "Export members (CSV)"),
+        h("a.button", { href: "#/district/import" }, t("Import members")),
+        h("a.button", { href: "/api/district/members.csv", download: "" }, t("Export members (CSV)")),
         sheets.length === 1 ? sheets[0] : null),
       sheets.length > 1 ? h("div.sheet-links",
-        h("p", `${plural(waitingCount, "member")} are not enrolled yet: print their QR sheet in parts.`),
+        h("p", tn("%(count)s member is not enrolled yet: print their QR sheet in parts.",
+          "%(count)s members are not enrolled yet: print their QR sheet in parts.", waitingCount)),
         h("ul.plain-list", sheets.map((link) => h("li", link)))) : null,
-      h("p.hint", "The QR sheet has one QR code per member not enrolled yet, with the business’s name, "
-        + "for door-to-door enrollment."),
+      h("p.hint", t("The QR sheet has one QR code per member not enrolled yet, with the business’s name, "
+        + "for door-to-door enrollment.")),
       smsBox,
       smsResult);
 
@@ -198,11 +217,11 @@ export default {
       autocomplete: "off", enterKeyHint: "search" });
     const filter = h("select", { id: "member-status", name: "status" },
       STATUSES.map(([value, text]) => h("option", { value, selected: value === state.status }, text)));
-    const filters = h("form.member-filters", { role: "search", "aria-label": "Find members" },
-      h("div.field", h("label", { for: "member-search" }, "Search by name, reference, phone or e-mail"), search),
-      h("div.field", h("label", { for: "member-status" }, "Show"), filter));
-    const listBox = h("div.member-list-box", loading("Loading members…"));
-    const pager = h("nav.pager", { "aria-label": "Pages of members" });
+    const filters = h("form.member-filters", { role: "search", "aria-label": t("Find members") },
+      h("div.field", h("label", { for: "member-search" }, t("Search by name, reference, phone or e-mail")), search),
+      h("div.field", h("label", { for: "member-status" }, t("Show")), filter));
+    const listBox = h("div.member-list-box", loading(t("Loading members…")));
+    const pager = h("nav.pager", { "aria-label": t("Pages of members") });
     const found = h("p.member-count", { role: "status", "aria-live": "polite" });
 
     function remember() {
@@ -244,11 +263,11 @@ export default {
       const first = members.length ? state.offset + 1 : 0;
       const last = state.offset + members.length;
       found.textContent = members.length
-        ? `Members ${first}–${last}${total !== null ? ` of ${total}` : ""}${state.q || state.status ? " found" : ""}.`
-        : (state.q || state.status ? "No member matches." : "No members yet.");
+        ? rangeText(first, last, total, Boolean(state.q || state.status))
+        : (state.q || state.status ? t("No member matches.") : t("No members yet."));
       replace(listBox, members.length
-        ? h("ul.cards.member-list", { "aria-label": "Members", tabindex: "-1" }, members.map(memberCard))
-        : h("p.empty", state.q || state.status ? "No member matches the search." : "No members yet."));
+        ? h("ul.cards.member-list", { "aria-label": t("Members"), tabindex: "-1" }, members.map(memberCard))
+        : h("p.empty", state.q || state.status ? t("No member matches the search.") : t("No members yet.")));
       drawPager(members.length, total);
       if (focusList) {
         (listBox.querySelector("ul") || found).focus();
@@ -261,8 +280,8 @@ export default {
         replace(pager);
         return;
       }
-      const previous = h("button", { type: "button", disabled: state.offset === 0 }, "Previous page");
-      const next = h("button", { type: "button", disabled: !hasMore }, "Next page");
+      const previous = h("button", { type: "button", disabled: state.offset === 0 }, t("Previous page"));
+      const next = h("button", { type: "button", disabled: !hasMore }, t("Next page"));
       previous.addEventListener("click", () => {
         state.offset = Math.max(0, state.offset - PAGE_SIZE);
         loadMembers({ focusList: true });
@@ -274,7 +293,7 @@ export default {
       const page = Math.floor(state.offset / PAGE_SIZE) + 1;
       const pages = total !== null ? Math.max(1, Math.ceil(total / PAGE_SIZE)) : null;
       replace(pager, h("div.actions", previous, next),
-        h("p.hint", pages ? `Page ${page} of ${pages}` : `Page ${page}`));
+        h("p.hint", pages ? t("Page %(page)s of %(pages)s", { page, pages }) : t("Page %(page)s", { page })));
     }
 
     const searchLater = debounce(() => { state.offset = 0; loadMembers(); }, 350);
@@ -303,17 +322,17 @@ export default {
     return {
       node: h("section.manager.district-dashboard",
         heading,
-        h("p.lead", districtName ? `${districtName}: ` : "", "who was invited, who enrolled, and their cameras."),
+        h("p.lead", districtName ? `${districtName}: ` : "", t("who was invited, who enrolled, and their cameras.")),
         totalsBox,
         tools,
         h("section.district-members", { "aria-labelledby": "district-members-title" },
-          h("h2", { id: "district-members-title" }, "Members"),
+          h("h2", { id: "district-members-title" }, t("Members")),
           filters,
           found,
           listBox,
           pager),
-        h("p.hint", "Porchlight shows districts who joined and their cameras — never the requests or footage "
-          + "members answer. ", `Figures as of ${formatDateTime(new Date().toISOString())}.`)),
+        h("p.hint", t("Porchlight shows districts who joined and their cameras — never the requests or footage "
+          + "members answer."), " ", t("Figures as of %(when)s.", { when: formatDateTime(new Date().toISOString()) }))),
       cleanup() {
         closed = true;
         searchLater.cancel();

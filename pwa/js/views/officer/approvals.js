@@ -10,18 +10,21 @@ import { get, patch, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors } from "../../forms.js";
 import { poll } from "../../timing.js";
 import { errorCard, field, formError, formatWindow, h, loading, replace, time } from "../../ui.js";
-import { agencyPolicy, exceededText, formatCoordinates, formatMetres, formatMinutes } from "./common.js";
+import {
+  agencyPolicy, exceededText, formatCoordinates, formatMetres, formatMinutes,
+} from "./common.js";
+import { N_, t, tn, withElements } from "../../i18n.js";
 
 const POLL_MS = 15000;
 
 export default {
-  title: "Approvals",
+  title: N_("Approvals"),
   async render(ctx) {
     const [policy, staffAnswer] = await Promise.all([agencyPolicy(), get("/api/agency/staff")]);
     const names = new Map((staffAnswer.ok ? staffAnswer.data : [])
-      .map((user) => [user.id, user.display_name || user.email || `Staff member ${user.id}`]));
-    const list = h("ul.cards.approval-list", { "aria-label": "Requests waiting for approval" });
-    const empty = h("p.empty", { hidden: true }, "No request is waiting for approval.");
+      .map((user) => [user.id, user.display_name || user.email || t("Staff member %(id)s", { id: user.id })]));
+    const list = h("ul.cards.approval-list", { "aria-label": t("Requests waiting for approval") });
+    const empty = h("p.empty", { hidden: true }, t("No request is waiting for approval."));
     const status = h("div.approval-status");
     const cards = new Map(); // request id → li
     const ownNotes = new Set(); // redraws of the notes on the supervisor's own requests
@@ -30,19 +33,19 @@ export default {
 
     function officerName(request) {
       if (request.officer_id === ctx.user.id) {
-        return "you";
+        return t("you");
       }
-      return names.get(request.officer_id) || (request.officer_id ? `officer ${request.officer_id}` : "a former officer");
+      return names.get(request.officer_id) || (request.officer_id ? t("officer %(officer_id)s", { officer_id: request.officer_id }) : t("a former officer"));
     }
 
     function card(request) {
       const reason = h("textarea", { id: `review-${request.id}-reason`, name: "reason", rows: 3, maxLength: 1000,
         required: true });
-      const approve = h("button.primary", { type: "submit", value: "approve" }, "Approve and send");
-      const reject = h("button.danger", { type: "submit", value: "reject" }, "Reject");
+      const approve = h("button.primary", { type: "submit", value: "approve" }, t("Approve and send"));
+      const reject = h("button.danger", { type: "submit", value: "reject" }, t("Reject"));
       const actions = h("div.actions", approve, reject);
       const form = h("form.review-form", { novalidate: true }, formError(),
-        field("Your reason", reason, { hint: "Recorded with your decision and in the audit log." }),
+        field(t("Your reason"), reason, { hint: t("Recorded with your decision and in the audit log.") }),
         actions);
       const mine = request.officer_id === ctx.user.id;
       const ownNote = mine ? h("p.own-request", { role: "note" }) : null;
@@ -50,12 +53,14 @@ export default {
         // Without the policy, no Approve button that could only fail: the request waits for someone else.
         replace(actions, allowSelf ? approve : null, reject);
         replace(ownNote, allowSelf
-          ? ["This is your own request. Your agency allows self-approval: if you approve it, it is marked ",
-            h("strong", "self-approved"), ", recorded in the audit log and counted on the public transparency report."]
-          : ["This is your own request, so ", h("strong", "another supervisor must approve it"),
-            ". It waits here until one does. If you are your agency’s only supervisor it keeps waiting, and expires ",
-            policy ? formatMinutes(policy.request_lifetime_hours * 60) : "at the end of the request lifetime",
-            " after it was made. You can still reject it, or withdraw it from the request page."]);
+          ? withElements(t("This is your own request. Your agency allows self-approval: if you approve it, it is "
+            + "marked %(self_approved)s, recorded in the audit log and counted on the public transparency report."),
+          { self_approved: h("strong", t("self-approved")) })
+          : withElements(t("This is your own request, so %(another)s. It waits here until one does. If you are your "
+            + "agency’s only supervisor it keeps waiting, and expires %(lifetime)s after it was made. You can still "
+            + "reject it, or withdraw it from the request page.", {
+            lifetime: policy ? formatMinutes(policy.request_lifetime_hours * 60) : t("at the end of the request lifetime"),
+          }), { another: h("strong", t("another supervisor must approve it")) }));
       }
       if (mine) {
         drawOwnNote();
@@ -63,17 +68,18 @@ export default {
       }
       const titleId = `approval-${request.id}-title`;
       const li = h("li", { dataset: { requestId: String(request.id) } },
-        h("h2", { id: titleId }, `Case ${request.case_number}`, h("span.meta-inline", ` · ${request.incident_type}`)),
-        h("p.meta", "Requested by ", officerName(request), ", ", time(request.created_at)),
+        h("h2", { id: titleId }, t("Case %(case_number)s", { case_number: request.case_number }), h("span.meta-inline", ` · ${request.incident_type}`)),
+        h("p.meta", withElements(t("Requested by %(officer)s, %(when)s"),
+          { officer: officerName(request), when: time(request.created_at) })),
         h("ul.exceeded", exceededText(request, policy).map((text) => h("li", text))),
         h("dl.card.stacked",
-          h("dt", "Justification"), h("dd.justification", request.justification || "(none given)"),
-          h("dt", "Summary"), h("dd", request.summary),
-          h("dt", "Time window"), h("dd", formatWindow(request.window_start, request.window_end)),
-          h("dt", "Area"), h("dd", `${formatMetres(request.radius_m)} around ${formatCoordinates(request.latitude,
-            request.longitude)}`)),
-        h("p", h("a", { href: `#/officer/requests/${request.id}` }, "Open the request",
-          h("span.visually-hidden", ` for case ${request.case_number}`))),
+          h("dt", t("Justification")), h("dd.justification", request.justification || t("(none given)")),
+          h("dt", t("Summary")), h("dd", request.summary),
+          h("dt", t("Time window")), h("dd", formatWindow(request.window_start, request.window_end)),
+          h("dt", t("Area")), h("dd", t("%(radius)s around %(point)s", { radius: formatMetres(request.radius_m),
+            point: formatCoordinates(request.latitude, request.longitude) }))),
+        h("p", h("a", { href: `#/officer/requests/${request.id}` }, t("Open the request"),
+          h("span.visually-hidden", t(" for case %(case_number)s", { case_number: request.case_number })))),
         ownNote,
         form);
       li.drawOwnNote = mine ? drawOwnNote : null;
@@ -82,8 +88,8 @@ export default {
         const action = event.submitter ? event.submitter.value : (mine && !allowSelf ? "reject" : "approve");
         clearErrors(form);
         if (!reason.value.trim()) {
-          showErrors(form, { message: "Please check the fields marked below.",
-            fields: { reason: [`Give the reason you ${action} this request.`] } });
+          showErrors(form, { message: t("Please check the fields marked below."),
+            fields: { reason: [t("Give the reason you %(action)s this request.", { action })] } });
           return;
         }
         setBusy(form, true);
@@ -100,11 +106,13 @@ export default {
         }
         const done = answer.data;
         const text = action === "approve"
-          ? `Case ${done.case_number} approved and sent: ${done.asks_total} camera${done.asks_total === 1 ? "" : "s"} asked.`
-          : `Case ${done.case_number} rejected.`;
+          ? tn("Case %(case_number)s approved and sent: %(count)s camera asked.",
+            "Case %(case_number)s approved and sent: %(count)s cameras asked.", done.asks_total,
+            { case_number: done.case_number })
+          : t("Case %(case_number)s rejected.", { case_number: done.case_number });
         removeCard(request.id);
         replace(status, h("p.success", { tabindex: "-1" }, text, " ",
-          h("a", { href: `#/officer/requests/${done.id}` }, "Open it")));
+          h("a", { href: `#/officer/requests/${done.id}` }, t("Open it"))));
         status.querySelector("p").focus();
         ctx.announce(text);
       });
@@ -151,13 +159,17 @@ export default {
       }
       empty.hidden = cards.size > 0;
       if (added && !first) {
-        ctx.announce(`${added} new request${added === 1 ? "" : "s"} waiting for approval.`);
+        ctx.announce(tn("%(count)s new request waiting for approval.", "%(count)s new requests waiting for approval.",
+          added));
       }
     }
 
-    const intro = h("p.lead", "These requests go beyond your agency's limits",
-      policy ? ` (${formatMetres(policy.max_radius_m)} radius, ${formatMinutes(policy.max_window_minutes)} of footage)` : "",
-      ". Approving sends them to owners and is counted publicly as an override.");
+    const intro = h("p.lead", policy
+      ? t("These requests go beyond your agency's limits (%(radius)s radius, %(window)s of footage). Approving sends "
+        + "them to owners and is counted publicly as an override.",
+      { radius: formatMetres(policy.max_radius_m), window: formatMinutes(policy.max_window_minutes) })
+      : t("These requests go beyond your agency's limits. Approving sends them to owners and is counted publicly "
+        + "as an override."));
 
     // --- the four-eyes policy setting --------------------------------------------------------
     const selfBox = h("input", { id: "allow-self-approval", name: "allow_self_approval", type: "checkbox",
@@ -179,18 +191,18 @@ export default {
       agencyPolicy({ fresh: true });
       ownNotes.forEach((draw) => draw());
       selfStatus.textContent = allowSelf
-        ? "Self-approval allowed. The change is in the audit log."
-        : "Self-approval not allowed: another supervisor approves. The change is in the audit log.";
+        ? t("Self-approval allowed. The change is in the audit log.")
+        : t("Self-approval not allowed: another supervisor approves. The change is in the audit log.");
     });
     const selfSetting = h("section.self-approval-setting", { "aria-labelledby": "self-approval-heading" },
-      h("h2", { id: "self-approval-heading" }, "Approving your own requests"),
-      h("p", "By default a request over the limits needs a second pair of eyes: a different supervisor than the one ",
-        "who made it must approve it. A supervisor’s own request waits in this queue for another supervisor; in an ",
-        "agency with a single supervisor it waits until it expires."),
+      h("h2", { id: "self-approval-heading" }, t("Approving your own requests")),
+      h("p", t("By default a request over the limits needs a second pair of eyes: a different supervisor than the one " +
+        "who made it must approve it. A supervisor’s own request waits in this queue for another supervisor; in an " +
+        "agency with a single supervisor it waits until it expires.")),
       h("label.check", { for: "allow-self-approval" }, selfBox,
-        "Allow a supervisor to approve their own over-limit request"),
-      h("p.hint", "When allowed, each such approval is marked self-approved on the request, recorded in the audit ",
-        "log and counted on the agency’s public transparency report. Changing this setting is recorded in the audit log."),
+        t("Allow a supervisor to approve their own over-limit request")),
+      h("p.hint", t("When allowed, each such approval is marked self-approved on the request, recorded in the audit " +
+        "log and counted on the agency’s public transparency report. Changing this setting is recorded in the audit log.")),
       selfStatus);
     replace(status, loading());
     await load({ first: true });
@@ -199,7 +211,7 @@ export default {
     const stop = poll((options) => load(options), POLL_MS);
     return {
       node: h("section.officer",
-        h("h1", "Approval queue"),
+        h("h1", t("Approval queue")),
         intro,
         status,
         empty,

@@ -1,18 +1,20 @@
 // The supervisor's audit log: the agency's events newest first, filtered (action, actor,
-// target, time), paged by seq ("Show older"), the chain's verification status, and a CSV
-// export of the same selection. Evidence holds show as hold.placed / hold.released.
+// target, time), paged ("Show older"), the verification of the agency's chain and of the
+// sealed history chain it continues, and a CSV export of the same selection. Evidence
+// holds show as hold.placed / hold.released.
 
 import { get } from "../../api.js";
 import { errorCard, h, loading, replace, time, words } from "../../ui.js";
+import { N_, t, tn, withElements } from "../../i18n.js";
 
 const PAGE = 50;
 const FILTERS = [
-  ["action", "Action", "text", "e.g. hold.placed, or ask.* for every ask event"],
-  ["actor_id", "Actor id", "number", null],
-  ["target_type", "Target type", "text", "e.g. footage_request, clip, evidence_hold"],
-  ["target_id", "Target id", "text", null],
-  ["from", "From", "datetime-local", null],
-  ["to", "Until", "datetime-local", null],
+  ["action", t("Action"), "text", t("e.g. hold.placed, or ask.* for every ask event")],
+  ["actor_id", t("Actor id"), "number", null],
+  ["target_type", t("Target type"), "text", t("e.g. footage_request, clip, evidence_hold")],
+  ["target_id", t("Target id"), "text", null],
+  ["from", t("From"), "datetime-local", null],
+  ["to", t("Until"), "datetime-local", null],
 ];
 
 // A datetime-local value ("2026-05-01T14:30") is local time; the API wants ISO with a zone.
@@ -52,42 +54,63 @@ function detailsText(details) {
 }
 
 function eventItem(event) {
-  const actor = event.actor_id ? `${words(event.actor_role || "user")} #${event.actor_id}` : "the system";
+  const actor = event.actor_id ? `${words(event.actor_role || "user")} #${event.actor_id}` : t("the system");
   const target = event.target_type ? `${words(event.target_type)} ${event.target_id ?? ""}`.trim() : null;
   const details = detailsText(event.details);
   const hold = event.action.startsWith("hold.");
-  return h(`li.audit-event${hold ? ".audit-hold" : ""}`, { dataset: { seq: String(event.seq), action: event.action } },
-    h("p.audit-head", h("strong", event.action), h("span.meta-inline", ` · #${event.seq}`)),
-    h("p.meta", time(event.occurred_at), " · by ", actor, target ? [" · ", target] : null),
+  return h(`li.audit-event${hold ? ".audit-hold" : ""}`,
+    { dataset: { seq: String(event.seq), chain: event.chain, action: event.action } },
+    h("p.audit-head", h("strong", event.action), h("span.meta-inline", " · ", event.chain === "history"
+      ? t("history #%(seq)s", { seq: event.seq }) : `#${event.seq}`)),
+    h("p.meta", time(event.occurred_at), " · ", t("by %(actor)s", { actor }), target ? [" · ", target] : null),
     details ? h("p.audit-details", details) : null);
 }
 
+// One chain's line: the agency's own (where its writes go) or the sealed history chain it
+// continues (everything from before chains were per agency, every agency's events).
+function chainLine(chain) {
+  const name = chain.kind === "history" ? t("History chain (sealed)") : t("Your agency's chain");
+  const head = h("code.hash", { title: chain.last_hash }, `${chain.last_hash.slice(0, 16)}…`);
+  const length = tn("%(count)s event", "%(count)s events", chain.length);
+  if (chain.ok) {
+    return h("li.chain-ok", { dataset: { chain: chain.chain } },
+      h("strong", name), ` · ${length} · `, withElements(t("head %(hash)s"), { hash: head }), " · ", t("verified"));
+  }
+  const problem = chain.problem;
+  return h("li.chain-broken", { dataset: { chain: chain.chain } },
+    h("strong", name), ` · ${length} · `, withElements(t("head %(hash)s"), { hash: head }), " · ",
+    h("strong", t("broken at seq %(seq)s", { seq: problem.seq })), h("br"), problem.message, h("br"),
+    h("span.meta", problem.in_your_agency ? t("The event belongs to your agency.") : t("The event is not one of "
+      + "your agency's; the operator of this Porchlight has been shown the same position.")));
+}
+
 function chainCard(status) {
+  const chains = h("ul.chain-list", (status.chains || []).map(chainLine));
+  const checked = h("p.meta", withElements(t("Checked %(when)s."), { when: time(status.checked_at) }));
   if (status.ok) {
     return h("div.chain-status.chain-ok", { role: "status" },
-      h("p", h("strong", "Chain verified."), ` ${status.events_checked} events checked, none changed, inserted or `
-        + "deleted."),
-      h("p.meta", "Checked ", time(status.checked_at), "."));
+      h("p", h("strong", t("Chains verified.")), " ",
+        tn("%(count)s event checked, none changed, inserted or deleted.",
+          "%(count)s events checked, none changed, inserted or deleted.", status.events_checked)),
+      chains, checked);
   }
-  const problem = status.problem;
   return h("div.chain-status.chain-broken", { role: "alert" },
-    h("p", h("strong", "The chain does not verify."), ` First problem at seq ${problem.seq}: ${problem.message}`),
-    h("p.meta", problem.in_your_agency ? "The event belongs to your agency." : "The event is not one of your "
-      + "agency's; the operator of this Porchlight has been shown the same position."),
-    h("p.meta", "Checked ", time(status.checked_at), "."));
+    h("p", h("strong", t("A chain does not verify.")), " ",
+      t("Everything after the first problem can no longer be trusted until it is explained.")),
+    chains, checked);
 }
 
 export default {
-  title: "Audit log",
+  title: N_("Audit log"),
   async render(ctx) {
     const filters = {};
     for (const [name] of FILTERS) {
       filters[name] = ctx.query.get(name) || "";
     }
     const active = FILTERS.filter(([name]) => filters[name]).map(([, label]) => label.toLowerCase()).join(", ");
-    const chain = h("div.chain-box", loading("Verifying the chain…"));
-    const list = h("ul.cards.audit-list", { "aria-label": "Audit events, newest first" });
-    const more = h("button", { type: "button", hidden: true }, "Show older events");
+    const chain = h("div.chain-box", loading(t("Verifying the chains…")));
+    const list = h("ul.cards.audit-list", { "aria-label": t("Audit events, newest first") });
+    const more = h("button", { type: "button", hidden: true }, t("Show older events"));
     const results = h("div.audit-results", loading());
     const count = h("p.hint", { role: "status", "aria-live": "polite" });
     let cursor = null;
@@ -103,11 +126,11 @@ export default {
         hint ? h("p.hint", { id: `${id}-hint` }, hint) : null,
         input);
     });
-    const form = h("form.audit-filters", { novalidate: true, "aria-label": "Filter the audit log" },
+    const form = h("form.audit-filters", { novalidate: true, "aria-label": t("Filter the audit log") },
       h("div.filter-grid", inputs),
       h("div.actions",
-        h("button.primary", { type: "submit" }, "Apply filters"),
-        h("a.button", { href: "#/officer/audit" }, "Clear")));
+        h("button.primary", { type: "submit" }, t("Apply filters")),
+        h("a.button", { href: "#/officer/audit" }, t("Clear"))));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const chosen = {};
@@ -119,7 +142,7 @@ export default {
     });
 
     const csv = h("a.button", { href: `/api/agency/audit.csv${apiQuery(filters)}`, download: "" },
-      "Export these events as CSV");
+      t("Export these events as CSV"));
 
     async function loadPage() {
       more.disabled = true;
@@ -138,9 +161,10 @@ export default {
       shown += answer.data.events.length;
       cursor = answer.data.next_cursor;
       more.hidden = cursor === null;
-      count.textContent = shown ? `${shown} event${shown === 1 ? "" : "s"} shown${cursor ? "; older ones below" : ""}.`
-        : "";
-      replace(results, shown ? list : h("p.empty", "No events match these filters."), more);
+      count.textContent = !shown ? ""
+        : cursor ? tn("%(count)s event shown; older ones below.", "%(count)s events shown; older ones below.", shown)
+          : tn("%(count)s event shown.", "%(count)s events shown.", shown);
+      replace(results, shown ? list : h("p.empty", t("No events match these filters.")), more);
     }
     more.addEventListener("click", () => loadPage());
 
@@ -151,16 +175,17 @@ export default {
     });
     await loadPage();
     return h("section.officer.audit",
-      h("h1", "Audit log"),
-      h("p", "Every state change and every access to footage in your agency, in an append-only, hash-chained "
-        + "log. Owners appear by account number only."),
-      h("h2", "Chain status"),
+      h("h1", t("Audit log")),
+      h("p", t("Every state change and every access to footage in your agency, in an append-only, hash-chained "
+        + "log: your agency's own chain, which continues the sealed history chain of the events from before "
+        + "each agency had its own. Owners appear by account number only.")),
+      h("h2", t("Chain status")),
       chain,
       h("details.audit-filter-box", { open: Object.values(filters).some(Boolean) },
-        h("summary", "Filter events", h("span.meta-inline", active ? ` (${active})` : "")),
+        h("summary", t("Filter events"), h("span.meta-inline", active ? ` (${active})` : "")),
         form),
       h("p", csv),
-      h("h2", "Events"),
+      h("h2", t("Events")),
       count,
       results);
   },

@@ -6,6 +6,7 @@
 
 import { get } from "../../api.js";
 import { h, words } from "../../ui.js";
+import { t } from "../../i18n.js";
 
 // --- the agency's policy ---------------------------------------------------------------
 
@@ -29,19 +30,20 @@ export function agencyPolicy({ fresh = false } = {}) {
 export function formatMinutes(minutes) {
   const total = Math.round(minutes);
   if (total >= 2880 && total % 1440 === 0) {
-    return `${total / 1440} days`;
+    return t("%(days)s days", { days: total / 1440 });
   }
   const hours = Math.floor(total / 60);
   const rest = total % 60;
   if (!hours) {
-    return `${rest} min`;
+    return t("%(rest)s min", { rest });
   }
-  return rest ? `${hours} h ${rest} min` : `${hours} h`;
+  return rest ? t("%(hours)s h %(rest)s min", { hours, rest }) : t("%(hours)s h", { hours });
 }
 
 export function formatMetres(metres) {
   const value = Number(metres);
-  return value >= 1000 ? `${(value / 1000).toFixed(value % 1000 ? 1 : 0)} km` : `${Math.round(value)} m`;
+  return value >= 1000 ? t("%(km)s km", { km: (value / 1000).toFixed(value % 1000 ? 1 : 0) })
+    : t("%(m)s m", { m: Math.round(value) });
 }
 
 // ["radius", "window"] of a request → readable sentences, with the policy's figures when known.
@@ -49,12 +51,15 @@ export function exceededText(request, policy) {
   const minutes = (new Date(request.window_end) - new Date(request.window_start)) / 60000;
   return (request.exceeded_limits || []).map((limit) => {
     if (limit === "radius") {
-      return `Radius ${formatMetres(request.radius_m)}` +
-        (policy ? ` — over the ${formatMetres(policy.max_radius_m)} limit` : " — over the agency's limit");
+      const radius = formatMetres(request.radius_m);
+      return policy ? t("Radius %(radius)s — over the %(limit)s limit", { radius, limit: formatMetres(policy.max_radius_m) })
+        : t("Radius %(radius)s — over the agency's limit", { radius });
     }
     if (limit === "window") {
-      return `Time window ${formatMinutes(minutes)}` +
-        (policy ? ` — over the ${formatMinutes(policy.max_window_minutes)} limit` : " — over the agency's limit");
+      const window = formatMinutes(minutes);
+      return policy ? t("Time window %(window)s — over the %(limit)s limit",
+        { window, limit: formatMinutes(policy.max_window_minutes) })
+        : t("Time window %(window)s — over the agency's limit", { window });
     }
     return limit;
   });
@@ -69,7 +74,7 @@ function outcomes(rules) {
     const text = words(state);
     return text.charAt(0).toUpperCase() + text.slice(1);
   };
-  return [["waiting", "Waiting", rules.open],
+  return [["waiting", t("Waiting"), rules.open],
     ...rules.states.filter((state) => !rules.isOpen(state)).map((state) => [state, label(state), [state]])];
 }
 
@@ -83,26 +88,26 @@ export function outcomeCounts(counts, rules) {
 export function countsList(request, rules, { all = true } = {}) {
   const items = outcomeCounts(request.counts, rules).filter((item) => all || item.value > 0);
   return h("dl.counts",
-    h("div", { dataset: { outcome: "asked" } }, h("dt", "Cameras asked"), h("dd", String(request.asks_total || 0))),
+    h("div", { dataset: { outcome: "asked" } }, h("dt", t("Cameras asked")), h("dd", String(request.asks_total || 0))),
     items.map((item) => h("div", { dataset: { outcome: item.key } }, h("dt", item.label), h("dd", String(item.value)))));
 }
 
 // "3 asked · 1 approved · 2 waiting" for list items.
 export function countsSentence(request, rules) {
   if (!request.asks_total) {
-    return request.status === "pending_approval" ? "Not sent yet: waiting for a supervisor" : "No cameras asked";
+    return request.status === "pending_approval" ? t("Not sent yet: waiting for a supervisor") : t("No cameras asked");
   }
   const parts = outcomeCounts(request.counts, rules).filter((item) => item.value > 0)
     .map((item) => `${item.value} ${item.label.toLowerCase()}`);
-  return [`${request.asks_total} asked`, ...parts].join(" · ");
+  return [t("%(asks_total)s asked", { asks_total: request.asks_total }), ...parts].join(" · ");
 }
 
 export const STATUS_WORDS = {
-  pending_approval: "Waiting for approval",
-  active: "Active",
-  rejected: "Rejected",
-  cancelled: "Cancelled",
-  expired: "Expired",
+  pending_approval: t("Waiting for approval"),
+  active: t("Active"),
+  rejected: t("Rejected"),
+  cancelled: t("Cancelled"),
+  expired: t("Expired"),
 };
 
 // --- times for datetime-local inputs -------------------------------------------------------

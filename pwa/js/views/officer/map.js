@@ -9,12 +9,13 @@ import { bearingText, createMap, currentPosition, mapSettings } from "../../map.
 import { debounce } from "../../timing.js";
 import { errorCard, field, h, replace } from "../../ui.js";
 import { formatCoordinates, formatMetres, parseCoordinate } from "./common.js";
+import { N_, t, tn } from "../../i18n.js";
 
 const RADII = [250, 500, 1000, 2000, 5000];
 const DEFAULT_RADIUS = 1000;
 
 export default {
-  title: "Camera map",
+  title: N_("Camera map"),
   async render(ctx) {
     const settings = await mapSettings();
     const [startLat, startLon] = settings.center;
@@ -30,19 +31,19 @@ export default {
       autocomplete: "off", spellcheck: false, value: startLon.toFixed(5) });
     const radiusSelect = h("select", { id: "map-radius", name: "radius_m" },
       RADII.map((r) => h("option", { value: String(r), selected: r === DEFAULT_RADIUS }, formatMetres(r))));
-    const locateButton = h("button", { type: "button" }, "Use my location");
+    const locateButton = h("button", { type: "button" }, t("Use my location"));
     const formMessage = h("p.form-error", { role: "alert", hidden: true });
     const form = h("form.map-search", { novalidate: true },
       formMessage,
-      h("div.coordinates", field("Latitude", latInput), field("Longitude", lonInput)),
-      field("Within", radiusSelect),
-      h("div.actions", h("button.primary", { type: "submit" }, "Show cameras here"), locateButton));
+      h("div.coordinates", field(t("Latitude"), latInput), field(t("Longitude"), lonInput)),
+      field(t("Within"), radiusSelect),
+      h("div.actions", h("button.primary", { type: "submit" }, t("Show cameras here")), locateButton));
 
     const mapBox = h("div.map.map-officer.map-cameras", { role: "region", "aria-label":
-      "Map of registered cameras. Moving it lists the cameras around its centre below." });
+      t("Map of registered cameras. Moving it lists the cameras around its centre below.") });
     const summary = h("p.camera-summary", { role: "status", "aria-live": "polite", "aria-atomic": "true" },
-      "Loading cameras…");
-    const list = h("ul.cards.camera-list", { "aria-label": "Cameras" });
+      t("Loading cameras…"));
+    const list = h("ul.cards.camera-list", { "aria-label": t("Cameras") });
     const problem = h("div");
 
     function draw(cameras, lat, lon, radiusM) {
@@ -50,25 +51,28 @@ export default {
       layers = [];
       replace(problem);
       summary.dataset.count = String(cameras.length);
-      summary.textContent = `${cameras.length === 1 ? "1 camera" : `${cameras.length} cameras`} within ` +
-        `${formatMetres(radiusM)} of ${formatCoordinates(lat, lon)}.`;
+      summary.textContent = tn("%(count)s camera within %(radius)s of %(point)s.",
+        "%(count)s cameras within %(radius)s of %(point)s.", cameras.length,
+        { radius: formatMetres(radiusM), point: formatCoordinates(lat, lon) });
       replace(list, cameras.map((camera, index) => {
-        const label = `Camera ${index + 1}`;
+        const label = t("Camera %(number)s", { number: index + 1 });
         if (map) {
           layers.push(map.camera(camera.latitude, camera.longitude, camera.bearing,
-            `${label}: ${formatMetres(camera.distance_m)} away, facing ${bearingText(camera.bearing)}`));
+            t("%(label)s: %(distance)s away, facing %(bearing)s",
+              { label, distance: formatMetres(camera.distance_m), bearing: bearingText(camera.bearing) })));
         }
-        const show = map ? h("button", { type: "button" }, "Show on map", h("span.visually-hidden", `: ${label}`)) : null;
+        const show = map ? h("button", { type: "button" }, t("Show on map"), h("span.visually-hidden", `: ${label}`)) : null;
         show?.addEventListener("click", () => {
           moveMap(camera.latitude, camera.longitude, 18);
           mapBox.scrollIntoView({ block: "center" });
         });
         return h("li.camera", { dataset: { cameraId: String(camera.id) } },
           h("h2", label),
-          h("p.meta", `${formatMetres(camera.distance_m)} away · facing ${bearingText(camera.bearing)}`,
-            camera.field_of_view ? ` · ${camera.field_of_view}° field of view` : ""),
+          h("p.meta", t("%(distance)s away · facing %(bearing)s",
+            { distance: formatMetres(camera.distance_m), bearing: bearingText(camera.bearing) }),
+            camera.field_of_view ? t(" · %(field_of_view)s° field of view", { field_of_view: camera.field_of_view }) : ""),
           h("p.meta.camera-coords", formatCoordinates(camera.latitude, camera.longitude),
-            camera.mode === "integrate" ? " · live access possible with the owner's consent" : ""),
+            camera.mode === "integrate" ? t(" · live access possible with the owner's consent") : ""),
           show);
       }));
       if (!cameras.length) {
@@ -85,7 +89,7 @@ export default {
         return;
       }
       if (!answer.ok) {
-        summary.textContent = "The cameras could not be loaded.";
+        summary.textContent = t("The cameras could not be loaded.");
         replace(problem, errorCard(answer.error, () => search(lat, lon, radiusM)));
         return;
       }
@@ -126,7 +130,7 @@ export default {
       if (lat === null || lon === null) {
         (lat === null ? latInput : lonInput).setAttribute("aria-invalid", "true");
         formMessage.hidden = false;
-        formMessage.textContent = "Type the latitude (-90 to 90) and longitude (-180 to 180) in decimal degrees.";
+        formMessage.textContent = t("Type the latitude (-90 to 90) and longitude (-180 to 180) in decimal degrees.");
         (lat === null ? latInput : lonInput).focus();
         return;
       }
@@ -143,7 +147,7 @@ export default {
       }
       if (!position) {
         formMessage.hidden = false;
-        formMessage.textContent = "Your location is not available (permission refused or no GPS fix). Type the coordinates instead.";
+        formMessage.textContent = t("Your location is not available (permission refused or no GPS fix). Type the coordinates instead.");
         return;
       }
       moveMap(position.lat, position.lon);
@@ -174,9 +178,9 @@ export default {
 
     return {
       node: h("section.officer",
-        h("h1", "Camera map"),
-        h("p.lead", "Registered cameras shared with your agency: where they are and which way they look. ",
-          "Owners stay anonymous."),
+        h("h1", t("Camera map")),
+        h("p.lead", t("Registered cameras shared with your agency: where they are and which way they look. " +
+          "Owners stay anonymous.")),
         mapBox,
         form,
         summary,

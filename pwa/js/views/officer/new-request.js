@@ -7,21 +7,24 @@
 
 import { get, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors } from "../../forms.js";
-import { createMap, currentPosition, mapSettings } from "../../map.js";
-import { debounce } from "../../timing.js";
+import { afterFirstPaint, debounce } from "../../timing.js";
 import { field, formError, h } from "../../ui.js";
 import {
   agencyPolicy, formatCoordinates, formatMetres, formatMinutes, localInputToIso, parseCoordinate,
   toLocalInput,
 } from "./common.js";
+import { N_, t, tn } from "../../i18n.js";
 
-const INCIDENT_TYPES = ["burglary", "theft", "vehicle theft", "robbery", "assault", "vandalism", "hit and run",
-  "shooting", "missing person", "fraud"];
+const INCIDENT_TYPES = ["burglary", "theft", t("vehicle theft"), "robbery", "assault", "vandalism", t("hit and run"),
+  "shooting", t("missing person"), "fraud"];
 const DEFAULT_WINDOW_MINUTES = 60;
 const HARD_MAX_RADIUS = 5000;
+// The map module (and through it Leaflet and the map settings) is loaded once the form is
+// drawn: kept out of the modules the screen waits for, it no longer delays the first paint.
+const mapModule = () => import("../../map.js");
 
 export default {
-  title: "New request",
+  title: N_("New request"),
   async render(ctx) {
     const policy = await agencyPolicy();
     if (!ctx.current) {
@@ -30,7 +33,7 @@ export default {
     const maxRadius = policy ? policy.max_radius_m : 500;
     const maxWindow = policy ? policy.max_window_minutes : 120;
     const sliderMax = Math.min(HARD_MAX_RADIUS, Math.max(maxRadius * 4, 1000));
-    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "this device's time zone";
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || t("this device's time zone");
 
     let point = null; // {lat, lon}
     let map = null;
@@ -46,11 +49,13 @@ export default {
       autocomplete: "off", spellcheck: false, placeholder: "43.04170" });
     const lonInput = h("input", { id: "req-longitude", name: "longitude", type: "text", inputMode: "decimal",
       autocomplete: "off", spellcheck: false, placeholder: "-87.90950" });
-    const locateButton = h("button", { type: "button" }, "Use my location");
-    const centreButton = h("button", { type: "button", hidden: true }, "Use the map centre");
+    const locateButton = h("button", { type: "button" }, t("Use my location"));
+    // There from the start (disabled until the map is): the map loads after the form, and a
+    // button appearing then would move everything below it.
+    const centreButton = h("button", { type: "button", disabled: true }, t("Use the map centre"));
     const locateStatus = h("p.hint", { role: "status" });
     const mapBox = h("div.map.map-officer.map-request", { role: "region", "aria-label":
-      "Map: tap to place the incident point. The coordinates fields below do the same." });
+      t("Map: tap to place the incident point. The coordinates fields below do the same.") });
 
     const radiusInput = h("input", { id: "req-radius", name: "radius_m", type: "range", min: 10, max: sliderMax,
       step: 10, value: String(Math.min(250, maxRadius)) });
@@ -76,52 +81,54 @@ export default {
       rows: 4 });
     const justificationInput = h("textarea", { id: "req-justification", name: "justification", maxLength: 1000,
       rows: 3 });
-    const justificationField = field("Justification for the supervisor", justificationInput, {
-      hint: "This request is over your agency's limits: say why it is needed. A supervisor reads it, " +
-        "decides, and the override is counted publicly." });
+    const justificationField = field(t("Justification for the supervisor"), justificationInput, {
+      hint: t("This request is over your agency's limits: say why it is needed. A supervisor reads it, " +
+        "decides, and the override is counted publicly.") });
     justificationField.hidden = true;
 
     // The live count: a polite live region whose text changes only when a count is known.
-    const countValue = h("p.match-count-value", "Set the incident point to see how many cameras match.");
+    const countValue = h("p.match-count-value", t("Set the incident point to see how many cameras match."));
     const countNote = h("p.hint.match-count-note");
     const countRegion = h("div.match-count", { id: "req-count", role: "status", "aria-live": "polite",
       "aria-atomic": "true" }, countValue, countNote);
-    const countBusy = h("p.hint.match-count-busy", { "aria-hidden": "true", hidden: true }, "Counting cameras…");
+    const countBusy = h("p.hint.match-count-busy", { "aria-hidden": "true", hidden: true }, t("Counting cameras…"));
 
-    const submitButton = h("button.primary", { type: "submit" }, "Send request");
+    const submitButton = h("button.primary", { type: "submit" }, t("Send request"));
 
     const form = h("form.request-form", { novalidate: true },
       formError(),
       h("fieldset",
-        h("legend", "Incident location"),
+        h("legend", t("Incident location")),
         h("div.actions", locateButton, centreButton),
         locateStatus,
         mapBox,
         h("div.coordinates",
-          field("Latitude", latInput),
-          field("Longitude", lonInput)),
-        h("p.hint", "Tap the map, use your location, or type the coordinates (decimal degrees).")),
+          field(t("Latitude"), latInput),
+          field(t("Longitude"), lonInput)),
+        h("p.hint", t("Tap the map, use your location, or type the coordinates (decimal degrees)."))),
       h("fieldset",
-        h("legend", "Radius and time window"),
+        h("legend", t("Radius and time window")),
         h("div.field",
-          h("label", { for: "req-radius" }, "Radius ", radiusOutput),
+          h("label", { for: "req-radius" }, t("Radius"), " ", radiusOutput),
           h("p.hint", { id: "req-radius-hint" },
-            `Up to ${formatMetres(maxRadius)} without a supervisor's approval (at most ${formatMetres(HARD_MAX_RADIUS)}).`),
+            t("Up to %(radius)s without a supervisor's approval (at most %(hard_max)s).",
+              { radius: formatMetres(maxRadius), hard_max: formatMetres(HARD_MAX_RADIUS) })),
           radiusInput,
           radiusWarning,
           h("p.field-error", { id: "req-radius-error", hidden: true })),
-        field("From", startInput, {
-          hint: `Times on this device (${zone}). Up to ${formatMinutes(maxWindow)} without a supervisor's approval.` }),
-        field("To", endInput),
+        field(t("From"), startInput, {
+          hint: t("Times on this device (%(zone)s). Up to %(window)s without a supervisor's approval.",
+            { zone, window: formatMinutes(maxWindow) }) }),
+        field(t("To"), endInput),
         windowLength,
         windowWarning),
       h("fieldset",
-        h("legend", "Case details"),
-        field("Case number", caseInput),
-        field("Incident type", typeInput, { hint: "For example: burglary, hit and run." }),
+        h("legend", t("Case details")),
+        field(t("Case number"), caseInput),
+        field(t("Incident type"), typeInput, { hint: t("For example: burglary, hit and run.") }),
         typeList,
-        field("Summary for camera owners", summaryInput, {
-          hint: "Owners read this: say what happened and what to look for. No names of victims or suspects." }),
+        field(t("Summary for camera owners"), summaryInput, {
+          hint: t("Owners read this: say what happened and what to look for. No names of victims or suspects.") }),
         justificationField),
       countRegion,
       countBusy,
@@ -160,23 +167,23 @@ export default {
       const overRadius = limits.includes("radius");
       radiusWarning.hidden = !overRadius;
       radiusWarning.textContent = overRadius
-        ? `${formatMetres(value)} is over your agency's ${formatMetres(maxRadius)} limit: ` +
-          "a supervisor must approve this request, with your justification below."
+        ? t("%(radius)s is over your agency's %(limit)s limit: a supervisor must approve this request, with your "
+          + "justification below.", { radius: formatMetres(value), limit: formatMetres(maxRadius) })
         : "";
       const minutes = windowMinutes();
-      windowLength.textContent = minutes === null ? "Choose when the window starts and ends."
-        : minutes <= 0 ? "The window must end after it starts."
-          : `Window: ${formatMinutes(minutes)}.`;
+      windowLength.textContent = minutes === null ? t("Choose when the window starts and ends.")
+        : minutes <= 0 ? t("The window must end after it starts.")
+          : t("Window: %(window)s.", { window: formatMinutes(minutes) });
       const overWindow = limits.includes("window");
       windowWarning.hidden = !overWindow;
       windowWarning.textContent = overWindow
-        ? `${formatMinutes(minutes)} is longer than your agency's ${formatMinutes(maxWindow)} limit: ` +
-          "a supervisor must approve this request, with your justification below."
+        ? t("%(window)s is longer than your agency's %(limit)s limit: a supervisor must approve this request, with "
+          + "your justification below.", { window: formatMinutes(minutes), limit: formatMinutes(maxWindow) })
         : "";
       const over = limits.length > 0;
       justificationField.hidden = !over;
       justificationInput.required = over;
-      submitButton.textContent = over ? "Send to a supervisor for approval" : "Send request";
+      submitButton.textContent = over ? t("Send to a supervisor for approval") : t("Send request");
       return limits;
     }
 
@@ -217,13 +224,13 @@ export default {
       const ticket = ++previewTicket;
       if (!point) {
         countBusy.hidden = true;
-        setCount("Set the incident point to see how many cameras match.");
+        setCount(t("Set the incident point to see how many cameras match."));
         return;
       }
       const data = body({ preview: true });
       if (!data.window_start || !data.window_end) {
         countBusy.hidden = true;
-        setCount("Choose the time window to see how many cameras match.");
+        setCount(t("Choose the time window to see how many cameras match."));
         return;
       }
       countBusy.hidden = false;
@@ -236,17 +243,17 @@ export default {
         const { cameras, exceeded_limits: limits, needs_approval: needsApproval } = answer.data;
         drawLimits(limits);
         countRegion.dataset.cameras = String(cameras);
-        setCount(cameras === 1 ? "1 camera matches" : `${cameras} cameras match`,
-          (cameras === 0 ? "No registered camera shared with your agency holds video of that place and time. " : "") +
-          (needsApproval ? "Over a limit: a supervisor must approve before owners are asked." : ""));
+        setCount(cameras === 1 ? t("1 camera matches") : t("%(cameras)s cameras match", { cameras }),
+          (cameras === 0 ? t("No registered camera shared with your agency holds video of that place and time. ") : "") +
+          (needsApproval ? t("Over a limit: a supervisor must approve before owners are asked.") : ""));
       } else if (answer.error.fields) {
         delete countRegion.dataset.cameras;
         const messages = Object.entries(answer.error.fields)
           .map(([name, list]) => `${FIELD_WORDS[name] || name}: ${list.join(" ")}`);
-        setCount("No count yet: check the values below.", messages.join(" "));
+        setCount(t("No count yet: check the values below."), messages.join(" "));
       } else {
         delete countRegion.dataset.cameras;
-        setCount("The count could not be checked.", answer.error.message);
+        setCount(t("The count could not be checked."), answer.error.message);
       }
     }, 400);
 
@@ -263,7 +270,8 @@ export default {
       }
       cameraLayers.forEach((layer) => layer.remove());
       cameraLayers = answer.data.cameras.map((camera) =>
-        map.camera(camera.latitude, camera.longitude, camera.bearing, `Camera, ${formatMetres(camera.distance_m)} away`));
+        map.camera(camera.latitude, camera.longitude, camera.bearing, t("Camera, %(distance)s away",
+          { distance: formatMetres(camera.distance_m) })));
     }, 500);
 
     function drawPoint({ pan }) {
@@ -273,7 +281,7 @@ export default {
       if (pin) {
         pin.setLatLng([point.lat, point.lon]);
       } else {
-        pin = map.pin(point.lat, point.lon, { label: "Incident point", draggable: true,
+        pin = map.pin(point.lat, point.lon, { label: t("Incident point"), draggable: true,
           onMove: (lat, lon) => setPoint(lat, lon, { source: "drag" }) });
       }
       if (circle) {
@@ -297,46 +305,59 @@ export default {
       }
       drawPoint({ pan: source === "gps" || source === "typed" });
       if (source === "map" || source === "drag" || source === "centre") {
-        ctx.announce(`Incident point set at ${formatCoordinates(lat, lon)}.`);
+        ctx.announce(t("Incident point set at %(point)s.", { point: formatCoordinates(lat, lon) }));
       }
       refreshCount();
       showNearby();
     }
 
-    mapSettings().then((settings) => createMap(mapBox, {
-      center: settings.center, zoom: settings.zoom,
-      onTap: (lat, lon) => setPoint(lat, lon, { source: "map" }),
-    })).then((controller) => {
+    // The form first, the map after: Leaflet is the largest download of the screen.
+    (async () => {
+      await afterFirstPaint(mapBox);
+      if (closed) {
+        return;
+      }
+      const { createMap, mapSettings } = await mapModule();
+      const settings = await mapSettings();
+      const controller = await createMap(mapBox, {
+        center: settings.center, zoom: settings.zoom,
+        onTap: (lat, lon) => setPoint(lat, lon, { source: "map" }),
+      });
       if (closed) {
         controller?.remove();
         return;
       }
       map = controller;
+      centreButton.hidden = !map;
       if (map) {
-        centreButton.hidden = false;
+        centreButton.disabled = false;
         mapBox.dataset.ready = "true";
         drawPoint({ pan: true });
         showNearby();
       }
+    })().catch(() => {
+      centreButton.hidden = true; // no map module (offline before it was cached): the fields still work
     });
 
     // --- events --------------------------------------------------------------------------------
 
     locateButton.addEventListener("click", async () => {
       locateButton.disabled = true;
-      locateStatus.textContent = "Finding your location…";
-      const position = await currentPosition();
+      locateStatus.textContent = t("Finding your location…");
+      const position = await (await mapModule()).currentPosition();
       locateButton.disabled = false;
       if (closed) {
         return;
       }
       if (!position) {
-        locateStatus.textContent = "Your location is not available (permission refused or no GPS fix). " +
-          "Tap the map or type the coordinates instead.";
+        locateStatus.textContent = t("Your location is not available (permission refused or no GPS fix). " +
+          "Tap the map or type the coordinates instead.");
         return;
       }
-      locateStatus.textContent = "Incident point set to your location" +
-        (position.accuracy >= 1 ? ` (accurate to about ${Math.round(position.accuracy)} m).` : ".");
+      locateStatus.textContent = position.accuracy >= 1
+        ? t("Incident point set to your location (accurate to about %(metres)s m).",
+          { metres: Math.round(position.accuracy) })
+        : t("Incident point set to your location.");
       setPoint(position.lat, position.lon, { source: "gps" });
     });
 
@@ -382,13 +403,13 @@ export default {
       const problems = {};
       if (data.latitude === undefined || data.longitude === undefined) {
         problems[data.latitude === undefined ? "latitude" : "longitude"] =
-          ["Set the incident point: tap the map, use your location, or type the coordinates."];
+          [t("Set the incident point: tap the map, use your location, or type the coordinates.")];
       }
       if (!justificationField.hidden && !data.justification) {
-        problems.justification = ["Say why this request needs more than your agency's limits."];
+        problems.justification = [t("Say why this request needs more than your agency's limits.")];
       }
       if (Object.keys(problems).length) {
-        showErrors(form, { message: "Please check the fields marked below.", fields: problems });
+        showErrors(form, { message: t("Please check the fields marked below."), fields: problems });
         return;
       }
       setBusy(form, true);
@@ -406,17 +427,17 @@ export default {
       }
       const created = answer.data;
       ctx.announce(created.status === "pending_approval"
-        ? "Request saved: it waits for a supervisor's approval."
-        : `Request sent: ${created.asks_total} camera${created.asks_total === 1 ? "" : "s"} asked.`);
+        ? t("Request saved: it waits for a supervisor's approval.")
+        : tn("Request sent: %(count)s camera asked.", "Request sent: %(count)s cameras asked.", created.asks_total));
       ctx.navigate(`/officer/requests/${created.id}`);
     });
 
     drawLimits();
     const node = h("section.officer",
-      h("h1", "New footage request"),
-      policy ? null : h("p.alert", "Your agency's limits could not be loaded; the defaults are shown."),
-      h("p.lead", "Owners near the incident are asked for footage of the time window. ",
-        "You see how many cameras match before sending, and only counts afterwards — never who answered."),
+      h("h1", t("New footage request")),
+      policy ? null : h("p.alert", t("Your agency's limits could not be loaded; the defaults are shown.")),
+      h("p.lead", t("Owners near the incident are asked for footage of the time window. " +
+        "You see how many cameras match before sending, and only counts afterwards — never who answered.")),
       form);
     return {
       node,
@@ -434,6 +455,6 @@ export default {
 };
 
 const FIELD_WORDS = {
-  latitude: "Latitude", longitude: "Longitude", radius_m: "Radius", window_start: "From", window_end: "To",
-  case_number: "Case number", incident_type: "Incident type", summary: "Summary", justification: "Justification",
+  latitude: t("Latitude"), longitude: t("Longitude"), radius_m: t("Radius"), window_start: t("From"), window_end: t("To"),
+  case_number: t("Case number"), incident_type: t("Incident type"), summary: t("Summary"), justification: t("Justification"),
 };

@@ -1,5 +1,6 @@
 // One footage request: its status, counts per outcome (never which owner), the clips
-// arriving live — each playable, with its SHA-256 and a download —, cancelling, and
+// arriving live — each playable (its working copy), with the master's SHA-256, its
+// download and a link to the clip's own page (views/officer/clip.js) —, cancelling, and
 // for supervisors the evidence holds that keep the clips past retention.
 //
 // Videos use preload="none": every byte range fetched is recorded as a view that the
@@ -17,6 +18,7 @@ import {
 import {
   STATUS_WORDS, agencyPolicy, countsList, countsSentence, exceededText, formatCoordinates, formatMetres,
 } from "./common.js";
+import { N_, t, withElements } from "../../i18n.js";
 
 const POLL_MS = 4000;
 const OPEN = ["pending_approval", "active"];
@@ -24,24 +26,26 @@ const OPEN = ["pending_approval", "active"];
 function statusSentence(request) {
   switch (request.status) {
     case "pending_approval":
-      return "Over your agency's limits: it waits for a supervisor's approval. No owner has been asked yet.";
+      return t("Over your agency's limits: it waits for a supervisor's approval. No owner has been asked yet.");
     case "active":
       return request.expires_at
-        ? `Owners are being asked. The request closes ${relativeTime(request.expires_at)} (${formatDateTime(request.expires_at)}).`
-        : "Owners are being asked.";
+        ? t("Owners are being asked. The request closes %(relative)s (%(when)s).",
+          { relative: relativeTime(request.expires_at), when: formatDateTime(request.expires_at) })
+        : t("Owners are being asked.");
     case "rejected":
-      return "A supervisor rejected this request; no owner was asked.";
+      return t("A supervisor rejected this request; no owner was asked.");
     case "cancelled":
-      return `Cancelled ${formatDateTime(request.closed_at)}. Owners who had not answered are no longer asked.`;
+      return t("Cancelled %(when)s. Owners who had not answered are no longer asked.",
+        { when: formatDateTime(request.closed_at) });
     case "expired":
-      return `Expired ${formatDateTime(request.closed_at)}. Unanswered asks closed with it.`;
+      return t("Expired %(when)s. Unanswered asks closed with it.", { when: formatDateTime(request.closed_at) });
     default:
       return "";
   }
 }
 
 export default {
-  title: "Request",
+  title: N_("Request"),
   async render(ctx) {
     const id = ctx.params.id;
     if (!/^\d+$/.test(id)) {
@@ -53,7 +57,7 @@ export default {
       return notFound();
     }
     if (!first.ok || !rulesAnswer.ok) {
-      return h("section", h("h1", "Request"),
+      return h("section", h("h1", t("Request")),
         errorCard((first.ok ? rulesAnswer : first).error, () => ctx.navigate(`/officer/requests/${id}`)));
     }
     const rules = rulesAnswer.data;
@@ -65,16 +69,16 @@ export default {
 
     // --- header, status and counts ------------------------------------------------------------
 
-    const heading = h("h1", `Case ${request.case_number}`);
+    const heading = h("h1", t("Case %(case_number)s", { case_number: request.case_number }));
     const statusLine = h("p.request-status");
     const countsBox = h("div.request-counts");
-    const countsNote = h("p.hint", "Counts only: Porchlight never tells officers who approved, declined or did not answer.");
+    const countsNote = h("p.hint", t("Counts only: Porchlight never tells officers who approved, declined or did not answer."));
 
     function drawStatus() {
       replace(statusLine, pill(request.status), " ", STATUS_WORDS[request.status] || request.status, ". ",
         statusSentence(request),
         supervisor && request.status === "pending_approval"
-          ? [" ", h("a", { href: "#/officer/approvals" }, "Review it in the approval queue"), "."] : null);
+          ? [" ", h("a", { href: "#/officer/approvals" }, t("Review it in the approval queue")), "."] : null);
       replace(countsBox, countsList(request, rules));
       countsBox.dataset.total = String(request.asks_total || 0);
       drawDetails();
@@ -86,18 +90,18 @@ export default {
     const details = h("dl.card.stacked.request-details");
     function drawDetails() {
       const rows = [
-        ["Incident type", request.incident_type],
-        ["Summary (owners read this)", request.summary],
-        ["Location", formatCoordinates(request.latitude, request.longitude)],
-        ["Radius", formatMetres(request.radius_m)],
-        ["Time window", formatWindow(request.window_start, request.window_end)],
-        ["Created", time(request.created_at)],
-        request.activated_at ? ["Sent to owners", time(request.activated_at)] : null,
-        request.expires_at ? ["Closes", time(request.expires_at)] : null,
-        request.exceeded_limits?.length ? ["Over the limits", exceededText(request, policy).join("; ")] : null,
-        request.justification ? ["Justification", request.justification] : null,
-        request.reviewed_at ? [request.status === "rejected" ? "Rejected"
-          : request.self_approved ? "Self-approved (by the supervisor who made it)" : "Approved by a supervisor",
+        [t("Incident type"), request.incident_type],
+        [t("Summary (owners read this)"), request.summary],
+        [t("Location"), formatCoordinates(request.latitude, request.longitude)],
+        [t("Radius"), formatMetres(request.radius_m)],
+        [t("Time window"), formatWindow(request.window_start, request.window_end)],
+        [t("Created"), time(request.created_at)],
+        request.activated_at ? [t("Sent to owners"), time(request.activated_at)] : null,
+        request.expires_at ? [t("Closes"), time(request.expires_at)] : null,
+        request.exceeded_limits?.length ? [t("Over the limits"), exceededText(request, policy).join("; ")] : null,
+        request.justification ? [t("Justification"), request.justification] : null,
+        request.reviewed_at ? [request.status === "rejected" ? t("Rejected")
+          : request.self_approved ? t("Self-approved (by the supervisor who made it)") : t("Approved by a supervisor"),
         [time(request.reviewed_at), request.review_reason ? `: ${request.review_reason}` : ""]] : null,
       ].filter(Boolean);
       replace(details, rows.map(([term, value]) => [h("dt", term), h("dd", value)]));
@@ -106,46 +110,68 @@ export default {
     // --- clips -----------------------------------------------------------------------------------
 
     const clipItems = new Map(); // clip id → {li, signature}
-    const clipList = h("ul.cards.clip-list", { "aria-label": "Clips" });
-    const clipsEmpty = h("p.empty", "No clips yet. They appear here by themselves as owners upload them.");
+    const clipList = h("ul.cards.clip-list", { "aria-label": t("Clips") });
+    const clipsEmpty = h("p.empty", t("No clips yet. They appear here by themselves as owners upload them."));
 
     function clipSignature(clip) {
-      return `${clip.status}|${clip.received}|${clip.held}|${clip.retain_until}`;
+      const media = clip.media ? clip.media.status : "";
+      return `${clip.status}|${clip.received}|${clip.held}|${clip.retain_until}|${media}`;
+    }
+
+    // What the card plays: the working copy once made (an H.264 MP4 any browser plays);
+    // before working copies existed (no media state), the master itself.
+    function clipPlayer(clip, titleId) {
+      const media = clip.media || {};
+      if (clip.working_copy) {
+        return h("video", { controls: true, preload: "none", playsInline: true, src: clip.working_copy.content_url,
+          poster: clip.poster_url || undefined, "aria-labelledby": titleId });
+      }
+      if (media.status === "pending" || media.status === "processing") {
+        return h("p.making-copy", t("Making a playable copy from the master…"));
+      }
+      if (media.status === "failed") {
+        return h("p.copy-failed", t("No playable copy could be made: "), media.error || "",
+          t(" The master can still be downloaded."));
+      }
+      return h("video", { controls: true, preload: "none", playsInline: true, src: clip.content_url,
+        "aria-labelledby": titleId });
     }
 
     function clipItem(clip, number) {
       const titleId = `clip-${clip.id}-title`;
-      const title = h("h3", { id: titleId }, `Clip ${number}`);
+      const title = h("h3", { id: titleId }, t("Clip %(number)s", { number }));
       const li = h("li.clip", { dataset: { clipId: String(clip.id), status: clip.status } }, title);
       if (clip.status === "complete") {
-        const video = h("video", { controls: true, preload: "none", playsInline: true, src: clip.content_url,
-          "aria-labelledby": titleId });
         li.append(
-          video,
+          clipPlayer(clip, titleId),
           h("dl.clip-facts",
             h("dt", "SHA-256"), h("dd", h("code.sha256", { dataset: { sha256: clip.sha256 || "" } }, clip.sha256 || "")),
-            h("dt", "Size"), h("dd", formatBytes(clip.size), clip.container ? ` · ${clip.container}` : ""),
-            h("dt", "Received"), h("dd", clip.completed_at ? time(clip.completed_at) : ""),
-            h("dt", "Kept until"), h("dd.kept", keptText(clip))),
+            h("dt", t("Size")), h("dd", formatBytes(clip.size), clip.container ? ` · ${clip.container}` : ""),
+            h("dt", t("Received")), h("dd", clip.completed_at ? time(clip.completed_at) : ""),
+            h("dt", t("Kept until")), h("dd.kept", keptText(clip))),
           h("div.actions",
-            h("a.button", { href: clip.download_url, download: "" }, "Download clip",
-              h("span.visually-hidden", ` ${number}`))),
-          h("p.hint", "Check a download against the SHA-256 above. Every play and download is recorded, ",
-            "and the owner can see it."));
+            h("a.button", { href: clip.download_url, download: "" }, t("Download the master"),
+              h("span.visually-hidden", t(" of clip %(number)s", { number }))),
+            h("a.button", { href: `#/officer/clips/${clip.id}` }, t("Open clip"),
+              h("span.visually-hidden", ` ${number}`), t(": hashes, facts, recorder clock"))),
+          h("p.hint", t("Check a download against the SHA-256 above. Every play and download is recorded, " +
+            "and the owner can see it.")));
       } else if (clip.status === "uploading") {
         const percent = clip.size ? Math.floor((clip.received / clip.size) * 100) : 0;
         li.append(
-          h("p", "Arriving from the owner’s device…"),
+          h("p", t("Arriving from the owner’s device…")),
           h("progress", { max: clip.size || 1, value: clip.received || 0, "aria-labelledby": titleId }),
-          h("p.meta", `${formatBytes(clip.received || 0)} of ${formatBytes(clip.size || 0)} (${percent}%)`));
+          h("p.meta", t("%(received)s of %(size)s (%(percent)s)",
+            { received: formatBytes(clip.received || 0), size: formatBytes(clip.size || 0), percent: `${percent}%` })));
       } else {
-        li.append(h("p.meta", `Purged ${formatDateTime(clip.purged_at)} when the agency’s retention ended.`));
+        li.append(h("p.meta", t("Purged %(when)s when the agency’s retention ended.",
+          { when: formatDateTime(clip.purged_at) })));
       }
       return li;
     }
 
     function keptText(clip) {
-      return clip.held ? "Kept under an evidence hold" : clip.retain_until ? time(clip.retain_until) : "";
+      return clip.held ? t("Kept under an evidence hold") : clip.retain_until ? time(clip.retain_until) : "";
     }
 
     function drawClips(clips) {
@@ -157,7 +183,7 @@ export default {
         if (known && known.signature === signature) {
           return;
         }
-        if (known && known.status === "complete" && clip.status === "complete") {
+        if (known && known.status === "complete" && clip.status === "complete" && known.media === clip.media?.status) {
           // Only the hold or retention changed: never redraw a video the officer may be playing.
           const kept = known.li.querySelector("dd.kept");
           if (kept) {
@@ -175,11 +201,11 @@ export default {
         } else {
           clipList.append(li);
         }
-        clipItems.set(clip.id, { li, signature, status: clip.status });
+        clipItems.set(clip.id, { li, signature, status: clip.status, media: clip.media?.status });
       });
       clipsEmpty.hidden = ordered.length > 0;
       if (arrived) {
-        ctx.announce(arrived === 1 ? "A new clip arrived." : `${arrived} new clips arrived.`);
+        ctx.announce(arrived === 1 ? t("A new clip arrived.") : t("%(arrived)s new clips arrived.", { arrived }));
       }
     }
 
@@ -199,21 +225,21 @@ export default {
       }
       cancelControl = confirmInPlace({
         className: "cancel-request",
-        label: "Cancel this request",
+        label: t("Cancel this request"),
         startClass: "danger",
-        question: "Cancel this request? Owners who have not answered will no longer be asked. This cannot be undone.",
-        groupLabel: "Confirm cancelling",
-        yes: "Yes, cancel the request",
-        no: "Keep it",
+        question: t("Cancel this request? Owners who have not answered will no longer be asked. This cannot be undone."),
+        groupLabel: t("Confirm cancelling"),
+        yes: t("Yes, cancel the request"),
+        no: t("Keep it"),
         act: () => post(`/api/requests/${request.id}/cancel`),
         onDone: (answer) => {
           request = answer.data;
           drawStatus();
-          ctx.announce("Request cancelled.");
+          ctx.announce(t("Request cancelled."));
           heading.focus();
         },
       });
-      replace(cancelBox, h("h2", "Cancel"), h("p", "Withdraw the request if the footage is no longer needed."),
+      replace(cancelBox, h("h2", t("Cancel")), h("p", t("Withdraw the request if the footage is no longer needed.")),
         cancelControl);
     }
 
@@ -241,7 +267,7 @@ export default {
         event.preventDefault();
         clearErrors(form);
         if (!reason.value.trim()) {
-          showErrors(form, { message: "Please check the fields marked below.", fields: { reason: [missing] } });
+          showErrors(form, { message: t("Please check the fields marked below."), fields: { reason: [missing] } });
           return;
         }
         setBusy(form, true);
@@ -263,39 +289,41 @@ export default {
 
     function holdItem(hold) {
       const li = h("li", { dataset: { holdId: String(hold.id), active: String(hold.active) } },
-        h("p", hold.active ? pill("active") : pill("released"), " ", "Placed ", time(hold.placed_at)),
-        h("p", h("strong", "Reason: "), hold.reason),
-        hold.active ? null : h("p.meta", "Released ", time(hold.released_at),
-          hold.release_reason ? `: ${hold.release_reason}` : ""));
+        h("p", hold.active ? pill("active") : pill("released"), " ",
+          withElements(t("Placed %(when)s"), { when: time(hold.placed_at) })),
+        h("p", h("strong", t("Reason:")), " ", hold.reason),
+        hold.active ? null : h("p.meta", withElements(hold.release_reason
+          ? t("Released %(when)s: %(reason)s", { reason: hold.release_reason }) : t("Released %(when)s"),
+        { when: time(hold.released_at) })));
       if (hold.active && supervisor) {
         const form = holdReasonForm({
-          id: `release-${hold.id}-reason`, label: "Why release it", buttonClass: "button.danger",
-          hint: "Clips past the agency's retention are purged once released.", button: "Release the hold",
-          url: `/api/holds/${hold.id}/release`, missing: "Give the reason for releasing the hold.",
-          done: "Evidence hold released.",
+          id: `release-${hold.id}-reason`, label: t("Why release it"), buttonClass: "button.danger",
+          hint: t("Clips past the agency's retention are purged once released."), button: t("Release the hold"),
+          url: `/api/holds/${hold.id}/release`, missing: t("Give the reason for releasing the hold."),
+          done: t("Evidence hold released."),
         });
-        li.append(h("details", h("summary", "Release this hold"), form));
+        li.append(h("details", h("summary", t("Release this hold")), form));
       }
       return li;
     }
 
     function drawHolds(holds) {
-      const parts = [h("h2", "Evidence holds"),
-        h("p.hint", "A hold keeps this request's clips past the agency's retention period until it is released.")];
+      const parts = [h("h2", t("Evidence holds")),
+        h("p.hint", t("A hold keeps this request's clips past the agency's retention period until it is released."))];
       parts.push(holds.length
-        ? h("ul.cards.hold-list", { "aria-label": "Evidence holds" }, holds.map(holdItem))
-        : h("p.empty", "No evidence hold on this request."));
+        ? h("ul.cards.hold-list", { "aria-label": t("Evidence holds") }, holds.map(holdItem))
+        : h("p.empty", t("No evidence hold on this request.")));
       if (supervisor) {
         const form = holdReasonForm({
-          id: "hold-reason", label: "Reason for a new hold", button: "Place an evidence hold",
-          hint: "For example the case or court order that needs the clips kept.",
-          url: `/api/requests/${request.id}/holds`, missing: "Give the reason for the hold.",
-          done: "Evidence hold placed.",
+          id: "hold-reason", label: t("Reason for a new hold"), button: t("Place an evidence hold"),
+          hint: t("For example the case or court order that needs the clips kept."),
+          url: `/api/requests/${request.id}/holds`, missing: t("Give the reason for the hold."),
+          done: t("Evidence hold placed."),
         });
         form.classList.add("hold-form");
         parts.push(form);
       } else if (!holds.some((hold) => hold.active)) {
-        parts.push(h("p.hint", "A supervisor can place a hold."));
+        parts.push(h("p.hint", t("A supervisor can place a hold.")));
       }
       replace(holdsBox, parts);
     }
@@ -316,7 +344,7 @@ export default {
         if (sentence !== lastCounts || before !== request.status) {
           drawStatus();
           if (sentence !== lastCounts) {
-            ctx.announce(`Responses updated: ${sentence}.`);
+            ctx.announce(t("Responses updated: %(sentence)s.", { sentence }));
           }
           lastCounts = sentence;
         }
@@ -335,7 +363,8 @@ export default {
     const stop = poll(refresh, POLL_MS);
 
     const mapBox = h("div.map.map-officer.map-small", { role: "region", "aria-label":
-      `Map of the request area: ${formatMetres(request.radius_m)} around ${formatCoordinates(request.latitude, request.longitude)}` });
+      t("Map of the request area: %(radius)s around %(point)s",
+        { radius: formatMetres(request.radius_m), point: formatCoordinates(request.latitude, request.longitude) }) });
     createMap(mapBox, { center: [request.latitude, request.longitude], zoom: 16 }).then((controller) => {
       if (closed) {
         controller?.remove();
@@ -343,24 +372,24 @@ export default {
       }
       map = controller;
       if (map) {
-        map.pin(request.latitude, request.longitude, { label: "Incident point" });
+        map.pin(request.latitude, request.longitude, { label: t("Incident point") });
         const circle = map.circle(request.latitude, request.longitude, request.radius_m);
-        map.map.fitBounds(circle.getBounds(), { padding: [12, 12] });
+        map.map.fitBounds(circle.getBounds(), { padding: [12, 12], animate: false });
       }
     });
 
     const node = h("section.officer.request-page", { dataset: { requestId: String(request.id) } },
-      h("p.back", h("a", { href: "#/officer/requests" }, "← All requests")),
+      h("p.back", h("a", { href: "#/officer/requests" }, t("← All requests"))),
       heading,
       statusLine,
-      h("h2", "Responses"),
+      h("h2", t("Responses")),
       countsBox,
       countsNote,
-      h("h2", "Clips"),
+      h("h2", t("Clips")),
       clipsEmpty,
       clipList,
       firstClips.ok ? null : errorCard(firstClips.error),
-      h("h2", "Details"),
+      h("h2", t("Details")),
       details,
       mapBox,
       holdsBox,
@@ -381,7 +410,7 @@ export default {
 
 function notFound() {
   return h("section",
-    h("h1", "Request not found"),
-    h("p", "There is no such request in your agency."),
-    h("p", h("a.button", { href: "#/officer/requests" }, "All requests")));
+    h("h1", t("Request not found")),
+    h("p", t("There is no such request in your agency.")),
+    h("p", h("a.button", { href: "#/officer/requests" }, t("All requests"))));
 }

@@ -6,13 +6,14 @@ import { askRules } from "../../config.js";
 import { poll } from "../../timing.js";
 import { errorCard, formatWindow, h, loading, pill, relativeTime, replace } from "../../ui.js";
 import { STATUS_WORDS, countsSentence, formatMetres, outcomeCounts } from "./common.js";
+import { N_, t, tn } from "../../i18n.js";
 
 const POLL_MS = 10000;
-const FILTERS = [["", "All requests"], ["active", "Active"], ["pending_approval", "Waiting for approval"],
-  ["expired", "Expired"], ["cancelled", "Cancelled"], ["rejected", "Rejected"]];
+const FILTERS = [["", t("All requests")], ["active", t("Active")], ["pending_approval", t("Waiting for approval")],
+  ["expired", t("Expired")], ["cancelled", t("Cancelled")], ["rejected", t("Rejected")]];
 
 export default {
-  title: "Requests",
+  title: N_("Requests"),
   async render(ctx) {
     const status = FILTERS.some(([value]) => value === ctx.query.get("status")) ? ctx.query.get("status") : "";
     const filter = h("select", { id: "requests-filter", name: "status" },
@@ -38,7 +39,7 @@ export default {
         if (first) {
           replace(list, errorCard(answer.error, () => load({ first: true })));
         } else {
-          updated.textContent = `Could not refresh: ${answer.error.message}`;
+          updated.textContent = t("Could not refresh: %(message)s", { message: answer.error.message });
         }
         return;
       }
@@ -47,8 +48,9 @@ export default {
       drawTotals(requests);
       drawList(requests);
       announceChanges(requests);
-      updated.textContent = `Updated ${new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit",
-        second: "2-digit" })}; refreshes every ${POLL_MS / 1000} seconds.`;
+      const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+      updated.textContent = tn("Updated %(at)s; refreshes every %(count)s second.",
+        "Updated %(at)s; refreshes every %(count)s seconds.", POLL_MS / 1000, { at });
     }
 
     function drawTotals(requests) {
@@ -64,43 +66,44 @@ export default {
       }
       const cell = (key, label, value) => h("div", { dataset: { outcome: key } }, h("dt", label), h("dd", String(value)));
       replace(totals,
-        h("h2", { id: "requests-totals" }, "At a glance"),
+        h("h2", { id: "requests-totals" }, t("At a glance")),
         h("dl.counts", { "aria-labelledby": "requests-totals" },
-          cell("requests", "Requests", requests.length),
-          cell("active", "Active", byStatus.active || 0),
-          cell("pending_approval", "Awaiting approval", byStatus.pending_approval || 0),
-          cell("asked", "Cameras asked", asked),
-          cell("approved", "Approved", rules.uploadable.reduce((sum, state) => sum + (outcomes[state] || 0), 0)),
-          cell("delivered", "Delivered", outcomes.delivered || 0),
-          cell("declined", "Declined", outcomes.declined || 0),
-          cell("no_footage", "No footage", outcomes.no_footage || 0)));
+          cell("requests", t("Requests"), requests.length),
+          cell("active", t("Active"), byStatus.active || 0),
+          cell("pending_approval", t("Awaiting approval"), byStatus.pending_approval || 0),
+          cell("asked", t("Cameras asked"), asked),
+          cell("approved", t("Approved"), rules.uploadable.reduce((sum, state) => sum + (outcomes[state] || 0), 0)),
+          cell("delivered", t("Delivered"), outcomes.delivered || 0),
+          cell("declined", t("Declined"), outcomes.declined || 0),
+          cell("no_footage", t("No footage"), outcomes.no_footage || 0)));
     }
 
     function card(request) {
       const mine = request.officer_id === ctx.user.id;
       return h("li", { dataset: { requestId: String(request.id), status: request.status } },
         h("h3", h("a.stretch", { href: `#/officer/requests/${request.id}` },
-          `Case ${request.case_number}`, h("span.visually-hidden", `, ${request.incident_type}`))),
-        h("p.meta", pill(request.status), " ", request.incident_type, mine ? " · yours" : "",
+          t("Case %(case_number)s", { case_number: request.case_number }), h("span.visually-hidden", `, ${request.incident_type}`))),
+        h("p.meta", pill(request.status), " ", request.incident_type, mine ? t(" · yours") : "",
           request.self_approved ? [" · ", h("strong.self-approved", "self-approved")] : null),
         h("p.meta", formatWindow(request.window_start, request.window_end), " · ", formatMetres(request.radius_m)),
         h("p.meta.counts-sentence", countsSentence(request, rules)),
         request.status === "active" && request.expires_at
-          ? h("p.meta", `Owners can answer; it closes ${relativeTime(request.expires_at)}.`) : null);
+          ? h("p.meta", t("Owners can answer; it closes %(relative)s.", { relative: relativeTime(request.expires_at) }))
+          : null);
     }
 
     function drawList(requests) {
       if (requests.length === 0) {
         replace(list, h("p.empty", status
-          ? `No requests are ${STATUS_WORDS[status].toLowerCase()}.`
-          : "Your agency has made no footage requests yet."),
-        h("p", h("a.button.primary", { href: "#/officer/new" }, "New request")));
+          ? t("No requests are %(status)s.", { status: STATUS_WORDS[status].toLowerCase() })
+          : t("Your agency has made no footage requests yet.")),
+        h("p", h("a.button.primary", { href: "#/officer/new" }, t("New request"))));
         return;
       }
       // Keep focus on the link it was on when the list is redrawn.
       const focused = document.activeElement && list.contains(document.activeElement)
         ? document.activeElement.closest("li")?.dataset.requestId : null;
-      const ul = h("ul.cards.request-cards", { "aria-label": "Requests" }, requests.map(card));
+      const ul = h("ul.cards.request-cards", { "aria-label": t("Requests") }, requests.map(card));
       replace(list, ul);
       if (focused) {
         ul.querySelector(`li[data-request-id="${focused}"] a`)?.focus();
@@ -115,11 +118,12 @@ export default {
         const parts = [];
         if (changed.length) {
           parts.push(changed.length === 1
-            ? `Case ${changed[0].case_number} updated: ${countsSentence(changed[0], rules)}.`
-            : `${changed.length} requests updated.`);
+            ? t("Case %(case_number)s updated: %(counts)s.",
+              { case_number: changed[0].case_number, counts: countsSentence(changed[0], rules) })
+            : t("%(length)s requests updated.", { length: changed.length }));
         }
         if (added.length) {
-          parts.push(`${added.length} new request${added.length === 1 ? "" : "s"}.`);
+          parts.push(tn("%(count)s new request.", "%(count)s new requests.", added.length));
         }
         if (parts.length) {
           ctx.announce(parts.join(" "));
@@ -131,12 +135,12 @@ export default {
     await load({ first: true });
     const stop = poll((options) => load(options), POLL_MS);
     const node = h("section.officer",
-      h("h1", "Footage requests"),
-      h("div.actions", h("a.button.primary", { href: "#/officer/new" }, "New request"),
-        ctx.user.role === "supervisor" ? h("a.button", { href: "#/officer/approvals" }, "Approval queue") : null),
-      h("div.field", h("label", { for: "requests-filter" }, "Show"), filter),
+      h("h1", t("Footage requests")),
+      h("div.actions", h("a.button.primary", { href: "#/officer/new" }, t("New request")),
+        ctx.user.role === "supervisor" ? h("a.button", { href: "#/officer/approvals" }, t("Approval queue")) : null),
+      h("div.field", h("label", { for: "requests-filter" }, t("Show")), filter),
       totals,
-      h("h2", status ? STATUS_WORDS[status] : "All requests"),
+      h("h2", status ? STATUS_WORDS[status] : t("All requests")),
       list,
       updated);
     return {

@@ -1,7 +1,8 @@
 // Add or edit a camera: label, location (my location, a draggable pin, a map tap, or
 // typed coordinates — the fields work without the map), direction, field of view,
-// how long the recorder keeps video, weekly blackout hours, the agencies it is shared
-// with, and the owner's attestation that it films only public space.
+// how long the recorder keeps video, its recorder's clock (recorder-clock.js: a new reading,
+// or forgetting the one kept), weekly blackout hours, the agencies it is shared with, and
+// the owner's attestation that it films only public space.
 //
 // Right after the first camera (or when the owner arrives from enrollment, ?welcome=1)
 // the screen offers push notifications, saying why: that is when asking makes sense.
@@ -9,12 +10,16 @@
 import { del, get, patch, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors } from "../../forms.js";
 import { bearingText, createMap, currentPosition } from "../../map.js";
+import { homeScreenGuide, needsHomeScreen } from "../../ios-install.js";
 import { enablePush, pushState, pushSupported } from "../../push.js";
-import { confirmInPlace, errorCard, field, formError, h, time } from "../../ui.js";
+import { offsetText, recorderClockField } from "../../recorder-clock.js";
+import { confirmInPlace, errorCard, field, formatDateTime, formError, h, time } from "../../ui.js";
 import { DAYS } from "./common.js";
+import { N_, t } from "../../i18n.js";
 
-const COMPASS = [["N", "north", 0], ["NE", "north-east", 45], ["E", "east", 90], ["SE", "south-east", 135],
-  ["S", "south", 180], ["SW", "south-west", 225], ["W", "west", 270], ["NW", "north-west", 315]];
+const COMPASS = [[N_("N"), N_("north"), 0], [N_("NE"), N_("north-east"), 45], [N_("E"), N_("east"), 90],
+  [N_("SE"), N_("south-east"), 135], [N_("S"), N_("south"), 180], [N_("SW"), N_("south-west"), 225],
+  [N_("W"), N_("west"), 270], [N_("NW"), N_("north-west"), 315]];
 
 function numberOrNull(text) {
   if (text === undefined || text === null || String(text).trim() === "") {
@@ -38,30 +43,34 @@ function uniqueAgencies(user) {
 
 function pushOffer(ctx) {
   const status = h("p.push-status", { role: "status", "aria-live": "polite" });
-  const button = h("button.primary", { type: "button" }, "Turn on notifications");
+  const button = h("button.primary", { type: "button" }, t("Turn on notifications"));
   const box = h("section.card.push-offer", { "aria-labelledby": "push-offer-title" },
-    h("h2", { id: "push-offer-title" }, "Hear about requests"),
-    h("p", "Turn on notifications so you hear when an officer asks for footage near your camera. "
-      + "You answer each request yourself — nothing is shared without your answer."),
+    h("h2", { id: "push-offer-title" }, t("Hear about requests")),
+    h("p", t("Turn on notifications so you hear when an officer asks for footage near your camera. "
+      + "You answer each request yourself — nothing is shared without your answer.")),
     button,
     status);
+  if (needsHomeScreen()) {
+    button.replaceWith(homeScreenGuide());
+    return box;
+  }
   if (!pushSupported()) {
     button.hidden = true;
-    status.textContent = "This browser cannot show push notifications. Verify your mobile number in Settings "
-      + "to get a text message instead.";
+    status.textContent = t("This browser cannot show push notifications. Verify your mobile number in Settings "
+      + "to get a text message instead.");
     return box;
   }
   pushState().then((current) => {
     if (current.state === "enabled") {
       button.hidden = true;
-      status.textContent = "Notifications are already on for this device.";
+      status.textContent = t("Notifications are already on for this device.");
     } else if (current.state === "denied") {
-      status.textContent = current.message + " You can also verify your mobile number in Settings to get texts.";
+      status.textContent = current.message + t(" You can also verify your mobile number in Settings to get texts.");
     }
   });
   button.addEventListener("click", async () => {
     button.disabled = true;
-    status.textContent = "Turning on notifications…";
+    status.textContent = t("Turning on notifications…");
     const result = await enablePush();
     button.disabled = false;
     status.textContent = result.message;
@@ -78,19 +87,20 @@ function addedScreen(ctx, camera, offerPush) {
     .map((a) => a.name);
   return h("section.camera-added",
     h("div.success",
-      h("h1", "Camera added"),
-      h("p", `“${camera.label}” is registered`,
-        names.length ? ` and shared with ${names.join(", ")}.` : ". It is not shared with any agency yet.")),
+      h("h1", t("Camera added")),
+      h("p", names.length
+        ? t("“%(label)s” is registered and shared with %(agencies)s.", { label: camera.label, agencies: names.join(", ") })
+        : t("“%(label)s” is registered. It is not shared with any agency yet.", { label: camera.label }))),
     offerPush ? pushOffer(ctx) : null,
     h("div.actions",
-      h("a.button", { href: "#/cameras/new" }, "Add another camera"),
-      h("a.button", { href: "#/inbox" }, "Go to your inbox")));
+      h("a.button", { href: "#/cameras/new" }, t("Add another camera")),
+      h("a.button", { href: "#/inbox" }, t("Go to your inbox"))));
 }
 
 // --- the form --------------------------------------------------------------------------------
 
 export default {
-  title: "Camera",
+  title: N_("Camera"),
   async render(ctx) {
     const editing = ctx.params.id !== undefined;
     const welcome = ctx.query.get("welcome") === "1";
@@ -98,14 +108,14 @@ export default {
     let cameraCount = 0;
     if (editing) {
       if (!/^\d+$/.test(ctx.params.id)) {
-        return h("section", h("h1", "Camera not found"), h("p", h("a", { href: "#/cameras" }, "Your cameras")));
+        return h("section", h("h1", t("Camera not found")), h("p", h("a", { href: "#/cameras" }, t("Your cameras"))));
       }
       const answer = await get(`/api/cameras/${ctx.params.id}`);
       if (!answer.ok) {
-        return h("section", h("h1", answer.status === 404 ? "Camera not found" : "Edit camera"),
-          answer.status === 404 ? h("p", "There is no camera with this number in your account.")
+        return h("section", h("h1", answer.status === 404 ? t("Camera not found") : t("Edit camera")),
+          answer.status === 404 ? h("p", t("There is no camera with this number in your account."))
             : errorCard(answer.error, () => ctx.navigate(`/cameras/${ctx.params.id}`)),
-          h("p", h("a", { href: "#/cameras" }, "Your cameras")));
+          h("p", h("a", { href: "#/cameras" }, t("Your cameras"))));
       }
       camera = answer.data;
     } else {
@@ -128,9 +138,9 @@ export default {
     const initialLat = lat.value;
     const initialLon = lon.value;
     const locateStatus = h("p.locate-status", { role: "status", "aria-live": "polite" });
-    const locateButton = h("button", { type: "button" }, "Use my location");
+    const locateButton = h("button", { type: "button" }, t("Use my location"));
     const mapBox = h("div.map.camera-map", { role: "region",
-      "aria-label": "Map of the camera’s location. Tap the map or drag the pin to place the camera." });
+      "aria-label": t("Map of the camera’s location. Tap the map or drag the pin to place the camera.") });
 
     function position() {
       const la = numberOrNull(lat.value);
@@ -149,7 +159,7 @@ export default {
       }
       const where = position();
       if (where && bearing !== null) {
-        direction = mapController.camera(where.lat, where.lon, bearing, "Camera direction");
+        direction = mapController.camera(where.lat, where.lon, bearing, t("Camera direction"));
       }
     }
 
@@ -162,7 +172,7 @@ export default {
         marker.setLatLng([where.lat, where.lon]);
       } else {
         marker = mapController.pin(where.lat, where.lon, {
-          label: "Camera location (drag to move)", draggable: true,
+          label: t("Camera location (drag to move)"), draggable: true,
           onMove: (la, lo) => setPosition(la, lo, { center: false, source: "pin" }),
         });
       }
@@ -177,7 +187,7 @@ export default {
       lon.value = lo.toFixed(6);
       placePin(center);
       if (source === "pin" || source === "tap") {
-        locateStatus.textContent = `Camera placed at ${la.toFixed(5)}, ${lo.toFixed(5)}.`;
+        locateStatus.textContent = t("Camera placed at %(lat)s, %(lon)s.", { lat: la.toFixed(5), lon: lo.toFixed(5) });
       }
     }
 
@@ -186,17 +196,17 @@ export default {
 
     locateButton.addEventListener("click", async () => {
       locateButton.disabled = true;
-      locateStatus.textContent = "Finding your location…";
+      locateStatus.textContent = t("Finding your location…");
       const found = await currentPosition();
       locateButton.disabled = false;
       if (!found) {
-        locateStatus.textContent = "Your location could not be found. Allow location for this site, "
-          + "or place the pin on the map, or type the coordinates.";
+        locateStatus.textContent = t("Your location could not be found. Allow location for this site, "
+          + "or place the pin on the map, or type the coordinates.");
         return;
       }
       setPosition(found.lat, found.lon);
-      locateStatus.textContent = `Location found (accurate to about ${Math.round(found.accuracy || 0)} m). `
-        + "Drag the pin to where the camera is if it is off.";
+      locateStatus.textContent = t("Location found (accurate to about %(metres)s m). ", { metres: Math.round(found.accuracy || 0) })
+        + t("Drag the pin to where the camera is if it is off.");
     });
 
     async function setupMap() {
@@ -229,16 +239,16 @@ export default {
     const compassButtons = COMPASS.map(([short, name, degrees]) => h("button.compass", {
       type: "button", "aria-pressed": "false", dataset: { degrees: String(degrees) },
       onclick: () => setBearing(degrees),
-    }, h("span", { "aria-hidden": "true" }, short), h("span.visually-hidden", `Faces ${name}`)));
-    const clearBearing = h("button.link", { type: "button", onclick: () => setBearing(null) }, "Clear direction");
+    }, h("span", { "aria-hidden": "true" }, t(short)), h("span.visually-hidden", t("Faces %(name)s", { name: t(name) }))));
+    const clearBearing = h("button.link", { type: "button", onclick: () => setBearing(null) }, t("Clear direction"));
 
     function setBearing(value, fromRange = false) {
       bearing = value === null ? null : ((Math.round(value) % 360) + 360) % 360;
       if (!fromRange) {
         bearingRange.value = String(bearing ?? 0);
       }
-      bearingRange.setAttribute("aria-valuetext", bearing === null ? "not set" : bearingText(bearing));
-      bearingOut.textContent = bearing === null ? "Direction not set" : `Faces ${bearingText(bearing)}`;
+      bearingRange.setAttribute("aria-valuetext", bearing === null ? t("not set") : bearingText(bearing));
+      bearingOut.textContent = bearing === null ? t("Direction not set") : t("Faces %(direction)s", { direction: bearingText(bearing) });
       arrow.style.setProperty("--bearing", `${bearing ?? 0}deg`);
       arrow.classList.toggle("unset", bearing === null);
       for (const button of compassButtons) {
@@ -262,14 +272,14 @@ export default {
         const end = h("input", { id: `${base}-end`, name: `blackout_windows.${index}.end`, type: "time",
           value: window.end, required: true, onchange: (e) => { window.end = e.target.value; } });
         return h("fieldset.blackout",
-          h("legend", `Blackout ${index + 1}`),
-          field("Day", day),
-          h("div.time-pair", field("From", start), field("Until", end, { hint: "At or before “From”: the next day." })),
+          h("legend", t("Blackout %(number)s", { number: index + 1 })),
+          field(t("Day"), day),
+          h("div.time-pair", field(t("From"), start), field(t("Until"), end, { hint: t("At or before “From”: the next day.") })),
           h("button", { type: "button", onclick: () => {
             blackouts.splice(index, 1);
             drawBlackouts();
             addBlackout.focus();
-          } }, `Remove blackout ${index + 1}`));
+          } }, t("Remove blackout %(number)s", { number: index + 1 })));
       }));
     }
     const addBlackout = h("button", { type: "button", onclick: () => {
@@ -280,7 +290,7 @@ export default {
       if (last) {
         last.focus();
       }
-    } }, "Add blackout hours");
+    } }, t("Add blackout hours"));
 
     // --- sharing and attestation ---------------------------------------------------------------
     const shared = new Set(camera ? camera.shared_agency_ids : agencies.map((a) => a.id));
@@ -290,82 +300,103 @@ export default {
     const attest = h("input", { id: "camera-attest", name: "public_attestation", type: "checkbox",
       checked: Boolean(camera), disabled: Boolean(camera), "aria-describedby": "camera-attest-error" });
 
+    // --- the recorder's clock ------------------------------------------------------------------
+    const knownOffset = camera && camera.recorder_offset_s !== null && camera.recorder_offset_s !== undefined
+      ? camera.recorder_offset_s : null;
+    const clock = recorderClockField({ id: "camera-recorder-clock", name: "recorder_offset_s", remembered: knownOffset,
+      sentWith: t("this camera when you save") });
+    const forget = knownOffset === null ? null
+      : h("input", { id: "camera-recorder-forget", type: "checkbox", name: "recorder_forget" });
+    if (forget) {
+      forget.addEventListener("change", () => { clock.node.hidden = forget.checked; });
+    }
+    const clockSection = h("div.recorder-clock-setting",
+      knownOffset === null ? null
+        : h("p", camera.recorder_offset_at
+          ? t("Your recorder’s clock was %(offset)s when read on %(when)s.", { offset: offsetText(knownOffset), when: formatDateTime(camera.recorder_offset_at) })
+          : t("Your recorder’s clock was %(offset)s.", { offset: offsetText(knownOffset) }),
+          " ", t("Requests for this camera give their time as your recorder shows it, too.")),
+      clock.node,
+      forget ? h("label.check", { for: "camera-recorder-forget" }, forget,
+        t(" Forget it: requests then give only the real time")) : null);
+
     // --- the form -------------------------------------------------------------------------------
     const form = h("form.camera-form", { novalidate: true },
       formError(),
-      field("Name", h("input", { id: "camera-label", name: "label", type: "text", maxLength: 120, required: true,
-        autocomplete: "off", value: camera ? camera.label : "", placeholder: "Front porch" }),
-      { hint: "For you: it is what your requests will call this camera." }),
+      field(t("Name"), h("input", { id: "camera-label", name: "label", type: "text", maxLength: 120, required: true,
+        autocomplete: "off", value: camera ? camera.label : "", placeholder: t("Front porch") }),
+      { hint: t("For you: it is what your requests will call this camera.") }),
       h("fieldset.location",
-        h("legend", "Where the camera is"),
+        h("legend", t("Where the camera is")),
         h("div.actions", locateButton),
         locateStatus,
         mapBox,
         h("div.coords",
-          field("Latitude", lat, { hint: "e.g. 43.03890" }),
-          field("Longitude", lon, { hint: "e.g. -87.90650" })),
-        field("Address or note", h("input", { id: "camera-address", name: "address", type: "text", maxLength: 300,
+          field(t("Latitude"), lat, { hint: "e.g. 43.03890" }),
+          field(t("Longitude"), lon, { hint: "e.g. -87.90650" })),
+        field(t("Address or note"), h("input", { id: "camera-address", name: "address", type: "text", maxLength: 300,
           autocomplete: "street-address", value: camera && camera.address ? camera.address : "" }),
-        { optional: true, hint: "Only you see it." })),
+        { optional: true, hint: t("Only you see it.") })),
       h("fieldset.direction",
-        h("legend", "Which way it faces"),
+        h("legend", t("Which way it faces")),
         h("div.compass-grid", compassButtons),
         h("div.field",
-          h("label", { for: "camera-bearing" }, "Direction in degrees (0 north, 90 east, 180 south, 270 west)"),
+          h("label", { for: "camera-bearing" }, t("Direction in degrees (0 north, 90 east, 180 south, 270 west)")),
           bearingRange,
           h("p.bearing-line", arrow, " ", bearingOut, " ", clearBearing),
           h("p.field-error", { id: "camera-bearing-error", hidden: true }))),
-      field("Field of view (degrees)", h("input", { id: "camera-fov", name: "field_of_view", type: "number", min: 1,
+      field(t("Field of view (degrees)"), h("input", { id: "camera-fov", name: "field_of_view", type: "number", min: 1,
         max: 360, step: 1, inputMode: "numeric", value: String(camera ? camera.field_of_view : 90) }),
-      { hint: "How wide it sees. Most cameras: 90 to 120." }),
-      field("Days your recorder keeps video", h("input", { id: "camera-retention", name: "retention_days", type: "number",
+      { hint: t("How wide it sees. Most cameras: 90 to 120.") }),
+      field(t("Days your recorder keeps video"), h("input", { id: "camera-retention", name: "retention_days", type: "number",
         min: 1, max: 365, step: 1, inputMode: "numeric", required: true,
         value: camera ? String(camera.retention_days) : "" }),
-      { hint: "Before it records over old video. Officers only ask cameras that still hold the time they need." }),
+      { hint: t("Before it records over old video. Officers only ask cameras that still hold the time they need.") }),
+      clockSection,
       h("fieldset.blackout-hours",
-        h("legend", "Blackout hours"),
-        h("p.hint", "Weekly hours when this camera is never asked for footage, e.g. when you are home."),
+        h("legend", t("Blackout hours")),
+        h("p.hint", t("Weekly hours when this camera is never asked for footage, e.g. when you are home.")),
         blackoutList,
         addBlackout),
       h("fieldset.shares",
-        h("legend", "Share with"),
-        agencies.length ? shareBoxes : h("p", "You have not joined an agency yet, so no one can ask this camera. ",
-          h("a", { href: "#/scan" }, "Scan or type an enrollment code"), " to join."),
+        h("legend", t("Share with")),
+        agencies.length ? shareBoxes : h("p", t("You have not joined an agency yet, so no one can ask this camera. "),
+          h("a", { href: "#/scan" }, t("Scan or type an enrollment code")), t(" to join.")),
         h("p.field-error", { id: "camera-shares-error", hidden: true })),
       h("div.field.attest",
         h("label.check", { for: "camera-attest" }, attest,
-          " This camera records only what anyone could see from a street or other public place — "
-          + "not inside homes or private yards."),
+          t(" This camera records only what anyone could see from a street or other public place — "
+          + "not inside homes or private yards.")),
         camera && camera.attested_at
-          ? h("p.hint", "You confirmed this on ", time(camera.attested_at), ". It cannot be withdrawn: "
-            + "pause or delete the camera instead.") : null,
+          ? h("p.hint", t("You confirmed this on "), time(camera.attested_at), t(". It cannot be withdrawn: "
+            + "pause or delete the camera instead.")) : null,
         h("p.field-error", { id: "camera-attest-error", hidden: true })),
-      h("button.primary", { type: "submit" }, editing ? "Save changes" : "Add camera"));
+      h("button.primary", { type: "submit" }, editing ? t("Save changes") : t("Add camera")));
 
     function body() {
       const problems = {};
       const label = form.elements.label.value.trim();
       if (!label) {
-        problems.label = ["Give the camera a name."];
+        problems.label = [t("Give the camera a name.")];
       }
       const la = numberOrNull(lat.value);
       const lo = numberOrNull(lon.value);
       if (la === null || Number.isNaN(la) || Math.abs(la) > 90) {
-        problems.latitude = [la === null ? "Set the location: use your location, tap the map or type it." : "Between -90 and 90."];
+        problems.latitude = [la === null ? t("Set the location: use your location, tap the map or type it.") : t("Between -90 and 90.")];
       }
       if (lo === null || Number.isNaN(lo) || Math.abs(lo) > 180) {
-        problems.longitude = [lo === null ? "Set the location: use your location, tap the map or type it." : "Between -180 and 180."];
+        problems.longitude = [lo === null ? t("Set the location: use your location, tap the map or type it.") : t("Between -180 and 180.")];
       }
       const retention = numberOrNull(form.elements.retention_days.value);
       if (retention === null || !Number.isInteger(retention) || retention < 1 || retention > 365) {
-        problems.retention_days = ["A whole number of days from 1 to 365."];
+        problems.retention_days = [t("A whole number of days from 1 to 365.")];
       }
       const fov = numberOrNull(form.elements.field_of_view.value);
       if (fov !== null && (!Number.isInteger(fov) || fov < 1 || fov > 360)) {
-        problems.field_of_view = ["A whole number of degrees from 1 to 360."];
+        problems.field_of_view = [t("A whole number of degrees from 1 to 360.")];
       }
       if (!editing && !attest.checked) {
-        problems.public_attestation = ["Confirm that this camera records only public space."];
+        problems.public_attestation = [t("Confirm that this camera records only public space.")];
       }
       if (Object.keys(problems).length) {
         return { problems };
@@ -383,6 +414,11 @@ export default {
       };
       if (fov !== null) {
         data.field_of_view = fov;
+      }
+      if (forget && forget.checked) {
+        data.recorder_offset_s = null;
+      } else if (clock.offset() !== null) {
+        data.recorder_offset_s = clock.offset();
       }
       if (editing && lat.value === initialLat && lon.value === initialLon) {
         // Not moved: the stored position keeps its full precision.
@@ -404,7 +440,7 @@ export default {
       clearErrors(form);
       const { data, problems } = body();
       if (problems) {
-        showErrors(form, { message: "Please check the fields marked below.", fields: problems });
+        showErrors(form, { message: t("Please check the fields marked below."), fields: problems });
         return;
       }
       setBusy(form, true);
@@ -415,13 +451,13 @@ export default {
         return;
       }
       if (editing) {
-        ctx.announce("Camera saved.");
+        ctx.announce(t("Camera saved."));
         ctx.navigate("/cameras");
         return;
       }
       const offer = (welcome || cameraCount === 0) && ctx.current;
       section.replaceChildren(addedScreen(ctx, answer.data, offer));
-      document.title = "Camera added · Porchlight";
+      document.title = t("Camera added · Porchlight");
       const heading = section.querySelector("h1");
       heading.setAttribute("tabindex", "-1");
       heading.focus();
@@ -433,31 +469,31 @@ export default {
     if (editing) {
       const remove = confirmInPlace({
         className: "delete-camera",
-        label: "Delete this camera…",
-        question: "Delete this camera for good? Requests you already answered stay in your history.",
-        yes: "Delete camera",
-        no: "Keep it",
+        label: t("Delete this camera…"),
+        question: t("Delete this camera for good? Requests you already answered stay in your history."),
+        yes: t("Delete camera"),
+        no: t("Keep it"),
         act: () => del(`/api/cameras/${camera.id}`),
         onDone: () => {
-          ctx.announce("Camera deleted.");
+          ctx.announce(t("Camera deleted."));
           ctx.navigate("/cameras");
         },
       });
       danger = h("section.danger-zone", { "aria-labelledby": "danger-title" },
-        h("h2", { id: "danger-title" }, "Delete"),
-        h("p", "To stop requests for a while, pause the camera in your list instead."),
+        h("h2", { id: "danger-title" }, t("Delete")),
+        h("p", t("To stop requests for a while, pause the camera in your list instead.")),
         remove);
     }
 
     drawBlackouts();
     setBearing(bearing);
     section.append(...[
-      h("h1", editing ? `Edit “${camera.label}”` : welcome || cameraCount === 0 ? "Add your first camera" : "Add a camera"),
-      welcome ? h("p.lead", "Welcome to Porchlight. Tell the agency where your camera is and which way it looks; "
-        + "officers see only that — never your name, e-mail or phone number.") : null,
+      h("h1", editing ? t("Edit “%(label)s”", { label: camera.label }) : welcome || cameraCount === 0 ? t("Add your first camera") : t("Add a camera")),
+      welcome ? h("p.lead", t("Welcome to Porchlight. Tell the agency where your camera is and which way it looks; "
+        + "officers see only that — never your name, e-mail or phone number.")) : null,
       form,
       danger,
-      h("p", h("a", { href: "#/cameras" }, "Back to your cameras"))].filter(Boolean));
+      h("p", h("a", { href: "#/cameras" }, t("Back to your cameras")))].filter(Boolean));
     setTimeout(setupMap, 0);
     return {
       node: section,

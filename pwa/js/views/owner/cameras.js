@@ -4,42 +4,51 @@
 import { get, post } from "../../api.js";
 import { bearingText } from "../../map.js";
 import { errorCard, h, pill } from "../../ui.js";
-import { DAYS } from "./common.js";
+import { SHORT_DAYS } from "./common.js";
+import { N_, t, tn } from "../../i18n.js";
 
 // "Mon 22:00–06:00 (next day)"
+// A camera's status pill, in the owner's words.
+function cameraPill(status) {
+  const node = pill(status);
+  node.textContent = { active: t("active"), paused: t("paused") }[status] || status;
+  return node;
+}
+
 function blackoutText(window) {
   const overnight = window.end <= window.start;
-  return `${DAYS[window.day].slice(0, 3)} ${window.start}–${window.end}${overnight ? " (next day)" : ""}`;
+  const days = `${SHORT_DAYS[window.day]} ${window.start}–${window.end}`;
+  return overnight ? `${days} ${t("(next day)")}` : days;
 }
 
 function agencyNames(user, ids) {
   const names = new Map((user.memberships || []).map((m) => [m.agency_id, m.agency_name]));
-  return ids.map((id) => names.get(id) || `agency ${id}`);
+  return ids.map((id) => names.get(id) || t("agency %(id)s", { id }));
 }
 
 function cameraCard(ctx, camera) {
   const titleId = `camera-${camera.id}-title`;
   const message = h("p.card-message", { role: "status" });
-  const toggle = h("button", { type: "button", "aria-describedby": titleId }, camera.status === "paused" ? "Resume" : "Pause");
+  const toggle = h("button", { type: "button", "aria-describedby": titleId }, camera.status === "paused" ? t("Resume") : t("Pause"));
   const item = h("li.camera-card", { dataset: { cameraId: String(camera.id), status: camera.status } });
 
   function fill(current) {
     const shared = agencyNames(ctx.user, current.shared_agency_ids || []);
     const windows = current.blackout_windows || [];
     item.dataset.status = current.status;
-    toggle.textContent = current.status === "paused" ? "Resume" : "Pause";
+    toggle.textContent = current.status === "paused" ? t("Resume") : t("Pause");
     item.replaceChildren(
       h("h2", { id: titleId }, current.label),
-      h("p.meta", pill(current.status), current.status === "paused" ? " No requests reach this camera." : null),
+      h("p.meta", cameraPill(current.status), current.status === "paused" ? t(" No requests reach this camera.") : null),
       h("dl.facts",
-        h("div", h("dt", "Location"), h("dd", current.address
+        h("div", h("dt", t("Location")), h("dd", current.address
           || `${current.latitude.toFixed(5)}, ${current.longitude.toFixed(5)}`)),
-        h("div", h("dt", "Faces"), h("dd", bearingText(current.bearing))),
-        h("div", h("dt", "Recorder keeps"), h("dd", `${current.retention_days} ${current.retention_days === 1 ? "day" : "days"}`)),
-        h("div", h("dt", "Blackout hours"), h("dd", windows.length ? windows.map(blackoutText).join(", ") : "none")),
-        h("div", h("dt", "Shared with"), h("dd", shared.length ? shared.join(", ") : "no agency"))),
+        h("div", h("dt", t("Faces")), h("dd", bearingText(current.bearing))),
+        h("div", h("dt", t("Recorder keeps")), h("dd", tn("%(count)s day", "%(count)s days", current.retention_days))),
+        h("div", h("dt", t("Blackout hours")), h("dd", windows.length ? windows.map(blackoutText).join(", ") : t("none"))),
+        h("div", h("dt", t("Shared with")), h("dd", shared.length ? shared.join(", ") : t("no agency")))),
       h("div.actions",
-        h("a.button", { href: `#/cameras/${current.id}`, "aria-describedby": titleId }, "Edit"),
+        h("a.button", { href: `#/cameras/${current.id}`, "aria-describedby": titleId }, t("Edit")),
         toggle),
       message);
   }
@@ -54,8 +63,8 @@ function cameraCard(ctx, camera) {
       return;
     }
     fill(answer.data);
-    message.textContent = paused ? "Resumed: officers can ask this camera again."
-      : "Paused: no footage requests reach this camera until you resume it.";
+    message.textContent = paused ? t("Resumed: officers can ask this camera again.")
+      : t("Paused: no footage requests reach this camera until you resume it.");
     toggle.focus();
   });
   fill(camera);
@@ -63,27 +72,27 @@ function cameraCard(ctx, camera) {
 }
 
 export default {
-  title: "Your cameras",
+  title: N_("Your cameras"),
   async render(ctx) {
     const answer = await get("/api/cameras");
     if (!answer.ok) {
-      return h("section", h("h1", "Your cameras"), errorCard(answer.error, () => ctx.navigate("/cameras")));
+      return h("section", h("h1", t("Your cameras")), errorCard(answer.error, () => ctx.navigate("/cameras")));
     }
     const cameras = answer.data;
-    const add = h("a.button.primary", { href: "#/cameras/new" }, cameras.length ? "Add another camera" : "Add a camera");
+    const add = h("a.button.primary", { href: "#/cameras/new" }, cameras.length ? t("Add another camera") : t("Add a camera"));
     if (!cameras.length) {
       return h("section",
-        h("h1", "Your cameras"),
+        h("h1", t("Your cameras")),
         h("div.card.empty-state",
-          h("h2", "No cameras yet"),
-          h("p", "Add your camera with where it is, which way it looks and how long your recorder keeps video. "
-            + "Officers see only its location and direction — never who you are."),
+          h("h2", t("No cameras yet")),
+          h("p", t("Add your camera with where it is, which way it looks and how long your recorder keeps video. "
+            + "Officers see only its location and direction — never who you are.")),
           add));
     }
     return h("section",
-      h("h1", "Your cameras"),
-      h("p", "Pause a camera whenever you like: no requests reach it until you resume. "
-        + "Blackout hours pause it every week at the same times."),
+      h("h1", t("Your cameras")),
+      h("p", t("Pause a camera whenever you like: no requests reach it until you resume. "
+        + "Blackout hours pause it every week at the same times.")),
       h("ul.cards.cameras", cameras.map((camera) => cameraCard(ctx, camera))),
       add);
   },

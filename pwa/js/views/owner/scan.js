@@ -7,6 +7,7 @@
 import { clearErrors, showErrors, values } from "../../forms.js";
 import { field, formError, h } from "../../ui.js";
 import { loadScript } from "../../vendor.js";
+import { N_, t } from "../../i18n.js";
 
 const SCAN_INTERVAL_MS = 120;
 const MAX_SIDE = 720;
@@ -29,21 +30,21 @@ export function enrollmentCode(text) {
 function cameraProblem(error) {
   const name = error && error.name;
   if (name === "NotAllowedError" || name === "SecurityError") {
-    return "Camera access was not allowed. To scan, allow the camera for this site in your browser’s settings "
-      + "and press Start camera again — or type the code from your sheet below.";
+    return t("Camera access was not allowed. To scan, allow the camera for this site in your browser’s settings "
+      + "and press Start camera again — or type the code from your sheet below.");
   }
   if (name === "NotFoundError" || name === "OverconstrainedError" || name === "DevicesNotFoundError") {
-    return "This device has no camera Porchlight can use. Type the code from your sheet below.";
+    return t("This device has no camera Porchlight can use. Type the code from your sheet below.");
   }
   if (name === "NotReadableError" || name === "AbortError") {
-    return "The camera is busy (another app may be using it). Close that app and press Start camera again, "
-      + "or type the code below.";
+    return t("The camera is busy (another app may be using it). Close that app and press Start camera again, "
+      + "or type the code below.");
   }
-  return "The camera could not be started. Type the code from your sheet below.";
+  return t("The camera could not be started. Type the code from your sheet below.");
 }
 
 export default {
-  title: "Scan an enrollment QR code",
+  title: N_("Scan an enrollment QR code"),
   async render(ctx) {
     let stream = null;
     let timer = null;
@@ -55,11 +56,11 @@ export default {
     video.setAttribute("playsinline", "");
     const canvas = document.createElement("canvas");
     const status = h("p.scan-status", { role: "status", "aria-live": "polite" },
-      "Press Start camera, then hold the QR code from your sheet in front of it.");
+      t("Press Start camera, then hold the QR code from your sheet in front of it."));
     const problem = h("div.alert", { role: "alert", hidden: true });
-    const startButton = h("button.primary", { type: "button", onclick: () => start() }, "Start camera");
-    const stopButton = h("button", { type: "button", hidden: true, onclick: () => stop("Camera stopped.") },
-      "Stop camera");
+    const startButton = h("button.primary", { type: "button", onclick: () => start() }, t("Start camera"));
+    const stopButton = h("button", { type: "button", hidden: true, onclick: () => stop(t("Camera stopped.")) },
+      t("Stop camera"));
     const viewer = h("div.scanner", { hidden: true }, video, h("div.scanner-frame", { "aria-hidden": "true" }));
 
     function showProblem(text) {
@@ -89,8 +90,8 @@ export default {
     }
 
     function found(code) {
-      stop("Code found. Opening the enrollment page…");
-      ctx.announce("Code found.");
+      stop(t("Code found. Opening the enrollment page…"));
+      ctx.announce(t("Code found."));
       location.assign(`/e/${encodeURIComponent(code)}`);
     }
 
@@ -149,7 +150,7 @@ export default {
         }
         if (text !== lastWrong) {
           lastWrong = text;
-          status.textContent = "That QR code is not a Porchlight enrollment code. Try the code on your Porchlight sheet.";
+          status.textContent = t("That QR code is not a Porchlight enrollment code. Try the code on your Porchlight sheet.");
         }
       }
       timer = setTimeout(tick, SCAN_INTERVAL_MS);
@@ -158,12 +159,12 @@ export default {
     async function start() {
       problem.hidden = true;
       if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-        showProblem("This browser cannot use the camera on this page. Type the code from your sheet below.");
+        showProblem(t("This browser cannot use the camera on this page. Type the code from your sheet below."));
         return;
       }
       stopped = false;
       startButton.disabled = true;
-      status.textContent = "Starting the camera…";
+      status.textContent = t("Starting the camera…");
       try {
         stream = await navigator.mediaDevices.getUserMedia({
           video: { facingMode: { ideal: "environment" }, width: { ideal: 1280 }, height: { ideal: 720 } },
@@ -185,7 +186,7 @@ export default {
         decoder = decoder || await makeDecoder();
       } catch {
         stop("");
-        showProblem("The QR reader could not be loaded. Check your connection, or type the code below.");
+        showProblem(t("The QR reader could not be loaded. Check your connection, or type the code below."));
         return;
       }
       video.srcObject = stream;
@@ -197,23 +198,23 @@ export default {
       } catch {
         // autoplay of a muted inline video is allowed; if not, frames still arrive
       }
-      status.textContent = "Camera on. Hold the QR code inside the frame.";
+      status.textContent = t("Camera on. Hold the QR code inside the frame.");
       tick();
     }
 
     const form = h("form", { novalidate: true },
       formError(),
-      field("Enrollment code", h("input", {
+      field(t("Enrollment code"), h("input", {
         id: "scan-code", name: "code", type: "text", class: "code", autocomplete: "off",
         autocapitalize: "characters", spellcheck: false, placeholder: "ABCD-EFGH", maxlength: 32,
-      }), { hint: "Eight letters and digits, printed under the QR code. Case, spaces and dashes don’t matter." }),
-      h("button", { type: "submit" }, "Continue with this code"));
+      }), { hint: t("Eight letters and digits, printed under the QR code. Case, spaces and dashes don’t matter.") }),
+      h("button", { type: "submit" }, t("Continue with this code")));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       clearErrors(form);
       const typed = values(form).code;
       if (!typed) {
-        showErrors(form, { message: "Type the code first.", fields: { code: ["Type the code from your sheet."] } });
+        showErrors(form, { message: t("Type the code first."), fields: { code: [t("Type the code from your sheet.")] } });
         return;
       }
       stop();
@@ -221,16 +222,16 @@ export default {
     });
 
     const node = h("section.scan",
-      h("h1", "Scan your enrollment QR code"),
-      h("p", "Your police department or business district hands out sheets with a QR code. "
-        + "Scanning it shows who you are joining, then lets you sign up or sign in."),
+      h("h1", t("Scan your enrollment QR code")),
+      h("p", t("Your police department or business district hands out sheets with a QR code. "
+        + "Scanning it shows who you are joining, then lets you sign up or sign in.")),
       viewer,
       status,
       problem,
       h("div.actions", startButton, stopButton),
-      h("h2", "Or type the code"),
+      h("h2", t("Or type the code")),
       form,
-      ctx.user ? null : h("p", "Joined already? ", h("a", { href: "#/signin" }, "Sign in"), "."));
+      ctx.user ? null : h("p", t("Joined already? "), h("a", { href: "#/signin" }, t("Sign in")), "."));
 
     return { node, cleanup: () => stop() };
   },

@@ -2,17 +2,18 @@
 
 import { get } from "../../api.js";
 import { errorCard, h } from "../../ui.js";
+import { N_, t } from "../../i18n.js";
 
 export default {
-  title: "Transparency reports",
+  title: N_("Transparency reports"),
   async render() {
     const answer = await get("/api/public/agencies");
     return h("section.transparency",
-      h("h1", "Transparency reports"),
-      h("p.lead", "Every police department using Porchlight publishes what it asks of camera owners: ",
-        "requests per month, their outcomes, response times and camera counts per area. No sign-in needed."),
+      h("h1", t("Transparency reports")),
+      h("p.lead", t("Every police department using Porchlight publishes what it asks of camera owners: "),
+        t("requests per month, their outcomes, response times and camera counts per area. No sign-in needed.")),
       !answer.ok ? errorCard(answer.error)
-        : answer.data.length === 0 ? h("p.empty", "No agency uses this Porchlight server yet.")
+        : answer.data.length === 0 ? h("p.empty", t("No agency uses this Porchlight server yet."))
           : h("ul.plain.transparency-agencies", answer.data.map((agency) => h("li",
             h("a", { href: `#/transparency/${encodeURIComponent(agency.slug)}` }, agency.name)))));
   },

@@ -7,12 +7,14 @@
 import { get } from "../../api.js";
 import { createMap } from "../../map.js";
 import { errorCard, h, loading, replace } from "../../ui.js";
+import { dateTimeFormat, formatNumber, N_, t } from "../../i18n.js";
 
-const MONTH_FORMAT = new Intl.DateTimeFormat(undefined, { month: "long", year: "numeric", timeZone: "UTC" });
+// Made when called: the month names are the language's (numeric for Hmong, see i18n.js).
+const monthFormat = () => dateTimeFormat({ month: "long", year: "numeric", timeZone: "UTC" });
 
 function monthName(month) {
   const [year, m] = month.split("-").map(Number);
-  return MONTH_FORMAT.format(new Date(Date.UTC(year, m - 1, 1)));
+  return monthFormat().format(new Date(Date.UTC(year, m - 1, 1)));
 }
 
 function percent(rate) {
@@ -23,23 +25,24 @@ function minutes(value) {
   if (value === null || value === undefined) {
     return "—";
   }
-  return value < 90 ? `${Math.round(value)} min` : `${(value / 60).toFixed(1)} h`;
+  return value < 90 ? t("%(minutes)s min", { minutes: Math.round(value) })
+    : t("%(hours)s h", { hours: formatNumber(value / 60, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) });
 }
 
 // [column heading, how to show the month's value]
 const COLUMNS = [
-  ["Requests", (m) => m.requests],
-  ["Over-limit requests approved", (m) => m.requests_over_limit_approved],
-  ["Of which self-approved", (m) => m.requests_over_limit_self_approved],
-  ["Cameras asked", (m) => m.cameras_asked],
-  ["Approved", (m) => `${m.approved} (${percent(m.approved_rate)})`],
-  ["Declined", (m) => `${m.declined} (${percent(m.declined_rate)})`],
-  ["No footage", (m) => `${m.no_footage} (${percent(m.no_footage_rate)})`],
-  ["Expired unanswered", (m) => `${m.expired} (${percent(m.expired_rate)})`],
-  ["Withdrawn or still open", (m) => m.cancelled + m.open],
-  ["Median time to respond", (m) => minutes(m.median_time_to_respond_minutes)],
-  ["Clips received", (m) => m.clips_received],
-  ["Clips purged", (m) => m.clips_purged],
+  [t("Requests"), (m) => m.requests],
+  [t("Over-limit requests approved"), (m) => m.requests_over_limit_approved],
+  [t("Of which self-approved"), (m) => m.requests_over_limit_self_approved],
+  [t("Cameras asked"), (m) => m.cameras_asked],
+  [t("Approved"), (m) => `${m.approved} (${percent(m.approved_rate)})`],
+  [t("Declined"), (m) => `${m.declined} (${percent(m.declined_rate)})`],
+  [t("No footage"), (m) => `${m.no_footage} (${percent(m.no_footage_rate)})`],
+  [t("Expired unanswered"), (m) => `${m.expired} (${percent(m.expired_rate)})`],
+  [t("Withdrawn or still open"), (m) => m.cancelled + m.open],
+  [t("Median time to respond"), (m) => minutes(m.median_time_to_respond_minutes)],
+  [t("Clips received"), (m) => m.clips_received],
+  [t("Clips purged"), (m) => m.clips_purged],
 ];
 
 function monthTable(months) {
@@ -47,8 +50,8 @@ function monthTable(months) {
   const rows = [...months].reverse();
   return h("div.transparency-table-wrap",
     h("table.transparency-table",
-      h("caption.visually-hidden", "Requests and their outcomes, per month"),
-      h("thead", h("tr", h("th", { scope: "col" }, "Month"), COLUMNS.map(([name]) => h("th", { scope: "col" }, name)))),
+      h("caption.visually-hidden", t("Requests and their outcomes, per month")),
+      h("thead", h("tr", h("th", { scope: "col" }, t("Month")), COLUMNS.map(([name]) => h("th", { scope: "col" }, name)))),
       h("tbody", rows.map((m) => h("tr",
         h("th", { scope: "row" }, monthName(m.month)),
         COLUMNS.map(([name, value]) => h("td", { dataset: { label: name } }, String(value(m)))))))));
@@ -57,64 +60,64 @@ function monthTable(months) {
 function totals(months) {
   const sum = (key) => months.reduce((total, m) => total + m[key], 0);
   return h("dl.counts.transparency-totals",
-    h("div", h("dt", "Requests"), h("dd", String(sum("requests")))),
-    h("div", h("dt", "Cameras asked"), h("dd", String(sum("cameras_asked")))),
-    h("div", h("dt", "Approved by owners"), h("dd", String(sum("approved")))),
-    h("div", h("dt", "Over-limit approvals"), h("dd", String(sum("requests_over_limit_approved")))),
-    h("div", h("dt", "Of those, self-approved"), h("dd", String(sum("requests_over_limit_self_approved")))));
+    h("div", h("dt", t("Requests")), h("dd", String(sum("requests")))),
+    h("div", h("dt", t("Cameras asked")), h("dd", String(sum("cameras_asked")))),
+    h("div", h("dt", t("Approved by owners")), h("dd", String(sum("approved")))),
+    h("div", h("dt", t("Over-limit approvals")), h("dd", String(sum("requests_over_limit_approved")))),
+    h("div", h("dt", t("Of those, self-approved")), h("dd", String(sum("requests_over_limit_self_approved")))));
 }
 
 function cellList(cameras) {
   if (!cameras.cells.length) {
-    return h("p.empty", `No area has ${cameras.min_cameras_per_cell} or more registered cameras yet, so no camera counts are shown.`);
+    return h("p.empty", t("No area has %(min_cameras_per_cell)s or more registered cameras yet, so no camera counts are shown.", { min_cameras_per_cell: cameras.min_cameras_per_cell }));
   }
   return h("ul.plain.transparency-cells", cameras.cells.map((cell) => h("li",
-    h("strong", `${cell.registered} registered`), `, ${cell.integrated} integrated — area around `,
+    h("strong", t("%(registered)s registered", { registered: cell.registered })), t(", %(integrated)s integrated — area around ", { integrated: cell.integrated }),
     `${cell.latitude.toFixed(3)}, ${cell.longitude.toFixed(3)}`)));
 }
 
 function explanation(cameras) {
   const km = Math.round(cameras.cell_size_degrees * 111 * 10) / 10;
   return h("section.transparency-help", { "aria-labelledby": "transparency-help-heading" },
-    h("h2", { id: "transparency-help-heading" }, "What the numbers mean"),
+    h("h2", { id: "transparency-help-heading" }, t("What the numbers mean")),
     h("dl.stacked",
-      h("dt", "Requests"), h("dd", "Footage requests officers made that month, for an incident: each asks the owners of cameras nearby."),
-      h("dt", "Over-limit requests approved"), h("dd", "Requests beyond the agency's limits on area or time window that a supervisor approved, with a recorded reason, that month."),
-      h("dt", "Of which self-approved"), h("dd", "Over-limit requests approved by the same supervisor who made them. ",
-        "Normally a different supervisor must approve; an agency can allow self-approval only by an explicit policy setting, and each one is counted here."),
-      h("dt", "Cameras asked"), h("dd", "One ask goes to the owner of each matching camera."),
-      h("dt", "Approved, declined, no footage, expired"), h("dd",
-        "What owners did with that month's asks. The percentage is the share of asks that reached one of these four outcomes; ",
-        "asks withdrawn by the officer or still waiting for an answer are not counted in it."),
-      h("dt", "Median time to respond"), h("dd", "Half of the owners who answered did so faster than this, counted from the moment they were asked."),
-      h("dt", "Clips received, clips purged"), h("dd", "Video files owners uploaded, and files deleted when the agency's retention period ended."),
-      h("dt", "Registered and integrated cameras"), h("dd",
-        "Registered: active cameras whose owners share them with this agency. Integrated: those whose owners also agreed to time-limited live access. ",
-        `Counted over areas of about ${km} km across, shown by the centre of the area.`)),
-    h("h3", "What is never shown"),
+      h("dt", t("Requests")), h("dd", t("Footage requests officers made that month, for an incident: each asks the owners of cameras nearby.")),
+      h("dt", t("Over-limit requests approved")), h("dd", t("Requests beyond the agency's limits on area or time window that a supervisor approved, with a recorded reason, that month.")),
+      h("dt", t("Of which self-approved")), h("dd", t("Over-limit requests approved by the same supervisor who made them. "),
+        t("Normally a different supervisor must approve; an agency can allow self-approval only by an explicit policy setting, and each one is counted here.")),
+      h("dt", t("Cameras asked")), h("dd", t("One ask goes to the owner of each matching camera.")),
+      h("dt", t("Approved, declined, no footage, expired")), h("dd",
+        t("What owners did with that month's asks. The percentage is the share of asks that reached one of these four outcomes; "),
+        t("asks withdrawn by the officer or still waiting for an answer are not counted in it.")),
+      h("dt", t("Median time to respond")), h("dd", t("Half of the owners who answered did so faster than this, counted from the moment they were asked.")),
+      h("dt", t("Clips received, clips purged")), h("dd", t("Video files owners uploaded, and files deleted when the agency's retention period ended.")),
+      h("dt", t("Registered and integrated cameras")), h("dd",
+        t("Registered: active cameras whose owners share them with this agency. Integrated: those whose owners also agreed to time-limited live access. "),
+        t("Counted over areas of about %(km)s km across, shown by the centre of the area.", { km }))),
+    h("h3", t("What is never shown")),
     h("ul.plain",
-      h("li", `An area with fewer than ${cameras.min_cameras_per_cell} cameras: not even its count. The totals add up only the areas shown, so nothing can be worked out by subtraction.`),
-      h("li", "Who owns a camera, where exactly it is, or who declined or ignored a request."),
-      h("li", "Case numbers, incident descriptions or anything else about a single request.")),
-    h("p.hint", "Months are calendar months in the agency's time zone; each figure counts in the month the event happened."));
+      h("li", t("An area with fewer than %(min_cameras_per_cell)s cameras: not even its count. The totals add up only the areas shown, so nothing can be worked out by subtraction.", { min_cameras_per_cell: cameras.min_cameras_per_cell })),
+      h("li", t("Who owns a camera, where exactly it is, or who declined or ignored a request.")),
+      h("li", t("Case numbers, incident descriptions or anything else about a single request."))),
+    h("p.hint", t("Months are calendar months in the agency's time zone; each figure counts in the month the event happened.")));
 }
 
 export default {
-  title: "Transparency report",
+  title: N_("Transparency report"),
   async render(ctx) {
     const slug = ctx.params.slug;
     const base = `/api/public/agencies/${encodeURIComponent(slug)}/report`;
     const answer = await get(base);
     if (!answer.ok) {
       return h("section",
-        h("h1", "Transparency report"),
-        errorCard(answer.status === 404 ? { message: "There is no agency at this address." } : answer.error),
-        h("p", h("a", { href: "#/transparency" }, "All agencies")));
+        h("h1", t("Transparency report")),
+        errorCard(answer.status === 404 ? { message: t("There is no agency at this address.") } : answer.error),
+        h("p", h("a", { href: "#/transparency" }, t("All agencies"))));
     }
     const report = answer.data;
     const cameras = report.cameras;
     const mapBox = h("div.map.transparency-map", { role: "region",
-      "aria-label": "Map of areas with registered cameras (the same areas as the list below)" });
+      "aria-label": t("Map of areas with registered cameras (the same areas as the list below)") });
     let map = null;
     let closed = false;
     if (cameras.cells.length) {
@@ -131,30 +134,31 @@ export default {
           const half = (cameras.cell_size_degrees / 2) * 111320;
           const circles = cameras.cells.map((cell) => {
             const circle = map.circle(cell.latitude, cell.longitude, half);
-            circle.bindTooltip(`${cell.registered} registered, ${cell.integrated} integrated`);
+            circle.bindTooltip(t("%(registered)s registered, %(integrated)s integrated", { registered: cell.registered, integrated: cell.integrated }));
             return circle;
           });
           const group = map.L.featureGroup(circles);
-          map.map.fitBounds(group.getBounds(), { padding: [16, 16], maxZoom: 15 });
+          map.map.fitBounds(group.getBounds(), { padding: [16, 16], maxZoom: 15, animate: false });
           mapBox.dataset.ready = "true";
         });
     }
     const csvHref = `${base}.csv?from=${encodeURIComponent(report.from)}&to=${encodeURIComponent(report.to)}`;
     const node = h("section.transparency",
-      h("p.back", h("a", { href: "#/transparency" }, "All agencies")),
-      h("h1", `Transparency report: ${report.agency.name}`),
-      h("p.lead", `What ${report.agency.name} asked of camera owners through Porchlight, and what owners answered, `,
-        `from ${monthName(report.from)} to ${monthName(report.to)}. Counts only — no personal data.`),
+      h("p.back", h("a", { href: "#/transparency" }, t("All agencies"))),
+      h("h1", t("Transparency report: %(name)s", { name: report.agency.name })),
+      h("p.lead", t("What %(name)s asked of camera owners through Porchlight, and what owners answered, "
+        + "from %(from)s to %(to)s. Counts only — no personal data.",
+      { name: report.agency.name, from: monthName(report.from), to: monthName(report.to) })),
       totals(report.months),
-      h("h2", "Month by month"),
+      h("h2", t("Month by month")),
       monthTable(report.months),
-      h("p", h("a.button", { href: csvHref, download: "" }, "Download the table (CSV)"),
+      h("p", h("a.button", { href: csvHref, download: "" }, t("Download the table (CSV)")),
         " ", h("a", { href: base }, "JSON")),
-      h("h2", "Registered cameras"),
+      h("h2", t("Registered cameras")),
       h("dl.counts",
-        h("div", h("dt", "Registered cameras"), h("dd", String(cameras.registered))),
-        h("div", h("dt", "Integrated cameras"), h("dd", String(cameras.integrated)))),
-      h("p.hint", `Only areas holding at least ${cameras.min_cameras_per_cell} cameras are counted.`),
+        h("div", h("dt", t("Registered cameras")), h("dd", String(cameras.registered))),
+        h("div", h("dt", t("Integrated cameras")), h("dd", String(cameras.integrated)))),
+      h("p.hint", t("Only areas holding at least %(min_cameras_per_cell)s cameras are counted.", { min_cameras_per_cell: cameras.min_cameras_per_cell })),
       cameras.cells.length ? mapBox : null,
       cellList(cameras),
       explanation(cameras));
