@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import queue as stdqueue
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,6 +42,8 @@ _AFTER_COMMIT = "porchlight.mail_after_commit"
 _SENDER = "porchlight.account_mail_sender"
 # Waits before the second and third try of a temporarily refused message (4xx, no connection).
 RETRY_DELAYS_S = (2.0, 15.0)
+SENDER_THREADS = 2
+_senders_lock = threading.Lock()
 
 
 def record(mail_: mail.Mail, *, user: User | None, status: str, message_id: str, notification_id: int | None = None,
@@ -97,12 +100,48 @@ def _hand_over(session: sa.orm.Session) -> None:
     if not waiting:
         return
     app = current_app._get_current_object()
-    sender = app.extensions.get(_SENDER)
-    if sender is None:
-        sender = app.extensions.setdefault(_SENDER, ThreadPoolExecutor(max_workers=2,
-                                                                       thread_name_prefix="account-mail"))
+    with _senders_lock:
+        senders = app.extensions.get(_SENDER)
+        if senders is None:
+            senders = app.extensions[_SENDER] = _Senders(app)
+            app.extensions[mail.BEFORE_CLOSE] = senders.wait_until_sent
     for row_id, mail_ in waiting:
-        sender.submit(_deliver, app, row_id, mail_)
+        senders.put(row_id, mail_)
+
+
+class _Senders:
+    """The process's account-mail threads and the letters waiting for them.
+
+    Daemon threads: a retry's wait never holds up the process's exit (the row stays
+    ``sending``, as when the process dies). Closing the app's mailer (:func:`mail.close`)
+    first waits a moment for the letters already handed over.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self._letters: stdqueue.SimpleQueue = stdqueue.SimpleQueue()
+        self._unsent = 0
+        self._changed = threading.Condition()
+        for n in range(SENDER_THREADS):
+            threading.Thread(target=self._run, args=(app,), daemon=True, name=f"account-mail-{n}").start()
+
+    def put(self, row_id: int, mail_: mail.Mail) -> None:
+        with self._changed:
+            self._unsent += 1
+        self._letters.put((row_id, mail_))
+
+    def _run(self, app: Flask) -> None:
+        while True:
+            row_id, mail_ = self._letters.get()
+            try:
+                _deliver(app, row_id, mail_)
+            finally:
+                with self._changed:
+                    self._unsent -= 1
+                    self._changed.notify_all()
+
+    def wait_until_sent(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._unsent == 0, timeout)
 
 
 def _drop_waiting(session: sa.orm.Session, previous_transaction=None) -> None:
@@ -112,8 +151,10 @@ def _drop_waiting(session: sa.orm.Session, previous_transaction=None) -> None:
 def _deliver(app: Flask, row_id: int, mail_: mail.Mail) -> None:
     """Send one logged message, trying again after a temporary refusal; record how it went."""
     with app.app_context():
+        # A connection of its own, closed when done: one message now and then needs no pool,
+        # and nothing is left open when the app's shared mailer is closed meanwhile.
+        mailer = mail.new_mailer(app, pool_size=1)
         try:
-            mailer = mail.mailer(app)
             for delay in (*RETRY_DELAYS_S, None):
                 try:
                     sent = mailer.send(mail_)
@@ -129,6 +170,7 @@ def _deliver(app: Flask, row_id: int, mail_: mail.Mail) -> None:
         except Exception:  # a thread's failure must not vanish silently
             log.exception("e-mail %s: sending failed", row_id)
         finally:
+            mailer.close()
             db.session.remove()
 
 
