@@ -1,4 +1,5 @@
-"""Supervisors reading their agency's audit log: filtered pages, CSV export, chain status.
+"""Supervisors and civilian oversight reading their agency's audit log: filtered pages, CSV
+export, chain status. Each read by oversight is itself an audit event (app/oversight/audited.py).
 
 Every query is scoped to the supervisor's agency: its events are those of its own chain
 and, from before chains were per agency, its events in the sealed history chain. Both
@@ -19,6 +20,7 @@ from app.audit import service as audit
 from app.audit.models import HISTORY, AuditEvent, agency_chain
 from app.db import utcnow
 from app.extensions import db
+from app.oversight import audited
 
 CSV_BATCH = 1000
 
@@ -59,6 +61,7 @@ def events_page(supervisor: User, filters: dict[str, Any]) -> dict[str, Any]:
     that is its seq order, as a chain's events are inserted under its head's lock.
     """
     limit = filters.get("limit") or 100
+    audited.viewed(supervisor, "audit_log", **{k: v for k, v in filters.items() if k != "limit"})
     query = _filtered(supervisor.agency_id, filters)
     if filters.get("cursor") is not None:
         query = query.where(AuditEvent.id < filters["cursor"])
@@ -122,6 +125,7 @@ def _problem_out(supervisor: User, problem: audit.ChainProblem) -> dict[str, Any
 def chain_status(supervisor: User) -> dict[str, Any]:
     """The agency's chain and the history chain it continues, each verified; a problem in
     another agency's event shows by position only."""
+    audited.viewed(supervisor, "audit_verification")
     report = audit.verify_chain([HISTORY, agency_chain(supervisor.agency_id)])
     chains = [{"chain": r.chain, "kind": "history" if r.chain == HISTORY else "agency", "ok": r.ok,
                "length": r.length, "last_hash": r.last_hash, "link_hash": r.link_hash, "sealed": r.sealed,
