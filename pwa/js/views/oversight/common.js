@@ -42,12 +42,15 @@ export function purposeText(request) {
   return parts.length ? parts.join(" · ") : null;
 }
 
+const capitalised = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
 // <dl class="counts">: asks by state (zeros left out) and clips delivered.
 export function countsList(request) {
   const items = Object.entries(request.counts || {}).filter(([, n]) => n > 0);
   return h("dl.counts",
     h("div", { dataset: { outcome: "asked" } }, h("dt", t("Cameras asked")), h("dd", String(request.asks_total || 0))),
-    items.map(([state, n]) => h("div", { dataset: { outcome: state } }, h("dt", words(state)), h("dd", String(n)))),
+    items.map(([state, n]) => h("div", { dataset: { outcome: state } }, h("dt", capitalised(words(state))),
+      h("dd", String(n)))),
     h("div", { dataset: { outcome: "clips" } }, h("dt", t("Clips delivered")), h("dd", String(request.clips_delivered))));
 }
 

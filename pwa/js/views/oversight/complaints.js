@@ -91,6 +91,7 @@ function newComplaintForm(ctx, onRecorded) {
       return;
     }
     form.reset();
+    form.elements.namedItem("received_on").value = today();
     onRecorded(answer.data);
   });
   return form;

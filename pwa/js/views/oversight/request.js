@@ -4,7 +4,7 @@
 
 import { get } from "../../api.js";
 import { errorCard, formatDateTime, formatWindow, h, pill, time } from "../../ui.js";
-import { OUTCOME_WORDS, STATUS_WORDS, SOURCE_WORDS, countsList, purposeText, staffName } from "./common.js";
+import { OUTCOME_WORDS, SOURCE_WORDS, countsList, purposeText, staffName } from "./common.js";
 import { N_, t, tn } from "../../i18n.js";
 
 function row(label, value) {
@@ -72,7 +72,7 @@ export default {
     return h("section.oversight.oversight-request",
       h("p", h("a", { href: "#/oversight/requests" }, t("All requests"))),
       h("h1", t("Case %(case_number)s", { case_number: request.case_number })),
-      h("p.meta", pill(request.status), " ", STATUS_WORDS[request.status] || request.status),
+      h("p.meta", pill(request.status)),
       h("h2", t("Purpose")),
       h("dl.facts",
         row(t("Incident"), request.incident_type),
