@@ -114,7 +114,7 @@ def authenticate(login: str, password: str, code: str | None = None, account: st
     if len({user.is_staff for user in usable}) > 1:
         # Only someone who knows the password of both learns that both exist.
         raise ApiError(409, "account_choice_required",
-                       "This login and password open a resident account and a police staff account: "
+                       "This login and password open a resident account and a staff account (police or oversight): "
                        "choose one (account: owner or staff).",
                        fields={"account": ["Choose owner or staff."]})
     user = usable[0]
