@@ -418,6 +418,7 @@ def make_callers(app, a: Side, other: Side, b_secrets: Secrets, o_secrets: Secre
     # too, though the ids of its asks in A's own requests are theirs to know. The other
     # district is agency A's, so its codes are A's police's business; its members are not.
     o_identity = Secrets(text=set(o_secrets.text))
+    o_blind = Secrets(text=set(o_secrets.text), ids={dict.__getitem__(other, key) for key in ("owner", "camera")})
     link = app.test_client()
     link.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {a['link_token']}"
     return [
@@ -428,9 +429,9 @@ def make_callers(app, a: Side, other: Side, b_secrets: Secrets, o_secrets: Secre
         Caller("supervisor", a.clients["supervisor"], Role.SUPERVISOR, [b_secrets, o_identity, d_members]),
         Caller("manager", a.clients["manager"], Role.MANAGER, [b_secrets, o_identity, d_secrets]),
         # Oversight reads agency A's requests and audit log: never an owner, camera or clip of
-        # A's (its own side's included), nor A's district members. Account numbers are what
-        # the audit log names owners by, for supervisors alike: pseudonyms, not identities.
-        Caller("oversight", a.clients["oversight"], Role.OVERSIGHT, [b_secrets, o_identity, d_members, a.private]),
+        # A's (its own side's included), nor A's district members; not even the other owner's
+        # account number, which supervisors see in the audit log (its asks' ids stay A's).
+        Caller("oversight", a.clients["oversight"], Role.OVERSIGHT, [b_secrets, o_blind, d_members, a.private]),
         Caller("other owner", other.client, Role.OWNER, [b_secrets, d_secrets]),
     ]
 
