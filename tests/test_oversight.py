@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from app.accounts import sessions
 from app.accounts.models import Role, User
 from app.audit.models import AuditEvent
 from app.clips.models import Clip, ClipStatus, EvidenceHold
@@ -57,6 +58,7 @@ def test_a_supervisor_invites_oversight_and_two_step_sign_in_is_required(app, wo
     assert (joined.json["role"], joined.json["agency_id"]) == ("oversight", world.agency.id)
     assert joined.json["second_factor"]["required"] is True and joined.json["second_factor"]["enabled"] is True
     assert client.get("/api/oversight/requests").status_code == 200
+    assert sessions.limits_for(Role.OVERSIGHT) == sessions.limits_for(Role.OFFICER)  # short staff sessions
     user = db.session.scalar(sa.select(User).where(User.email == "analyst@commission.example"))
     # Kept apart from a resident account with the same address, like police accounts.
     assert user.is_staff and not user.role.is_agency_staff

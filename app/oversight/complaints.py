@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from app.accounts.models import User
 from app.agencies.models import Agency
@@ -120,7 +121,8 @@ def list_complaints(user: User, *, request_id: int | None = None, outcome: str |
                     year: int | None = None) -> list[Complaint]:
     """The agency's complaint log, newest received first; oversight's read is audited."""
     audited.viewed(user, "complaints", request_id=request_id, outcome=outcome, year=year)
-    query = sa.select(Complaint).where(Complaint.agency_id == user.agency_id)
+    # Each complaint names its request's case number: loaded in one more query, not one a row.
+    query = sa.select(Complaint).where(Complaint.agency_id == user.agency_id).options(selectinload(Complaint.request))
     if request_id is not None:
         query = query.where(Complaint.request_id == request_id)
     if outcome is not None:
