@@ -46,6 +46,7 @@ from app.logs import first_line
 from app.notifications import mail, mail_log, push_endpoints, sms
 from app.notifications.email_pages import bp as email_pages_bp
 from app.notifications.routes import bp as notifications_bp
+from app.oversight.routes import bp as oversight_bp
 from app.privacy.routes import bp as privacy_bp
 from app.ratelimits import configure as configure_rate_limits
 from app.security import register_security_headers
@@ -170,7 +171,8 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
 def register_blueprints(app: APIFlask) -> None:
     for bp in (health.bp, accounts_bp, agencies_bp, cameras_bp, enrollment_bp, footage_bp, notifications_bp,
-               clips_bp, districts_bp, transparency_bp, pwa.bp, pwa.config_bp, privacy_bp, audit_bp, email_pages_bp):
+               clips_bp, districts_bp, transparency_bp, pwa.bp, pwa.config_bp, privacy_bp, audit_bp, email_pages_bp,
+               oversight_bp):
         app.register_blueprint(bp)
 
 

@@ -21,3 +21,4 @@ from app.notifications.models import (  # noqa: F401
     SmsMessage,
     SmsOptOut,
 )
+from app.oversight.models import Complaint  # noqa: F401

@@ -66,6 +66,9 @@ BEYOND_THE_SCHEMA = {
                                             "the authenticator app shows now",
     "GET /api/invitations/{token}": "the token is an invitation e-mail's link",
     "POST /api/auth/password-reset/confirm": "the token or code must be one that was sent, and still live",
+    "POST /api/oversight/complaints": "the request must be the agency's; dates not in the agency's future, an outcome "
+                                      "on or after receipt and given with any outcome but open",
+    "PATCH /api/oversight/complaints/{complaint_id}": "the same date rules, against the complaint's stored receipt",
 }
 OPERATION_SETTINGS = [
     # A reset link that was used, replaced or has expired is gone: 410, as documented.

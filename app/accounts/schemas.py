@@ -205,7 +205,7 @@ class SessionsEndedOut(Schema):
 
 class InvitationIn(Schema):
     email = EmailAddress(required=True, metadata={"description": "Where the invitation link is sent."})
-    role = fields.String(required=True, validate=OneOf(["officer", "supervisor", "manager"]))
+    role = fields.String(required=True, validate=OneOf(["officer", "supervisor", "manager", "oversight"]))
     display_name = TrimmedString(allow_none=True, validate=Length(max=120))
     district_id = StrictInteger(allow_none=True, metadata={"description": "Required for managers."})
 

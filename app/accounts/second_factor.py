@@ -1,7 +1,8 @@
 """Two-step sign-in: TOTP authenticator apps (RFC 6238, pyotp) and one-time recovery codes.
 
-Officers and supervisors must use it: a leaked police password alone must not open
-footage of residents' homes. Owners and district managers may turn it on.
+Officers, supervisors and oversight accounts must use it: a leaked police password alone
+must not open footage of residents' homes, nor an overseer's the agency's audit log.
+Owners and district managers may turn it on.
 
 A staff account without it yet signs in with its password into a *set-up session*
 that can do nothing but set it up (app/auth.py refuses every other route), so the
@@ -34,7 +35,7 @@ from app.enrollment.codes import qr_svg
 from app.errors import ApiError, field_error
 from app.extensions import db, limiter
 
-REQUIRED_ROLES = (Role.OFFICER, Role.SUPERVISOR)
+REQUIRED_ROLES = (Role.OFFICER, Role.SUPERVISOR, Role.OVERSIGHT)
 RECOVERY_CODE_COUNT = 10
 # Codes of the previous and the next 30-second step are accepted too: a phone's clock
 # a little off, or a code typed as it changed.
