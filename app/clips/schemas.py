@@ -259,3 +259,24 @@ class UploadLinkOut(Schema):
     limits = fields.Nested(_LinkLimits)
     upload = fields.Nested(_LinkUpload)
     clips = fields.List(fields.Nested(OwnerClipOut))
+
+
+class ReceiptOut(Schema):
+    """A signed receipt: the agency received this clip (app/clips/receipts.py)."""
+
+    type = fields.String(metadata={"enum": ["porchlight.clip-receipt"]})
+    agency_id = fields.Integer()
+    agency_name = fields.String()
+    agency_slug = fields.String()
+    request_id = fields.Integer()
+    clip_id = fields.Integer()
+    sha256 = fields.String(metadata={"description": "SHA-256 of the clip as received, hex."})
+    size = fields.Integer(metadata={"description": "Bytes received."})
+    received_at = fields.String(metadata={"description": "When the last byte arrived, UTC, as signed: "
+                                                         "YYYY-MM-DDTHH:MM:SS.ffffffZ."})
+    key_id = fields.String(metadata={"description": "Which of the installation's keys signed it."})
+    signature = fields.String(metadata={"description": "Ed25519 over the canonical JSON (sorted keys, no spaces) of "
+                                                       "every field above, base64."})
+    algorithm = fields.String(metadata={"enum": ["Ed25519"]})
+    public_key = fields.String(metadata={"description": "The signing key's public half, base64, for convenience: "
+                                                       "check it against the one on the transparency page."})
