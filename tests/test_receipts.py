@@ -3,14 +3,22 @@ and what they are told of their clips' fate: first viewed, held, released, purge
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from app.audit import verify_export
+from app.clips import retention
 from app.clips.models import Clip
+from app.db import utcnow
 from app.extensions import db
+from app.footage.models import Ask, AskState
+from app.notifications import delivery, messages
+from app.notifications.models import FATE_KINDS, Channel, Notification
+from tests import factories
 from tests.conftest import signed_in
+from tests.peers import scenario
 from tests.upload_support import approved_ask, mp4_bytes, upload
 
 SIZE = 6_000
@@ -59,3 +67,40 @@ def test_the_owner_downloads_a_receipt_that_verifies_offline_and_a_tampered_one_
     # Only its owner gets it.
     assert signed_in(app, world.other_owner).get(f"/api/me/clips/{clip.id}/receipt").status_code == 404
     assert signed_in(app, world.officer).get(f"/api/me/clips/{clip.id}/receipt").status_code == 403
+
+
+def test_the_owner_is_told_of_their_clips_fate_on_their_channel_and_sees_it_in_history(sms_app, twilio, tmp_path):
+    sms_app.config["CLIP_STORAGE_ROOT"] = str(tmp_path / "sms-clips")
+    world = factories.World.build()
+    owner = scenario.owner(phone=scenario.phone_number())
+    request, (ask,), ids = scenario.issue(world.agency, [owner], world.officer)
+    assert delivery.deliver(ids).sent == 1  # the request reached the owner by SMS
+    ask = db.session.get(Ask, ask.id)
+    ask.state, ask.responded_at, ask.answered_via = AskState.APPROVED, utcnow(), "app"
+    db.session.commit()
+    location = upload(signed_in(sms_app, owner), ask.id, mp4_bytes(SIZE, seed=5))
+    clip = db.session.scalar(sa.select(Clip).where(Clip.upload_id == location.rsplit("/", 1)[1]))
+
+    officer, supervisor = signed_in(sms_app, world.officer), signed_in(sms_app, world.supervisor)
+    assert officer.get(f"/api/clips/{clip.id}/content").status_code == 200
+    assert officer.get(f"/api/clips/{clip.id}/download").status_code == 200  # not the first: no second notice
+    hold = supervisor.post(f"/api/requests/{request.id}/holds", json={"reason": "Trial"}).json
+    assert supervisor.post(f"/api/holds/{hold['id']}/release", json={"reason": "Verdict"}).status_code == 200
+    assert retention.purge_expired_clips(utcnow() + timedelta(days=91)) == 1
+
+    fates = list(db.session.scalars(sa.select(Notification).where(Notification.kind.in_(FATE_KINDS))
+                                    .order_by(Notification.id)))
+    assert [(n.kind, n.channel) for n in fates] == [(kind, Channel.SMS) for kind in FATE_KINDS]
+    assert delivery.deliver([n.id for n in fates]).sent == 4
+    texts = [m.body for m in twilio.to(owner.phone)][1:]
+    # Sent by parallel workers: in any order.
+    assert sorted(t.split(": ", 1)[1].split(" (case")[0] for t in texts) == sorted([
+        f'{world.agency.name} opened the clip you shared from "{ask.camera_label}"',
+        f'{world.agency.name} placed the clip you shared from "{ask.camera_label}"',
+        f'{world.agency.name} released the evidence hold on the clip you shared from "{ask.camera_label}"',
+        f'{world.agency.name} deleted the clip you shared from "{ask.camera_label}"'])
+    assert all(messages.sms_segments(t) <= 2 and "/#/history" in t for t in texts)
+
+    (mine,) = signed_in(sms_app, owner).get(f"/api/asks/{ask.id}/clips").json
+    assert [f["event"] for f in mine["fate"]] == ["received", "first_viewed", "held", "released", "purged"]
+    assert "Trial" not in str(mine)  # the hold's reason is the investigation's, never the owner's

@@ -167,6 +167,15 @@ class AccessOut(Schema):
     accessor_role = fields.String(allow_none=True, metadata={"enum": ["officer", "supervisor", None]})
 
 
+class FateOut(Schema):
+    event = fields.String(metadata={"enum": ["received", "first_viewed", "held", "released", "purged"],
+                                    "description": "received: the last byte arrived; first_viewed: agency staff "
+                                                   "first opened it; held / released: an evidence hold on its "
+                                                   "request was placed (kept past retention) / released; purged: "
+                                                   "deleted when retention ended."})
+    at = fields.DateTime()
+
+
 class OwnerClipOut(Schema):
     """A clip as its owner sees it: with the file name they gave it and its SHA-256."""
 
@@ -184,6 +193,7 @@ class OwnerClipOut(Schema):
     retain_until = fields.DateTime(attribute="clip.retain_until", allow_none=True)
     purged_at = fields.DateTime(attribute="clip.purged_at", allow_none=True)
     accesses = fields.List(fields.Nested(AccessOut))
+    fate = fields.List(fields.Nested(FateOut), metadata={"description": "What became of the clip, oldest first."})
     recorder_offset_s = fields.Integer(attribute="clip.recorder_offset_s", allow_none=True,
                                        metadata={"description": _RECORDER_OFFSET})
     file_modified_at = fields.DateTime(attribute="clip.file_modified_at", allow_none=True,
