@@ -69,8 +69,8 @@ def test_a_trimmed_log_is_caught_by_a_published_checkpoint(app, client, runner, 
     result = runner.invoke(args=["audit", "checkpoint"])
     assert result.exit_code == 0, result.output
     assert "installation: signed seq 4" in result.output
-    assert db.session.scalar(sa.select(AuditEvent.action).where(AuditEvent.chain == INSTALLATION, AuditEvent.seq == 5)) \
-        == "audit.checkpointed"
+    fifth = sa.select(AuditEvent.action).where(AuditEvent.chain == INSTALLATION, AuditEvent.seq == 5)
+    assert db.session.scalar(fifth) == "audit.checkpointed"
     doc, published = _published(client, "/api/public/audit/checkpoints", tmp_path, "checkpoints.json")
     assert [(c["chain"], c["seq"]) for c in doc["checkpoints"]] == [(INSTALLATION, 4)]
     public_key = doc["public_key"]
