@@ -12,14 +12,17 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
+from app import create_app
 from app.audit import service as audit
-from app.audit import verify_export
+from app.audit import signing, verify_export
 from app.audit.models import INSTALLATION, AuditCheckpoint, AuditEvent, agency_chain
 from app.db import utcnow
 from app.extensions import db
 from app.jobs import tick
+from tests.conftest import production_app
 
 AUDIT_DIR = Path(verify_export.__file__).parent
 
@@ -129,3 +132,21 @@ def test_the_scheduler_signs_every_chain_daily_and_the_agency_page_publishes_its
     assert client.get("/api/public/agencies/nope/checkpoints").status_code == 404
     event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "audit.checkpointed"))
     assert event.details["via"] == "schedule" and event.actor_id is None
+
+
+def test_production_needs_a_signing_key_and_development_makes_one_once(tmp_path, monkeypatch):
+    database = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.sqlite3'}"}
+    with pytest.raises(RuntimeError, match="AUDIT_SIGNING_KEY must be set in production"):
+        production_app(**database, AUDIT_SIGNING_KEY=None)
+    with pytest.raises(RuntimeError, match="AUDIT_SIGNING_KEY is not an Ed25519 private key") as failure:
+        production_app(**database, AUDIT_SIGNING_KEY="c2VjcmV0LWJ1dC1zaG9ydA==")
+    assert "c2VjcmV0LWJ1dC1zaG9ydA" not in str(failure.value)  # a malformed key is still not printed
+    key_file = tmp_path / "audit-signing.key"
+    key_file.write_text(signing.generate_key() + "\n")
+    assert signing.signer(production_app(**database, AUDIT_SIGNING_KEY=str(key_file))).key_id
+
+    monkeypatch.setattr("app.INSTANCE_DIR", tmp_path)
+    development = {**database, "AUDIT_SIGNING_KEY": None, "ENCRYPTION_KEYS": None, "RUN_IN_PROCESS_WORKER": False}
+    first = create_app("development", development)
+    assert (tmp_path / signing.KEY_FILE).stat().st_mode & 0o777 == 0o600
+    assert signing.signer(create_app("development", development)).public_key == signing.signer(first).public_key
