@@ -16,7 +16,7 @@ from app.accounts import invitations, recovery, second_factor
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.agencies.models import Agency
-from app.audit import checkpoints, signing, verify_export
+from app.audit import checkpoints, proofs, signing
 from app.audit import service as audit
 from app.audit.export import export_lines
 from app.audit.models import HISTORY, INSTALLATION, agency_chain
@@ -141,7 +141,7 @@ def _chain_options(command):
 
 def _published_problems(source: str) -> list[str]:
     try:
-        published, _listed = verify_export.checkpoints_of(verify_export.load_document(source))
+        published, _listed = proofs.checkpoints_of(proofs.load_document(source))
     except (OSError, ValueError, KeyError) as exc:
         _fail(f"cannot read the checkpoints {source}: {exc}")
     click.echo(f"checking {len(published)} published checkpoints from {source}")

@@ -58,10 +58,10 @@ def _trim_installation_to(seq: int) -> None:
 
 
 def _standalone(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    """The verifier copied out of the app with canonical.py, run with nothing of the app importable."""
+    """The verifier copied out of the app with proofs.py and canonical.py, run with nothing of the app importable."""
     copy = tmp_path / "verifier"
     copy.mkdir(exist_ok=True)
-    for name in ("verify_export.py", "canonical.py"):
+    for name in ("verify_export.py", "proofs.py", "canonical.py"):
         shutil.copy(AUDIT_DIR / name, copy / name)
     return subprocess.run([sys.executable, "-I", str(copy / "verify_export.py"), *args], capture_output=True,
                           text=True, timeout=60, cwd=copy)

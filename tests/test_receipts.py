@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app.audit import verify_export
+from app.audit import proofs, verify_export
 from app.clips import retention
 from app.clips.models import Clip
 from app.db import utcnow
@@ -49,19 +49,19 @@ def test_the_owner_downloads_a_receipt_that_verifies_offline_and_a_tampered_one_
         world.agency.name, clip.request_id, clip.sha256, SIZE)
     # The key to check it with is the one on the public transparency page, not the one it carries.
     public_key = client.get("/api/public/audit/checkpoints").json["public_key"]
-    pinned = {receipt["key_id"]: verify_export.public_key_bytes(public_key)}
-    assert verify_export.receipt_problems(receipt, pinned, data) == []
+    pinned = {receipt["key_id"]: proofs.public_key_bytes(public_key)}
+    assert proofs.receipt_problems(receipt, pinned, data) == []
     saved, clip_file = tmp_path / "receipt.json", tmp_path / "clip.mp4"
     saved.write_text(json.dumps(receipt))
     clip_file.write_bytes(data)
     assert verify_export.main(["receipt", str(saved), "--public-key", public_key, "--clip", str(clip_file)]) == 0
 
     tampered = {**receipt, "size": SIZE * 2}
-    assert verify_export.receipt_problems(tampered, pinned) == [
+    assert proofs.receipt_problems(tampered, pinned) == [
         "the receipt is refused: its signature does not verify: it was forged or altered"]
     saved.write_text(json.dumps({**receipt, "received_at": "2026-01-01T00:00:00.000000Z"}))
     assert verify_export.main(["receipt", str(saved), "--public-key", public_key]) == 1
-    assert verify_export.receipt_problems(receipt, pinned, data + b"x") == [
+    assert proofs.receipt_problems(receipt, pinned, data + b"x") == [
         "the clip file's SHA-256 is not the receipt's", f"the clip file has {SIZE + 1} bytes, the receipt {SIZE}"]
 
     # Only its owner gets it.

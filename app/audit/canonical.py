@@ -1,11 +1,12 @@
 """The bytes that are hashed and signed: audit events, signed checkpoints, clip receipts.
 
 Standard library only, and no import from the rest of the app: the audit service
-(app/audit/service.py), the signing key (app/audit/signing.py) and the standalone
-verifier (app/audit/verify_export.py, which runs with no database and no Flask app) all
-compute the same bytes from here, so a verifier can never disagree with what was written.
-This file and verify_export.py may be copied out together and run with Python and the
-``cryptography`` package alone.
+(app/audit/service.py), the signing key (app/audit/signing.py), the checks of signed
+checkpoints and receipts (app/audit/proofs.py) and the standalone verifier
+(app/audit/verify_export.py, which runs with no database and no Flask app) all compute
+the same bytes from here, so a verifier can never disagree with what was written. This
+file, proofs.py and verify_export.py may be copied out together and run with Python and
+the ``cryptography`` package alone.
 """
 from __future__ import annotations
 

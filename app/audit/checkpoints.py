@@ -25,8 +25,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.audit import service as audit
 from app.audit.canonical import checkpoint_message, timestamp
 from app.audit.models import HISTORY, INSTALLATION, AuditChainHead, AuditCheckpoint, AuditEvent, chain_agency
+from app.audit.proofs import checkpoint_problems
 from app.audit.signing import ALGORITHM, signer
-from app.audit.verify_export import checkpoint_problems
 from app.common.settings import setting
 from app.db import utcnow
 from app.extensions import db

@@ -35,7 +35,7 @@ from pathlib import Path
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
-from app.audit import verify_export
+from app.audit import proofs
 from tests.browser.helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -431,8 +431,8 @@ def test_clip_upload_continues_by_itself_after_the_network_drops(context, page, 
     receipt = json.loads(Path(info.value.path()).read_text(encoding="utf-8"))
     assert (receipt["clip_id"], receipt["sha256"], receipt["size"]) == (clip["id"], digest, 12 * MIB)
     published = live_server.api().get("/api/public/audit/checkpoints").json()
-    public_key = verify_export.public_key_bytes(published["public_key"])
-    assert verify_export.receipt_problems(receipt, {receipt["key_id"]: public_key}) == []
+    public_key = proofs.public_key_bytes(published["public_key"])
+    assert proofs.receipt_problems(receipt, {receipt["key_id"]: public_key}) == []
     axe_check(page)
     fits_360(page)
     screenshot(page, "owner-history", full_page=True)
