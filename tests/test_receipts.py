@@ -14,8 +14,9 @@ from app.clips.models import Clip
 from app.db import utcnow
 from app.extensions import db
 from app.footage.models import Ask, AskState
-from app.notifications import delivery, messages
-from app.notifications.models import FATE_KINDS, Channel, Notification
+from app.i18n import in_language
+from app.notifications import ask_mail, delivery, messages
+from app.notifications.models import FATE_KINDS, Channel, Notification, NotificationKind
 from tests import factories
 from tests.conftest import signed_in
 from tests.peers import scenario
@@ -104,3 +105,17 @@ def test_the_owner_is_told_of_their_clips_fate_on_their_channel_and_sees_it_in_h
     (mine,) = signed_in(sms_app, owner).get(f"/api/asks/{ask.id}/clips").json
     assert [f["event"] for f in mine["fate"]] == ["received", "first_viewed", "held", "released", "purged"]
     assert "Trial" not in str(mine)  # the hold's reason is the investigation's, never the owner's
+
+
+@pytest.mark.one_database  # words only: nothing here differs between databases
+def test_fate_push_and_email_say_what_happened_in_the_owners_language(app, world):
+    ask = approved_ask(world)
+    request, agency = ask.request, world.agency
+    payload = json.loads(messages.fate_push_payload(NotificationKind.HOLD_PLACED, ask, request, agency))
+    assert (payload["type"], payload["actions"], payload["url"]) == ("clip_fate", {}, "http://porchlight.test/#/history")
+    assert payload["title"] == "Your clip is under an evidence hold" and request.case_number in payload["body"]
+    with in_language("es"):
+        letter = ask_mail.fate_mail(NotificationKind.CLIP_PURGED, ask, request, agency, "owner@example.com")
+    assert letter.subject == "Porchlight: Su video fue eliminado"
+    assert f"{agency.name} eliminó el video que compartió de" in letter.text and "/#/history" in letter.html
+    assert letter.in_reply_to == ask_mail.thread_id(ask.id)
