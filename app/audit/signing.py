@@ -133,14 +133,17 @@ def _key_from_instance(instance_path: str) -> str:
 
 
 def _configured_key(value: str) -> tuple[str, str]:
-    """(the key's text, where it came from): the setting itself, or the file it names."""
+    """(the key's text, where it came from): the file the setting names, else the setting itself.
+
+    A file is looked for first, since base64 may begin with "/" too.
+    """
     value = value.strip()
-    if value.startswith(("/", "./", "~")) or Path(value).suffix in (".key", ".txt"):
-        path = Path(value).expanduser()
-        try:
+    path = Path(value).expanduser()
+    try:
+        if path.is_file():
             return path.read_text(), str(path)
-        except OSError as exc:
-            raise RuntimeError(f"{SETTING} names the file {path}, which cannot be read: {exc.strerror}") from None
+    except OSError as exc:
+        raise RuntimeError(f"{SETTING} names the file {path}, which cannot be read: {exc.strerror}") from None
     return value, SETTING
 
 
