@@ -265,6 +265,9 @@ class Config:
     # Verification codes asked for per account, and texted per destination number; and all texted
     # together per instance (the guard against SMS pumping to premium numbers).
     RATELIMIT_PHONE_VERIFICATION = env_str("RATELIMIT_PHONE_VERIFICATION", "3 per 10 minutes; 10 per day")
+    # Links to prove an e-mail address (Settings' add, change, resend), per account: counted on
+    # every request, so the limit says nothing of whether an address is someone else's.
+    RATELIMIT_EMAIL_VERIFICATION = env_str("RATELIMIT_EMAIL_VERIFICATION", "5 per hour; 10 per day")
     RATELIMIT_VERIFICATION_SMS_TOTAL = env_str("RATELIMIT_VERIFICATION_SMS_TOTAL", "200 per hour")
     # Attempts at typing the texted code, per account.
     RATELIMIT_PHONE_VERIFY = env_str("RATELIMIT_PHONE_VERIFY", "10 per 10 minutes")

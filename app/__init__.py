@@ -44,7 +44,7 @@ from app.errors import ERROR_SCHEMA, error_body, register_error_handlers
 from app.extensions import db, migrate
 from app.footage.routes import bp as footage_bp
 from app.logs import first_line
-from app.notifications import mail, push_endpoints, sms
+from app.notifications import mail, mail_log, push_endpoints, sms
 from app.notifications.email_pages import bp as email_pages_bp
 from app.notifications.routes import bp as notifications_bp
 from app.privacy.routes import bp as privacy_bp
@@ -132,6 +132,7 @@ def register_extensions(app: APIFlask) -> None:
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     db.init_app(app)
     audit.chain_on_commit()
+    mail_log.send_after_commit()
 
     @app.teardown_appcontext
     def _release_session(_exc: BaseException | None = None) -> None:

@@ -8,6 +8,7 @@ from app.accounts.devices import logins_of, trusted_device, typed_login, untrust
 from app.accounts.models import Role
 from app.accounts.recovery import ACCEPTED, account_label, check_link, request_reset, reset_password
 from app.accounts.schemas import (
+    EmailVerificationIn,
     EmailVerificationSentOut,
     EmailVerifyIn,
     InvitationIn,
@@ -459,13 +460,19 @@ def verify_email(data):
 
 
 @bp.post("/auth/email/verification")
+@limited("RATELIMIT_EMAIL_VERIFICATION", user_or_ip, "verification links asked for by your account")
+@bp.input(EmailVerificationIn, arg_name="data")
 @bp.output(EmailVerificationSentOut, status_code=202)
 @bp.doc(security=SECURITY, responses={401: "Unauthenticated", 409: "`no_email` or `already_verified`",
-                                      503: "The e-mail could not be sent"})
+                                      422: "Validation error", 429: RATE_LIMITED})
 @require_login
-def send_email_verification():
-    """E-mail a new link that proves your account's address (Settings' "Verify" / "Resend")
+def send_email_verification(data):
+    """E-mail a link that proves an address: your account's own, or one to add or change to
 
-    At most three an hour reach an address; the answer is the same beyond that.
+    Settings' "Verify" / "Resend", and "Add" / "Change" with `email`. The account keeps
+    the address it has until the link sent to the new one is confirmed; an address that
+    was verified before is then told of the change. The answer is the same whether or
+    not the address belongs to another account (its holder is told instead), and at most
+    three messages an hour reach one address.
     """
-    return verification.resend(me()), 202
+    return verification.resend(me(), data.get("email")), 202

@@ -257,6 +257,12 @@ class VerifiedOut(Schema):
     email_verified = fields.Boolean()
 
 
+class EmailVerificationIn(Schema):
+    email = EmailAddress(allow_none=True, metadata={
+        "description": "An address to add or to change to; the account's own unproved address when left out. "
+                       "The account keeps its address until the link sent to the new one is confirmed."})
+
+
 class EmailVerificationSentOut(Schema):
     email = fields.String()
     message = fields.String()

@@ -128,20 +128,24 @@ function channelsSection(ctx, user) {
 
 // --- e-mail verification -----------------------------------------------------------------------
 
-// An unverified address gets nothing from Porchlight until its holder opens the link sent to it.
+// An address gets nothing from Porchlight until its holder opens the link sent to it: a new
+// one (added, or changed to) becomes the account's only then, and the old one is kept till then.
 function emailSection(ctx, user) {
-  if (!user.email || user.email_verified) {
-    return null;
-  }
   const status = h("p", { role: "status" });
-  const form = h("form.email-verify-form", { novalidate: true },
+  const verified = Boolean(user.email && user.email_verified);
+  const input = h("input", { id: "settings-email", name: "email", type: "email", autocomplete: "email",
+    spellcheck: false, value: user.email && !verified ? user.email : "" });
+  const form = h("form.email-form", { novalidate: true },
     formError(),
-    h("button", { type: "submit" }, t("Send me a link to verify it")));
+    field(verified ? t("New e-mail address") : t("E-mail address"), input,
+      { hint: t("We e-mail a link to it. It becomes your address when you open the link and press Confirm.") }),
+    h("button", { type: "submit" }, verified ? t("Send a link to the new address") : t("Send me a link to verify it")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
+    const email = (values(form).email || "").trim();
     setBusy(form, true);
-    const answer = await post("/api/auth/email/verification");
+    const answer = await post("/api/auth/email/verification", email ? { email } : {});
     setBusy(form, false);
     if (!answer.ok) {
       showErrors(form, answer.error);
@@ -150,10 +154,19 @@ function emailSection(ctx, user) {
     status.textContent = answer.data.message;
     form.querySelector("button").textContent = t("Resend the link");
   });
+  let intro;
+  if (verified) {
+    intro = h("p", t("Your e-mail address "), h("strong", user.email), t(" is verified. To change it, give the new "
+      + "one: this one stays yours until you confirm the new one from the link we send to it."));
+  } else if (user.email) {
+    intro = h("p", t("Your e-mail address "), h("strong", user.email), t(" is not verified yet: open the link we sent "
+      + "to it and press Confirm. Until then nothing is sent to it."));
+  } else {
+    intro = h("p", t("Add an e-mail address to get requests by e-mail and to reset your password by e-mail."));
+  }
   return h("section.email-setting", { "aria-labelledby": "email-title" },
     h("h2", { id: "email-title" }, t("Your e-mail address")),
-    h("p", t("Your e-mail address "), h("strong", user.email), t(" is not verified yet: open the link we sent to it "
-      + "and press Confirm. Until then nothing is sent to it.")),
+    intro,
     form,
     status);
 }
