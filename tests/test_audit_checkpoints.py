@@ -117,6 +117,23 @@ def test_a_forged_checkpoint_is_refused(app, client, runner, tmp_path):
     assert run.returncode == 1 and "is refused: its signature does not verify" in run.stdout
 
 
+def test_after_a_key_rotation_old_checkpoints_verify_under_the_retired_key(app, client, runner, tmp_path):
+    _record(2)
+    assert runner.invoke(args=["audit", "checkpoint"]).exit_code == 0
+    old, published = _published(client, "/api/public/audit/checkpoints", tmp_path, "old.json")
+    new_key = signing.parse_private_key(signing.generate_key())
+    # What a restart with a new AUDIT_SIGNING_KEY (and, then, the old key's public half retired) loads.
+    app.extensions[signing.EXTENSION] = signing.Signer(new_key)
+    result = runner.invoke(args=["audit", "verify", "--checkpoints", str(published)])
+    assert result.exit_code == 1
+    assert f"is signed with key '{old['key_id']}', which is not among the keys it is checked with" in result.output
+    retired = signing.parse_public_key(old["public_key"], signing.RETIRED_SETTING)
+    app.extensions[signing.EXTENSION] = signing.Signer(new_key, (retired,))
+    assert runner.invoke(args=["audit", "verify", "--checkpoints", str(published)]).exit_code == 0
+    keys = client.get("/api/public/audit/checkpoints").json["keys"]
+    assert [(k["key_id"], k["current"]) for k in keys] == [(signing.Signer(new_key).key_id, True), (old["key_id"], False)]
+
+
 def test_the_scheduler_signs_every_chain_daily_and_the_agency_page_publishes_its_own(app, client, world):
     app.config["AUDIT_CHECKPOINT_INTERVAL_HOURS"] = 24
     _record(2, agency_id=world.agency.id)

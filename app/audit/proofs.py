@@ -47,7 +47,7 @@ def signature_problem(public_keys: Mapping[str, bytes], signed_by: str, message:
     """None when ``signature`` is the key ``signed_by``'s over ``message``; else what is wrong."""
     raw = public_keys.get(signed_by)
     if raw is None:
-        return f"it is signed with key {signed_by!r}, which is not a key given to check with"
+        return f"it is signed with key {signed_by!r}, which is not among the keys it is checked with"
     try:
         Ed25519PublicKey.from_public_bytes(raw).verify(_b64(signature), message)
     except (InvalidSignature, ValueError):
