@@ -131,7 +131,8 @@ def test_after_a_key_rotation_old_checkpoints_verify_under_the_retired_key(app, 
     app.extensions[signing.EXTENSION] = signing.Signer(new_key, (retired,))
     assert runner.invoke(args=["audit", "verify", "--checkpoints", str(published)]).exit_code == 0
     keys = client.get("/api/public/audit/checkpoints").json["keys"]
-    assert [(k["key_id"], k["current"]) for k in keys] == [(signing.Signer(new_key).key_id, True), (old["key_id"], False)]
+    current = signing.Signer(new_key).key_id
+    assert [(k["key_id"], k["current"]) for k in keys] == [(current, True), (old["key_id"], False)]
 
 
 def test_the_scheduler_signs_every_chain_daily_and_the_agency_page_publishes_its_own(app, client, world):
