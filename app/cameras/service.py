@@ -186,11 +186,33 @@ def remember_recorder_offset(camera: Camera, offset_s: int, *, actor: Any, clip_
 
 def set_paused(owner: User, camera_id: int, paused: bool) -> Camera:
     camera = camera_for(owner, camera_id)
+    if not paused and camera.pause_reason == UNCONFIRMED:
+        # Resuming a camera paused for want of its yearly confirmation is that confirmation.
+        return confirm_camera(owner, camera_id)
     status = CameraStatus.PAUSED if paused else CameraStatus.ACTIVE
     if camera.status != status:
-        camera.status = status
+        camera.status, camera.pause_reason = status, None
         audit.record("camera.paused" if paused else "camera.resumed", target=camera)
         db.session.commit()
+    return camera
+
+
+# Why a camera paused by the scheduler is paused (app/cameras/confirmation.py).
+UNCONFIRMED = "unconfirmed"
+
+
+def confirm_camera(owner: User, camera_id: int) -> Camera:
+    """The yearly re-confirmation: the owner says the camera is still theirs and recording.
+
+    Its clock restarts; a camera paused because it went unconfirmed resumes. Audited.
+    """
+    camera = camera_for(owner, camera_id)
+    resumed = camera.status == CameraStatus.PAUSED and camera.pause_reason == UNCONFIRMED
+    camera.confirmed_at, camera.confirm_requested_at = utcnow(), None
+    if resumed:
+        camera.status, camera.pause_reason = CameraStatus.ACTIVE, None
+    audit.record("camera.confirmed", target=camera, details={"resumed": resumed})
+    db.session.commit()
     return camera
 
 

@@ -27,7 +27,7 @@ _COLUMNS = (
     Agency.name, FootageRequest.case_number, FootageRequest.incident_type, FootageRequest.summary,
     FootageRequest.window_start, FootageRequest.window_end, FootageRequest.expires_at,
     Ask.created_at, Ask.seen_at, Ask.responded_at, Ask.answered_via, Ask.decline_reason, Ask.closed_at,
-    Camera.recorder_offset_s, Camera.retention_days,
+    Camera.recorder_offset_s, Camera.retention_days, Ask.filter_rule,
 )
 
 
@@ -51,7 +51,10 @@ def _select(owner: User) -> sa.Select:
 def _as_dict(row: sa.Row) -> dict[str, Any]:
     (ask_id, request_id, state, camera_id, camera_label, distance_m, reply_code, agency_name, case_number,
      incident_type, summary, window_start, window_end, expires_at, created_at, seen_at, responded_at,
-     answered_via, decline_reason, closed_at, recorder_offset_s, retention_days) = row
+     answered_via, decline_reason, closed_at, recorder_offset_s, retention_days, filter_rule) = row
+    if filter_rule is not None:
+        # The owner's own filter declined it when it was made; the later stamp is for staff counts only.
+        responded_at = closed_at = created_at
     times = recorder_clock.ask_times(window_start, window_end, recorder_offset_s, retention_days)
     window = times["recorder_window"]
     return {
@@ -62,6 +65,7 @@ def _as_dict(row: sa.Row) -> dict[str, Any]:
         "deadline": _iso(expires_at), "actions": actions_for(state),
         "created_at": _iso(created_at), "seen_at": _iso(seen_at), "responded_at": _iso(responded_at),
         "answered_via": answered_via, "decline_reason": decline_reason, "closed_at": _iso(closed_at),
+        "filter_rule": filter_rule,
         "recorder_window": window and {**window, "start": _iso(window["start"]), "end": _iso(window["end"])},
         "overwrite_at": _iso(times["overwrite_at"]), "overwrite_days_left": times["overwrite_days_left"],
     }

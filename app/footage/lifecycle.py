@@ -5,7 +5,8 @@ at once; one over a limit waits for a supervisor, who approves it (four eyes: no
 their own, unless the policy allows it) or rejects it. Activation matches cameras
 (app/footage/matching.py), creates one ask per camera with a reply code, and records
 the first notification of each in the same transaction (app/notifications/dispatcher.py),
-handed to the queue after the commit. Cancelling or expiring a request closes its
+handed to the queue after the commit. An ask one of the owner's filters
+catches is born declined and never notified (app/footage/filters.py). Cancelling or expiring a request closes its
 open asks, discards uploads still arriving (app/clips/uploads.py) and, in the same
 transaction, records a notice to every owner a message about a closed ask reached
 (app/notifications/notices.py).
@@ -32,7 +33,7 @@ from app.clips.uploads import discard_uploads_for
 from app.db import utcnow
 from app.errors import ApiError, field_error, forbidden
 from app.extensions import db
-from app.footage import asks
+from app.footage import asks, filters
 from app.footage.matching import match_cameras
 from app.footage.models import OPEN_ASK_STATES, AgencyPolicy, Ask, AskState, FootageRequest, RequestStatus
 from app.footage.policy import current_policy, exceeded_limits, policy_for, staff_agency_id
@@ -131,15 +132,27 @@ def _activate(request: FootageRequest, now: datetime) -> list[int]:
     matches = match_cameras(request.agency, request.latitude, request.longitude, request.radius_m,
                             request.window_start, request.window_end, now)
     taken = _open_reply_codes(m.owner_id for m in matches)
-    rows = [{"request_id": request.id, "camera_id": m.camera_id, "owner_id": m.owner_id, "state": AskState.QUEUED,
-             "reply_code": _new_reply_code(taken[m.owner_id]), "distance_m": round(m.distance_m, 1),
-             "camera_label": m.label, "created_at": now}
-            for m in matches]
+    # The owners' filters, read in bulk: an ask one of them catches is born declined, untold.
+    rules = filters.rules_for(m.owner_id for m in matches)
+    rows = []
+    for m in matches:
+        row = {"request_id": request.id, "camera_id": m.camera_id, "owner_id": m.owner_id, "state": AskState.QUEUED,
+               "reply_code": _new_reply_code(taken[m.owner_id]), "distance_m": round(m.distance_m, 1),
+               "camera_label": m.label, "created_at": now, "answered_via": None, "filter_rule": None,
+               "responded_at": None, "closed_at": None}
+        rule = filters.rule_catching(rules.get(m.owner_id), request, now)
+        if rule is not None:
+            row.update(filters.declined_columns(rule, now, policy.request_lifetime_hours))
+        rows.append(row)
     if rows:
         # One executemany, then one read: at 1,000 asks the ORM's multi-row INSERT ... RETURNING
         # costs three times as much on PostgreSQL, and the officer is waiting for this POST.
         db.session.execute(sa.insert(Ask), rows)
     new_asks = list(db.session.scalars(sa.select(Ask).where(Ask.request_id == request.id).order_by(Ask.id)))
+    declined: dict[str, list[int]] = {rule: [] for rule in filters.FILTER_RULES}
+    for ask in new_asks:
+        if ask.filter_rule is not None:
+            declined[ask.filter_rule].append(ask.id)
     become(request, RequestStatus.ACTIVE, now)
     request.expires_at = now + timedelta(hours=policy.request_lifetime_hours)
     db.session.flush()
@@ -147,7 +160,8 @@ def _activate(request: FootageRequest, now: datetime) -> list[int]:
     audit.record("request.activated", target=request, agency_id=request.agency_id,
                  details={"asks": len(new_asks), "owners": len({m.owner_id for m in matches}),
                           "expires_at": request.expires_at.isoformat()})
-    return list(dispatcher.record_new_asks(new_asks))
+    filters.record_declines(request, declined)
+    return list(dispatcher.record_new_asks([ask for ask in new_asks if ask.state == AskState.QUEUED]))
 
 
 def issue_request(officer: User, data: dict[str, Any]) -> dict[str, Any]:
