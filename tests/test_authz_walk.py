@@ -549,6 +549,8 @@ OPS: dict[tuple[str, str], Op] = {
                                                  call=lambda s: {"json": {"role": "officer"}}),
     ("GET", "/api/me/export"): Op(self_scoped=OWN, shows_typed=True),
     ("POST", "/api/me/agencies/{agency_id}/leave"): Op(path=lambda s: {"agency_id": s["agency_leave"]}),
+    ("GET", "/api/me/filters"): Op(self_scoped=OWN),
+    ("PATCH", "/api/me/filters"): Op(call=lambda s: {"json": {"max_footage_age_days": 30}}, self_scoped=OWN),
     ("DELETE", "/api/me"): Op(call=lambda s: {"json": {"password": factories.PASSWORD, "confirm": "DELETE"}},
                               fresh=True, self_scoped=OWN),
     # --- agency ---
@@ -576,6 +578,7 @@ OPS: dict[tuple[str, str], Op] = {
     ("DELETE", "/api/cameras/{camera_id}"): Op(path=lambda s: {"camera_id": s["camera_spare"]}),
     ("POST", "/api/cameras/{camera_id}/pause"): Op(path=lambda s: {"camera_id": s["camera"]}),
     ("POST", "/api/cameras/{camera_id}/resume"): Op(path=lambda s: {"camera_id": s["camera"]}),
+    ("POST", "/api/cameras/{camera_id}/confirm"): Op(path=lambda s: {"camera_id": s["camera"]}),
     ("GET", "/api/agency/cameras/nearby"): Op(
         call=lambda s: {"query_string": {"lat": LAT, "lon": LON, "radius_m": 1000}},
         self_scoped="searches the cameras shared with the caller's agency; B's stand at the same spot"),
@@ -752,6 +755,7 @@ PARTIAL_WALKS: dict[str, set[str]] = {
         "POST /api/asks/{ask_id}/approve",
         "POST /api/asks/{ask_id}/decline",
         "POST /api/asks/{ask_id}/no-footage",
+        "POST /api/cameras/{camera_id}/confirm",
         "POST /api/cameras/{camera_id}/pause",
         "POST /api/cameras/{camera_id}/resume",
         "POST /api/uploads",

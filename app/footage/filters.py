@@ -81,8 +81,7 @@ def rule_catching(rules: Rules | None, request: FootageRequest, now: datetime) -
         return "paused"
     if rules.agency_ids is not None and request.agency_id not in rules.agency_ids:
         return "agency"
-    category = getattr(request, "offense_category", None)
-    if category and category in rules.declined_categories:
+    if request.offense_category in rules.declined_categories:
         return "category"
     if rules.max_age is not None and now - request.window_start > rules.max_age:
         return "age"

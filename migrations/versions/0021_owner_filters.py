@@ -1,7 +1,7 @@
 """owners' filters and the yearly re-confirmation of cameras
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-06 03:10:00.000000
 
 - ``owner_filters``: an owner's standing answers (offense categories always declined,
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0021'
-down_revision = '0019'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
