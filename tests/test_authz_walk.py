@@ -641,7 +641,9 @@ OPS: dict[tuple[str, str], Op] = {
     ("POST", "/api/enrollment/redeem"): Op(call=lambda s: {"json": {"code": s["redeem_code"]}}),
     # --- footage requests ---
     ("POST", "/api/requests"): Op(call=lambda s: {"json": {
-        **_scope(), "case_number": f"walk-{next(_n)}", "incident_type": "burglary", "summary": "walk"}},
+        **_scope(), "case_number": f"walk-{next(_n)}", "incident_type": "burglary",
+        "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
+        "summary": "walk"}},
         self_scoped="asks the cameras shared with the caller's agency; B's stand at the same spot"),
     ("POST", "/api/requests/preview"): Op(call=lambda s: {"json": _scope()},
                                           self_scoped="counts the caller's agency's cameras only"),

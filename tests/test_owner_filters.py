@@ -13,6 +13,7 @@ from app.cameras.models import Camera, CameraStatus
 from app.db import utcnow
 from app.extensions import db
 from app.footage.models import Ask, AskState, OwnerFilter
+from app.footage.purpose import DEFAULT_OFFENSE_CATEGORIES
 from app.jobs import tick
 from app.notifications import dispatcher
 from app.notifications.models import MailMessage, Notification
@@ -33,6 +34,7 @@ def draft(**changes) -> dict:
     return {"latitude": LAT, "longitude": LON, "radius_m": 300, "window_start": (now - timedelta(hours=3)).isoformat(),
             "window_end": (now - timedelta(hours=2)).isoformat(), "case_number": "2026-017017",
             "incident_type": "burglary", "summary": "Break-in at the corner store; looking for people on foot.",
+            "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
             **changes}
 
 
@@ -61,13 +63,14 @@ def actions(prefix: str) -> list[AuditEvent]:
 def test_owner_sets_filters_and_mistakes_are_named(app, world, as_owner):
     assert as_owner.get("/api/me/filters").json == {
         "declined_categories": [], "agency_ids": None, "max_footage_age_days": None, "paused_until": None,
-        "paused": False, "agencies": [{"id": world.agency.id, "name": world.agency.name}]}
+        "paused": False, "agencies": [{"id": world.agency.id, "name": world.agency.name}],
+        "categories": [{"key": c["key"], "label": c["label"]} for c in DEFAULT_OFFENSE_CATEGORIES]}
     until = (utcnow() + timedelta(days=10)).isoformat()
     changed = as_owner.patch("/api/me/filters", json={
-        "declined_categories": ["traffic", "traffic", "drugs"], "agency_ids": [world.agency.id],
+        "declined_categories": ["theft", "theft", "arson"], "agency_ids": [world.agency.id],
         "max_footage_age_days": 7, "paused_until": until})
     assert changed.status_code == 200, changed.json
-    assert changed.json["declined_categories"] == ["drugs", "traffic"] and changed.json["paused"] is True
+    assert changed.json["declined_categories"] == ["arson", "theft"] and changed.json["paused"] is True
     assert changed.json["agency_ids"] == [world.agency.id] and changed.json["max_footage_age_days"] == 7
     # Only the fields given change; null clears one.
     assert as_owner.patch("/api/me/filters", json={"paused_until": None}).json["paused"] is False
@@ -77,7 +80,8 @@ def test_owner_sets_filters_and_mistakes_are_named(app, world, as_owner):
                         ({"paused_until": (utcnow() - timedelta(hours=1)).isoformat()}, "paused_until"),
                         ({"paused_until": (utcnow() + timedelta(days=400)).isoformat()}, "paused_until"),
                         ({"max_footage_age_days": 0}, "max_footage_age_days"),
-                        ({"declined_categories": ["Not a key!"]}, "declined_categories.0")):
+                        ({"declined_categories": ["Not a key!"]}, "declined_categories.0"),
+                        ({"declined_categories": ["jaywalking"]}, "declined_categories")):  # in no taxonomy
         refused = as_owner.patch("/api/me/filters", json=body)
         assert refused.status_code == 422 and field in refused.json["error"]["fields"], (body, refused.json)
     assert [e.details["changed"].keys() for e in actions("owner.filters_changed")] == [
@@ -90,13 +94,12 @@ def test_filters_decline_untold_and_officers_see_only_declines(app, world, as_of
     caught = {
         "paused": owner_with_camera(world, "Paused", paused_until=fresh + timedelta(days=3)),
         "agency": owner_with_camera(world, "Other agency only", agency_ids=[world.other_agency.id]),
-        # A request made without a category is "other" (migration 0020's default).
-        "category": owner_with_camera(world, "No others", declined_categories=["other"]),
+        "category": owner_with_camera(world, "No burglaries", declined_categories=["burglary"]),
         "age": owner_with_camera(world, "Fresh only", max_footage_age_days=1),
     }
     # Filters that do not catch this request: it is asked as usual.
     passes = owner_with_camera(world, "Open", agency_ids=[world.agency.id], max_footage_age_days=30,
-                               declined_categories=["traffic"], paused_until=fresh - timedelta(minutes=1))
+                               declined_categories=["vandalism"], paused_until=fresh - timedelta(minutes=1))
     request = issue(as_officer, window_start=(fresh - timedelta(days=2)).isoformat(),
                     window_end=(fresh - timedelta(days=2) + timedelta(hours=1)).isoformat())
     asks = {a.owner_id: a for a in db.session.scalars(sa.select(Ask).where(Ask.request_id == request["id"]))}
@@ -110,6 +113,9 @@ def test_filters_decline_untold_and_officers_see_only_declines(app, world, as_of
     # The officer cannot tell a filter's decline from a typed one, nor when: at first they wait like any ask...
     assert request["counts"]["declined"] == 0 and request["counts"]["notified"] == 4
     assert request["counts"]["queued"] == 1
+    # Nor does asking them again at once give them away: a re-ask of a decliner needs a supervisor's
+    # approval only once the decline shows.
+    assert issue(as_officer, case_number="2026-017020")["status"] == "active"
     # ... and once their (randomised) time has come they are declines like any other.
     db.session.execute(sa.update(Ask).where(Ask.id.in_(declined_ids))
                        .values(responded_at=utcnow() - timedelta(seconds=1)))
@@ -120,11 +126,11 @@ def test_filters_decline_untold_and_officers_see_only_declines(app, world, as_of
     agency_events = actions("")
     assert not [e for e in agency_events if e.agency_id == world.agency.id and "filter" in str(e.details)]
     record = actions("asks.declined_by_filters")
-    assert len(record) == 1 and record[0].agency_id is None and record[0].actor_id is None
+    assert len(record) == 2 and record[0].agency_id is None and record[0].actor_id is None
     assert sorted(sum(record[0].details["asks"].values(), [])) == sorted(declined_ids)
     # The owner sees it in the inbox, declined by their filter when the request came.
     inbox = signed_in(app, caught["category"]).get("/api/asks").json
-    assert [(a["state"], a["answered_via"], a["filter_rule"]) for a in inbox] == [("declined", "filter", "category")]
+    assert [(a["state"], a["answered_via"], a["filter_rule"]) for a in inbox] == [("declined", "filter", "category")] * 2
     assert inbox[0]["responded_at"] == inbox[0]["created_at"] and inbox[0]["actions"] == []
 
 
@@ -135,7 +141,9 @@ def test_pause_everything_ends_by_itself_at_its_date(app, world, as_officer):
     tick(utcnow() + timedelta(hours=2))
     assert db.session.get(OwnerFilter, owner.id).paused_until is None
     assert [e.target_id for e in actions("owner.pause_ended")] == [str(owner.id)]
-    second = issue(as_officer, case_number="2026-017018")
+    later = utcnow() - timedelta(hours=6)
+    second = issue(as_officer, case_number="2026-017018", window_start=later.isoformat(),
+                   window_end=(later + timedelta(hours=1)).isoformat())
     assert db.session.scalar(sa.select(Ask.state).where(Ask.request_id == second["id"])) == AskState.QUEUED
 
 

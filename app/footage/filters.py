@@ -32,7 +32,9 @@ from app.audit import service as audit
 from app.db import utcnow
 from app.errors import field_error
 from app.extensions import db
+from app.footage import purpose
 from app.footage.models import AskState, FootageRequest, OwnerFilter
+from app.footage.policy import current_policy
 from app.sql import ID_CHUNK, chunks
 
 VIA_FILTER = "filter"
@@ -121,10 +123,20 @@ def _joined(owner: User) -> list[tuple[int, str]]:
         .where(Membership.owner_id == owner.id).order_by(Agency.name, Agency.id))]
 
 
+def _categories(agency_ids: Iterable[int]) -> list[dict[str, str]]:
+    """The offense categories of these agencies' taxonomies, each key once (the first label met), in order."""
+    found: dict[str, str] = {}
+    for agency_id in agency_ids:
+        for category in purpose.offense_categories(current_policy(agency_id)):
+            found.setdefault(category["key"], purpose.category_label(category["key"], category["label"]))
+    return [{"key": key, "label": label} for key, label in found.items()]
+
+
 def filters_view(owner: User, row: OwnerFilter | None = None, now: datetime | None = None) -> dict[str, Any]:
-    """The owner's filters (defaults where none are set) and the agencies they may choose among."""
+    """The owner's filters (defaults where none are set), and the agencies and categories to choose among."""
     now = now or utcnow()
     row = row if row is not None else _row(owner)
+    joined = _joined(owner)
     paused_until = row.paused_until if row is not None and row.paused_until and row.paused_until > now else None
     return {
         "declined_categories": list(row.declined_categories) if row else [],
@@ -132,13 +144,18 @@ def filters_view(owner: User, row: OwnerFilter | None = None, now: datetime | No
         "max_footage_age_days": row.max_footage_age_days if row else None,
         "paused_until": paused_until,
         "paused": paused_until is not None,
-        "agencies": [{"id": agency_id, "name": name} for agency_id, name in _joined(owner)],
+        "agencies": [{"id": agency_id, "name": name} for agency_id, name in joined],
+        "categories": _categories(agency_id for agency_id, _ in joined),
     }
 
 
 def _check(owner: User, data: dict[str, Any], now: datetime) -> None:
+    joined = {agency_id for agency_id, _ in _joined(owner)}
+    if data.get("declined_categories"):
+        unknown = sorted(set(data["declined_categories"]) - {c["key"] for c in _categories(sorted(joined))})
+        if unknown:
+            raise field_error("declined_categories", f"No agency you joined has the category {', '.join(unknown)}.")
     if data.get("agency_ids") is not None:
-        joined = {agency_id for agency_id, _ in _joined(owner)}
         if not data["agency_ids"]:
             raise field_error("agency_ids", "Choose at least one agency, or null for every agency you joined "
                                             "(to stop every request for a while, pause instead).")

@@ -113,12 +113,13 @@ def ask_counts(request_ids: list[int]) -> dict[int, dict[str, int]]:
 _VIEW_FIELDS = ("id", "agency_id", "officer_id", "case_number", "incident_type", "summary", "latitude",
                 "longitude", "radius_m", "window_start", "window_end", "exceeded_limits", "justification",
                 "reviewed_by_id", "reviewed_at", "review_reason", "self_approved", "created_at", "activated_at",
-                "expires_at", "closed_at")
+                "expires_at", "closed_at", "re_ask_cameras", "warrant_number", "warrant_court", "exigent_reason",
+                "offense_category", "offense_category_label", "prohibited_purposes_affirmed", "affirmed_at")
 
 
 def _view(request: FootageRequest, counts: dict[str, int]) -> dict[str, Any]:
     return {**{key: getattr(request, key) for key in _VIEW_FIELDS}, "status": request.status.value,
-            "counts": counts, "asks_total": sum(counts.values())}
+            "legal_basis": request.legal_basis.value, "counts": counts, "asks_total": sum(counts.values())}
 
 
 def request_view(request: FootageRequest) -> dict[str, Any]:

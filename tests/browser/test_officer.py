@@ -66,6 +66,7 @@ def _set_range(page, selector: str, value: int) -> None:
 def _request_body(case_number: str, radius_m: float, start: datetime, end: datetime, **extra) -> dict:
     return {**INCIDENT, "radius_m": radius_m, "window_start": start.isoformat(), "window_end": end.isoformat(),
             "case_number": case_number, "incident_type": "burglary",
+            "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
             "summary": "Break-in on Market Street; looking for two people on foot.", **extra}
 
 
