@@ -4,10 +4,10 @@
 // categories always declined. The agency sees such a decline as one more decline among
 // the others, never whose; the owner finds it in the inbox and history.
 
-import { get, patch } from "../../api.js";
-import { clearErrors, setBusy, showErrors } from "../../forms.js";
-import { errorCard, field, formatDateTime, formError, h, loading, replace } from "../../ui.js";
-import { t } from "../../i18n.js";
+import { get, patch } from "./api.js";
+import { clearErrors, setBusy, showErrors } from "./forms.js";
+import { errorCard, field, formatDateTime, formError, h, loading, replace } from "./ui.js";
+import { t } from "./i18n.js";
 
 // yyyy-mm-dd of a local day (what <input type=date> takes).
 function dayValue(date) {
