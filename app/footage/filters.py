@@ -12,8 +12,8 @@ Officers must not tell such a decline from one an owner typed, nor learn whose i
 Staff only ever read counts per ask state (app/footage/requests.py), so the ask is a
 decline like any other there, with one difference hidden: an answer the moment a
 request goes out would give the filter away. So the decline is stamped at a random
-time within the request's first hours, and until then staff counts show the ask as
-``notified``, like every other ask waiting for its owner. The event recording the
+time within the request's first hours, and until then staff counts and the public report
+(:func:`state_shown`) show the ask as ``notified``, like every other ask waiting for its owner. The event recording the
 filter's work goes to the installation's audit chain, not the agency's.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from app.db import utcnow
 from app.errors import field_error
 from app.extensions import db
 from app.footage import purpose
-from app.footage.models import AskState, FootageRequest, OwnerFilter
+from app.footage.models import Ask, AskState, FootageRequest, OwnerFilter
 from app.footage.policy import current_policy
 from app.sql import ID_CHUNK, chunks
 
@@ -102,6 +102,14 @@ def declined_columns(rule: str, now: datetime, lifetime_hours: int) -> dict[str,
     at = _disguised_time(now, lifetime_hours)
     return {"state": AskState.DECLINED, "answered_via": VIA_FILTER, "filter_rule": rule,
             "responded_at": at, "closed_at": at}
+
+
+def state_shown(now: datetime) -> sa.ColumnElement[str]:
+    """SQL: an ask's state as staff and the public see it (labelled ``state``): a filter's decline
+    shows as ``notified`` until its disguised time, as if the owner had not answered yet."""
+    return sa.case((sa.and_(Ask.answered_via == VIA_FILTER, Ask.responded_at > now),
+                    sa.literal(AskState.NOTIFIED.value)),
+                   else_=sa.cast(Ask.state, sa.String)).label("state")
 
 
 def record_declines(request: FootageRequest, declined: dict[str, list[int]]) -> None:

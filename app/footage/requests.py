@@ -20,7 +20,7 @@ from app.common.fields import fits_int
 from app.db import utcnow
 from app.errors import ApiError, not_found
 from app.extensions import db
-from app.footage.filters import VIA_FILTER
+from app.footage.filters import state_shown
 from app.footage.models import Ask, AskState, FootageRequest, RequestStatus
 from app.footage.policy import staff_agency_id
 from app.sql import ID_CHUNK, chunks, for_update
@@ -87,22 +87,13 @@ def request_for_staff(user: User, request_id: int, *, lock: bool = False) -> Foo
     return request
 
 
-def _state_shown(now: datetime) -> sa.ColumnElement[str]:
-    """SQL: an ask's state as staff see it. An owner's filter declined some asks at creation, with the
-    decline stamped a while later (app/footage/filters.py): until then they show as notified, so an
-    instant decline never gives a filter away."""
-    return sa.case((sa.and_(Ask.answered_via == VIA_FILTER, Ask.responded_at > now),
-                    sa.literal(AskState.NOTIFIED.value)),
-                   else_=sa.cast(Ask.state, sa.String)).label("state")
-
-
 def ask_counts(request_ids: list[int]) -> dict[int, dict[str, int]]:
     """Per request: how many asks are in each state (every state named, zeros included)."""
     counts = {rid: dict.fromkeys((s.value for s in AskState), 0) for rid in request_ids}
     now = utcnow()
     for chunk in chunks(request_ids, ID_CHUNK):
         # Grouped over a subquery: PostgreSQL would not see the CASE's two bound copies of ``now`` as one.
-        asks = sa.select(Ask.request_id, _state_shown(now)).where(Ask.request_id.in_(chunk)).subquery()
+        asks = sa.select(Ask.request_id, state_shown(now)).where(Ask.request_id.in_(chunk)).subquery()
         rows = db.session.execute(sa.select(asks.c.request_id, asks.c.state, sa.func.count())
                                   .group_by(asks.c.request_id, asks.c.state))
         for request_id, state, count in rows:
