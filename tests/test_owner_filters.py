@@ -88,6 +88,10 @@ def test_owner_sets_filters_and_mistakes_are_named(app, world, as_owner):
     assert [e.details["changed"].keys() for e in actions("owner.filters_changed")] == [
         {"declined_categories", "agency_ids", "max_footage_age_days", "paused_until"}, {"paused_until"}]
     assert signed_in(app, world.officer).get("/api/me/filters").status_code == 403
+    # The owner's export holds them; leaving the only agency chosen answers every agency again.
+    assert as_owner.get("/api/me/export").json["filters"]["agency_ids"] == [world.agency.id]
+    assert as_owner.post(f"/api/me/agencies/{world.agency.id}/leave").status_code == 200
+    assert as_owner.get("/api/me/filters").json["agency_ids"] is None
 
 
 def test_filters_decline_untold_and_officers_see_only_declines(app, world, as_officer):

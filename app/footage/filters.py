@@ -200,6 +200,14 @@ def update_filters(owner: User, data: dict[str, Any]) -> dict[str, Any]:
     return filters_view(owner, row, now)
 
 
+def forget_agency(owner: User, agency_id: int) -> None:
+    """The owner left an agency: it leaves their chosen agencies too; with none left, every agency
+    they still belong to is answered again (an empty choice would decline them all). The caller commits."""
+    row = _row(owner)
+    if row is not None and row.agency_ids is not None and agency_id in row.agency_ids:
+        row.agency_ids = [other for other in row.agency_ids if other != agency_id] or None
+
+
 def end_due_pauses(now: datetime) -> int:
     """Clear every "pause everything" whose return date has come (audited); the asks resume by themselves
     at the date in any case, this keeps the rows and the log saying so. Returns how many ended."""
