@@ -488,22 +488,8 @@ export default {
           ? t("Say why these owners must be asked again.")
           : t("Say why this request needs more than your agency's limits.")];
       }
-      if (!data.legal_basis) {
-        problems.legal_basis = [t("Choose the legal basis of this request.")];
-      }
-      for (const [name, words] of [["warrant_number", t("Give the warrant's number.")],
-        ["warrant_court", t("Name the court that issued the warrant.")],
-        ["exigent_reason", t("Say what the exigent circumstances are.")]]) {
-        if (name in data && !data[name]) {
-          problems[name] = [words];
-        }
-      }
-      if (!data.offense_category) {
-        problems.offense_category = [t("Choose the offense category.")];
-      }
-      if (!data.affirm_no_prohibited_purpose) {
-        problems.affirm_no_prohibited_purpose = [t("Affirm that none of the prohibited purposes applies.")];
-      }
+      // The purpose fields are checked by the server, whose answer names each one beside the
+      // other fields' problems (case number, summary…) in one go.
       if (Object.keys(problems).length) {
         showErrors(form, { message: t("Please check the fields marked below."), fields: problems });
         return;
