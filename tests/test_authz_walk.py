@@ -643,7 +643,8 @@ OPS: dict[tuple[str, str], Op] = {
     ("POST", "/api/requests"): Op(call=lambda s: {"json": {
         **_scope(), "case_number": f"walk-{next(_n)}", "incident_type": "burglary",
         "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
-        "summary": "walk"}},
+        # The walk's earlier asks at this spot include declined ones: this is a re-ask, held for approval.
+        "summary": "walk", "justification": "walk re-ask"}},
         self_scoped="asks the cameras shared with the caller's agency; B's stand at the same spot"),
     ("POST", "/api/requests/preview"): Op(call=lambda s: {"json": _scope()},
                                           self_scoped="counts the caller's agency's cameras only"),

@@ -1,7 +1,9 @@
 """A footage request's life: issued, approved or rejected, sent to owners, cancelled, expired.
 
-An officer's request within the agency's limits (app/footage/policy.py) is activated
-at once; one over a limit waits for a supervisor, who approves it (four eyes: not
+An officer's request states its purpose (app/footage/purpose.py). Within the agency's
+limits (app/footage/policy.py) it is activated at once; one over a limit, or one asking
+again an owner who refused an overlapping ask in the last 30 days (a re-ask,
+``re_asked_cameras``), waits for a supervisor, who approves it (four eyes: not
 their own, unless the policy allows it) or rejects it. Activation matches cameras
 (app/footage/matching.py), creates one ask per camera with a reply code, and records
 the first notification of each in the same transaction (app/notifications/dispatcher.py),

@@ -27,6 +27,11 @@ MAX_WINDOW = timedelta(days=7)
 MAX_WINDOW_AGE = timedelta(days=365)
 MIB = 1024**2
 LIMITS = ["radius", "window", "re_ask"]
+AFFIRM = "Affirm that none of your agency's prohibited purposes applies to this request."
+# The conditional fields of a legal basis, and what a request without them is told.
+REQUIRED_FOR = {"warrant_number": "Give the warrant's number (required for a warrant).",
+                "warrant_court": "Name the court that issued the warrant (required for a warrant).",
+                "exigent_reason": "Say what the exigent circumstances are (required for them)."}
 
 
 class UtcDateTime(fields.AwareDateTime):
@@ -162,7 +167,8 @@ class RequestIn(RequestScopeIn):
     justification = TrimmedString(allow_none=True, validate=Length(max=1000), metadata={
         "description": "Why a request over the agency's limits, or asking again owners who declined or did not "
                        "answer, is needed (required then)."})
-    legal_basis = fields.String(required=True, validate=OneOf([b.value for b in LegalBasis]), metadata={
+    legal_basis = fields.String(required=True, validate=OneOf([b.value for b in LegalBasis]), error_messages={
+        "required": "Choose the legal basis: voluntary, warrant or exigent."}, metadata={
         "description": "voluntary (owners may say no), warrant (give warrant_number and warrant_court) or exigent "
                        "(give exigent_reason). Owners see it on the ask."})
     warrant_number = TrimmedString(allow_none=True, validate=Length(min=1, max=64),
@@ -171,10 +177,11 @@ class RequestIn(RequestScopeIn):
         "description": "The issuing court; required for a warrant, only then. Owners see it."})
     exigent_reason = TrimmedString(allow_none=True, validate=Length(min=1, max=1000),
                                    metadata={"description": "Required for exigent circumstances; only then."})
-    offense_category = fields.String(required=True, validate=Length(min=1, max=64), metadata={
+    offense_category = fields.String(required=True, validate=Length(min=1, max=64), error_messages={
+        "required": "Choose an offense category of your agency's list."}, metadata={
         "description": "A key of the agency's offense categories (GET /api/agency/policy)."})
-    affirm_no_prohibited_purpose = StrictBool(required=True, validate=Equal(True, error=(
-        "Affirm that none of your agency's prohibited purposes applies to this request.")), metadata={
+    affirm_no_prohibited_purpose = StrictBool(required=True, validate=Equal(True, error=AFFIRM), error_messages={
+        "required": AFFIRM}, metadata={
         "description": "Must be true: the officer affirms that none of the agency's prohibited purposes "
                        "(GET /api/agency/policy) applies. The list affirmed is stored with the request."})
 
@@ -187,8 +194,7 @@ class RequestIn(RequestScopeIn):
             wanted = basis is not None and field in needed.get(basis, ())
             given = data.get(field) is not None
             if wanted and not given:
-                errors[field] = ["Required for a warrant." if basis == "warrant"
-                                 else "Required for exigent circumstances: say what the emergency is."]
+                errors[field] = [REQUIRED_FOR[field]]
             elif given and basis is not None and not wanted:
                 kind = "warrant" if field.startswith("warrant") else "request under exigent circumstances"
                 errors[field] = [f"Only for a {kind}; this request's legal basis is {basis}."]

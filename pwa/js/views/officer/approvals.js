@@ -11,7 +11,7 @@ import { clearErrors, setBusy, showErrors } from "../../forms.js";
 import { poll } from "../../timing.js";
 import { errorCard, field, formError, formatWindow, h, loading, replace, time } from "../../ui.js";
 import {
-  agencyPolicy, exceededText, formatCoordinates, formatMetres, formatMinutes,
+  agencyPolicy, exceededText, formatCoordinates, formatMetres, formatMinutes, legalBasisText,
 } from "./common.js";
 import { N_, t, tn, withElements } from "../../i18n.js";
 
@@ -75,6 +75,8 @@ export default {
         h("dl.card.stacked",
           h("dt", t("Justification")), h("dd.justification", request.justification || t("(none given)")),
           h("dt", t("Summary")), h("dd", request.summary),
+          h("dt", t("Legal basis")), h("dd.legal-basis", legalBasisText(request)),
+          h("dt", t("Offense category")), h("dd", request.offense_category_label),
           h("dt", t("Time window")), h("dd", formatWindow(request.window_start, request.window_end)),
           h("dt", t("Area")), h("dd", t("%(radius)s around %(point)s", { radius: formatMetres(request.radius_m),
             point: formatCoordinates(request.latitude, request.longitude) }))),
