@@ -170,6 +170,9 @@ def test_unconfirmed_camera_pauses_with_notice_and_confirming_resumes_it(app, wo
     assert db.session.get(Camera, kept.id).confirm_requested_at is None
     asked = db.session.scalars(sa.select(MailMessage).where(MailMessage.user_id == owner.id)).one()
     assert "Side door" in asked.body_text and "/#/cameras" in asked.body_text
+    link = asked.body_text.split("with this link:\n")[1].split()[0]
+    page = app.test_client().get(link)
+    assert page.status_code == 200 and "Side door" in page.text and "Front" not in page.text
     client = signed_in(app, owner)
     shown = client.get(f"/api/cameras/{camera.id}").json
     assert shown["status"] == "active" and shown["confirm_by"] is not None
@@ -182,13 +185,21 @@ def test_unconfirmed_camera_pauses_with_notice_and_confirming_resumes_it(app, wo
     assert len(notices) == 2 and "paused" in notices[1] and "Confirm" in notices[1]
     request = issue(as_officer)
     assert request["asks_total"] == 1  # the paused camera is not asked; the confirmed one is
-    # One tap: confirmed, resumed, and a year before it is asked again.
+    # The e-mailed link's button confirms that round's cameras, which resume.
+    done = app.test_client().post(link)
+    assert done.status_code == 200 and "Side door" in done.text
+    assert client.get(f"/api/cameras/{camera.id}").json["status"] == "active"
+    assert "Nothing to confirm" in app.test_client().post(link).text  # that round is over
+    # One tap in the app confirms too: the clock restarts, a year before it is asked again.
     confirmed = client.post(f"/api/cameras/{camera.id}/confirm")
     assert confirmed.status_code == 200
     assert (confirmed.json["status"], confirmed.json["pause_reason"], confirmed.json["confirm_by"]) == (
         "active", None, None)
-    assert issue(as_officer, case_number="2026-017019")["asks_total"] == 2
-    assert [e.action for e in actions("camera.")] == [
-        "camera.confirmation_requested", "camera.paused", "camera.confirmed"]
+    assert issue(as_officer, case_number="2026-017019", window_start=(now - timedelta(hours=9)).isoformat(),
+                 window_end=(now - timedelta(hours=8)).isoformat())["asks_total"] == 2
+    assert [(e.action, e.details.get("via")) for e in actions("camera.")] == [
+        ("camera.confirmation_requested", None), ("camera.paused", None), ("camera.confirmed", "email"),
+        ("camera.confirmed", "app")]
     assert actions("camera.paused")[0].details == {"reason": "unconfirmed"}
+    assert app.test_client().get(link[:-2] + "xx").status_code == 404  # an altered link
     assert client.post(f"/api/cameras/{kept.id + 1000}/confirm").status_code == 404

@@ -22,13 +22,15 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask_babel import gettext
+from flask_babel import gettext, lazy_gettext
 
+from app import links
 from app.accounts.models import User
 from app.audit import service as audit
 from app.cameras.models import Camera, CameraStatus
-from app.cameras.service import UNCONFIRMED
+from app.cameras.service import UNCONFIRMED, confirm
 from app.common.settings import setting
+from app.errors import ApiError
 from app.extensions import db
 from app.i18n import in_language
 from app.i18n.dates import day_text
@@ -54,6 +56,32 @@ def grace() -> timedelta:
 
 # --- the scheduler's steps ------------------------------------------------------------------------
 
+def _round(owner_id: int, moment: datetime) -> sa.Select:
+    """The owner's cameras asked for confirmation at ``moment`` (to the second: a link carries no more)."""
+    return (sa.select(Camera).where(Camera.owner_id == owner_id, Camera.confirm_requested_at >= moment,
+                                    Camera.confirm_requested_at < moment + timedelta(seconds=1))
+            .order_by(Camera.id))
+
+
+def cameras_for_link(token: str) -> tuple[User, list[Camera]]:
+    """The account an e-mailed confirmation link names and the cameras it still confirms; 404 if altered."""
+    owner_id, moment = links.read_camera_confirm_token(token)
+    owner = db.session.get(User, owner_id)
+    if owner is None or not owner.active:
+        raise ApiError(404, "invalid_link", lazy_gettext("This link is not valid; use the link from your latest "
+                                                         "e-mail, or confirm your cameras in the app."))
+    return owner, list(db.session.scalars(_round(owner.id, moment)))
+
+
+def confirm_from_link(token: str) -> tuple[User, list[Camera]]:
+    """The button on the e-mailed link's page: confirm every camera of that round (commits)."""
+    owner, cameras = cameras_for_link(token)
+    for camera in cameras:
+        confirm(camera, owner, "email")
+    db.session.commit()
+    return owner, cameras
+
+
 def request_due_confirmations(now: datetime) -> int:
     """Ask the owners of cameras last confirmed a year ago to confirm them; returns how many cameras."""
     due = db.session.execute(
@@ -68,7 +96,7 @@ def request_due_confirmations(now: datetime) -> int:
             audit.record("camera.confirmation_requested", target_type="camera", target_id=camera_id,
                          actor=audit.NO_ACTOR, details={"due_by": (now + grace()).isoformat()})
     db.session.commit()
-    _tell(asked, _request_texts, now + grace())
+    _tell(asked, _request_texts, now + grace(), now)
     return sum(len(labels) for labels in asked.values())
 
 
@@ -87,7 +115,7 @@ def pause_unconfirmed(now: datetime) -> int:
             audit.record("camera.paused", target_type="camera", target_id=camera_id, actor=audit.NO_ACTOR,
                          details={"reason": UNCONFIRMED})
     db.session.commit()
-    _tell(paused, _paused_texts, None)
+    _tell(paused, _paused_texts, None, None)
     return sum(len(labels) for labels in paused.values())
 
 
@@ -123,13 +151,20 @@ def _paused_texts(labels: Sequence[str], _by: datetime | None) -> tuple[str, str
 
 
 def _tell(by_owner: dict[int, list[str]], texts: Callable[[Sequence[str], datetime | None], tuple[str, str, str]],
-          by: datetime | None) -> None:
-    """One notice per owner on each of their channels that takes one (verified e-mail, verified phone)."""
+          by: datetime | None, round_: datetime | None) -> None:
+    """One notice per owner on each of their channels that takes one (verified e-mail, verified phone).
+
+    With ``round_`` (the time they were asked), the e-mail carries a link that confirms them all
+    (``/confirm/<token>``, app/notifications/email_pages.py): the e-mail is proof of the address.
+    """
     if not by_owner:
         return
     for owner in db.session.scalars(sa.select(User).where(User.id.in_(sorted(by_owner)), User.active)):
         with in_language(owner.language):
             subject, text, sms = texts(by_owner[owner.id], by)
+            if round_ is not None:
+                text += "\n\n" + gettext("Or confirm them all at once with this link:") + "\n" + \
+                    links.camera_confirm_link(owner.id, round_)
         try:
             if owner.email and owner.email_verified and owner.notify_email:
                 mail_log.send_now(owner, mail.Mail(to=owner.email, subject=subject, text=text + "\n"))

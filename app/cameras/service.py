@@ -201,17 +201,23 @@ def set_paused(owner: User, camera_id: int, paused: bool) -> Camera:
 UNCONFIRMED = "unconfirmed"
 
 
-def confirm_camera(owner: User, camera_id: int) -> Camera:
+def confirm(camera: Camera, owner: User, via: str) -> Camera:
     """The yearly re-confirmation: the owner says the camera is still theirs and recording.
 
-    Its clock restarts; a camera paused because it went unconfirmed resumes. Audited.
+    Its clock restarts; a camera paused because it went unconfirmed resumes. Audited; the
+    caller commits.
     """
-    camera = camera_for(owner, camera_id)
     resumed = camera.status == CameraStatus.PAUSED and camera.pause_reason == UNCONFIRMED
     camera.confirmed_at, camera.confirm_requested_at = utcnow(), None
     if resumed:
         camera.status, camera.pause_reason = CameraStatus.ACTIVE, None
-    audit.record("camera.confirmed", target=camera, details={"resumed": resumed})
+    audit.record("camera.confirmed", target=camera, actor=owner, details={"resumed": resumed, "via": via})
+    return camera
+
+
+def confirm_camera(owner: User, camera_id: int) -> Camera:
+    """One tap in the app: confirm one of the owner's cameras."""
+    camera = confirm(camera_for(owner, camera_id), owner, "app")
     db.session.commit()
     return camera
 
