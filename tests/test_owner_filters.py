@@ -203,3 +203,21 @@ def test_unconfirmed_camera_pauses_with_notice_and_confirming_resumes_it(app, wo
     assert actions("camera.paused")[0].details == {"reason": "unconfirmed"}
     assert app.test_client().get(link[:-2] + "xx").status_code == 404  # an altered link
     assert client.post(f"/api/cameras/{kept.id + 1000}/confirm").status_code == 404
+
+
+def test_a_text_reply_confirms_the_cameras_due(sms_app, twilio):
+    from tests.peers import scenario
+    from tests.test_sms import inbound, reply_text
+
+    owner = scenario.owner(phone=scenario.phone_number(), language="es")
+    camera = factories.camera(owner, LAT, LON, label="Patio", confirmed_at=utcnow() - timedelta(days=400))
+    db.session.commit()
+    tick(utcnow())
+    [asked] = twilio.to(owner.phone)
+    assert "responda CONFIRMAR" in asked.body  # the owner's language, its keyword
+    reply = reply_text(inbound(sms_app.test_client(), owner.phone, "confirmar"))
+    assert "1 camara confirmada" in reply
+    db.session.expire_all()
+    assert db.session.get(Camera, camera.id).confirm_requested_at is None
+    assert actions("camera.confirmed")[0].details == {"resumed": False, "via": "sms"}
+    assert "ninguna" in reply_text(inbound(sms_app.test_client(), owner.phone, "CONFIRMAR"))

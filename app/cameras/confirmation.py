@@ -35,8 +35,8 @@ from app.extensions import db
 from app.i18n import in_language
 from app.i18n.dates import day_text
 from app.links import absolute_url
-from app.notifications import mail, mail_log
-from app.notifications.messages import PROGRAM, gsm_fold
+from app.notifications import keywords, mail, mail_log
+from app.notifications.messages import PROGRAM, gsm_fold, keyword
 from app.notifications.service import _send_direct, is_opted_out
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,9 @@ def _request_texts(labels: Sequence[str], by: datetime | None) -> tuple[str, str
     text = gettext("Once a year %(program)s asks you to confirm that each camera you registered is still yours and "
                    "still recording: %(cameras)s.\n\nOpen %(url)s and press “Confirm” on each one by %(date)s. A "
                    "camera not confirmed by then is paused: no requests reach it until you confirm it.", **values)
-    sms = gsm_fold(gettext("%(program)s: once a year, please confirm your cameras are still yours and recording. "
-                           "Open %(url)s and press Confirm by %(date)s, or they pause.", **values))
+    sms = gsm_fold(gettext("%(program)s: once a year, please confirm your cameras are still yours and recording: "
+                           "reply %(word)s, or open %(url)s and press Confirm, by %(date)s, or they pause.",
+                           word=keyword(keywords.CONFIRM), **values))
     return subject, text, sms
 
 
@@ -146,7 +147,8 @@ def _paused_texts(labels: Sequence[str], _by: datetime | None) -> tuple[str, str
                    "requests reach them: %(cameras)s.\n\nTo resume one, open %(url)s and press “Confirm” on it.",
                    **values)
     sms = gsm_fold(gettext("%(program)s: cameras you did not confirm are paused; no requests reach them. To resume, "
-                           "open %(url)s and press Confirm.", **values))
+                           "reply %(word)s or open %(url)s and press Confirm.", word=keyword(keywords.CONFIRM),
+                           **values))
     return subject, text, sms
 
 

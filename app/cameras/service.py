@@ -215,6 +215,15 @@ def confirm(camera: Camera, owner: User, via: str) -> Camera:
     return camera
 
 
+def confirm_due(owner: User, via: str) -> int:
+    """Confirm every camera of the owner asked for a confirmation, or paused for want of one (an SMS
+    reply); returns how many. The caller commits."""
+    due = db.session.scalars(sa.select(Camera).where(
+        Camera.owner_id == owner.id,
+        sa.or_(Camera.confirm_requested_at.is_not(None), Camera.pause_reason == UNCONFIRMED)).order_by(Camera.id))
+    return sum(1 for camera in due if confirm(camera, owner, via))
+
+
 def confirm_camera(owner: User, camera_id: int) -> Camera:
     """One tap in the app: confirm one of the owner's cameras."""
     camera = confirm(camera_for(owner, camera_id), owner, "app")
