@@ -202,6 +202,12 @@ def test_unconfirmed_camera_pauses_with_notice_and_confirming_resumes_it(app, wo
         ("camera.confirmed", "app")]
     assert actions("camera.paused")[0].details == {"reason": "unconfirmed"}
     assert app.test_client().get(link[:-2] + "xx").status_code == 404  # an altered link
+    # An owner who paused a camera that then fell due confirms it by resuming it (or it would pause again).
+    assert client.post(f"/api/cameras/{kept.id}/pause").status_code == 200
+    db.session.execute(sa.update(Camera).where(Camera.id == kept.id).values(confirm_requested_at=now))
+    db.session.commit()
+    resumed = client.post(f"/api/cameras/{kept.id}/resume").json
+    assert (resumed["status"], resumed["confirm_requested_at"]) == ("active", None)
     assert client.post(f"/api/cameras/{kept.id + 1000}/confirm").status_code == 404
 
 

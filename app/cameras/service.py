@@ -186,9 +186,16 @@ def remember_recorder_offset(camera: Camera, offset_s: int, *, actor: Any, clip_
 
 def set_paused(owner: User, camera_id: int, paused: bool) -> Camera:
     camera = camera_for(owner, camera_id)
-    if not paused and camera.pause_reason == UNCONFIRMED:
-        # Resuming a camera paused for want of its yearly confirmation is that confirmation.
-        return confirm_camera(owner, camera_id)
+    if not paused and camera.status == CameraStatus.PAUSED and (
+            camera.pause_reason == UNCONFIRMED or camera.confirm_requested_at is not None):
+        # Resuming a camera that is due its yearly confirmation (or paused for want of it) is that
+        # confirmation: else the scheduler would pause it again at once.
+        camera = confirm(camera, owner, "app")
+        if camera.status == CameraStatus.PAUSED:
+            camera.status = CameraStatus.ACTIVE
+            audit.record("camera.resumed", target=camera)
+        db.session.commit()
+        return camera
     status = CameraStatus.PAUSED if paused else CameraStatus.ACTIVE
     if camera.status != status:
         camera.status, camera.pause_reason = status, None
