@@ -202,7 +202,7 @@ def test_make_run_serves_the_whole_loop_with_its_in_process_worker(server, tmp_p
                  "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
                  "summary": "A bike taken from the rack."}
         preview = officer.post(f"{base}/api/requests/preview", json=draft, timeout=5).json()
-        assert preview == {"cameras": 2, "exceeded_limits": [], "needs_approval": False}
+        assert preview == {"cameras": 2, "exceeded_limits": [], "needs_approval": False, "re_ask_cameras": 0}
         started = time.monotonic()
         r = officer.post(f"{base}/api/requests", json=draft, timeout=10)
         assert r.status_code == 201, r.text

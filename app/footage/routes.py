@@ -35,7 +35,7 @@ ASKS = {"tags": ["Asks"]}
 @bp.doc(security=SECURITY, responses=[401, 403])
 @require_role(*STAFF)
 def get_policy():
-    """Your agency's scope limits and retention"""
+    """Your agency's scope limits, retention, offense categories and prohibited purposes"""
     return policy.agency_policy(me())
 
 
@@ -59,8 +59,14 @@ def update_policy(data):
 def create_request(data):
     """Ask camera owners for footage of an incident
 
-    Within your agency's limits the request goes out at once; over a limit it needs
-    a `justification` and waits for a supervisor (`status` `pending_approval`).
+    Every request states its `legal_basis` (a warrant with `warrant_number` and
+    `warrant_court`; exigent circumstances with `exigent_reason`), an `offense_category`
+    of your agency's list and `affirm_no_prohibited_purpose: true` (both lists:
+    `GET /api/agency/policy`); owners see the legal basis and category. Within your
+    agency's limits the request goes out at once; over a limit, or asking again owners
+    who declined or did not answer an overlapping request in the last 30 days
+    (`re_ask`), it needs a `justification` and waits for a supervisor (`status`
+    `pending_approval`).
     """
     return lifecycle.issue_request(me(), data)
 
