@@ -13,8 +13,11 @@ Staff only ever read counts per ask state (app/footage/requests.py), so the ask 
 decline like any other there, with one difference hidden: an answer the moment a
 request goes out would give the filter away. So the decline is stamped at a random
 time within the request's first hours, and until then staff counts and the public report
-(:func:`state_shown`) show the ask as ``notified``, like every other ask waiting for its owner. The event recording the
-filter's work goes to the installation's audit chain, not the agency's.
+(:func:`state_shown`) show the ask as ``notified``, like every other ask waiting for its owner;
+any other count of ask states shown to staff or the public should read it the same way. The
+event recording the filter's work goes to the installation's audit chain, not the agency's:
+what it lacks, a supervisor reading the agency's log could notice (no ``ask.declined`` event
+for such an ask), but never whose ask it was.
 """
 from __future__ import annotations
 
