@@ -41,6 +41,7 @@ from app.db import utcnow
 from app.enrollment.codes import qr_svg
 from app.errors import ApiError, field_error
 from app.extensions import db, limiter
+from app.notifications import mail, mail_log
 
 REQUIRED_ROLES = (Role.OFFICER, Role.SUPERVISOR, Role.OVERSIGHT)
 # The code e-mailed for a set-up after a reset: its purpose, life and hourly limit.
@@ -102,8 +103,6 @@ def begin_setup(user: User) -> dict[str, str]:
 
 def _send_reenrol_code(user: User) -> str:
     """E-mail the code that the set-up after a reset needs; the address it went to."""
-    from app.notifications import mail, mail_log  # the notifications package imports this one
-
     if not user.email:
         raise ApiError(409, "no_email", "Two-step sign-in was reset on an account with no e-mail address: ask "
                        "your agency's operator for a new invitation.")
