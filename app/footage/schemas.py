@@ -389,8 +389,10 @@ class FiltersIn(Schema):
 
     declined_categories = fields.List(TrimmedString(validate=CATEGORY_KEY), validate=Length(max=50), metadata={
         "description": "Offense categories (keys of the agencies' taxonomies) you always decline."})
-    agency_ids = fields.List(StrictInteger(), allow_none=True, validate=Length(max=100), metadata={
-        "description": "Answer only requests from these agencies (of those you joined); null: all of them."})
+    # An empty list would stop every request: "pause everything" says that with a return date.
+    agency_ids = fields.List(StrictInteger(), allow_none=True, validate=Length(min=1, max=100), metadata={
+        "description": "Answer only requests from these agencies (of those you joined; at least one); "
+                       "null: all of them."})
     max_footage_age_days = StrictInteger(allow_none=True, validate=Range(1, 365), metadata={
         "description": "Decline requests for footage that starts longer ago than this many days; null: no limit."})
     paused_until = UtcDateTime(allow_none=True, metadata={

@@ -464,7 +464,7 @@ def test_sms_owner_uploads_through_the_signed_link_without_an_account(browser, c
     axe_check(page)
     page.get_by_role("button", name="Text me a code").click()
     page.get_by_label("Code from the text message").fill(_outbox_code(live_server, digits))
-    page.get_by_role("button", name="Verify").click()
+    page.get_by_role("button", name="Verify", exact=True).click()
     expect(page.locator(".phone-setting")).to_contain_text("is verified")
     axe_check(page)
     assert owner.session.get("/api/auth/me").json()["phone_verified"] is True

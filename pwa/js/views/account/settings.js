@@ -135,11 +135,14 @@ function emailSection(ctx, user) {
   const status = h("p", { role: "status" });
   const verified = Boolean(user.email && user.email_verified);
   const input = h("input", { id: "settings-email", name: "email", type: "email", autocomplete: "email",
-    spellcheck: false, value: user.email && !verified ? user.email : "" });
+    spellcheck: false });
+  // Unverified: the button alone sends the link to the address the account has; typing one
+  // sends it there instead.
+  const label = verified ? t("New e-mail address") : user.email ? t("Another e-mail address") : t("E-mail address");
   const form = h("form.email-form", { novalidate: true },
     formError(),
-    field(verified ? t("New e-mail address") : t("E-mail address"), input,
-      { hint: t("We e-mail a link to it. It becomes your address when you open the link and press Confirm.") }),
+    field(label, input, { optional: Boolean(user.email && !verified),
+      hint: t("We e-mail a link to it. It becomes your address when you open the link and press Confirm.") }),
     h("button", { type: "submit" }, verified ? t("Send a link to the new address") : t("Send me a link to verify it")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
