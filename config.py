@@ -89,6 +89,13 @@ class Config:
     # Fernet keys (comma-separated, newest first) encrypting the secrets kept in the
     # database (app/crypto.py); development generates one into instance/.
     ENCRYPTION_KEYS = env_str("ENCRYPTION_KEYS")
+    # The installation's Ed25519 key signing audit checkpoints and clip receipts (app/audit/signing.py):
+    # base64 of the 32 raw bytes, or a file's path; development generates one into instance/.
+    # Public halves of earlier keys (base64, comma-separated) that still verify what they signed.
+    AUDIT_SIGNING_KEY = env_str("AUDIT_SIGNING_KEY")
+    AUDIT_RETIRED_PUBLIC_KEYS = env_str("AUDIT_RETIRED_PUBLIC_KEYS", "")
+    # How often the scheduler signs a checkpoint of every audit chain's head (app/audit/checkpoints.py).
+    AUDIT_CHECKPOINT_INTERVAL_HOURS = env_int("AUDIT_CHECKPOINT_INTERVAL_HOURS", 24)
     SQLALCHEMY_DATABASE_URI = _sqlalchemy_url(
         env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'porchlight.sqlite3'}")
     )
@@ -133,6 +140,10 @@ class Config:
     # A new account's unproved e-mail address or phone number ends after this many days: the
     # account loses it, or is deleted when it proved no address at all (app/privacy/claims.py).
     UNVERIFIED_CLAIM_DAYS = env_int("UNVERIFIED_CLAIM_DAYS", 7)
+    # Yearly re-confirmation (app/cameras/confirmation.py): a camera last confirmed this many
+    # days ago is asked for a confirmation, and pauses when none comes within the grace days.
+    CAMERA_CONFIRM_DAYS = env_int("CAMERA_CONFIRM_DAYS", 365)
+    CAMERA_CONFIRM_GRACE_DAYS = env_int("CAMERA_CONFIRM_GRACE_DAYS", 30)
     # The name authenticator apps show beside a Porchlight two-step sign-in code.
     TOTP_ISSUER = env_str("TOTP_ISSUER", "Porchlight")
 
@@ -258,6 +269,9 @@ class Config:
     # Verification codes asked for per account, and texted per destination number; and all texted
     # together per instance (the guard against SMS pumping to premium numbers).
     RATELIMIT_PHONE_VERIFICATION = env_str("RATELIMIT_PHONE_VERIFICATION", "3 per 10 minutes; 10 per day")
+    # Links to prove an e-mail address (Settings' add, change, resend), per account: counted on
+    # every request, so the limit says nothing of whether an address is someone else's.
+    RATELIMIT_EMAIL_VERIFICATION = env_str("RATELIMIT_EMAIL_VERIFICATION", "5 per hour; 10 per day")
     RATELIMIT_VERIFICATION_SMS_TOTAL = env_str("RATELIMIT_VERIFICATION_SMS_TOTAL", "200 per hour")
     # Attempts at typing the texted code, per account.
     RATELIMIT_PHONE_VERIFY = env_str("RATELIMIT_PHONE_VERIFY", "10 per 10 minutes")
@@ -325,6 +339,11 @@ class TestingConfig(Config):
     # base64 of "test-encryption-key-not-for-prod": every app of a test run, and the worker
     # processes the tests start, read each other's rows.
     ENCRYPTION_KEYS = "dGVzdC1lbmNyeXB0aW9uLWtleS1ub3QtZm9yLXByb2Q="
+    # A fixed signing key: receipts and checkpoints made by one app of a test verify in another.
+    AUDIT_SIGNING_KEY = "gCccqF9TAOylEcPvw87lTAOdY288ONAMZ5ywFNlqExA="
+    # The scheduler signs no checkpoints in tests (a tick would add an event to the installation
+    # chain); the checkpoint tests turn it on.
+    AUDIT_CHECKPOINT_INTERVAL_HOURS = 0
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False

@@ -31,6 +31,7 @@ from app import (
 from app.accounts.routes import bp as accounts_bp
 from app.agencies.routes import bp as agencies_bp
 from app.audit import service as audit
+from app.audit import signing
 from app.audit.routes import bp as audit_bp
 from app.auth import SECURITY_SCHEMES, init_login
 from app.cameras.routes import bp as cameras_bp
@@ -43,9 +44,10 @@ from app.errors import ERROR_SCHEMA, error_body, register_error_handlers
 from app.extensions import db, migrate
 from app.footage.routes import bp as footage_bp
 from app.logs import first_line
-from app.notifications import mail, push_endpoints, sms
+from app.notifications import mail, mail_log, push_endpoints, sms
 from app.notifications.email_pages import bp as email_pages_bp
 from app.notifications.routes import bp as notifications_bp
+from app.oversight.routes import bp as oversight_bp
 from app.privacy.routes import bp as privacy_bp
 from app.ratelimits import configure as configure_rate_limits
 from app.security import register_security_headers
@@ -74,6 +76,7 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     register_extensions(app)
     i18n.init_app(app)
     crypto.init_app(app)
+    signing.init_app(app)
     logs.init_app(app)
     register_blueprints(app)
     jobs.init_app(app)
@@ -130,6 +133,7 @@ def register_extensions(app: APIFlask) -> None:
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     db.init_app(app)
     audit.chain_on_commit()
+    mail_log.send_after_commit()
 
     @app.teardown_appcontext
     def _release_session(_exc: BaseException | None = None) -> None:
@@ -169,7 +173,8 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
 def register_blueprints(app: APIFlask) -> None:
     for bp in (health.bp, accounts_bp, agencies_bp, cameras_bp, enrollment_bp, footage_bp, notifications_bp,
-               clips_bp, districts_bp, transparency_bp, pwa.bp, pwa.config_bp, privacy_bp, audit_bp, email_pages_bp):
+               clips_bp, districts_bp, transparency_bp, pwa.bp, pwa.config_bp, privacy_bp, audit_bp, email_pages_bp,
+               oversight_bp):
         app.register_blueprint(bp)
 
 

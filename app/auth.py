@@ -79,7 +79,7 @@ def _check_roles(roles: tuple[Role, ...], *, during_setup: bool = False) -> None
         raise ApiError(401, "unauthenticated", "Sign in first: this needs a session.")
     if setup_pending() and not during_setup:
         raise ApiError(403, "second_factor_setup_required",
-                       "Set up two-step sign-in first: officers and supervisors need an authenticator app "
+                       "Set up two-step sign-in first: officers, supervisors and oversight need an authenticator app "
                        "(POST /api/auth/second-factor/setup).")
     if current_user.role not in roles:
         allowed = ", ".join(r.value for r in roles)

@@ -30,10 +30,13 @@ PASSWORDS = {
     "manager@demo.porchlight.test": "demo-manager-pw",
     "owner@demo.porchlight.test": "demo-owner-pw",
     "neighbor@demo.porchlight.test": "demo-neighbor-pw",
+    "oversight@demo.porchlight.test": "demo-oversight-pw",
 }
 # An owner reached by e-mail only (a verified address, no push, no phone): a request near
 # City Hall reaches them in the outbox (`flask mail outbox`), whose link answers it.
 EMAIL_OWNER = "neighbor@demo.porchlight.test"
+# The civilian oversight body's account: read-only, the agency's requests and audit log.
+OVERSIGHT = "oversight@demo.porchlight.test"
 
 
 @dataclass
@@ -84,6 +87,13 @@ def _email_owner(agency: Agency, district: District) -> None:
     audit.record("camera.created", target=camera, actor=owner, details={**created_audit_details(camera), "via": "demo"})
 
 
+def _oversight(agency: Agency) -> None:
+    # Made on its own (not only with a new agency) so that a demo loaded before the role existed gets one too.
+    if db.session.scalar(sa.select(User.id).where(User.email == OVERSIGHT)) is None:
+        _user(OVERSIGHT, Role.OVERSIGHT, agency_id=agency.id, display_name="Demo Police Commission",
+              email_verified_at=utcnow())
+
+
 def load_demo() -> Demo:
     if current_app.config["ENV_NAME"] == "production":
         raise click.ClickException("demo data is never loaded in production")
@@ -118,6 +128,7 @@ def load_demo() -> Demo:
         district = agency.districts[0]
         supervisor = db.session.scalar(sa.select(User).where(User.email == "supervisor@demo.porchlight.test"))
     _email_owner(agency, district)
+    _oversight(agency)
     code = _live_code(agency, district, supervisor)
     db.session.commit()
     return Demo(agency=agency, code=code, created=created)
@@ -133,12 +144,14 @@ def print_demo(demo: Demo) -> None:
     echo("Sign in at POST /api/auth/signin (or through the API docs) with:")
     for email, password in PASSWORDS.items():
         echo(f"  {email.split('@')[0]:<11} {email:<34} {password}")
-    echo("The officer and supervisor also need two-step sign-in: at their first sign-in the app asks")
-    echo("them to set up an authenticator app (any TOTP app; the screen shows the key for typing as")
-    echo("well as the QR code). Lost the phone? flask staff reset-second-factor EMAIL")
+    echo("The officer, supervisor and oversight accounts also need two-step sign-in: at their first")
+    echo("sign-in the app asks them to set up an authenticator app (any TOTP app; the screen shows")
+    echo("the key for typing as well as the QR code). Lost the phone? flask staff reset-second-factor EMAIL")
     echo("")
     echo(f"{EMAIL_OWNER} gets requests near City Hall by e-mail only: read them with `flask mail outbox`")
     echo("and open the message's link to answer.")
+    echo(f"{OVERSIGHT} is the police commission's read-only account: requests, approvals, the audit log")
+    echo("and the complaint log of the demo agency; never footage or owners.")
     echo("")
     echo(f"Enrollment code {demo.code.display_code} (campaign, Downtown BID): {url}")
     echo(codes.qr_text(url))

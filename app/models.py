@@ -7,12 +7,12 @@ from app.accounts.models import (  # noqa: F401
     UserSession,
 )
 from app.agencies.models import Agency, District, Membership  # noqa: F401
-from app.audit.models import AuditChainHead, AuditEvent  # noqa: F401
+from app.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent  # noqa: F401
 from app.cameras.models import Camera, camera_shares  # noqa: F401
 from app.clips.models import Clip, ClipAccess, EvidenceHold  # noqa: F401
 from app.districts.models import DistrictImport, DistrictImportRow, DistrictMember  # noqa: F401
 from app.enrollment.models import EnrollmentCode, EnrollmentUse  # noqa: F401
-from app.footage.models import AgencyPolicy, Ask, FootageRequest  # noqa: F401
+from app.footage.models import AgencyPolicy, Ask, FootageRequest, OwnerFilter  # noqa: F401
 from app.notifications.models import (  # noqa: F401
     MailMessage,
     Notification,
@@ -21,3 +21,4 @@ from app.notifications.models import (  # noqa: F401
     SmsMessage,
     SmsOptOut,
 )
+from app.oversight.models import Complaint  # noqa: F401

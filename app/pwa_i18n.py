@@ -10,7 +10,7 @@ its own)::
     app/translations/<lang>/LC_MESSAGES/pwa.po ── flask pwa-i18n build ──> pwa/i18n/<lang>.json (gitignored)
                                    (+ staff.po, when the language has one)
 
-The staff screens (STAFF_SCRIPTS: officers, supervisors, district managers) wrap their
+The staff screens (STAFF_SCRIPTS: officers, supervisors, district managers, oversight) wrap their
 texts the same way, but into a domain of their own, ``staff`` (app/translations/staff.pot):
 they may stay English for now, so the owners' catalogs stay complete without them, and a
 city that wants them in another language only adds ``<lang>/LC_MESSAGES/staff.po`` and
@@ -53,8 +53,8 @@ BUILD_DIR = PWA_DIR / "i18n"
 DOMAIN = "pwa"
 STAFF_DOMAIN = "staff"
 STAFF_TEMPLATE = TRANSLATIONS / "staff.pot"
-# The screens only officers, supervisors and district managers see: the staff domain.
-STAFF_SCRIPTS = ("views/officer/*.js", "views/manager/*.js")
+# The screens only officers, supervisors, district managers and oversight see: the staff domain.
+STAFF_SCRIPTS = ("views/officer/*.js", "views/manager/*.js", "views/oversight/*.js")
 
 # The PWA's pages besides the app shell's screens (which pwa/js draws).
 HTML_PAGES = ("index.html", "enroll.html", "upload.html", "offline.html")

@@ -45,7 +45,7 @@ def district(agency: Agency, name: str | None = None) -> District:
 
 def user(role: Role, *, email: str | None = None, phone: str | None = None, password: str = PASSWORD,
          **kw) -> User:
-    """An account; officers and supervisors come with two-step sign-in set up, as the
+    """An account; officers, supervisors and oversight come with two-step sign-in set up, as the
     product requires (pass ``totp_secret=None`` for one that has not set it up yet).
     The e-mail address counts as verified (pass ``email_verified_at=None`` for a fresh
     sign-up's)."""
@@ -53,7 +53,7 @@ def user(role: Role, *, email: str | None = None, phone: str | None = None, pass
         email = f"{role.value}{next(_seq)}@example.com"
     if email is not None:
         kw.setdefault("email_verified_at", utcnow())
-    if role in (Role.OFFICER, Role.SUPERVISOR) and "totp_secret" not in kw:
+    if role in (Role.OFFICER, Role.SUPERVISOR, Role.OVERSIGHT) and "totp_secret" not in kw:
         kw["totp_secret"] = pyotp.random_base32()
         kw.setdefault("totp_enabled_at", utcnow())
     obj = User(role=role, email=email, phone=phone, password_hash=_password_hash(password), **kw)

@@ -92,6 +92,9 @@ class Secrets:
 
     text: set[str] = field(default_factory=set)
     ids: set[int] = field(default_factory=set)
+    # Only what the caller's session reads: a public operation answers to the credential it
+    # carries (an owner's texting number, an upload link), whoever's session comes along.
+    session_only: bool = False
 
     def found_in(self, haystack: str, allowed: tuple[str, ...] = (), skip_ids: set[int] = frozenset()) -> list[str]:
         text = haystack.lower()
@@ -187,6 +190,7 @@ def build_side(app, tag: str, phone_base: int, id_start: int | None, reply_base:
     supervisor = person(Role.SUPERVISOR, agency_id=agency.id)
     manager = person(Role.MANAGER, district_id=district.id)
     staff_spare = person(Role.OFFICER, agency_id=agency.id)
+    overseer = person(Role.OVERSIGHT, agency_id=agency.id)
     factories.membership(owner, agency, district)
     camera = factories.camera(owner, LAT, LON, shared_with=[agency], label=f"{tag} porch camera",
                               address=f"1 {tag} Street", **ids())
@@ -247,6 +251,10 @@ def build_side(app, tag: str, phone_base: int, id_start: int | None, reply_base:
         assert r.status_code == 201, r.json
         invitations[key] = r.json["id"]
     invitations["invitation_token"] = invitation_token(email)
+    r = as_supervisor.post("/api/oversight/complaints", json={
+        "request_id": main.id, "received_on": "2026-01-05", "summary": f"{tag} complaint", "source": "resident"})
+    assert r.status_code == 201, r.json
+    complaint_id = r.json["id"]
     endpoint = f"https://push.example/{tag}/{next(_n)}"
     db.session.add(PushSubscription(user_id=owner.id, endpoint=endpoint, p256dh="BKey", auth="secret"))
     db.session.commit()
@@ -257,7 +265,7 @@ def build_side(app, tag: str, phone_base: int, id_start: int | None, reply_base:
                 request_pending2=pending[1].id, request_cancel=cancel.id, ask_upload=ask_upload.id,
                 clip=clip.id, upload=upload_id, upload_spare=upload_spare, hold=hold_id, code=code.id,
                 code_spare=code_spare.id, code_text=active_code.code, member=member.id,
-                member_name=f"{tag} Bakery", import_=import_id,
+                member_name=f"{tag} Bakery", import_=import_id, complaint=complaint_id,
                 endpoint=endpoint, owner_phone=owner_phone, owner_email=owner.email, session=spare_session,
                 **{key: a.id for key, a in open_asks.items()}, **invitations)
     side["link_token"] = links.upload_token(ask_upload)
@@ -269,8 +277,17 @@ def build_side(app, tag: str, phone_base: int, id_start: int | None, reply_base:
     side.used.clear()
     side.home = side
     side.public_names = (agency.name, agency.slug)
-    side.clients = {"owner": as_owner, "officer": as_officer, "supervisor": as_supervisor, "manager": as_manager}
-    side.users = [owner, officer, supervisor, manager, staff_spare]
+    side.clients = {"owner": as_owner, "officer": as_officer, "supervisor": as_supervisor, "manager": as_manager,
+                    "oversight": signed_in(app, overseer)}
+    side.users = [owner, officer, supervisor, manager, staff_spare, overseer]
+    # What civilian oversight of the side's own agency must never see: its owner, cameras,
+    # footage and district members (the rest of the side's texts, its requests', are theirs to read).
+    side.private = Secrets(text={owner.display_name, owner.email, _digits(owner_phone), camera.label,
+                                 camera_spare.label, f"1 {tag} Street", f"{tag} front door", f"{tag} back door",
+                                 f"{tag} side door", clip_upload_id, upload_id, upload_spare, f"{tag} Bakery",
+                                 f"{tag} Contact", _digits(member_phone), f"{tag} Books", f"{tag} Reader",
+                                 _digits(import_phone), f"{tag} browser", f"{tag} earlier message"},
+                           session_only=True)
     secrets.text |= {_digits(p) for p in (owner_phone, member_phone, import_phone)}
     secrets.text |= {code.code, code_spare.code, active_code.code, clip_upload_id, upload_id, upload_spare}
     # Every explicit id: agency, district, accounts, cameras, requests, asks.
@@ -401,6 +418,7 @@ def make_callers(app, a: Side, other: Side, b_secrets: Secrets, o_secrets: Secre
     # too, though the ids of its asks in A's own requests are theirs to know. The other
     # district is agency A's, so its codes are A's police's business; its members are not.
     o_identity = Secrets(text=set(o_secrets.text))
+    o_blind = Secrets(text=set(o_secrets.text), ids={dict.__getitem__(other, key) for key in ("owner", "camera")})
     link = app.test_client()
     link.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {a['link_token']}"
     return [
@@ -410,6 +428,10 @@ def make_callers(app, a: Side, other: Side, b_secrets: Secrets, o_secrets: Secre
         Caller("officer", a.clients["officer"], Role.OFFICER, [b_secrets, o_identity, d_members]),
         Caller("supervisor", a.clients["supervisor"], Role.SUPERVISOR, [b_secrets, o_identity, d_members]),
         Caller("manager", a.clients["manager"], Role.MANAGER, [b_secrets, o_identity, d_secrets]),
+        # Oversight reads agency A's requests and audit log: never an owner, camera or clip of
+        # A's (its own side's included), nor A's district members; not even the other owner's
+        # account number, which supervisors see in the audit log (its asks' ids stay A's).
+        Caller("oversight", a.clients["oversight"], Role.OVERSIGHT, [b_secrets, o_blind, d_members, a.private]),
         Caller("other owner", other.client, Role.OWNER, [b_secrets, d_secrets]),
     ]
 
@@ -435,6 +457,8 @@ class Op:
     public: str | None = None
     # Public pages may name the other agency: these of its values are then no leak.
     shows_agency: bool = False
+    # Why a public page may show the agency's id too (an audit chain is named agency:<id>).
+    shows_agency_id: str | None = None
     # Ends or replaces the caller's session: each call gets a throwaway account of the role.
     fresh: bool = False
     # Why no client of agency A gets a 2xx with its own ids.
@@ -549,6 +573,8 @@ OPS: dict[tuple[str, str], Op] = {
                                                  call=lambda s: {"json": {"role": "officer"}}),
     ("GET", "/api/me/export"): Op(self_scoped=OWN, shows_typed=True),
     ("POST", "/api/me/agencies/{agency_id}/leave"): Op(path=lambda s: {"agency_id": s["agency_leave"]}),
+    ("GET", "/api/me/filters"): Op(self_scoped=OWN),
+    ("PATCH", "/api/me/filters"): Op(call=lambda s: {"json": {"max_footage_age_days": 30}}, self_scoped=OWN),
     ("DELETE", "/api/me"): Op(call=lambda s: {"json": {"password": factories.PASSWORD, "confirm": "DELETE"}},
                               fresh=True, self_scoped=OWN),
     # --- agency ---
@@ -564,6 +590,19 @@ OPS: dict[tuple[str, str], Op] = {
     ("GET", "/api/agency/audit.csv"): Op(call=lambda s: {"query_string": {"actor_id": s["officer"]}},
                                          self_scoped="the filter only narrows the caller's own agency's log"),
     ("GET", "/api/agency/audit/verification"): Op(self_scoped=OWN),
+    # --- civilian oversight ---
+    ("GET", "/api/oversight/requests"): Op(self_scoped=OWN),
+    ("GET", "/api/oversight/requests/{request_id}"): Op(path=lambda s: {"request_id": s["request"]}),
+    ("GET", "/api/oversight/complaints"): Op(call=lambda s: {"query_string": {"request_id": s["request"]}},
+                                             self_scoped="the filter only narrows the caller's own agency's log"),
+    ("POST", "/api/oversight/complaints"): Op(
+        call=lambda s: {"json": {"request_id": s["request"], "received_on": "2026-02-01", "summary": "walk complaint",
+                                 "source": "other"}},
+        also={422: "request_id is a body field: another agency's request is refused like one that does not "
+                   "exist, naming the field"}),
+    ("PATCH", "/api/oversight/complaints/{complaint_id}"): Op(
+        path=lambda s: {"complaint_id": s["complaint"]},
+        call=lambda s: {"json": {"outcome": "withdrawn", "outcome_on": "2026-02-02"}}),
     # --- cameras ---
     ("GET", "/api/cameras"): Op(self_scoped=OWN),
     ("POST", "/api/cameras"): Op(call=lambda s: {"json": {
@@ -576,6 +615,7 @@ OPS: dict[tuple[str, str], Op] = {
     ("DELETE", "/api/cameras/{camera_id}"): Op(path=lambda s: {"camera_id": s["camera_spare"]}),
     ("POST", "/api/cameras/{camera_id}/pause"): Op(path=lambda s: {"camera_id": s["camera"]}),
     ("POST", "/api/cameras/{camera_id}/resume"): Op(path=lambda s: {"camera_id": s["camera"]}),
+    ("POST", "/api/cameras/{camera_id}/confirm"): Op(path=lambda s: {"camera_id": s["camera"]}),
     ("GET", "/api/agency/cameras/nearby"): Op(
         call=lambda s: {"query_string": {"lat": LAT, "lon": LON, "radius_m": 1000}},
         self_scoped="searches the cameras shared with the caller's agency; B's stand at the same spot"),
@@ -604,6 +644,7 @@ OPS: dict[tuple[str, str], Op] = {
     ("GET", "/api/clips/{clip_id}/poster"): Op(path=lambda s: {"clip_id": s["clip"]}),
     ("GET", "/api/asks/{ask_id}/clips"): Op(path=lambda s: {"ask_id": s["ask_upload"]}),
     ("GET", "/api/me/clip-accesses"): Op(self_scoped=OWN),
+    ("GET", "/api/me/clips/{clip_id}/receipt"): Op(path=lambda s: {"clip_id": s["clip"]}),
     ("GET", "/api/requests/{request_id}/holds"): Op(path=lambda s: {"request_id": s["request"]}),
     ("POST", "/api/requests/{request_id}/holds"): Op(path=lambda s: {"request_id": s["request"]},
                                                      call=lambda s: {"json": {"reason": "walk hold"}}),
@@ -711,6 +752,13 @@ OPS: dict[tuple[str, str], Op] = {
     ("GET", "/api/public/agencies/{slug}/report.csv"): Op(
         path=lambda s: {"slug": s["slug"]}, public="aggregate transparency figures, by design for anyone",
         shows_agency=True, self_scoped="public aggregates of the agency named"),
+    ("GET", "/api/public/audit/checkpoints"): Op(
+        public="signed checkpoints of the installation's audit chains are published for anyone to keep",
+        self_scoped=OWN),
+    ("GET", "/api/public/agencies/{slug}/checkpoints"): Op(
+        path=lambda s: {"slug": s["slug"]}, public="an agency's signed audit checkpoints are published for anyone",
+        shows_agency=True, self_scoped="the published checkpoints of the agency named",
+        shows_agency_id="the signed checkpoints name the agency's chain, agency:<id>, as its events do"),
 }
 
 # The other side's values in the body of a call on the caller's own objects: a mix must be
@@ -755,6 +803,7 @@ PARTIAL_WALKS: dict[str, set[str]] = {
         "POST /api/asks/{ask_id}/approve",
         "POST /api/asks/{ask_id}/decline",
         "POST /api/asks/{ask_id}/no-footage",
+        "POST /api/cameras/{camera_id}/confirm",
         "POST /api/cameras/{camera_id}/pause",
         "POST /api/cameras/{camera_id}/resume",
         "POST /api/uploads",
@@ -787,6 +836,18 @@ PARTIAL_WALKS: dict[str, set[str]] = {
         "POST /api/enrollment/codes/{code_id}/revoke",
         "POST /api/requests/{request_id}/cancel",
     },
+}
+
+# What civilian oversight reads (and the complaint log it keeps), within its own agency.
+OVERSIGHT_READS = {
+    ("GET", "/api/oversight/requests"),
+    ("GET", "/api/oversight/requests/{request_id}"),
+    ("GET", "/api/oversight/complaints"),
+    ("POST", "/api/oversight/complaints"),
+    ("PATCH", "/api/oversight/complaints/{complaint_id}"),
+    ("GET", "/api/agency/audit"),
+    ("GET", "/api/agency/audit.csv"),
+    ("GET", "/api/agency/audit/verification"),
 }
 
 # Routes the document hides on purpose (tus's HEAD and OPTIONS); walked all the same.
@@ -961,7 +1022,11 @@ class Walk:
         # A refusal may repeat the ids the caller sent ("not with [7001000]"); an answer that
         # went through must not name them.
         skip = _sent_ids(params, kwargs) if response.status_code >= 400 else set()
+        if op.shows_agency_id:
+            skip = skip | {side["agency"]}
         for secrets in caller.secrets:
+            if secrets.session_only and op.public:
+                continue
             leaked = secrets.found_in(text, allowed, skip)
             if leaked:
                 self.failures.append(f"{label}: {response.status_code} shows {sorted(leaked)}: {text[:300]!r}")
@@ -1161,3 +1226,9 @@ def test_no_route_leaks_another_agency_or_owner(app):
                        if not op.skip and not op.never_succeeds and (m, p) not in walk.successes)
     assert not unreached, f"no client of agency A got a 2xx with its own ids: {unreached}"
     assert sum(map(len, walk.successes.values())) >= 90, walk.successes
+    # Oversight gets exactly what it is for, besides its own account and the public pages:
+    # everything listed, and nothing else (no footage, owner, camera or police route).
+    read = {key for key, names in walk.successes.items() if "oversight" in names
+            and not OPS[key].public and not key[1].startswith("/api/auth/")}
+    assert read == OVERSIGHT_READS, f"oversight got, unlisted: {sorted(read - OVERSIGHT_READS)}; " \
+                                    f"listed, refused: {sorted(OVERSIGHT_READS - read)}"

@@ -412,3 +412,78 @@ def test_requests_reach_only_verified_channels(peers):
     code = CODE.search(_texts(peers.twilio, ALICE_PHONE, 1)[0].body).group(1)
     assert client.post("/api/auth/phone/verify", json={"code": code}).status_code == 200
     assert channels_for([owner_id])[owner_id] == {Channel.SMS}
+
+
+# --- adding or changing an e-mail address in Settings ---------------------------------------------
+
+VERIFY_LINK = re.compile(r"/#/verify-email/(\S+)")
+
+
+def _outbox_to(address: str) -> list:
+    from app.notifications.models import MailMessage
+    db.session.expire_all()
+    return list(db.session.scalars(sa.select(MailMessage).where(MailMessage.to_address == address)
+                                   .order_by(MailMessage.id)))
+
+
+def test_an_sms_only_owner_adds_an_email_address_and_gets_requests_by_email(app, client):
+    owner = factories.user(Role.OWNER, email=None, phone="+14145550177", phone_verified=True)
+    db.session.commit()
+    client = signed_in(app, owner)
+    sent = client.post("/api/auth/email/verification", json={"email": "New.Address@Example.org"})
+    assert sent.status_code == 202, sent.json
+    assert sent.json["email"] == "new.address@example.org"
+    me = client.get("/api/auth/me").json
+    assert me["email"] is None  # the account has the address only once it is proved
+    [letter] = _outbox_to("new.address@example.org")
+    token = VERIFY_LINK.search(letter.body_text).group(1)
+    assert app.test_client().post("/api/auth/verify-email", json={"token": token}).status_code == 200
+    me = client.get("/api/auth/me").json
+    assert (me["email"], me["email_verified"]) == ("new.address@example.org", True)
+    assert client.patch("/api/auth/me", json={"notify_email": True}).status_code == 200
+    [event] = events("account.email_verified")
+    assert event.details["changed"] is True
+
+
+def test_changing_a_verified_address_keeps_the_old_one_until_the_new_is_proved_and_tells_it(app, world, as_owner):
+    old = world.owner.email
+    sent = as_owner.post("/api/auth/email/verification", json={"email": "moved@example.org"})
+    assert sent.status_code == 202
+    assert as_owner.get("/api/auth/me").json["email"] == old
+    token = VERIFY_LINK.search(_outbox_to("moved@example.org")[0].body_text).group(1)
+    assert app.test_client().post("/api/auth/verify-email", json={"token": token}).status_code == 200
+    assert as_owner.get("/api/auth/me").json["email"] == "moved@example.org"
+    [told] = _outbox_to(old)
+    assert "moved@example.org" in told.body_text and "changed" in told.subject
+    # The same link again, or one for the old address, does nothing more.
+    assert app.test_client().post("/api/auth/verify-email", json={"token": token}).status_code == 410
+    assert as_owner.post("/api/auth/email/verification", json={"email": "moved@example.org"}).json["error"][
+        "code"] == "already_verified"
+
+
+def test_asking_for_someone_elses_address_answers_the_same_and_tells_its_holder(app, world, as_owner):
+    holder = factories.user(Role.OWNER, email="held@example.org")
+    db.session.commit()
+    held = as_owner.post("/api/auth/email/verification", json={"email": "held@example.org"})
+    free = as_owner.post("/api/auth/email/verification", json={"email": "free@example.org"})
+    assert held.status_code == free.status_code == 202
+    assert held.json.keys() == free.json.keys()
+    [notice] = _outbox_to("held@example.org")
+    assert not VERIFY_LINK.search(notice.body_text) and "already yours" in notice.body_text
+    assert notice.user_id == holder.id
+    assert as_owner.get("/api/auth/me").json["email"] == world.owner.email
+
+
+def test_links_asked_for_are_limited_per_account_and_bad_addresses_named(make_app):
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://")
+    with app.app_context():
+        owner = factories.user(Role.OWNER)
+        db.session.commit()
+        client = signed_in(app, owner)
+        bad = client.post("/api/auth/email/verification", json={"email": "not an address"})
+        assert bad.status_code == 422 and "email" in bad.json["error"]["fields"]
+        answers = [client.post("/api/auth/email/verification", json={"email": f"try{n}@example.org"}).status_code
+                   for n in range(5)]
+        # 5 an hour whatever the address (the refused one above included), so the limit
+        # cannot tell an address someone holds from a free one.
+        assert answers == [202] * 4 + [429], answers

@@ -41,8 +41,9 @@ from app.notifications import mail, mail_log
 
 INVITATION_TTL = timedelta(hours=72)
 JOIN_PATH = "/#/join/{token}"
-INVITABLE_ROLES = (Role.OFFICER, Role.SUPERVISOR, Role.MANAGER)
-ROLE_WORDS = {Role.OFFICER: "an officer", Role.SUPERVISOR: "a supervisor", Role.MANAGER: "a district manager"}
+INVITABLE_ROLES = (Role.OFFICER, Role.SUPERVISOR, Role.MANAGER, Role.OVERSIGHT)
+ROLE_WORDS = {Role.OFFICER: "an officer", Role.SUPERVISOR: "a supervisor", Role.MANAGER: "a district manager",
+              Role.OVERSIGHT: "a member of its civilian oversight (read-only)"}
 
 
 def _hash(secret: str) -> str:
@@ -98,7 +99,7 @@ def _is_staff_of(agency_id: int, email: str) -> bool:
     # The supervisor sees the agency's staff list anyway, so saying so tells them nothing new.
     in_agency_district = sa.select(District.id).where(District.agency_id == agency_id)
     return db.session.scalar(sa.select(User.id).where(User.email == email, sa.or_(
-        sa.and_(User.role.in_([Role.OFFICER, Role.SUPERVISOR]), User.agency_id == agency_id),
+        sa.and_(User.role.in_([Role.OFFICER, Role.SUPERVISOR, Role.OVERSIGHT]), User.agency_id == agency_id),
         sa.and_(User.role == Role.MANAGER, User.district_id.in_(in_agency_district)))).limit(1)) is not None
 
 
@@ -109,7 +110,7 @@ def invite(supervisor: User, *, email: str, role: Role, display_name: str | None
     The answer is the same whether or not an owner account uses the address.
     """
     if role not in INVITABLE_ROLES:
-        raise field_error("role", "Must be officer, supervisor or manager.")
+        raise field_error("role", "Must be officer, supervisor, manager or oversight.")
     agency_id = supervisor.agency_id
     district = _checked_district(agency_id, role, district_id)
     if _is_staff_of(agency_id, email):
@@ -284,7 +285,7 @@ def accept(token: str, password: str, code: str) -> tuple[User, list[str]]:
                      details={"reason": "bad_second_factor"})
         db.session.commit()
         raise field_error("code", "That code does not match: type the 6 digits your app shows now.")
-    staff = invitation.role.is_agency_staff
+    staff = invitation.role.on_staff_side
     if address_held(invitation.email, staff=staff):
         # Only the holder of the address (who opened the link) learns this, and it is theirs.
         raise ApiError(409, "account_exists", f"You already have {'a staff' if staff else 'an owner-side'} "

@@ -1,4 +1,4 @@
-"""User accounts: owners, district managers, officers and supervisors."""
+"""User accounts: owners, district managers, officers, supervisors and civilian oversight."""
 from __future__ import annotations
 
 import enum
@@ -18,10 +18,22 @@ class Role(enum.StrEnum):
     MANAGER = "manager"
     OFFICER = "officer"
     SUPERVISOR = "supervisor"
+    # A civilian oversight body's staff (a police commission's): read-only, within one
+    # agency, through the routes of app/oversight only. Not police: every route that
+    # names the roles it lets in (app/auth.py require_role) leaves it out unless it
+    # names it, so no officer or supervisor route opens to it by accident.
+    OVERSIGHT = "oversight"
 
     @property
     def is_agency_staff(self) -> bool:
+        """Police: officers and supervisors (oversight is not)."""
         return self in (Role.OFFICER, Role.SUPERVISOR)
+
+    @property
+    def on_staff_side(self) -> bool:
+        """Which side of the account split (app/accounts/identities.py) the role's accounts are on:
+        police and oversight are kept apart from the resident account one person may also hold."""
+        return self in (Role.OFFICER, Role.SUPERVISOR, Role.OVERSIGHT)
 
 
 ROLE_TYPE = db_enum(Role, "user_role")
@@ -46,7 +58,7 @@ VERIFIED_PHONE = sa.text("phone_verified")
 
 def _is_staff_default(context) -> bool:
     # Rows inserted without the ORM (bulk inserts) still get the side their role puts them on.
-    return Role(context.get_current_parameters()["role"]).is_agency_staff
+    return Role(context.get_current_parameters()["role"]).on_staff_side
 
 
 class User(UserMixin, Base):
@@ -63,7 +75,7 @@ class User(UserMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     role: Mapped[Role] = mapped_column(ROLE_TYPE, index=True)
-    # Officers and supervisors (agency staff) vs owners and district managers: the two sides
+    # Officers, supervisors and oversight (staff) vs owners and district managers: the two sides
     # whose accounts are kept apart even when one person holds one of each with the same
     # address. A column rather than an expression over ``role`` so that the partial unique
     # indexes above are plain on both SQLite and PostgreSQL. Follows the role (below).
@@ -108,6 +120,9 @@ class User(UserMixin, Base):
     totp_pending_secret: Mapped[str | None] = mapped_column(EncryptedString(255))
     totp_enabled_at: Mapped[datetime | None] = mapped_column()
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # When two-step sign-in was last taken off the account (a lost phone); until it is set
+    # up again, that set-up also needs a code e-mailed to the account (second_factor.py).
+    second_factor_reset_at: Mapped[datetime | None] = mapped_column()
 
     agency: Mapped[Agency | None] = relationship()
     district: Mapped[District | None] = relationship()
@@ -117,7 +132,7 @@ class User(UserMixin, Base):
 
     @validates("role")
     def _keep_side(self, _key: str, role: Role) -> Role:
-        self.is_staff = Role(role).is_agency_staff
+        self.is_staff = Role(role).on_staff_side
         return role
 
     @property

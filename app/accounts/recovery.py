@@ -2,7 +2,10 @@
 
 Nobody learns from this whether a login has an account: a request is answered the
 same (202) whether or not one matches, whether or not anything was sent, and it takes
-at least PASSWORD_RESET_MIN_RESPONSE_MS either way. Only the holder of the address
+at least PASSWORD_RESET_MIN_RESPONSE_MS either way. A reset e-mail leaves after the
+commit (app/notifications/mail_log.py, ``send_soon``), so the mail server's time is no part
+of the answer's; a reset SMS is handed to the provider within the request, whose API
+answers well inside that floor. Only the holder of the address
 hears of it, by the message itself. Only a *verified* address gets one: an address
 someone merely typed into a sign-up never lets them take the account over.
 
@@ -97,7 +100,7 @@ def request_reset(login: str) -> None:
     hour_ago = utcnow() - timedelta(hours=1)
     if not accounts:
         # The reads a match makes, so the database's share of the time is alike; the
-        # floor below covers the sending.
+        # floor below covers handing an SMS to the provider.
         if value is not None:
             tokens.sent_since(PURPOSE, hour_ago, user_id=0)
             tokens.sent_since(PURPOSE, hour_ago, address=value)
@@ -128,7 +131,7 @@ def _send_one(user: User, channel: Channel, hour_ago: datetime) -> None:
         with in_language(user.language):
             if channel.kind == "email":
                 _, token = tokens.issue_link(user, PURPOSE, channel.address, TTL)
-                mail_log.send_now(user, _reset_mail(user, channel.address, token))
+                mail_log.send_soon(user, _reset_mail(user, channel.address, token))
             else:
                 _, code = tokens.issue_code(user, PURPOSE, channel.address, TTL)
                 _send_direct(user, channel.address, _reset_sms(user, code))
@@ -255,7 +258,7 @@ def _tell_changed(user: User) -> None:
             "password?\" on the sign-in screen) and tell your agency.\n")
     sends = []
     if user.email and user.email_verified_at is not None:
-        sends.append(lambda: mail_log.send_now(user, mail.Mail(
+        sends.append(lambda: mail_log.send_soon(user, mail.Mail(
             to=user.email, subject=f"Your Porchlight password was changed ({label})", text=text,
             html="".join(f"<p>{html.escape(p)}</p>" for p in text.strip().split("\n\n")))))
     if user.phone and user.phone_verified and db.session.get(SmsOptOut, user.phone) is None:

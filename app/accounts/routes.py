@@ -8,6 +8,7 @@ from app.accounts.devices import logins_of, trusted_device, typed_login, untrust
 from app.accounts.models import Role
 from app.accounts.recovery import ACCEPTED, account_label, check_link, request_reset, reset_password
 from app.accounts.schemas import (
+    EmailVerificationIn,
     EmailVerificationSentOut,
     EmailVerifyIn,
     InvitationIn,
@@ -26,7 +27,7 @@ from app.accounts.schemas import (
     PasswordResetLinkQuery,
     ProfileIn,
     RecoveryCodesOut,
-    SecondFactorCodeIn,
+    SecondFactorConfirmIn,
     SecondFactorSetupOut,
     SessionOut,
     SessionsEndedOut,
@@ -249,21 +250,28 @@ def confirm_password_reset(data):
 
 @bp.post("/auth/second-factor/setup")
 @bp.output(SecondFactorSetupOut)
-@bp.doc(security=SECURITY, responses={401: "Unauthenticated", 409: "Already on (`second_factor_enabled`)"})
+@bp.doc(security=SECURITY, responses={
+    401: "Unauthenticated",
+    409: "Already on (`second_factor_enabled`), or reset on an account with no e-mail address (`no_email`)",
+    429: "Too many e-mailed codes in the last hour (after a reset)"})
 @require_login_during_setup
 def second_factor_setup():
     """Start setting up two-step sign-in: a new secret and its QR code for an authenticator app
 
     Nothing changes until a code from the app confirms it
-    (POST /api/auth/second-factor/confirm); asking again replaces the secret.
+    (POST /api/auth/second-factor/confirm); asking again replaces the secret. After a
+    supervisor or the operator reset it, a 6-digit code is also e-mailed to the account
+    (`email_code_sent_to`), which the confirmation needs: the password alone does not let
+    someone else enrol their own app.
     """
     return second_factor.begin_setup(me())
 
 
 @bp.post("/auth/second-factor/confirm")
-@bp.input(SecondFactorCodeIn, arg_name="data")
+@bp.input(SecondFactorConfirmIn, arg_name="data")
 @bp.output(RecoveryCodesOut)
 @bp.doc(security=SECURITY, responses={401: "Unauthenticated", 409: "Already on, or no set-up started",
+                                      410: "The e-mailed code was used, replaced, tried too often or expired",
                                       422: "Validation error (a code that does not match)", 429: RATE_LIMITED})
 @require_login_during_setup
 def second_factor_confirm(data):
@@ -272,7 +280,7 @@ def second_factor_confirm(data):
     Every other session of the account ends; this one continues.
     """
     user = me()
-    codes = second_factor.confirm_setup(user, data["code"])
+    codes = second_factor.confirm_setup(user, data["code"], data.get("email_code"))
     start_session(user)  # every session of the account ended; this client starts a new one
     _remember_device(user)  # password and code: every factor
     return {"recovery_codes": codes, "second_factor": second_factor.status(user)}
@@ -459,13 +467,19 @@ def verify_email(data):
 
 
 @bp.post("/auth/email/verification")
+@limited("RATELIMIT_EMAIL_VERIFICATION", user_or_ip, "verification links asked for by your account")
+@bp.input(EmailVerificationIn, arg_name="data")
 @bp.output(EmailVerificationSentOut, status_code=202)
 @bp.doc(security=SECURITY, responses={401: "Unauthenticated", 409: "`no_email` or `already_verified`",
-                                      503: "The e-mail could not be sent"})
+                                      422: "Validation error", 429: RATE_LIMITED})
 @require_login
-def send_email_verification():
-    """E-mail a new link that proves your account's address (Settings' "Verify" / "Resend")
+def send_email_verification(data):
+    """E-mail a link that proves an address: your account's own, or one to add or change to
 
-    At most three an hour reach an address; the answer is the same beyond that.
+    Settings' "Verify" / "Resend", and "Add" / "Change" with `email`. The account keeps
+    the address it has until the link sent to the new one is confirmed; an address that
+    was verified before is then told of the change. The answer is the same whether or
+    not the address belongs to another account (its holder is told instead), and at most
+    three messages an hour reach one address.
     """
-    return verification.resend(me()), 202
+    return verification.resend(me(), data.get("email")), 202

@@ -128,12 +128,21 @@ class SecondFactorSetupOut(Schema):
     secret = fields.String(metadata={"description": "Base32 secret, for typing into the app by hand."})
     otpauth_uri = fields.String(metadata={"description": "otpauth://totp/... URI (what the QR code holds)."})
     qr_svg = fields.String(metadata={"description": "The QR code as a data: URI of an SVG image."})
+    email_code_sent_to = fields.String(allow_none=True, metadata={
+        "description": "After a reset of two-step sign-in: the address a 6-digit code was e-mailed to, which the "
+                       "confirmation needs as `email_code` besides the app's code. Absent otherwise."})
 
 
 class SecondFactorCodeIn(Schema):
     # Apps show it as "123456" or "123 456"; either is taken.
     code = fields.String(required=True, validate=Regexp(r"^\s*\d{3}\s?\d{3}\s*$", error="Type the 6 digits."),
                          metadata={"description": "The 6-digit code the authenticator app shows now."})
+
+
+class SecondFactorConfirmIn(SecondFactorCodeIn):
+    email_code = fields.String(validate=Regexp(r"^\s*\d{3}\s?\d{3}\s*$", error="Type the 6 digits."),
+                               metadata={"description": "After a reset of two-step sign-in: the 6-digit code e-mailed "
+                                                        "to the account (see the set-up's `email_code_sent_to`)."})
 
 
 class PasswordConfirmIn(Schema):
@@ -205,7 +214,7 @@ class SessionsEndedOut(Schema):
 
 class InvitationIn(Schema):
     email = EmailAddress(required=True, metadata={"description": "Where the invitation link is sent."})
-    role = fields.String(required=True, validate=OneOf(["officer", "supervisor", "manager"]))
+    role = fields.String(required=True, validate=OneOf(["officer", "supervisor", "manager", "oversight"]))
     display_name = TrimmedString(allow_none=True, validate=Length(max=120))
     district_id = StrictInteger(allow_none=True, metadata={"description": "Required for managers."})
 
@@ -255,6 +264,12 @@ class EmailVerifyIn(Schema):
 class VerifiedOut(Schema):
     email = fields.String()
     email_verified = fields.Boolean()
+
+
+class EmailVerificationIn(Schema):
+    email = EmailAddress(allow_none=True, metadata={
+        "description": "An address to add or to change to; the account's own unproved address when left out. "
+                       "The account keeps its address until the link sent to the new one is confirmed."})
 
 
 class EmailVerificationSentOut(Schema):

@@ -114,7 +114,7 @@ def authenticate(login: str, password: str, code: str | None = None, account: st
     if len({user.is_staff for user in usable}) > 1:
         # Only someone who knows the password of both learns that both exist.
         raise ApiError(409, "account_choice_required",
-                       "This login and password open a resident account and a police staff account: "
+                       "This login and password open a resident account and a staff account (police or oversight): "
                        "choose one (account: owner or staff).",
                        fields={"account": ["Choose owner or staff."]})
     user = usable[0]
@@ -193,14 +193,14 @@ def update_profile(user: User, *, display_name: str | None = _UNSET, notify_push
 
 # --- staff accounts, managed by supervisors -------------------------------------
 
-STAFF_ROLES = (Role.OFFICER, Role.SUPERVISOR, Role.MANAGER)
+STAFF_ROLES = (Role.OFFICER, Role.SUPERVISOR, Role.MANAGER, Role.OVERSIGHT)
 
 
 def staff_query(agency_id: int) -> sa.Select:
     in_agency_district = sa.select(District.id).where(District.agency_id == agency_id)
     return sa.select(User).where(
         sa.or_(
-            sa.and_(User.role.in_([Role.OFFICER, Role.SUPERVISOR]), User.agency_id == agency_id),
+            sa.and_(User.role.in_([Role.OFFICER, Role.SUPERVISOR, Role.OVERSIGHT]), User.agency_id == agency_id),
             sa.and_(User.role == Role.MANAGER, User.district_id.in_(in_agency_district)),
         )
     )
@@ -244,6 +244,12 @@ def update_staff(supervisor: User, user_id: int, *, role: Role | None = None, ac
         raise ApiError(409, "role_change_not_allowed",
                        lazy_gettext("A district manager stays a district manager: roles "
                                     "change between officer and supervisor only."),
+                       fields={"role": ["Roles change between officer and supervisor only."]})
+    if role_changes and user.role == Role.OVERSIGHT:
+        # Oversight is not a rank in the police: an overseer is never made one (nor the reverse).
+        raise ApiError(409, "role_change_not_allowed",
+                       "An oversight account stays an oversight account: roles change between officer "
+                       "and supervisor only.",
                        fields={"role": ["Roles change between officer and supervisor only."]})
     if deactivates and user.id == supervisor.id:
         # Well formed, but not the caller's to do: another supervisor deactivates this account.

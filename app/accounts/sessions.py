@@ -6,7 +6,7 @@ still signs anyone in. So signing out ends a session for good (a copied cookie
 replayed later is refused), an account holder can see and end their other sessions,
 and a password change, a deactivation or a two-step reset ends all of them.
 
-Limits: officers and supervisors are signed out after STAFF_IDLE_TIMEOUT_MINUTES
+Limits: officers, supervisors and oversight are signed out after STAFF_IDLE_TIMEOUT_MINUTES
 without a request and after STAFF_SESSION_LIFETIME_HOURS in all; owners and district
 managers after SESSION_IDLE_TIMEOUT_DAYS and SESSION_LIFETIME_DAYS. A refused session
 answers 401 with why (``session_expired`` for a limit, ``session_revoked`` otherwise),
@@ -40,7 +40,8 @@ BACKGROUND_HEADER = "X-Porchlight-Background"
 # was signed out; then the housekeeping deletes them.
 KEEP_ENDED = timedelta(days=30)
 
-POLICE_ROLES = (Role.OFFICER, Role.SUPERVISOR)
+# Short staff sessions: police, and oversight, who read the agency's audit log.
+STAFF_SESSION_ROLES = (Role.OFFICER, Role.SUPERVISOR, Role.OVERSIGHT)
 
 # Why a session ended → the code and message its next request is refused with.
 _EXPIRED = "session_expired"
@@ -74,7 +75,7 @@ class Limits:
 
 def limits_for(role: Role) -> Limits:
     config = current_app.config
-    if role in POLICE_ROLES:
+    if role in STAFF_SESSION_ROLES:
         minutes, hours = config["STAFF_IDLE_TIMEOUT_MINUTES"], config["STAFF_SESSION_LIFETIME_HOURS"]
         return Limits(timedelta(minutes=minutes), timedelta(hours=hours),
                       f"{minutes} minutes", f"staff sessions last at most {hours} hours")

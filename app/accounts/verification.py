@@ -58,25 +58,28 @@ def _recently_sent(address: str) -> bool:
                ) >= SENDS_PER_HOUR
 
 
-def send_email_link(user: User) -> None:
-    """E-mail ``user``'s unproved address its link, or its holder the notice (the caller commits).
+def send_email_link(user: User, address: str | None = None) -> None:
+    """E-mail the address its link, or its holder the notice (the caller commits).
 
-    Nothing in ``user``'s own records says which of the two went: its data export would tell.
+    ``address`` is the account's own unproved address, or (Settings) a new one to add or
+    change to, which becomes the account's only when its link is confirmed. Nothing in
+    ``user``'s own records says which of the two messages went: its data export would tell.
     """
-    address = user.email
-    if address is None or user.email_verified_at is not None or _recently_sent(address):
+    change = address is not None and address != user.email
+    address = address or user.email
+    if address is None or (not change and user.email_verified_at is not None) or _recently_sent(address):
         return
     holder = identities.verified_holder(EMAIL, address, staff=user.is_staff, exclude_id=user.id)
     if holder is None:
         _, token = tokens.issue_link(user, PURPOSE, address, LINK_TTL)
-        mail_log.send_now(user, _verification_mail(address, token))
+        mail_log.send_soon(user, _verification_mail(address, token))
     else:
         tokens.issue_link(holder, NOTICE_PURPOSE, address, timedelta(0))
         with in_language(holder.language or DEFAULT):
-            mail_log.send_now(holder, _notice_mail(address))
+            mail_log.send_soon(holder, _notice_mail(address, new_account=not change))
         audit.record("account.email_claimed_elsewhere", target=holder, actor=audit.NO_ACTOR,
                      details={"told": "email"})
-    audit.record("account.email_verification_sent", target=user, actor=None)
+    audit.record("account.email_verification_sent", target=user, actor=None, details={"change": change})
 
 
 def send_phone_code(user: User) -> None:
@@ -121,11 +124,15 @@ def _verification_mail(address: str, token: str) -> mail.Mail:
                      text=text, html=body)
 
 
-def _notice_mail(address: str) -> mail.Mail:
+def _notice_mail(address: str, *, new_account: bool = True) -> mail.Mail:
     url = links.absolute_url(FORGOT_PATH)
     paragraphs = [
         gettext("Someone just gave this e-mail address for a new %(program)s account, but it is already yours. "
-                "Your account is unchanged, and the other one cannot use this address.", program=PROGRAM),
+                "Your account is unchanged, and the other one cannot use this address.", program=PROGRAM)
+        if new_account else
+        gettext("Someone just asked to move another %(program)s account to this e-mail address, but it is "
+                "already yours. Your account is unchanged, and the other one cannot use this address.",
+                program=PROGRAM),
         gettext("If it was you, sign in to your account instead; if you forgot the password, reset it here:"),
         url,
         gettext("If it was not you, nothing needs doing."),
@@ -134,6 +141,21 @@ def _notice_mail(address: str) -> mail.Mail:
     body = _paragraphs_html(paragraphs, url, gettext("Reset my password"))
     return mail.Mail(to=address, subject=gettext("Someone tried to sign up to %(program)s with your e-mail address",
                                                  program=PROGRAM), text=text, html=body)
+
+
+def _changed_mail(old: str, new: str) -> mail.Mail:
+    """To the address an account had verified, once it has proved another in its place."""
+    url = links.absolute_url(FORGOT_PATH)
+    paragraphs = [
+        gettext("The e-mail address of your %(program)s account was changed to %(address)s. Messages from "
+                "%(program)s now go there, and you sign in with it.", program=PROGRAM, address=new),
+        gettext("If this was not you, reset your password now and tell your agency:"),
+        url,
+    ]
+    text = "\n\n".join(paragraphs).replace(":\n\n" + url, ":\n" + url) + "\n"
+    body = _paragraphs_html(paragraphs, url, gettext("Reset my password"))
+    return mail.Mail(to=old, subject=gettext("Your %(program)s e-mail address was changed", program=PROGRAM),
+                     text=text, html=body)
 
 
 # --- proving it ---------------------------------------------------------------------------
@@ -148,12 +170,18 @@ def confirm_email(token: str) -> User:
     row = tokens.peek_link(PURPOSE, token)
     user = db.session.get(User, row.user_id)
     # The account may have lost the claim since (another account proved the address first).
-    if (user is None or not user.active or user.email != row.address or user.email_verified_at is not None
+    if (user is None or not user.active or (user.email == row.address and user.email_verified_at is not None)
             or identities.verified_elsewhere(user, EMAIL, row.address)):
         raise _invalid_link()
     tokens.redeem_link(PURPOSE, token)
+    # A link to another address than the account's is a change asked for in Settings.
+    old, old_verified = user.email, user.email_verified_at is not None
     ended = identities.mark_verified(user, EMAIL, row.address)
-    audit.record("account.email_verified", target=user, actor=user, details={"claims_ended": len(ended)})
+    audit.record("account.email_verified", target=user, actor=user,
+                 details={"claims_ended": len(ended), "changed": old != row.address})
+    if old is not None and old != row.address and old_verified:
+        with in_language(user.language or DEFAULT):
+            mail_log.send_soon(user, _changed_mail(old, row.address))
     try:
         db.session.commit()
     except sa.exc.IntegrityError:
@@ -163,13 +191,16 @@ def confirm_email(token: str) -> User:
     return user
 
 
-def resend(user: User) -> dict:
-    """Settings' "Verify" / "Resend": a new link for the account's unproved address."""
-    if user.email is None:
-        raise ApiError(409, "no_email", "This account has no e-mail address.")
-    if user.email_verified_at is not None:
-        raise ApiError(409, "already_verified", "This e-mail address is already verified.")
-    send_email_link(user)
+def resend(user: User, address: str | None = None) -> dict:
+    """Settings' "Verify" / "Resend" (the account's unproved address) and "Add" / "Change" (``address``)."""
+    address = address or user.email
+    if address is None:
+        raise ApiError(409, "no_email", lazy_gettext("This account has no e-mail address: give one."),
+                       fields={"email": [lazy_gettext("Give the e-mail address to verify.")]})
+    if address == user.email and user.email_verified_at is not None:
+        raise ApiError(409, "already_verified", lazy_gettext("This e-mail address is already verified."))
+    send_email_link(user, address)
     db.session.commit()
-    return {"email": user.email, "message": f"We sent a link to {user.email}: open it and press Confirm. "
-            "Check the spam folder if it does not arrive within a few minutes."}
+    return {"email": address, "message": gettext(
+        "We sent a link to %(address)s: open it and press Confirm. Check the spam folder if it does not arrive "
+        "within a few minutes.", address=address)}

@@ -1,4 +1,5 @@
-"""Supervisors' view of their agency's audit log: filter, page, export as CSV, check the chain."""
+"""Supervisors' and civilian oversight's view of their agency's audit log: filter, page, export as CSV,
+check the chain. Oversight's reads are audited themselves (app/oversight/audited.py)."""
 import csv
 import io
 import json
@@ -15,7 +16,7 @@ from app.common.csv_cells import neutralise
 from app.common.fields import INT32_MAX, StrictInteger
 
 bp = APIBlueprint("audit", __name__, url_prefix="/api/agency", tag="Audit")
-
+READERS = (Role.SUPERVISOR, Role.OVERSIGHT)
 
 
 class AuditFilterQuery(Schema):
@@ -103,7 +104,7 @@ def _filters(query: dict) -> dict:
 @bp.input(AuditQuery, location="query", arg_name="query")
 @bp.output(AuditPageOut)
 @bp.doc(security=SECURITY, responses=[401, 403, 422])
-@require_role(Role.SUPERVISOR)
+@require_role(*READERS)
 def list_events(query):
     """Your agency's audit events (its chain and its part of the history chain), newest first, filtered and paged"""
     return viewer.events_page(me(), _filters(query))
@@ -131,7 +132,7 @@ def _csv_lines(events: Iterator) -> Iterator[str]:
 @bp.input(AuditFilterQuery, location="query", arg_name="query")
 @bp.doc(security=SECURITY, responses={200: CSV_EXPORT, 401: "Unauthenticated", 403: "Forbidden",
                                       422: "Validation error"})
-@require_role(Role.SUPERVISOR)
+@require_role(*READERS)
 def export_events(query):
     """Export your agency's audit events as CSV, with the same filters (audited)"""
     supervisor = me()
@@ -145,7 +146,7 @@ def export_events(query):
 @bp.get("/audit/verification")
 @bp.output(ChainStatusOut)
 @bp.doc(security=SECURITY, responses=[401, 403])
-@require_role(Role.SUPERVISOR)
+@require_role(*READERS)
 def chain_verification():
     """Whether your agency's tamper-evident chain and the history chain verify, and where each first breaks"""
     return viewer.chain_status(me())

@@ -1,4 +1,11 @@
-"""Supervisors reading their agency's audit log: filtered pages, CSV export, chain status.
+"""Supervisors and civilian oversight reading their agency's audit log: filtered pages, CSV
+export, chain status. Each read by oversight is itself an audit event (app/oversight/audited.py).
+
+Supervisors see owners by account number. Oversight does not even see that much: an
+owner's account number would tie one owner's answers together across requests, so for
+oversight owners' events show no actor or user id and no ``owner_id`` detail, and a
+filter on an actor or a target leaves owners' events out (it would tell them apart).
+Hashes are shown as stored: the chain is verified on the server, with every field.
 
 Every query is scoped to the supervisor's agency: its events are those of its own chain
 and, from before chains were per agency, its events in the sealed history chain. Both
@@ -10,15 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
 
-from app.accounts.models import User
+from app.accounts.models import Role, User
 from app.audit import service as audit
 from app.audit.models import HISTORY, AuditEvent, agency_chain
 from app.db import utcnow
 from app.extensions import db
+from app.oversight import audited
 
 CSV_BATCH = 1000
 
@@ -51,6 +60,45 @@ def _filtered(agency_id: int, filters: dict[str, Any]) -> sa.Select:
     return query
 
 
+OWNER = Role.OWNER.value
+_SHOWN = ("id", "chain", "seq", "occurred_at", "action", "actor_id", "actor_role", "target_type", "target_id",
+          "details", "hash", "prev_hash")
+_OWNER_DETAILS = ("owner_id",)
+
+
+def _owner_blind(query: sa.Select, filters: dict[str, Any]) -> sa.Select:
+    """Oversight's filters never single out an owner's events (see the module's docstring)."""
+    if filters.get("actor_id") is not None:
+        query = query.where(sa.or_(AuditEvent.actor_role.is_(None), AuditEvent.actor_role != OWNER))
+    if filters.get("target_id"):
+        query = query.where(sa.or_(AuditEvent.target_type.is_(None), AuditEvent.target_type != "user",
+                                   AuditEvent.actor_role.is_(None), AuditEvent.actor_role != OWNER))
+    return query
+
+
+def _for_oversight(events: list[AuditEvent]) -> list[SimpleNamespace]:
+    """The events as oversight reads them: no owner's account number anywhere."""
+    user_ids = {int(e.target_id) for e in events if e.target_type == "user" and (e.target_id or "").isdigit()}
+    owners = set(db.session.scalars(sa.select(User.id).where(User.id.in_(user_ids), User.role == Role.OWNER))
+                 ) if user_ids else set()
+    shown = []
+    for event in events:
+        view = SimpleNamespace(**{name: getattr(event, name) for name in _SHOWN})
+        if event.actor_role == OWNER:
+            view.actor_id = None
+        if event.target_type == "user" and (event.actor_role == OWNER or (
+                (event.target_id or "").isdigit() and int(event.target_id) in owners)):
+            view.target_id = None
+        view.details = {k: v for k, v in (event.details or {}).items() if k not in _OWNER_DETAILS}
+        shown.append(view)
+    return shown
+
+
+def _reader_filtered(reader: User, filters: dict[str, Any]) -> sa.Select:
+    query = _filtered(reader.agency_id, filters)
+    return _owner_blind(query, filters) if reader.role == Role.OVERSIGHT else query
+
+
 def events_page(supervisor: User, filters: dict[str, Any]) -> dict[str, Any]:
     """Newest first; ``cursor`` is the id of the last event of the previous page.
 
@@ -59,23 +107,25 @@ def events_page(supervisor: User, filters: dict[str, Any]) -> dict[str, Any]:
     that is its seq order, as a chain's events are inserted under its head's lock.
     """
     limit = filters.get("limit") or 100
-    query = _filtered(supervisor.agency_id, filters)
+    audited.viewed(supervisor, "audit_log", **{k: v for k, v in filters.items() if k != "limit"})
+    query = _reader_filtered(supervisor, filters)
     if filters.get("cursor") is not None:
         query = query.where(AuditEvent.id < filters["cursor"])
     events = list(db.session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)))
     more = len(events) > limit
     events = events[:limit]
-    return {"events": events, "next_cursor": events[-1].id if more else None}
+    cursor = events[-1].id if more else None
+    return {"events": _for_oversight(events) if supervisor.role == Role.OVERSIGHT else events, "next_cursor": cursor}
 
 
 def events_for_csv(supervisor: User, filters: dict[str, Any]) -> Iterator[AuditEvent]:
     """Every matching event, oldest first, in keyset batches (constant memory)."""
     # Read the supervisor now: the rows stream after the request's session has ended, when
     # the (committed, so expired) account can no longer load its agency.
-    return _csv_batches(_filtered(supervisor.agency_id, filters), filters)
+    return _csv_batches(_reader_filtered(supervisor, filters), filters, supervisor.role == Role.OVERSIGHT)
 
 
-def _csv_batches(base: sa.Select, filters: dict[str, Any]) -> Iterator[AuditEvent]:
+def _csv_batches(base: sa.Select, filters: dict[str, Any], oversight: bool = False) -> Iterator[AuditEvent]:
     before = filters["cursor"] if filters.get("cursor") is not None else None
     after = -1
     while True:
@@ -85,8 +135,8 @@ def _csv_batches(base: sa.Select, filters: dict[str, Any]) -> Iterator[AuditEven
         batch = list(db.session.scalars(query.order_by(AuditEvent.id).limit(CSV_BATCH)))
         if not batch:
             return
-        yield from batch
         after = batch[-1].id
+        yield from _for_oversight(batch) if oversight else batch
 
 
 def record_export(supervisor: User, filters: dict[str, Any]) -> None:
@@ -122,6 +172,7 @@ def _problem_out(supervisor: User, problem: audit.ChainProblem) -> dict[str, Any
 def chain_status(supervisor: User) -> dict[str, Any]:
     """The agency's chain and the history chain it continues, each verified; a problem in
     another agency's event shows by position only."""
+    audited.viewed(supervisor, "audit_verification")
     report = audit.verify_chain([HISTORY, agency_chain(supervisor.agency_id)])
     chains = [{"chain": r.chain, "kind": "history" if r.chain == HISTORY else "agency", "ok": r.ok,
                "length": r.length, "last_hash": r.last_hash, "link_hash": r.link_hash, "sealed": r.sealed,

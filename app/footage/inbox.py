@@ -30,7 +30,7 @@ _COLUMNS = (
     Ask.created_at, Ask.seen_at, Ask.responded_at, Ask.answered_via, Ask.decline_reason, Ask.closed_at,
     Camera.recorder_offset_s, Camera.retention_days,
     FootageRequest.legal_basis, FootageRequest.warrant_court, FootageRequest.offense_category,
-    FootageRequest.offense_category_label,
+    FootageRequest.offense_category_label, Ask.filter_rule,
 )
 
 
@@ -55,7 +55,10 @@ def _as_dict(row: sa.Row) -> dict[str, Any]:
     (ask_id, request_id, state, camera_id, camera_label, distance_m, reply_code, agency_name, case_number,
      incident_type, summary, window_start, window_end, expires_at, created_at, seen_at, responded_at,
      answered_via, decline_reason, closed_at, recorder_offset_s, retention_days, legal_basis, warrant_court,
-     offense_category, offense_category_label) = row
+     offense_category, offense_category_label, filter_rule) = row
+    if filter_rule is not None:
+        # The owner's own filter declined it when it was made; the later stamp is for staff counts only.
+        responded_at = closed_at = created_at
     times = recorder_clock.ask_times(window_start, window_end, recorder_offset_s, retention_days)
     window = times["recorder_window"]
     return {
@@ -71,6 +74,7 @@ def _as_dict(row: sa.Row) -> dict[str, Any]:
         "deadline": _iso(expires_at), "actions": actions_for(state),
         "created_at": _iso(created_at), "seen_at": _iso(seen_at), "responded_at": _iso(responded_at),
         "answered_via": answered_via, "decline_reason": decline_reason, "closed_at": _iso(closed_at),
+        "filter_rule": filter_rule,
         "recorder_window": window and {**window, "start": _iso(window["start"]), "end": _iso(window["end"])},
         "overwrite_at": _iso(times["overwrite_at"]), "overwrite_days_left": times["overwrite_days_left"],
     }

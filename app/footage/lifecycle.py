@@ -7,7 +7,8 @@ again an owner who refused an overlapping ask in the last 30 days (a re-ask,
 their own, unless the policy allows it) or rejects it. Activation matches cameras
 (app/footage/matching.py), creates one ask per camera with a reply code, and records
 the first notification of each in the same transaction (app/notifications/dispatcher.py),
-handed to the queue after the commit. Cancelling or expiring a request closes its
+handed to the queue after the commit. An ask one of the owner's filters
+catches is born declined and never notified (app/footage/filters.py). Cancelling or expiring a request closes its
 open asks, discards uploads still arriving (app/clips/uploads.py) and, in the same
 transaction, records a notice to every owner a message about a closed ask reached
 (app/notifications/notices.py).
@@ -34,7 +35,7 @@ from app.clips.uploads import discard_uploads_for
 from app.db import utcnow
 from app.errors import ApiError, field_error, forbidden
 from app.extensions import db
-from app.footage import asks, purpose
+from app.footage import asks, filters, purpose
 from app.footage.matching import Match, match_cameras
 from app.footage.models import (
     OPEN_ASK_STATES,
@@ -171,6 +172,9 @@ def re_asked_cameras(agency_id: int, matches: list[Match], window_start: datetim
             sa.select(Ask.camera_id, Ask.owner_id).join(FootageRequest, FootageRequest.id == Ask.request_id)
             .where(Ask.owner_id.in_(chunk), Ask.state.in_((AskState.DECLINED, AskState.EXPIRED)), refusals_clause(),
                    FootageRequest.agency_id == agency_id, Ask.created_at >= now - timedelta(days=RE_ASK_DAYS),
+                   # A filter's decline counts from its disguised time on (app/footage/filters.py), as it
+                   # does in the request's counts: never sooner, or a quick second request would reveal it.
+                   sa.or_(Ask.responded_at.is_(None), Ask.responded_at <= now),
                    FootageRequest.window_start < window_end, FootageRequest.window_end > window_start))
         found.update(camera_id for camera_id, owner_id in rows if owner_of.get(camera_id) == owner_id)
     return found
@@ -186,15 +190,27 @@ def _activate(request: FootageRequest, now: datetime, matches: list[Match] | Non
         matches = match_cameras(request.agency, request.latitude, request.longitude, request.radius_m,
                                 request.window_start, request.window_end, now)
     taken = _open_reply_codes(m.owner_id for m in matches)
-    rows = [{"request_id": request.id, "camera_id": m.camera_id, "owner_id": m.owner_id, "state": AskState.QUEUED,
-             "reply_code": _new_reply_code(taken[m.owner_id]), "distance_m": round(m.distance_m, 1),
-             "camera_label": m.label, "created_at": now}
-            for m in matches]
+    # The owners' filters, read in bulk: an ask one of them catches is born declined, untold.
+    rules = filters.rules_for(m.owner_id for m in matches)
+    rows = []
+    for m in matches:
+        row = {"request_id": request.id, "camera_id": m.camera_id, "owner_id": m.owner_id, "state": AskState.QUEUED,
+               "reply_code": _new_reply_code(taken[m.owner_id]), "distance_m": round(m.distance_m, 1),
+               "camera_label": m.label, "created_at": now, "answered_via": None, "filter_rule": None,
+               "responded_at": None, "closed_at": None}
+        rule = filters.rule_catching(rules.get(m.owner_id), request, now)
+        if rule is not None:
+            row.update(filters.declined_columns(rule, now, policy.request_lifetime_hours))
+        rows.append(row)
     if rows:
         # One executemany, then one read: at 1,000 asks the ORM's multi-row INSERT ... RETURNING
         # costs three times as much on PostgreSQL, and the officer is waiting for this POST.
         db.session.execute(sa.insert(Ask), rows)
     new_asks = list(db.session.scalars(sa.select(Ask).where(Ask.request_id == request.id).order_by(Ask.id)))
+    declined: dict[str, list[int]] = {rule: [] for rule in filters.FILTER_RULES}
+    for ask in new_asks:
+        if ask.filter_rule is not None:
+            declined[ask.filter_rule].append(ask.id)
     become(request, RequestStatus.ACTIVE, now)
     request.expires_at = now + timedelta(hours=policy.request_lifetime_hours)
     db.session.flush()
@@ -202,7 +218,8 @@ def _activate(request: FootageRequest, now: datetime, matches: list[Match] | Non
     audit.record("request.activated", target=request, agency_id=request.agency_id,
                  details={"asks": len(new_asks), "owners": len({m.owner_id for m in matches}),
                           "expires_at": request.expires_at.isoformat()})
-    return list(dispatcher.record_new_asks(new_asks))
+    filters.record_declines(request, declined)
+    return list(dispatcher.record_new_asks([ask for ask in new_asks if ask.state == AskState.QUEUED]))
 
 
 def issue_request(officer: User, data: dict[str, Any]) -> dict[str, Any]:

@@ -186,8 +186,11 @@ class Ask(Base):
     responded_at: Mapped[datetime | None] = mapped_column()
     delivered_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
-    # How the owner answered: app, notification, sms, link.
+    # How the owner answered: app, notification, sms, link; "filter" when one of the owner's
+    # standing rules declined it at creation (app/footage/filters.py).
     answered_via: Mapped[str | None] = mapped_column(sa.String(16))
+    # Which of the owner's filters declined it (FILTER_RULES); for the owner's eyes only.
+    filter_rule: Mapped[str | None] = mapped_column(sa.String(16))
 
     request: Mapped[FootageRequest] = relationship(back_populates="asks")
     # Read only (camera_id is written as a column): what the camera knows of its recorder,
@@ -196,3 +199,28 @@ class Ask(Base):
 
     def snapshot(self) -> dict[str, Any]:
         return {"state": self.state.value, "request_id": self.request_id, "camera_id": self.camera_id}
+
+
+class OwnerFilter(Base):
+    """An owner's standing answers: a new ask one of these rules catches is declined at once.
+
+    Read in bulk when a request fans out (app/footage/filters.py). A row exists only
+    for owners who set something; no row means every ask reaches the owner.
+    """
+
+    __tablename__ = "owner_filters"
+    __table_args__ = (
+        sa.CheckConstraint("max_footage_age_days IS NULL OR max_footage_age_days BETWEEN 1 AND 365",
+                           name="max_age_range"),
+    )
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # Offense category keys (the agency's taxonomy) the owner always declines.
+    declined_categories: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    # Only these agencies' requests are answered by the owner; NULL: every agency joined.
+    agency_ids: Mapped[list[int] | None] = mapped_column(sa.JSON)
+    # A request whose window starts longer ago than this is declined.
+    max_footage_age_days: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    # "Pause everything": until then every new ask is declined; the scheduler clears it after.
+    paused_until: Mapped[datetime | None] = mapped_column(index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

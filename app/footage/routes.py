@@ -4,12 +4,14 @@ from flask import jsonify
 
 from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
-from app.footage import answers, inbox, lifecycle, policy, requests
+from app.footage import answers, filters, inbox, lifecycle, policy, requests
 from app.footage.schemas import (
     ActionResultOut,
     AskListQuery,
     AskOut,
     DeclineIn,
+    FiltersIn,
+    FiltersOut,
     PolicyOut,
     PolicyPatchIn,
     PreviewIn,
@@ -200,3 +202,24 @@ def ask_action(token):
     A link that was altered is answered 403; one whose request has ended, 410.
     """
     return answers.answer_with_token(token)
+
+
+# --- the owner's filters ------------------------------------------------------------------------
+
+@bp.get("/me/filters")
+@bp.output(FiltersOut)
+@bp.doc(security=SECURITY, responses=[401, 403], **ASKS)
+@require_role(Role.OWNER)
+def get_filters():
+    """Your filters: requests they catch are declined without asking you"""
+    return filters.filters_view(me())
+
+
+@bp.patch("/me/filters")
+@bp.input(FiltersIn, arg_name="data")
+@bp.output(FiltersOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 422], **ASKS)
+@require_role(Role.OWNER)
+def update_filters(data):
+    """Change your filters, or pause every request until a date (only the fields given change)"""
+    return filters.update_filters(me(), data)

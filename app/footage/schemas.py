@@ -16,6 +16,7 @@ from app.common.fields import INT32_MAX, StrictBool, StrictFloat, StrictInteger,
 from app.db import utcnow
 from app.footage import purpose
 from app.footage.asks import ACTIONS, actions_for
+from app.footage.filters import FILTER_RULES
 from app.footage.models import GIB, AskState, LegalBasis, RequestStatus
 
 # Hard caps, whatever an agency's policy: a supervisor can approve a request over the
@@ -357,8 +358,11 @@ class AskOut(AskRecorderTimes):
     created_at = fields.DateTime()
     seen_at = fields.DateTime(allow_none=True)
     responded_at = fields.DateTime(allow_none=True)
-    answered_via = fields.String(allow_none=True)
+    answered_via = fields.String(allow_none=True, metadata={
+        "description": "app, notification, sms, link; `filter` when one of your filters declined it."})
     decline_reason = fields.String(allow_none=True)
+    filter_rule = fields.String(allow_none=True, metadata={
+        "enum": list(FILTER_RULES), "description": "Which of your filters declined it (only you see this)."})
     closed_at = fields.DateTime(allow_none=True, metadata={
         "description": "When the ask reached its final state: answered no or no footage, delivered, withdrawn "
                        "by the agency (`cancelled`) or expired."})
@@ -373,3 +377,48 @@ class ActionResultOut(Schema):
     ask_id = fields.Integer(attribute="id")
     request_id = fields.Integer()
     state = fields.String(attribute="state.value", metadata={"enum": [s.value for s in AskState]})
+
+
+# --- the owner's filters ---------------------------------------------------------------------------
+
+CATEGORY_KEY = Regexp(r"^[a-z0-9_]{1,40}$", error="A category key is 1-40 lower-case letters, digits or _.")
+
+
+class FiltersIn(Schema):
+    """Only the fields given change; null clears a filter."""
+
+    declined_categories = fields.List(TrimmedString(validate=CATEGORY_KEY), validate=Length(max=50), metadata={
+        "description": "Offense categories (keys of the agencies' taxonomies) you always decline."})
+    agency_ids = fields.List(StrictInteger(), allow_none=True, validate=Length(max=100), metadata={
+        "description": "Answer only requests from these agencies (of those you joined); null: all of them."})
+    max_footage_age_days = StrictInteger(allow_none=True, validate=Range(1, 365), metadata={
+        "description": "Decline requests for footage that starts longer ago than this many days; null: no limit."})
+    paused_until = UtcDateTime(allow_none=True, metadata={
+        "description": "Pause everything until then (within a year): every new request is declined. Null resumes."})
+
+
+class FilterAgencyOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+class FilterCategoryOut(Schema):
+    key = fields.String()
+    label = fields.String()
+
+
+class FiltersOut(Schema):
+    """Your filters: a request one of them catches is declined at once, and you are not notified.
+
+    Officers see it as a decline like any other, never whose or why.
+    """
+
+    declined_categories = fields.List(fields.String())
+    agency_ids = fields.List(fields.Integer(), allow_none=True)
+    max_footage_age_days = fields.Integer(allow_none=True)
+    paused_until = fields.DateTime(allow_none=True)
+    paused = fields.Boolean()
+    agencies = fields.List(fields.Nested(FilterAgencyOut), metadata={"description": "The agencies you joined."})
+    categories = fields.List(fields.Nested(FilterCategoryOut), metadata={
+        "description": "The offense categories of the agencies you joined, in your language where they are the "
+                       "default ones."})

@@ -352,17 +352,31 @@ def mailer(app: Flask) -> Mailer:
         with _lock:
             found = app.extensions.get(_MAILER)
             if found is None:
-                config = app.config
-                target = server(config)
-                found = (SmtpMailer(target, sender(config), ca_file=config.get("MAIL_TLS_CA_FILE"),
-                                    timeout=config["MAIL_TIMEOUT_SECONDS"],
-                                    pool_size=config["NOTIFICATION_CONCURRENCY"])
-                         if target else OutboxMailer(sender(config)))
-                app.extensions[_MAILER] = found
+                found = app.extensions[_MAILER] = new_mailer(app)
     return found
 
 
+def new_mailer(app: Flask, pool_size: int | None = None) -> Mailer:
+    """A mailer of its own, which the caller closes (the app's shared one is :func:`mailer`)."""
+    config = app.config
+    target = server(config)
+    if target is None:
+        return OutboxMailer(sender(config))
+    return SmtpMailer(target, sender(config), ca_file=config.get("MAIL_TLS_CA_FILE"),
+                      timeout=config["MAIL_TIMEOUT_SECONDS"],
+                      pool_size=pool_size or config["NOTIFICATION_CONCURRENCY"])
+
+
+# A callable (timeout in seconds) that :func:`close` calls first: app/notifications/mail_log.py
+# registers one that waits for the account e-mails it has handed to its threads.
+BEFORE_CLOSE = "porchlight.mail_before_close"
+CLOSE_WAIT_S = 10.0
+
+
 def close(app: Flask) -> None:
+    before = app.extensions.get(BEFORE_CLOSE)
+    if before is not None:
+        before(CLOSE_WAIT_S)
     found = app.extensions.pop(_MAILER, None)
     if found is not None:
         found.close()

@@ -72,6 +72,7 @@ from app.db import utcnow
 from app.errors import field_error, not_found
 from app.extensions import db
 from app.footage import asks, purpose
+from app.footage.filters import state_shown
 from app.footage.models import OPEN_ASK_STATES, Ask, AskState, FootageRequest, LegalBasis
 from app.footage.policy import current_policy
 from app.footage.requests import approved_over_limit
@@ -191,7 +192,8 @@ def _count_by_month(buckets: _Buckets, column, *where, join=None) -> dict[int, i
 
 
 def _ask_states(buckets: _Buckets, agency_id: int) -> dict[int, dict[str, int]]:
-    inner = (sa.select(buckets.index(Ask.created_at).label("m"), Ask.state.label("state"))
+    # A filter's decline counts from its disguised time on, as in the officer's counts.
+    inner = (sa.select(buckets.index(Ask.created_at).label("m"), state_shown(utcnow()))
              .join(FootageRequest, FootageRequest.id == Ask.request_id)
              .where(FootageRequest.agency_id == agency_id, buckets.within(Ask.created_at))).subquery()
     rows = db.session.execute(sa.select(inner.c.m, inner.c.state, sa.func.count()).group_by(inner.c.m, inner.c.state))
@@ -208,7 +210,8 @@ def _ask_states(buckets: _Buckets, agency_id: int) -> dict[int, dict[str, int]]:
 
 def _answered(buckets: _Buckets, agency_id: int) -> dict[int, tuple[int, float]]:
     """Per month: (answered asks, median minutes from ask to answer)."""
-    where = (FootageRequest.agency_id == agency_id, Ask.responded_at.is_not(None), buckets.within(Ask.created_at))
+    where = (FootageRequest.agency_id == agency_id, Ask.responded_at.is_not(None), Ask.responded_at <= utcnow(),
+             buckets.within(Ask.created_at))
     if dialect() == "postgresql":
         minutes = sa.extract("epoch", Ask.responded_at - Ask.created_at) / 60.0
         inner = (sa.select(buckets.index(Ask.created_at).label("m"), minutes.label("minutes"))

@@ -17,6 +17,7 @@ export const OWNER = ["owner"];
 export const STAFF = ["officer", "supervisor"];
 export const SUPERVISOR = ["supervisor"];
 export const MANAGER = ["manager"];
+export const OVERSIGHT = ["oversight"];
 
 export const ROUTES = [
   { path: "/", module: "./views/home.js", roles: null },
@@ -27,8 +28,9 @@ export const ROUTES = [
   { path: "/transparency", module: "./views/public/transparency-index.js", roles: null },
   { path: "/transparency/:slug", module: "./views/public/transparency.js", roles: null },
   { path: "/accessibility", module: "./views/public/accessibility.js", roles: null },
-  { path: "/settings", module: "./views/account/settings.js", roles: ["owner", "officer", "supervisor", "manager"] },
-  { path: "/two-step", module: "./views/account/two-step.js", roles: ["owner", "officer", "supervisor", "manager"] },
+  { path: "/settings", module: "./views/account/settings.js", roles: ["owner", "officer", "supervisor", "manager", "oversight"] },
+  { path: "/two-step", module: "./views/account/two-step.js",
+    roles: ["owner", "officer", "supervisor", "manager", "oversight"] },
   { path: "/join/:token", module: "./views/account/join.js", roles: null },
   { path: "/forgot", module: "./views/account/forgot.js", roles: null },
   { path: "/reset/:token", module: "./views/account/reset.js", roles: null },
@@ -46,8 +48,12 @@ export const ROUTES = [
   { path: "/officer/requests/:id", module: "./views/officer/request.js", roles: STAFF },
   { path: "/officer/clips/:id", module: "./views/officer/clip.js", roles: STAFF },
   { path: "/officer/approvals", module: "./views/officer/approvals.js", roles: SUPERVISOR },
-  { path: "/officer/audit", module: "./views/officer/audit.js", roles: SUPERVISOR },
+  { path: "/officer/audit", module: "./views/officer/audit.js", roles: ["supervisor", "oversight"] },
   { path: "/officer/staff", module: "./views/officer/staff.js", roles: SUPERVISOR },
+
+  { path: "/oversight/requests", module: "./views/oversight/requests.js", roles: OVERSIGHT },
+  { path: "/oversight/requests/:id", module: "./views/oversight/request.js", roles: OVERSIGHT },
+  { path: "/oversight/complaints", module: "./views/oversight/complaints.js", roles: ["supervisor", "oversight"] },
 
   { path: "/district", module: "./views/manager/district.js", roles: MANAGER },
   { path: "/district/members", module: "./views/manager/members.js", roles: MANAGER },
@@ -61,6 +67,7 @@ export const HOME = {
   officer: "/officer/requests",
   supervisor: "/officer/requests",
   manager: "/district/members",
+  oversight: "/oversight/requests",
 };
 
 export const NAV = {
@@ -72,10 +79,12 @@ export const NAV = {
     ["/officer/staff", N_("Staff")], ["/settings", N_("Settings")]],
   manager: [["/district/members", N_("Dashboard")], ["/district/import", N_("Import")], ["/district", N_("Codes")],
     ["/settings", N_("Settings")]],
+  oversight: [["/oversight/requests", N_("Requests")], ["/officer/audit", N_("Audit log")],
+    ["/oversight/complaints", N_("Complaints")], ["/settings", N_("Settings")]],
   anonymous: [["/signin", N_("Sign in")], ["/signup", N_("Sign up")]],
 };
 
-// Officers and supervisors set up two-step sign-in before anything else (the API
+// Officers, supervisors and oversight set up two-step sign-in before anything else (the API
 // refuses them every other call until then): the app sends them to TWO_STEP, and
 // this is all their navigation shows meanwhile.
 export const TWO_STEP = "/two-step";

@@ -49,6 +49,7 @@ DEMO_LOGINS = {
     "manager": ("manager@demo.porchlight.test", "demo-manager-pw"),
     "owner": ("owner@demo.porchlight.test", "demo-owner-pw"),
     "neighbor": ("neighbor@demo.porchlight.test", "demo-neighbor-pw"),
+    "oversight": ("oversight@demo.porchlight.test", "demo-oversight-pw"),
 }
 
 

@@ -8,6 +8,7 @@ one. ``connections`` counts the TCP connections messages came over (reuse shows 
 """
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -50,12 +51,20 @@ class _Handler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         code = self.server.refusals.get(address.lower())
+        left = self.server.refusals_left.get(address.lower())
+        if code and left is not None:
+            if left <= 1:
+                del self.server.refusals[address.lower()], self.server.refusals_left[address.lower()]
+            else:
+                self.server.refusals_left[address.lower()] = left - 1
         if code:
             return f"{code} {'5.1.1 no such mailbox' if code >= 500 else '4.3.0 try again later'}"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.server.data_delay:
+            await asyncio.sleep(self.server.data_delay)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.server._keep(Received(envelope.mail_from, tuple(envelope.rcpt_tos), message, tuple(session.peer)))
         return "250 Message accepted for delivery"
@@ -78,6 +87,9 @@ class LocalSmtpServer:
         self.implicit_tls = implicit_tls
         self.received: list[Received] = []
         self.refusals: dict[str, int] = {}
+        self.refusals_left: dict[str, int] = {}
+        # Seconds the server takes to accept a message's data (a slow or distant relay).
+        self.data_delay = 0.0
         self._changed = threading.Condition()
         # PLAIN only: after a refused PLAIN, smtplib retries with LOGIN and an initial response,
         # which aiosmtpd does not take (the two would wait on each other until a timeout).
@@ -117,8 +129,11 @@ class LocalSmtpServer:
         return {"MAIL_URL": self.url, "MAIL_TLS_CA_FILE": self.ca_file,
                 "MAIL_FROM": "Riverside Police via Porchlight <porchlight@riverside.example.gov>"}
 
-    def refuse(self, address: str, code: int) -> None:
+    def refuse(self, address: str, code: int, times: int | None = None) -> None:
+        """Refuse mail to ``address`` with ``code``: always, or the next ``times`` tries."""
         self.refusals[address.lower()] = code
+        if times is not None:
+            self.refusals_left[address.lower()] = times
 
     @property
     def connections(self) -> int:

@@ -13,7 +13,8 @@ const APPS = t("any app for time-based (TOTP) codes works, e.g. FreeOTP, Aegis, 
   + "Microsoft Authenticator, or the one in your password manager");
 
 function article(role) {
-  return { officer: t("an officer"), supervisor: t("a supervisor"), manager: t("a district manager") }[role]
+  return { officer: t("an officer"), supervisor: t("a supervisor"), manager: t("a district manager"),
+    oversight: t("a member of its civilian oversight (read-only)") }[role]
     || `a ${words(role)}`;
 }
 

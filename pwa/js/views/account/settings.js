@@ -1,6 +1,6 @@
 // Settings for every role: the account, two-step sign-in, where it is signed in, password, sign out. Owners also find here how
-// they are notified (push on this device, text messages to a verified number) and the
-// agencies they joined.
+// they are notified (push on this device, text messages to a verified number), the
+// agencies they joined, and their filters (owner-filters.js).
 
 import { del, get, patch, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors, values } from "../../forms.js";
@@ -9,6 +9,7 @@ import { disablePush, enablePush, pushState } from "../../push.js";
 import { confirmInPlace, field, formError, h, languageSwitch, relativeTime, replace, time, words } from "../../ui.js";
 import { serverLanguages } from "../../config.js";
 import { dateTimeFormat, N_, setLanguage, t, tn } from "../../i18n.js";
+import { filtersSection } from "../../owner-filters.js";
 
 function accountFacts(user) {
   return h("dl.card.account-facts",
@@ -128,20 +129,24 @@ function channelsSection(ctx, user) {
 
 // --- e-mail verification -----------------------------------------------------------------------
 
-// An unverified address gets nothing from Porchlight until its holder opens the link sent to it.
+// An address gets nothing from Porchlight until its holder opens the link sent to it: a new
+// one (added, or changed to) becomes the account's only then, and the old one is kept till then.
 function emailSection(ctx, user) {
-  if (!user.email || user.email_verified) {
-    return null;
-  }
   const status = h("p", { role: "status" });
-  const form = h("form.email-verify-form", { novalidate: true },
+  const verified = Boolean(user.email && user.email_verified);
+  const input = h("input", { id: "settings-email", name: "email", type: "email", autocomplete: "email",
+    spellcheck: false, value: user.email && !verified ? user.email : "" });
+  const form = h("form.email-form", { novalidate: true },
     formError(),
-    h("button", { type: "submit" }, t("Send me a link to verify it")));
+    field(verified ? t("New e-mail address") : t("E-mail address"), input,
+      { hint: t("We e-mail a link to it. It becomes your address when you open the link and press Confirm.") }),
+    h("button", { type: "submit" }, verified ? t("Send a link to the new address") : t("Send me a link to verify it")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
+    const email = (values(form).email || "").trim();
     setBusy(form, true);
-    const answer = await post("/api/auth/email/verification");
+    const answer = await post("/api/auth/email/verification", email ? { email } : {});
     setBusy(form, false);
     if (!answer.ok) {
       showErrors(form, answer.error);
@@ -150,10 +155,19 @@ function emailSection(ctx, user) {
     status.textContent = answer.data.message;
     form.querySelector("button").textContent = t("Resend the link");
   });
+  let intro;
+  if (verified) {
+    intro = h("p", t("Your e-mail address "), h("strong", user.email), t(" is verified. To change it, give the new "
+      + "one: this one stays yours until you confirm the new one from the link we send to it."));
+  } else if (user.email) {
+    intro = h("p", t("Your e-mail address "), h("strong", user.email), t(" is not verified yet: open the link we sent "
+      + "to it and press Confirm. Until then nothing is sent to it."));
+  } else {
+    intro = h("p", t("Add an e-mail address to get requests by e-mail and to reset your password by e-mail."));
+  }
   return h("section.email-setting", { "aria-labelledby": "email-title" },
     h("h2", { id: "email-title" }, t("Your e-mail address")),
-    h("p", t("Your e-mail address "), h("strong", user.email), t(" is not verified yet: open the link we sent to it "
-      + "and press Confirm. Until then nothing is sent to it.")),
+    intro,
     form,
     status);
 }
@@ -549,6 +563,7 @@ export default {
         pushSection(ctx),
         phoneSection(ctx, user)) : null,
       owner ? agenciesSection(ctx, user) : null,
+      owner ? filtersSection(ctx) : null,
       twoStepSection(user),
       sessionsSection(ctx),
       passwordSection(ctx),

@@ -1,7 +1,8 @@
-// The supervisor's audit log: the agency's events newest first, filtered (action, actor,
-// target, time), paged ("Show older"), the verification of the agency's chain and of the
-// sealed history chain it continues, and a CSV export of the same selection. Evidence
-// holds show as hold.placed / hold.released.
+// The audit log of supervisors and civilian oversight: the agency's events newest first,
+// filtered (action, actor, target, time), paged ("Show older"), the verification of the
+// agency's chain and of the sealed history chain it continues, and a CSV export of the same
+// selection. Evidence holds show as hold.placed / hold.released. Oversight reads owners'
+// events without their account numbers (app/audit/viewer.py).
 
 import { get } from "../../api.js";
 import { errorCard, h, loading, replace, time, words } from "../../ui.js";
@@ -54,7 +55,9 @@ function detailsText(details) {
 }
 
 function eventItem(event) {
-  const actor = event.actor_id ? `${words(event.actor_role || "user")} #${event.actor_id}` : t("the system");
+  // Oversight reads owners' events without the account number: the role alone.
+  const actor = event.actor_id ? `${words(event.actor_role || "user")} #${event.actor_id}`
+    : event.actor_role === "owner" ? t("an owner") : event.actor_role ? words(event.actor_role) : t("the system");
   const target = event.target_type ? `${words(event.target_type)} ${event.target_id ?? ""}`.trim() : null;
   const details = detailsText(event.details);
   const hold = event.action.startsWith("hold.");
@@ -178,7 +181,9 @@ export default {
       h("h1", t("Audit log")),
       h("p", t("Every state change and every access to footage in your agency, in an append-only, hash-chained "
         + "log: your agency's own chain, which continues the sealed history chain of the events from before "
-        + "each agency had its own. Owners appear by account number only.")),
+        + "each agency had its own."), " ", ctx.user.role === "oversight"
+        ? t("Owners appear without even their account number, and your reads of this log are recorded in it.")
+        : t("Owners appear by account number only.")),
       h("h2", t("Chain status")),
       chain,
       h("details.audit-filter-box", { open: Object.values(filters).some(Boolean) },

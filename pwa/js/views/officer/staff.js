@@ -1,4 +1,4 @@
-// The supervisor's staff list: the agency's officers, supervisors and district managers,
+// The supervisor's staff list: the agency's officers, supervisors, district managers and oversight,
 // whether each signs in with two-step sign-in, and a reset for one who lost their phone
 // (their sessions end and they set up their authenticator again at the next sign-in).
 // New staff join by invitation: the Invite form e-mails a single-use link with which the
@@ -37,7 +37,8 @@ function resetControl(user, onReset) {
   });
 }
 
-const ROLE_NAMES = { officer: t("Officer"), supervisor: t("Supervisor"), manager: t("District manager") };
+const ROLE_NAMES = { officer: t("Officer"), supervisor: t("Supervisor"), manager: t("District manager"),
+  oversight: t("Oversight (read-only)") };
 
 function invitationState(invitation) {
   return invitation.state === "expired"

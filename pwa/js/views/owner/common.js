@@ -9,7 +9,7 @@
 
 import { offsetText } from "../../recorder-clock.js";
 import { formatBytes, formatDateTime, h, pill, time, words } from "../../ui.js";
-import { t } from "../../i18n.js";
+import { N_, t } from "../../i18n.js";
 
 export const DAYS = [t("Monday"), t("Tuesday"), t("Wednesday"), t("Thursday"), t("Friday"), t("Saturday"), t("Sunday")];
 // The same, short (for lists): each language has its own abbreviations.
@@ -18,7 +18,21 @@ export const SHORT_DAYS = [t("Mon"), t("Tue"), t("Wed"), t("Thu"), t("Fri"), t("
 // How an answer came: "in the app", "from the notification", "by text message".
 export function viaText(via) {
   return { app: t("in the app"), notification: t("from the notification"), sms: t("by text message"),
-    link: t("through the upload link") }[via] || words(via);
+    link: t("through the upload link"), filter: t("by your filter") }[via] || words(via);
+}
+
+// Why one of the owner's filters (Settings) declined an ask when it arrived.
+const FILTER_RULES = () => ({
+  paused: t("you had paused all requests"),
+  agency: t("it came from an agency you chose not to answer"),
+  category: t("you decline requests about this kind of offense"),
+  age: t("it asked for older footage than you give"),
+});
+
+function filteredText(ask) {
+  const rule = FILTER_RULES()[ask.filter_rule] || words(ask.filter_rule || "");
+  return t("Declined by your filter when it arrived: %(rule)s. You were not notified; the agency sees only one "
+    + "more decline, never whose.", { rule });
 }
 
 // --- what became of an ask, by state ----------------------------------------------------------
@@ -40,6 +54,9 @@ const ANSWERED = {
 };
 
 export function answerText(ask) {
+  if (ask.answered_via === "filter") {
+    return t("Declined by your filter");
+  }
   return ANSWERED[ask.state] || NOT_ANSWERED;
 }
 
@@ -70,6 +87,9 @@ const OUTCOMES = {
 
 // <p> with the sentence for `ask`, or null when there is nothing to say yet.
 export function outcomeParagraph(ask, closed) {
+  if (ask.answered_via === "filter") {
+    return h("p.filtered", filteredText(ask));
+  }
   const sentence = (OUTCOMES[ask.state] || UNANSWERED)({
     when: ask.responded_at ? t(" on %(when)s", { when: formatDateTime(ask.responded_at) }) : "",
     via: ask.answered_via ? ` ${viaText(ask.answered_via)}` : "",
@@ -159,11 +179,39 @@ export function clipClockNote(clip) {
     : h("p.hint.clip-clock", t("Your recorder’s clock was %(offset)s when you sent it.", { offset: offsetText(clip.recorder_offset_s) }));
 }
 
+// What became of a delivered clip (GET /api/asks/<id>/clips: fate), oldest first.
+const FATE = {
+  received: N_("Received by the agency"),
+  first_viewed: N_("First opened by the agency"),
+  held: N_("Placed under an evidence hold: kept past the usual retention"),
+  released: N_("Evidence hold released: deleted when retention ends"),
+  purged: N_("Deleted when the agency’s retention ended"),
+};
+
+function clipFate(clip, name) {
+  const fate = clip.fate || [];
+  return fate.length ? h("ol.plain.clip-fate", { "aria-label": t("What happened to %(name)s", { name }) },
+    fate.map((step) => h("li", { dataset: { event: step.event } }, t(FATE[step.event] || step.event), " · ", time(step.at))))
+    : null;
+}
+
+// A delivered clip's signed receipt (the server sends it as a file): proof, checkable offline
+// with the key on the transparency page, that the agency received exactly this clip.
+function receiptLink(clip, name) {
+  return clip.status === "uploading" || !clip.sha256 ? null
+    : h("p.clip-receipt",
+      h("a.button.secondary", { href: `/api/me/clips/${clip.id}/receipt`, download: `porchlight-receipt-clip-${clip.id}.json` },
+        t("Download signed receipt"), h("span.visually-hidden", t(" for %(name)s", { name }))),
+      " ", h("span.hint", t("Signed by Porchlight: proof that the agency received this exact clip, which anyone can check with the public key on the transparency page.")));
+}
+
 export function historyClip(clip, announce) {
   const name = clip.filename || t("Clip %(id)s", { id: clip.id });
   return h("li.history-clip", { dataset: { clipId: String(clip.id), status: clip.status } },
     h("p.history-clip-name", h("strong", name), ` · ${formatBytes(clip.size)} · ${clipStatusText(clip)}`,
       clip.completed_at ? [" · ", time(clip.completed_at)] : null),
     clipClockNote(clip),
-    clip.sha256 ? sha256Block(clip, name, announce) : null);
+    clip.sha256 ? sha256Block(clip, name, announce) : null,
+    clipFate(clip, name),
+    receiptLink(clip, name));
 }
