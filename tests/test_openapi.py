@@ -47,11 +47,14 @@ ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]  # the defau
 # secret sent elsewhere, a file's contents. Each still answers 422 (never 5xx), which
 # every other check verifies.
 BEYOND_THE_SCHEMA = {
-    "POST /api/requests": "the window must lie in the past year, end after it starts, last 7 days at most",
+    "POST /api/requests": "the window must lie in the past year, end after it starts, last 7 days at most; "
+                          "offense_category must be a key of the agency's list; warrant and exigent fields go with "
+                          "their legal basis only",
     "POST /api/requests/preview": "the same window rules as POST /api/requests",
     "GET /api/public/agencies/{slug}/report": "`from` must not come after `to`, 36 months at most between them",
     "GET /api/public/agencies/{slug}/report.csv": "the same range rules as the JSON report",
-    "PATCH /api/agency/policy": "the reminder must come before the request lifetime, which may be the stored one",
+    "PATCH /api/agency/policy": "the reminder must come before the request lifetime, which may be the stored one; "
+                                "offense category keys must be unique",
     "POST /api/enrollment/codes": "expires_at must be in the future; max_uses depends on kind",
     "POST /api/cameras": "shared_agency_ids must name agencies the owner has joined",
     "PATCH /api/cameras/{camera_id}": "shared_agency_ids must name agencies the owner has joined",

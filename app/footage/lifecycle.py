@@ -43,7 +43,6 @@ from app.footage.models import (
     Ask,
     AskState,
     FootageRequest,
-    LegalBasis,
     RequestStatus,
 )
 from app.footage.policy import current_policy, exceeded_limits, policy_for, staff_agency_id
@@ -166,11 +165,13 @@ def re_asked_cameras(agency_id: int, matches: list[Match], window_start: datetim
     """
     owner_of = {m.camera_id: m.owner_id for m in matches}
     found: set[int] = set()
-    for chunk in chunks(sorted(owner_of), ID_CHUNK):
+    # By owner and state, the index the inbox uses (ix_asks_owner_state): asks have no index
+    # by camera, and the preview runs this on every move of the radius slider.
+    for chunk in chunks(sorted(set(owner_of.values())), ID_CHUNK):
         rows = db.session.execute(
             sa.select(Ask.camera_id, Ask.owner_id).join(FootageRequest, FootageRequest.id == Ask.request_id)
-            .where(Ask.camera_id.in_(chunk), FootageRequest.agency_id == agency_id,
-                   Ask.created_at >= now - timedelta(days=RE_ASK_DAYS), refusals_clause(),
+            .where(Ask.owner_id.in_(chunk), Ask.state.in_((AskState.DECLINED, AskState.EXPIRED)), refusals_clause(),
+                   FootageRequest.agency_id == agency_id, Ask.created_at >= now - timedelta(days=RE_ASK_DAYS),
                    # A filter's decline counts from its disguised time on (app/footage/filters.py), as it
                    # does in the request's counts: never sooner, or a quick second request would reveal it.
                    sa.or_(Ask.responded_at.is_(None), Ask.responded_at <= now),
@@ -244,7 +245,7 @@ def issue_request(officer: User, data: dict[str, Any]) -> dict[str, Any]:
         request = FootageRequest(
             agency_id=agency_id, officer_id=officer.id, status=RequestStatus.PENDING_APPROVAL,
             exceeded_limits=exceeded, justification=justification, created_at=now, re_ask_cameras=re_asks,
-            affirmed_at=now, **{**purpose_fields, "legal_basis": LegalBasis(purpose_fields["legal_basis"])},
+            affirmed_at=now, **purpose_fields,
             **{k: data[k] for k in ("case_number", "incident_type", "summary", "latitude", "longitude",
                                     "radius_m", "window_start", "window_end")})
         db.session.add(request)

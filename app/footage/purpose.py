@@ -18,6 +18,7 @@ from typing import Any
 from flask_babel import gettext, lazy_gettext
 
 from app.errors import field_error
+from app.footage.models import LegalBasis
 
 # The default taxonomy: broad enough that "other" is rare, coarse enough that a category
 # counted on the public report never points at one case.
@@ -57,7 +58,6 @@ DEFAULT_PROHIBITED_PURPOSES: tuple[str, ...] = (
     "ethnicity, national origin, religion, sex, sexual orientation, gender identity or disability.",
 )
 
-LEGAL_BASES = ("voluntary", "warrant", "exigent")
 # What owners read of the legal basis (not the warrant number or the exigent reason: a
 # warrant may be sealed, and the reason is written for the supervisor, not for owners).
 LEGAL_BASIS_WORDS = {
@@ -107,12 +107,12 @@ def purpose_fields(policy: Any, data: dict[str, Any]) -> dict[str, Any]:
     if data.get("affirm_no_prohibited_purpose") is not True:
         raise field_error("affirm_no_prohibited_purpose",
                           "Affirm that none of your agency's prohibited purposes applies to this request.")
-    basis = data["legal_basis"]
+    basis = LegalBasis(data["legal_basis"])
     return {
         "legal_basis": basis,
-        "warrant_number": data.get("warrant_number") if basis == "warrant" else None,
-        "warrant_court": data.get("warrant_court") if basis == "warrant" else None,
-        "exigent_reason": data.get("exigent_reason") if basis == "exigent" else None,
+        "warrant_number": data.get("warrant_number") if basis == LegalBasis.WARRANT else None,
+        "warrant_court": data.get("warrant_court") if basis == LegalBasis.WARRANT else None,
+        "exigent_reason": data.get("exigent_reason") if basis == LegalBasis.EXIGENT else None,
         "offense_category": key,
         "offense_category_label": categories[key],
         "prohibited_purposes_affirmed": prohibited_purposes(policy),

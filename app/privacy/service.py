@@ -142,6 +142,8 @@ def _asks(user: User) -> list[dict[str, Any]]:
         .where(Ask.owner_id == user.id).order_by(Ask.id))
     return [{"id": a.id, "request_id": a.request_id, "agency_id": r.agency_id, "agency_name": agency,
              "case_number": r.case_number, "incident_type": r.incident_type, "summary": r.summary,
+             # What the owner was shown of the request's purpose (not a warrant's number).
+             "legal_basis": r.legal_basis.value, "offense_category": r.offense_category_label,
              "window_start": _iso(r.window_start), "window_end": _iso(r.window_end),
              "camera_id": a.camera_id, "camera_label": a.camera_label, "distance_m": a.distance_m,
              "state": a.state.value, "reply_code": a.reply_code, "decline_reason": a.decline_reason,

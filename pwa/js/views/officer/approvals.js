@@ -229,11 +229,13 @@ export default {
     }
 
     const intro = h("p.lead", policy
-      ? t("These requests go beyond your agency's limits (%(radius)s radius, %(window)s of footage). Approving sends "
-        + "them to owners and is counted publicly as an override.",
+      ? t("These requests go beyond your agency's limits (%(radius)s radius, %(window)s of footage), or ask again "
+        + "owners who declined or did not answer an overlapping request in the last 30 days. Approving sends them "
+        + "to owners and is counted publicly as an override (re-asks also on their own).",
       { radius: formatMetres(policy.max_radius_m), window: formatMinutes(policy.max_window_minutes) })
-      : t("These requests go beyond your agency's limits. Approving sends them to owners and is counted publicly "
-        + "as an override."));
+      : t("These requests go beyond your agency's limits, or ask again owners who declined or did not answer an "
+        + "overlapping request in the last 30 days. Approving sends them to owners and is counted publicly as an "
+        + "override."));
 
     // --- the four-eyes policy setting --------------------------------------------------------
     const selfBox = h("input", { id: "allow-self-approval", name: "allow_self_approval", type: "checkbox",
