@@ -27,12 +27,18 @@ Definitions (also shown on the public page and in the OpenAPI document):
 - Registered cameras: active (not paused) cameras shared with the agency by an owner
   who is a member of it — the cameras an officer of the agency can ask today.
   Integrated: those among them whose owner chose the "integrate" mode (consent to
-  live access; live access itself is not built yet, so this counts consent).
+  live access; live access itself is not built yet, so this counts consent). A shown
+  cell's integrated count is itself a small cell: it is left out (null) when it, or the
+  rest of the cell (registered − integrated), is 1 to k − 1 (:func:`sub_count`).
 - Cameras are counted over cells of ``CELL_DEGREES``° latitude × longitude (about
   1.1 km × 0.8 km at mid latitudes), reported by their centre. A cell with fewer than
   ``MIN_CAMERAS_PER_CELL`` cameras is left out by the database query itself, and the
   totals are the sums over the shown cells only: a separate grand total would give
-  away the suppressed cells by subtraction.
+  away the suppressed cells by subtraction. The integrated total likewise adds up the
+  shown integrated counts only.
+
+The small-cell rule (k = ``MIN_CAMERAS_PER_CELL`` = 5) is also the annual report's
+(app/reports): :func:`suppress_group` and :func:`sub_count` are its helpers.
 
 Month bucketing is portable SQL: the month boundaries are computed in Python in the
 agency's zone (so daylight saving time is right) and the database buckets each row
@@ -81,6 +87,10 @@ MONTH_COLUMNS = (
     "answered", "median_time_to_respond_minutes", "clips_received", "clips_purged",
 )
 
+# The k of the small-cell rule: a published count is 0 or at least K (and the same for
+# whatever can be worked out from published counts by subtraction).
+K = MIN_CAMERAS_PER_CELL
+
 _MONTH = re.compile(r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$")
 
 
@@ -106,6 +116,41 @@ class Month:
     def start(self, zone: ZoneInfo) -> datetime:
         """The first instant of the month in ``zone``, as UTC."""
         return datetime(self.year, self.month, 1, tzinfo=zone).astimezone(UTC)
+
+
+# --- the small-cell rule ------------------------------------------------------------------
+
+def is_small(count: int) -> bool:
+    """A count that would single out fewer than K people or things (0 singles out no one)."""
+    return 0 < count < K
+
+
+def sub_count(whole: int | None, part: int) -> int | None:
+    """``part`` of a shown count ``whole``, or None (suppressed) when the whole is suppressed,
+    the part is small, or the rest (whole − part) is small: either can be read off the other."""
+    if whole is None or is_small(part) or is_small(whole - part):
+        return None
+    return part
+
+
+def suppress_group(parts: dict[str, int], total: int | None = None) -> tuple[dict[str, int | None], int | None]:
+    """Parts of one total (which defaults to their sum), with the small ones suppressed (None).
+
+    Primary suppression hides each part of 1 to K − 1. A total that is shown (here or in
+    another group of the same things) gives away the sum of the hidden parts by
+    subtraction, so secondary suppression hides the smallest shown non-zero parts until
+    the hidden parts add up to 0 or at least K. A small total hides everything.
+    """
+    whole = sum(parts.values()) if total is None else total
+    if is_small(whole):
+        return dict.fromkeys(parts), None
+    hidden = {key for key, n in parts.items() if is_small(n)}
+    while is_small(sum(parts[key] for key in hidden)):
+        shown = sorted((n, key) for key, n in parts.items() if key not in hidden and n > 0)
+        if not shown:
+            break
+        hidden.add(shown[0][1])
+    return {key: (None if key in hidden else n) for key, n in parts.items()}, whole
 
 
 # --- agencies ---------------------------------------------------------------------------
@@ -276,13 +321,15 @@ def camera_cells(agency: Agency) -> dict[str, Any]:
         sa.select(inner.c.row, inner.c.col, count, sa.func.sum(inner.c.integrated))
         .group_by(inner.c.row, inner.c.col).having(count >= MIN_CAMERAS_PER_CELL)
         .order_by(inner.c.row, inner.c.col))
+    # The integrated count is a sub-count of the cell: shown only if neither it nor the rest is small.
     cells = [{"latitude": round((row + 0.5) * CELL_DEGREES, 3), "longitude": round((col + 0.5) * CELL_DEGREES, 3),
-              "registered": int(n), "integrated": int(integrated or 0)} for row, col, n, integrated in rows]
+              "registered": int(n), "integrated": sub_count(int(n), int(integrated or 0))}
+             for row, col, n, integrated in rows]
     return {
         "cell_size_degrees": CELL_DEGREES,
         "min_cameras_per_cell": MIN_CAMERAS_PER_CELL,
         "registered": sum(c["registered"] for c in cells),
-        "integrated": sum(c["integrated"] for c in cells),
+        "integrated": sum(c["integrated"] or 0 for c in cells),
         "cells": cells,
     }
 

@@ -67,12 +67,15 @@ function totals(months) {
     h("div", h("dt", t("Of those, self-approved")), h("dd", String(sum("requests_over_limit_self_approved")))));
 }
 
+// A cell's integrated count is null when it (or the rest of the cell) is under the threshold.
+const shownCount = (value) => (value === null || value === undefined ? "—" : value);
+
 function cellList(cameras) {
   if (!cameras.cells.length) {
     return h("p.empty", t("No area has %(min_cameras_per_cell)s or more registered cameras yet, so no camera counts are shown.", { min_cameras_per_cell: cameras.min_cameras_per_cell }));
   }
   return h("ul.plain.transparency-cells", cameras.cells.map((cell) => h("li",
-    h("strong", t("%(registered)s registered", { registered: cell.registered })), t(", %(integrated)s integrated — area around ", { integrated: cell.integrated }),
+    h("strong", t("%(registered)s registered", { registered: cell.registered })), t(", %(integrated)s integrated — area around ", { integrated: shownCount(cell.integrated) }),
     `${cell.latitude.toFixed(3)}, ${cell.longitude.toFixed(3)}`)));
 }
 
@@ -134,7 +137,7 @@ export default {
           const half = (cameras.cell_size_degrees / 2) * 111320;
           const circles = cameras.cells.map((cell) => {
             const circle = map.circle(cell.latitude, cell.longitude, half);
-            circle.bindTooltip(t("%(registered)s registered, %(integrated)s integrated", { registered: cell.registered, integrated: cell.integrated }));
+            circle.bindTooltip(t("%(registered)s registered, %(integrated)s integrated", { registered: cell.registered, integrated: shownCount(cell.integrated) }));
             return circle;
           });
           const group = map.L.featureGroup(circles);
