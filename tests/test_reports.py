@@ -185,7 +185,7 @@ def test_figures_equal_counts_made_from_the_data(client, year_data):
                                   "unfounded": 0, "exonerated": 0, "withdrawn": 0}
     chain = agency_chain(w.agency.id)
     events = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.chain == chain))
-    assert body["audit"]["chain"] == chain and body["audit"]["ok"] is True
+    assert body["audit"]["ok"] is True
     assert body["audit"]["events_checked"] == events and body["audit"]["problem"] is None
     assert body["entered"]["entered_by_agency"] is True and body["entered"]["costs"] is None
 

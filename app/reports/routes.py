@@ -7,7 +7,7 @@ from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
 from app.reports import service
 from app.reports.pdf import annual_report_pdf
-from app.reports.schemas import AnnualReportOut, EntriesIn, EntriesOut
+from app.reports.schemas import AnnualEntriesIn, AnnualEntriesOut, AnnualReportOut
 
 bp = APIBlueprint("reports", __name__, tag="Annual report")
 
@@ -61,7 +61,7 @@ def annual_report_pdf_file(slug, year):
 
 
 @bp.get("/api/agency/reports/<int:year>/entries")
-@bp.output(EntriesOut)
+@bp.output(AnnualEntriesOut)
 @bp.doc(security=SECURITY, responses=[401, 403, 422])
 @require_role(Role.OFFICER, Role.SUPERVISOR)
 def get_entries(year):
@@ -70,8 +70,8 @@ def get_entries(year):
 
 
 @bp.patch("/api/agency/reports/<int:year>/entries")
-@bp.input(EntriesIn, arg_name="data")
-@bp.output(EntriesOut)
+@bp.input(AnnualEntriesIn, arg_name="data")
+@bp.output(AnnualEntriesOut)
 @bp.doc(security=SECURITY, responses=[401, 403, 422])
 @require_role(Role.SUPERVISOR)
 def patch_entries(year, data):

@@ -14,7 +14,7 @@ def count(description: str) -> fields.Integer:
     return fields.Integer(allow_none=True, metadata={"description": description + _HIDDEN})
 
 
-class RequestStatusCounts(Schema):
+class AnnualRequestStatusCounts(Schema):
     pending_approval = count("Still waiting for a supervisor's decision on going over a limit.")
     active = count("Asks sent, owners still answering.")
     rejected = count("Over a limit and refused by a supervisor (no asks were sent).")
@@ -22,12 +22,12 @@ class RequestStatusCounts(Schema):
     expired = count("Ran their course.")
 
 
-class RequestsOut(Schema):
+class AnnualRequestsOut(Schema):
     total = count("Footage requests officers made in the year.")
-    by_status = fields.Nested(RequestStatusCounts, metadata={"description": "What became of them so far."})
+    by_status = fields.Nested(AnnualRequestStatusCounts, metadata={"description": "What became of them so far."})
 
 
-class ReviewsOut(Schema):
+class AnnualReviewsOut(Schema):
     reviewed = count("Over-limit requests a supervisor decided in the year.")
     over_limit_approved = count("Approved over the agency's limits, with a recorded reason.")
     over_limit_rejected = count("Refused.")
@@ -37,7 +37,7 @@ class ReviewsOut(Schema):
                              "overlapping place and time within 30 days.")
 
 
-class OutcomesOut(Schema):
+class AnnualOutcomesOut(Schema):
     asks = count("Asks sent in the year: one per camera asked.")
     approved = count("The owner approved (including uploads under way and delivered).")
     delivered = count("Of those: footage delivered.")
@@ -48,40 +48,40 @@ class OutcomesOut(Schema):
     open = count("Still waiting for an answer.")
 
 
-class RadiusOut(Schema):
+class AnnualRadiusOut(Schema):
     radius_up_to_100_m = count("Requests with a radius up to 100 m.")
     radius_101_to_250_m = count("101 to 250 m.")
     radius_251_to_500_m = count("251 to 500 m.")
     radius_over_500_m = count("Over 500 m.")
 
 
-class WindowOut(Schema):
+class AnnualWindowOut(Schema):
     window_up_to_30_min = count("Requests with a time window up to 30 minutes long.")
     window_31_to_60_min = count("31 to 60 minutes.")
     window_61_to_120_min = count("61 to 120 minutes.")
     window_over_120_min = count("Over 120 minutes.")
 
 
-assert set(RadiusOut().fields) == {key for _, key in RADIUS_BUCKETS}
-assert set(WindowOut().fields) == {key for _, key in WINDOW_BUCKETS}
+assert set(AnnualRadiusOut().fields) == {key for _, key in RADIUS_BUCKETS}
+assert set(AnnualWindowOut().fields) == {key for _, key in WINDOW_BUCKETS}
 
 
-class ScopeOut(Schema):
-    radius = fields.Nested(RadiusOut, metadata={
+class AnnualScopeOut(Schema):
+    radius = fields.Nested(AnnualRadiusOut, metadata={
         "description": "Requests by the radius asked for: up to 100 m, 101-250 m, 251-500 m, over 500 m."})
-    window = fields.Nested(WindowOut, metadata={
+    window = fields.Nested(AnnualWindowOut, metadata={
         "description": "Requests by the length of the time window asked for: up to 30 minutes, 31-60, 61-120, "
                        "over 120."})
 
 
-class ClipsOut(Schema):
+class AnnualClipsOut(Schema):
     received = count("Clips whose upload completed in the year.")
     first_viewed = count("Clips first opened (viewed or downloaded) by the agency's staff in the year.")
     placed_under_hold = count("Clips of requests an evidence hold was placed on in the year.")
     purged = count("Clips deleted in the year when retention ended.")
 
 
-class RetentionOut(Schema):
+class AnnualRetentionOut(Schema):
     as_of = fields.DateTime(metadata={"description": "The end of the year, or now for the current year."})
     grace_days = fields.Integer(metadata={"description": "How late a purge may come before it counts as late."})
     past_retention_not_purged_or_held = count("Clips past their retention (by more than the grace) at `as_of` "
@@ -89,7 +89,7 @@ class RetentionOut(Schema):
     purged_late = count("Clips purged in the year more than the grace after their retention ended.")
 
 
-class SharingOut(Schema):
+class AnnualSharingOut(Schema):
     statement = fields.String(metadata={"description": "How clips can and cannot leave Porchlight."})
     clips_passed_to_other_agencies = fields.Integer(metadata={
         "description": "Always 0: Porchlight has no way to pass a clip to another agency."})
@@ -98,7 +98,7 @@ class SharingOut(Schema):
         "Cameras the agency can ask today whose owners also share them with another agency on this installation.")
 
 
-class ComplaintsOut(Schema):
+class AnnualComplaintsOut(Schema):
     total = count("Complaints about requests received in the year.")
     open = count("Not decided yet.")
     sustained = count("Sustained.")
@@ -108,23 +108,22 @@ class ComplaintsOut(Schema):
     withdrawn = count("Withdrawn.")
 
 
-class AuditProblemOut(Schema):
+class AnnualAuditProblemOut(Schema):
     kind = fields.String(metadata={"description": "changed, inserted, deleted, misplaced or link."})
     seq = fields.Integer()
 
 
-class AuditOut(Schema):
-    chain = fields.String(metadata={"description": "The agency's audit chain."})
+class AnnualAuditOut(Schema):
     verified_at = fields.DateTime()
     ok = fields.Boolean(metadata={"description": "The chain verified from its first event to its head."})
     events_checked = fields.Integer()
     length = fields.Integer(metadata={"description": "Events the chain's head records."})
     head_hash = fields.String()
-    problem = fields.Nested(AuditProblemOut, allow_none=True, metadata={
+    problem = fields.Nested(AnnualAuditProblemOut, allow_none=True, metadata={
         "description": "The first problem found, or null."})
 
 
-class EntriesOut(Schema):
+class AnnualEntriesOut(Schema):
     entered_by_agency = fields.Boolean(metadata={"description": "Always true: these are not computed."})
     note = fields.String()
     year = fields.Integer()
@@ -142,20 +141,20 @@ class AnnualReportOut(Schema):
     complete = fields.Boolean(metadata={"description": "False while the year is still going on."})
     generated_at = fields.DateTime()
     min_count = fields.Integer(metadata={"description": "k of the small-cell rule: counts of 1 to k-1 are hidden."})
-    requests = fields.Nested(RequestsOut)
-    reviews = fields.Nested(ReviewsOut)
-    outcomes = fields.Nested(OutcomesOut)
-    scope = fields.Nested(ScopeOut)
-    clips = fields.Nested(ClipsOut)
-    retention = fields.Nested(RetentionOut)
-    sharing = fields.Nested(SharingOut)
-    complaints = fields.Nested(ComplaintsOut)
-    audit = fields.Nested(AuditOut)
-    entered = fields.Nested(EntriesOut, metadata={
+    requests = fields.Nested(AnnualRequestsOut)
+    reviews = fields.Nested(AnnualReviewsOut)
+    outcomes = fields.Nested(AnnualOutcomesOut)
+    scope = fields.Nested(AnnualScopeOut)
+    clips = fields.Nested(AnnualClipsOut)
+    retention = fields.Nested(AnnualRetentionOut)
+    sharing = fields.Nested(AnnualSharingOut)
+    complaints = fields.Nested(AnnualComplaintsOut)
+    audit = fields.Nested(AnnualAuditOut)
+    entered = fields.Nested(AnnualEntriesOut, metadata={
         "description": "Entered by the agency (a supervisor), not computed: shown as such."})
 
 
-class EntriesIn(Schema):
+class AnnualEntriesIn(Schema):
     costs = fields.String(allow_none=True, validate=Length(max=COSTS_MAX), metadata={
         "description": "What the program cost in the year, as the agency states it."})
     funding_source = fields.String(allow_none=True, validate=Length(max=FUNDING_MAX))

@@ -240,7 +240,8 @@ def audit_figures(agency: Agency) -> dict[str, Any]:
     """The agency's audit chain verified now, from its first event to its head."""
     report = audit.verify_chain([agency_chain(agency.id)]).chains[0]
     problem = report.problem
-    return {"chain": report.chain, "verified_at": utcnow(), "ok": report.ok, "events_checked": report.events_checked,
+    # The chain's name holds the agency's internal id, which public pages never show.
+    return {"verified_at": utcnow(), "ok": report.ok, "events_checked": report.events_checked,
             "length": report.length, "head_hash": report.last_hash,
             "problem": None if problem is None else {"kind": problem.kind, "seq": problem.seq}}
 
