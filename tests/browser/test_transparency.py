@@ -1,6 +1,8 @@
 """The public transparency page, signed out, on a phone."""
 from __future__ import annotations
 
+from datetime import date
+
 from tests.browser.helpers import axe_check, screenshot
 
 # Far from the demo cameras near City Hall, so other screens' counts stay as they were.
@@ -58,3 +60,32 @@ def test_unknown_agency_says_so(live_server, page):
 
     page.goto("/#/transparency/no-such-agency")
     expect(page.get_by_role("alert")).to_contain_text("There is no agency at this address.")
+
+
+def test_annual_report_page(live_server, page, browser_log):
+    """The public annual report, signed out, on a phone: computed figures, hidden small counts
+    explained, the agency's entries in a box of their own, the PDF and CSV links."""
+    from playwright.sync_api import expect
+
+    year = date.today().year - 1
+    r = live_server.sign_in("supervisor").patch(f"/api/agency/reports/{year}/entries", json={
+        "costs": "Staff time, about 120 hours.", "policy_changes": "Retention cut to 60 days. " * 30})
+    assert r.status_code == 200, r.text
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.goto("/#/transparency/demo-pd")
+    page.get_by_role("navigation", name="Annual reports").get_by_role("link", name=str(year)).click()
+    expect(page.locator("h1")).to_have_text(f"Annual report {year}: Demo Police Department")
+    expect(page.locator(".annual-table")).to_have_count(8)
+    expect(page.get_by_text("Porchlight has no way to pass a clip to another agency")).to_be_visible()
+    expect(page.locator("[data-verified='true']")).to_contain_text("verified intact")
+    entered = page.locator(".annual-entered")
+    expect(entered.get_by_role("heading")).to_have_text("Entered by the agency, not computed")
+    expect(entered).to_contain_text("Staff time, about 120 hours.")
+    expect(entered).to_contain_text("Nothing entered.")  # no funding source given
+    pdf = page.get_by_role("link", name="Printable report (PDF)").get_attribute("href")
+    assert pdf == f"/api/public/agencies/demo-pd/reports/{year}.pdf"
+    head = page.evaluate("async (url) => (await (await fetch(url)).text()).slice(0, 5)", pdf)
+    assert head == "%PDF-"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    axe_check(page)
+    assert browser_log.script_errors == []

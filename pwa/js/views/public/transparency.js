@@ -105,6 +105,15 @@ function explanation(cameras) {
     h("p.hint", t("Months are calendar months in the agency's time zone; each figure counts in the month the event happened.")));
 }
 
+// The annual reports (one per calendar year, with the fields oversight bodies ask for): the
+// current year so far and the two before it.
+function annualLinks(slug) {
+  const year = new Date().getFullYear();
+  return h("nav.annual-links", { "aria-label": t("Annual reports") },
+    h("p", t("Annual reports:"), " ", [year, year - 1, year - 2].map((y) => [
+      h("a", { href: `#/transparency/${encodeURIComponent(slug)}/report/${y}` }, String(y)), " "])));
+}
+
 export default {
   title: N_("Transparency report"),
   async render(ctx) {
@@ -157,6 +166,7 @@ export default {
       monthTable(report.months),
       h("p", h("a.button", { href: csvHref, download: "" }, t("Download the table (CSV)")),
         " ", h("a", { href: base }, "JSON")),
+      annualLinks(slug),
       h("h2", t("Registered cameras")),
       h("dl.counts",
         h("div", h("dt", t("Registered cameras")), h("dd", String(cameras.registered))),
