@@ -89,6 +89,13 @@ class Config:
     # Fernet keys (comma-separated, newest first) encrypting the secrets kept in the
     # database (app/crypto.py); development generates one into instance/.
     ENCRYPTION_KEYS = env_str("ENCRYPTION_KEYS")
+    # The installation's Ed25519 key signing audit checkpoints and clip receipts (app/audit/signing.py):
+    # base64 of the 32 raw bytes, or a file's path; development generates one into instance/.
+    # Public halves of earlier keys (base64, comma-separated) that still verify what they signed.
+    AUDIT_SIGNING_KEY = env_str("AUDIT_SIGNING_KEY")
+    AUDIT_RETIRED_PUBLIC_KEYS = env_str("AUDIT_RETIRED_PUBLIC_KEYS", "")
+    # How often the scheduler signs a checkpoint of every audit chain's head (app/audit/checkpoints.py).
+    AUDIT_CHECKPOINT_INTERVAL_HOURS = env_int("AUDIT_CHECKPOINT_INTERVAL_HOURS", 24)
     SQLALCHEMY_DATABASE_URI = _sqlalchemy_url(
         env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'porchlight.sqlite3'}")
     )
@@ -328,6 +335,11 @@ class TestingConfig(Config):
     # base64 of "test-encryption-key-not-for-prod": every app of a test run, and the worker
     # processes the tests start, read each other's rows.
     ENCRYPTION_KEYS = "dGVzdC1lbmNyeXB0aW9uLWtleS1ub3QtZm9yLXByb2Q="
+    # A fixed signing key: receipts and checkpoints made by one app of a test verify in another.
+    AUDIT_SIGNING_KEY = "gCccqF9TAOylEcPvw87lTAOdY288ONAMZ5ywFNlqExA="
+    # The scheduler signs no checkpoints in tests (a tick would add an event to the installation
+    # chain); the checkpoint tests turn it on.
+    AUDIT_CHECKPOINT_INTERVAL_HOURS = 0
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False

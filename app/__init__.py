@@ -31,6 +31,7 @@ from app import (
 from app.accounts.routes import bp as accounts_bp
 from app.agencies.routes import bp as agencies_bp
 from app.audit import service as audit
+from app.audit import signing
 from app.audit.routes import bp as audit_bp
 from app.auth import SECURITY_SCHEMES, init_login
 from app.cameras.routes import bp as cameras_bp
@@ -76,6 +77,7 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     register_extensions(app)
     i18n.init_app(app)
     crypto.init_app(app)
+    signing.init_app(app)
     logs.init_app(app)
     register_blueprints(app)
     jobs.init_app(app)

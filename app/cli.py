@@ -1,5 +1,5 @@
 """Command-line tools: `flask agency create|invite-supervisor`, `flask staff reset-second-factor`,
-`flask audit verify`, `flask keys generate|rotate`, `flask demo load`, `flask sms ...`,
+`flask audit verify|checkpoint|export|generate-key`, `flask keys generate|rotate`, `flask demo load`, `flask sms ...`,
 `flask accounts reset-password` (the job commands are app/jobs.py's)."""
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from app.accounts import invitations, recovery, second_factor
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.agencies.models import Agency
+from app.audit import checkpoints, proofs, signing
 from app.audit import service as audit
+from app.audit.export import export_lines
 from app.audit.models import HISTORY, INSTALLATION, agency_chain
 from app.common.fields import EmailAddress
 from app.demo import load_demo, print_demo
@@ -26,7 +28,7 @@ from app.notifications.cli import mail_cli, sms_cli
 
 agency_cli = AppGroup("agency", help="Create and list agencies.")
 staff_cli = AppGroup("staff", help="Staff accounts.")
-audit_cli = AppGroup("audit", help="Check the audit chains.")
+audit_cli = AppGroup("audit", help="Check, checkpoint and export the audit chains.")
 demo_cli = AppGroup("demo", help="Demo data for a local try-out.")
 keys_cli = AppGroup("keys", help="ENCRYPTION_KEYS: the keys of the secrets kept in the database.")
 accounts_cli = AppGroup("accounts", help="Help people back into their accounts.")
@@ -110,29 +112,52 @@ def reset_second_factor(email):
                "the next sign-in sets it up again.")
 
 
-@audit_cli.command("verify")
-@click.option("--agency", "agency_id", type=click.IntRange(min=1), default=None,
-              help="Only this agency's chain (by id, see `flask agency list`).")
-@click.option("--installation", is_flag=True, help="Only the installation's chain (events of no agency).")
-@click.option("--history", is_flag=True, help="Only the sealed history chain (events from before 0017).")
-def verify(agency_id, installation, history):
-    """Verify the audit chains (every one by default); per chain print its length, head and
-    OK or the first broken seq; exit 1 if any is broken."""
+def _chains_chosen(agency_id: int | None, installation: bool, history: bool) -> list[str] | None:
+    """The chains --agency / --installation / --history pick (None: every chain)."""
     chosen = [name for name, on in (("--agency", agency_id is not None), ("--installation", installation),
                                     ("--history", history)) if on]
     if len(chosen) > 1:
         _fail(f"choose one of --agency, --installation and --history, not {' and '.join(chosen)}")
-    chains = None
     if agency_id is not None:
         chain = agency_chain(agency_id)
         if db.session.get(Agency, agency_id) is None and chain not in audit.chain_names():
             _fail(f"no agency with id {agency_id} (see `flask agency list`)")
-        chains = [chain]
-    elif installation:
-        chains = [INSTALLATION]
-    elif history:
-        chains = [HISTORY]
-    report = audit.verify_chain(chains)
+        return [chain]
+    if installation:
+        return [INSTALLATION]
+    if history:
+        return [HISTORY]
+    return None
+
+
+def _chain_options(command):
+    command = click.option("--history", is_flag=True, help="Only the sealed history chain (events from before 0017).")(
+        command)
+    command = click.option("--installation", is_flag=True, help="Only the installation's chain (events of no agency).")(
+        command)
+    return click.option("--agency", "agency_id", type=click.IntRange(min=1), default=None,
+                        help="Only this agency's chain (by id, see `flask agency list`).")(command)
+
+
+def _published_problems(source: str) -> list[str]:
+    try:
+        published, _listed = proofs.checkpoints_of(proofs.load_document(source))
+    except (OSError, ValueError, KeyError) as exc:
+        _fail(f"cannot read the checkpoints {source}: {exc}")
+    click.echo(f"checking {len(published)} published checkpoints from {source}")
+    return checkpoints.verify_published(published)
+
+
+@audit_cli.command("verify")
+@_chain_options
+@click.option("--checkpoints", "checkpoints_source", metavar="FILE_OR_URL", default=None,
+              help="Published checkpoints (the JSON of a transparency page, saved or by URL): each one's signature "
+                   "must verify, and the log must still hold its event.")
+def verify(agency_id, installation, history, checkpoints_source):
+    """Verify the audit chains (every one by default); per chain print its length, head and
+    OK or the first broken seq; with --checkpoints, also that no published checkpoint was
+    lost (a trimmed log); exit 1 if anything is broken."""
+    report = audit.verify_chain(_chains_chosen(agency_id, installation, history))
     for chain in report.chains:
         where = f"{chain.chain}: {chain.length} events, head {chain.last_hash}"
         if chain.sealed:
@@ -145,12 +170,50 @@ def verify(agency_id, installation, history):
         click.echo(f"first bad row of {chain.chain}: kind={problem.kind} seq={problem.seq} "
                    f"event_id={problem.event_id}", err=True)
     broken = [chain.chain for chain in report.chains if not chain.ok]
-    if broken:
-        click.secho(f"audit chain BROKEN: {', '.join(broken)} ({len(report.chains)} chains checked)", fg="red",
-                    err=True)
+    lost = _published_problems(checkpoints_source) if checkpoints_source else []
+    for problem in lost:
+        click.secho(f"BROKEN: {problem}", fg="red", err=True)
+    if broken or lost:
+        what = [f"{', '.join(broken)} ({len(report.chains)} chains checked)"] if broken else []
+        what += [f"{len(lost)} published checkpoint(s) not in the log or not valid"] if lost else []
+        click.secho(f"audit chain BROKEN: {'; '.join(what)}", fg="red", err=True)
         sys.exit(1)
     click.echo(f"audit chain intact: every chain verifies ({len(report.chains)} chains, "
-               f"{report.events_checked} events)")
+               f"{report.events_checked} events)" + (", every published checkpoint is in the log"
+                                                     if checkpoints_source else ""))
+
+
+@audit_cli.command("checkpoint")
+def checkpoint():
+    """Sign a checkpoint of every audit chain's head now (the scheduler does it every
+    AUDIT_CHECKPOINT_INTERVAL_HOURS); audited. Exit 1 if a chain was refused."""
+    run = checkpoints.make_checkpoints(via="command")
+    for made in run.made:
+        click.echo(f"{made.chain}: signed seq {made.seq}, hash {made.hash}")
+    if not run.made and not run.refused:
+        click.echo("no chain has grown since its last checkpoint")
+    for chain, why in run.refused.items():
+        click.secho(f"{chain}: NOT signed: {why}", fg="red", err=True)
+    if run.refused:
+        sys.exit(1)
+
+
+@audit_cli.command("export")
+@_chain_options
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-", show_default=True,
+              help="Where to write the JSON lines (- is standard output).")
+def export(agency_id, installation, history, output):
+    """Write the chains' events (every chain by default) as JSON lines, for
+    `python -m app.audit.verify_export log FILE --checkpoints ...`."""
+    chains = _chains_chosen(agency_id, installation, history) or audit.chain_names()
+    for line in export_lines(chains):
+        output.write(line)
+
+
+@audit_cli.command("generate-key")
+def generate_signing_key():
+    """Print a new Ed25519 private key for AUDIT_SIGNING_KEY (keep it secret; back it up)."""
+    click.echo(signing.generate_key())
 
 
 @keys_cli.command("generate")

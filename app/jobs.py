@@ -10,7 +10,8 @@ in-process worker (embedded: create_app hands it this tick), and once from
 2. each domain's housekeeping: requests past their lifetime expire, abandoned uploads
    are cleaned, clips past retention are purged (with their working copies), media
    claims whose worker died are given back and pending clips handed to the media
-   queue, district imports never committed expire, sessions long ended are deleted;
+   queue, district imports never committed expire, sessions long ended are deleted,
+   the audit chains' heads are signed when AUDIT_CHECKPOINT_INTERVAL_HOURS have passed;
 3. follow-up messages are recorded: an unanswered (and unseen) push escalates to SMS
    after the agency's delay, a reminder goes out before a request expires;
 4. asks whose first message went out but are still ``queued`` (the worker's deferred
@@ -42,6 +43,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from app.accounts.sessions import purge_ended_sessions
 from app.accounts.tokens import purge_ended_tokens
+from app.audit.checkpoints import checkpoint_due
 from app.clips import processing
 from app.clips.retention import purge_expired_clips
 from app.clips.uploads import clean_abandoned_uploads
@@ -70,6 +72,7 @@ HOUSEKEEPING: tuple[tuple[str, Callable[[datetime], int]], ...] = (
     ("ended_sessions", purge_ended_sessions),
     ("ended_tokens", purge_ended_tokens),
     ("expired_claims", expire_unverified_claims),
+    ("audit_checkpoints", checkpoint_due),
 )
 
 

@@ -7,7 +7,7 @@ from app.accounts.models import (  # noqa: F401
     UserSession,
 )
 from app.agencies.models import Agency, District, Membership  # noqa: F401
-from app.audit.models import AuditChainHead, AuditEvent  # noqa: F401
+from app.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent  # noqa: F401
 from app.cameras.models import Camera, camera_shares  # noqa: F401
 from app.clips.models import Clip, ClipAccess, EvidenceHold  # noqa: F401
 from app.districts.models import DistrictImport, DistrictImportRow, DistrictMember  # noqa: F401

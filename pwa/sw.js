@@ -119,7 +119,13 @@ const CLOSED = "footage_request_closed";
 // What a push that says nothing readable shows.
 const DEFAULT_TITLE = "Porchlight";
 
+// What became of a clip the owner shared (first opened, held, released, deleted): it opens the History.
+const FATE = "clip_fate";
+
 function askUrl(data) {
+  if (data && data.type === FATE) {
+    return "/#/history";
+  }
   return data && data.ask_id && data.type !== CLOSED ? `/#/asks/${data.ask_id}` : "/#/inbox";
 }
 
@@ -153,7 +159,7 @@ async function showPush(data) {
     ? data.body : t("Open Porchlight to see what is new.");
   // A notice that the request ended takes the ask's tag, so it replaces the request on screen.
   const tag = typeof data.tag === "string" && data.tag ? data.tag : undefined;
-  const actions = data.type !== CLOSED && data.actions && typeof data.actions === "object"
+  const actions = data.type !== CLOSED && data.type !== FATE && data.actions && typeof data.actions === "object"
     && Object.keys(data.actions).length
     ? [{ action: "approve", title: t("Approve") }, { action: "decline", title: t("Decline") }]
     : [];

@@ -159,10 +159,11 @@ class IsolatedClient(FlaskClient):
 
 
 # What production refuses to start without (app/__init__.py, app/links.py, app/crypto.py,
-# app/notifications/push_endpoints.py).
+# app/notifications/push_endpoints.py, app/audit/signing.py).
 PRODUCTION_SETTINGS = {"SECRET_KEY": "production-test-key-" + "x" * 44,
                        "PUBLIC_BASE_URL": "https://porchlight.example.gov",
                        "ENCRYPTION_KEYS": "lUvWZPg1E6F8aCQq3pdH8b2xfkS1YvcBw8Qq1oZxV2c=",
+                       "AUDIT_SIGNING_KEY": "Hm7Ik0T1r2qJ0l6cS0i3s9VJtq3Hq3p1L3xJ3l0s0aE=",
                        "VAPID_SUBJECT": "mailto:webmaster@porchlight.example.gov",
                        "SQLALCHEMY_DATABASE_URI": "sqlite://"}
 

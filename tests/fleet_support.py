@@ -17,6 +17,7 @@ trust through REQUESTS_CA_BUNDLE.
 """
 from __future__ import annotations
 
+import base64
 import math
 import os
 import pwd
@@ -253,6 +254,7 @@ class Fleet:
             # What deploy/porchlight.env.example sets, with this machine's values.
             "PORCHLIGHT_ENV": "production", "PORCHLIGHT_INSTANCE_DIR": str(tmp / "instance"),
             "PUBLIC_BASE_URL": PUBLIC, "SECRET_KEY": os.urandom(32).hex(), "ENCRYPTION_KEYS": self.encryption_key,
+            "AUDIT_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
             # One line, as in a systemd EnvironmentFile (docs/DEPLOY.md §8): the base64url raw key.
             "VAPID_PRIVATE_KEY": b64url(vapid.private_numbers().private_value.to_bytes(32, "big")),
             "VAPID_SUBJECT": "mailto:webmaster@porchlight.example.gov",

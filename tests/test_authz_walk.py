@@ -457,6 +457,8 @@ class Op:
     public: str | None = None
     # Public pages may name the other agency: these of its values are then no leak.
     shows_agency: bool = False
+    # Why a public page may show the agency's id too (an audit chain is named agency:<id>).
+    shows_agency_id: str | None = None
     # Ends or replaces the caller's session: each call gets a throwaway account of the role.
     fresh: bool = False
     # Why no client of agency A gets a 2xx with its own ids.
@@ -644,6 +646,7 @@ OPS: dict[tuple[str, str], Op] = {
     ("GET", "/api/clips/{clip_id}/poster"): Op(path=lambda s: {"clip_id": s["clip"]}),
     ("GET", "/api/asks/{ask_id}/clips"): Op(path=lambda s: {"ask_id": s["ask_upload"]}),
     ("GET", "/api/me/clip-accesses"): Op(self_scoped=OWN),
+    ("GET", "/api/me/clips/{clip_id}/receipt"): Op(path=lambda s: {"clip_id": s["clip"]}),
     ("GET", "/api/requests/{request_id}/holds"): Op(path=lambda s: {"request_id": s["request"]}),
     ("POST", "/api/requests/{request_id}/holds"): Op(path=lambda s: {"request_id": s["request"]},
                                                      call=lambda s: {"json": {"reason": "walk hold"}}),
@@ -752,6 +755,13 @@ OPS: dict[tuple[str, str], Op] = {
     ("GET", "/api/public/agencies/{slug}/report.csv"): Op(
         path=lambda s: {"slug": s["slug"]}, public="aggregate transparency figures, by design for anyone",
         shows_agency=True, self_scoped="public aggregates of the agency named"),
+    ("GET", "/api/public/audit/checkpoints"): Op(
+        public="signed checkpoints of the installation's audit chains are published for anyone to keep",
+        self_scoped=OWN),
+    ("GET", "/api/public/agencies/{slug}/checkpoints"): Op(
+        path=lambda s: {"slug": s["slug"]}, public="an agency's signed audit checkpoints are published for anyone",
+        shows_agency=True, self_scoped="the published checkpoints of the agency named",
+        shows_agency_id="the signed checkpoints name the agency's chain, agency:<id>, as its events do"),
 }
 
 # The other side's values in the body of a call on the caller's own objects: a mix must be
@@ -1014,6 +1024,8 @@ class Walk:
         # A refusal may repeat the ids the caller sent ("not with [7001000]"); an answer that
         # went through must not name them.
         skip = _sent_ids(params, kwargs) if response.status_code >= 400 else set()
+        if op.shows_agency_id:
+            skip = skip | {side["agency"]}
         for secrets in caller.secrets:
             if secrets.session_only and op.public:
                 continue

@@ -11,12 +11,15 @@ from schemathesis.checks import CHECKS
 from schemathesis.engine import events, from_schema
 
 import app.models  # noqa: F401  (every table in the metadata before the PostgreSQL schema is built)
+from app.accounts.models import Role
 from app.extensions import db
 from app.footage.models import AskState
 from tests import factories
 from tests.conftest import DATABASES, build_app, signed_in
 
-ROLES = ["anonymous", "owner", "officer", "supervisor", "manager"]
+# Each role's session reaches the operations its routes let it in to. An officer's are all a
+# supervisor's too (the staff routes let both in), so the supervisor's run covers them.
+ROLES = ["anonymous", "owner", "supervisor", "manager", "oversight"]
 
 # Operations that end the session under test (signing out, a new password, closing the
 # account): they get a pass of their own after everything else has run with that session.
@@ -112,8 +115,11 @@ def fuzz_app(request, tmp_path):
         # The session cookie of a real sign-in, given as the security scheme's value: schemathesis
         # sends it as that cookie and takes it away for its authentication checks. (Not as a
         # Cookie header: werkzeug's test client replaces that header with its own cookie jar.)
-        app.config["FUZZ_SESSION"] = (None if role == "anonymous" else
-                                      signed_in(app, getattr(world, role)).get_cookie("porchlight_session").value)
+        caller = (factories.user(Role.OVERSIGHT, agency_id=world.agency.id) if role == "oversight"
+                  else getattr(world, role, None))
+        db.session.commit()
+        app.config["FUZZ_SESSION"] = (None if caller is None else
+                                      signed_in(app, caller).get_cookie("porchlight_session").value)
     yield app
     with app.app_context():
         db.session.remove()

@@ -64,6 +64,7 @@ class Deployment:
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PORCHLIGHT_"))},
                     "PORCHLIGHT_ENV": "production", "PORCHLIGHT_INSTANCE_DIR": str(tmp / "instance"),
                     "SECRET_KEY": Fernet.generate_key().decode() * 2, "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+                    "AUDIT_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
                     "PUBLIC_BASE_URL": PUBLIC, "VAPID_SUBJECT": f"mailto:webmaster@{PUBLIC.removeprefix('https://')}",
                     "DATABASE_URL": database_url, "REDIS_URL": redis_url,
                     "JOB_QUEUE_NAME": f"porchlight-prod-{os.getpid()}", "TRUSTED_PROXIES": "1",

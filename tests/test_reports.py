@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from app.audit import checkpoints
+from app.audit import service as audit
 from app.audit.models import AuditEvent, agency_chain
 from app.clips.models import Clip, ClipAccess, ClipStatus, EvidenceHold
 from app.extensions import db
@@ -119,6 +121,12 @@ def year_data(world):
                                      summary="Too wide", source=ComplaintSource.RESIDENT, outcome=outcome,
                                      outcome_on=received + timedelta(days=30)))
     db.session.commit()
+    # Two events in the agency's chain, and a checkpoint of its head signed in December 2025.
+    for _ in range(2):
+        audit.record("policy.updated", target_type="agency_policy", target_id=w.agency.id, agency_id=w.agency.id,
+                     actor=audit.NO_ACTOR, details={})
+    db.session.commit()
+    checkpoints.make_checkpoints(now=at("2025-12-01 12:00"))
     return {"world": w, "specs": specs, "ask_states": ask_states, "clip_specs": clip_specs, "accesses": accesses}
 
 
@@ -187,6 +195,8 @@ def test_figures_equal_counts_made_from_the_data(client, year_data):
     events = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.chain == chain))
     assert body["audit"]["ok"] is True
     assert body["audit"]["events_checked"] == events and body["audit"]["problem"] is None
+    signed = body["audit"]["checkpoints"]
+    assert (signed["published"], signed["not_held_by_log"], signed["last"]["seq"]) == (1, 0, events)
     assert body["entered"]["entered_by_agency"] is True and body["entered"]["costs"] is None
 
     # The other agency's year holds nothing of this one's.

@@ -100,3 +100,27 @@ def _seed_chain_head(table, connection, **kw):
     # migrations 0001 + 0017 leave a new installation. No explicit id: on PostgreSQL that
     # would leave the id sequence behind, and the first agency's head would collide with it.
     connection.execute(table.insert().values(**HISTORY_HEAD_ROW, sealed_at=utcnow()))
+
+
+class AuditCheckpoint(Base):
+    """A signed statement of a chain's head: "chain X had seq N with hash H at time T".
+
+    Published on the public transparency pages (app/audit/checkpoints.py). Once someone
+    has a copy, the log can no longer lose or rewrite its events up to seq N unnoticed:
+    verification finds the event at seq N missing or with another hash. One per chain
+    and seq: a chain that has not grown since is not signed again.
+    """
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (sa.UniqueConstraint("chain", "seq", name="uq_audit_checkpoints_chain_seq"),
+                      sa.Index("ix_audit_checkpoints_chain_signed", "chain", "signed_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chain: Mapped[str] = mapped_column(sa.String(32))
+    agency_id: Mapped[int | None] = mapped_column(index=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    hash: Mapped[str] = mapped_column(sa.String(64))
+    signed_at: Mapped[datetime] = mapped_column()
+    key_id: Mapped[str] = mapped_column(sa.String(16))
+    # Base64 of the 64-byte Ed25519 signature over canonical.checkpoint_message(...).
+    signature: Mapped[str] = mapped_column(sa.String(88))

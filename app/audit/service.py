@@ -8,12 +8,9 @@ recorded before chains were per agency, and every other chain starts from its fi
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +18,7 @@ from flask import has_request_context, request
 from flask_login import current_user
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app.audit.canonical import event_hash
 from app.audit.models import (
     AGENCY_PREFIX,
     GENESIS_HASH,
@@ -33,29 +31,6 @@ from app.audit.models import (
 )
 from app.db import utcnow
 from app.extensions import db
-
-
-def _timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def event_hash(event: AuditEvent | sa.Row, prev_hash: str) -> str:
-    """SHA-256 over a canonical JSON of the event's content and the previous hash."""
-    content = {
-        "seq": event.seq,
-        "occurred_at": _timestamp(event.occurred_at),
-        "actor_id": event.actor_id,
-        "actor_role": event.actor_role,
-        "action": event.action,
-        "target_type": event.target_type,
-        "target_id": event.target_id,
-        "agency_id": event.agency_id,
-        "source_ip": event.source_ip,
-        "details": event.details or {},
-        "prev_hash": prev_hash,
-    }
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _source_ip() -> str | None:
@@ -237,7 +212,7 @@ def chain_names() -> list[str]:
     return sorted(names, key=chain_sort_key)
 
 
-def _events_in_order(chain: str, batch: int = 5000) -> Iterator[sa.Row]:
+def events_in_order(chain: str, batch: int = 5000) -> Iterator[sa.Row]:
     # Plain rows in keyset pages: constant memory however long the chain is.
     table = AuditEvent.__table__
     last_seq, last_id = -1, -1
@@ -254,7 +229,7 @@ def _events_in_order(chain: str, batch: int = 5000) -> Iterator[sa.Row]:
         last_seq, last_id = rows[-1].seq, rows[-1].id
 
 
-def _head_row(chain: str) -> sa.Row | None:
+def head_row(chain: str) -> sa.Row | None:
     return db.session.execute(sa.select(_HEADS).where(_HEADS.c.chain == chain)).first()
 
 
@@ -264,11 +239,11 @@ def _seqs(first: int, last: int) -> str:
 
 def verify_one(chain: str) -> ChainReport:
     """Walk one chain and report its first changed, inserted, deleted or misplaced row, or a broken link."""
-    head = _head_row(chain)
+    head = head_row(chain)
     if chain == HISTORY:
         expected_link = GENESIS_HASH
     else:
-        history = _head_row(HISTORY)
+        history = head_row(HISTORY)
         expected_link = history.last_hash if history else GENESIS_HASH
     link = head.link_hash if head else expected_link
     length, last_hash = (head.length, head.last_hash) if head else (0, link)
@@ -286,7 +261,7 @@ def verify_one(chain: str) -> ChainReport:
                       f"{expected_link[:12]}…: its start was rewritten")
     owner = chain_agency(chain)
     expected_seq, prev_hash, prev_id = 1, link, None
-    for event in _events_in_order(chain):
+    for event in events_in_order(chain):
         checked += 1
         name = f"event {event.id} (seq {event.seq}, {event.action})"
         if event_hash(event, event.prev_hash) != event.hash:

@@ -1,4 +1,5 @@
-"""Owners' history of their clips: each clip's SHA-256, and every view and download by agency staff."""
+"""Owners' history of their clips: each clip's SHA-256, every view and download by agency staff,
+and each clip's fate (received, first opened, held, released, purged)."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,7 +8,7 @@ import sqlalchemy as sa
 
 from app.accounts.models import Role, User
 from app.agencies.models import Agency
-from app.clips.models import Clip, ClipAccess, ClipStatus
+from app.clips.models import Clip, ClipAccess, ClipStatus, EvidenceHold
 from app.extensions import db
 from app.footage.answers import ask_for_owner
 
@@ -36,7 +37,34 @@ def owner_clips_of_ask(ask_id: int) -> list[dict[str, Any]]:
                                   .order_by(ClipAccess.id))
         for access, clip, role, agency_name in rows:
             accesses[clip.id].append(_access_view(access, clip, role, agency_name))
-    return [{"clip": clip, "accesses": accesses[clip.id]} for clip in clips]
+    holds = _holds(clips)
+    return [{"clip": clip, "accesses": accesses[clip.id], "fate": _fate(clip, accesses[clip.id], holds)}
+            for clip in clips]
+
+
+def _holds(clips: list[Clip]) -> list[EvidenceHold]:
+    if not clips:
+        return []
+    return list(db.session.scalars(sa.select(EvidenceHold).where(
+        EvidenceHold.request_id.in_({c.request_id for c in clips})).order_by(EvidenceHold.id)))
+
+
+def _fate(clip: Clip, accesses: list[dict[str, Any]], holds: list[EvidenceHold]) -> list[dict[str, Any]]:
+    """What became of a delivered clip, oldest first: received, first opened by the agency, each
+    hold placed and released (never its reason: that is the investigation's), purged."""
+    if clip.completed_at is None:
+        return []
+    events = [{"event": "received", "at": clip.completed_at}]
+    if accesses:
+        events.append({"event": "first_viewed", "at": min(a["accessed_at"] for a in accesses)})
+    for hold in holds:
+        if hold.request_id == clip.request_id:
+            events.append({"event": "held", "at": hold.placed_at})
+            if hold.released_at is not None:
+                events.append({"event": "released", "at": hold.released_at})
+    if clip.purged_at is not None:
+        events.append({"event": "purged", "at": clip.purged_at})
+    return sorted(events, key=lambda e: e["at"])
 
 
 def clips_for_ask(owner: User, ask_id: int) -> list[dict[str, Any]]:

@@ -3,6 +3,11 @@
 A clip's derivatives (its working copy and poster, app/clips/processing.py) go with
 its master: their bytes are deleted and their rows marked purged in the same step,
 and a hold that keeps the master keeps them.
+
+The owners are told (app/notifications/dispatcher.record_fate, in the same transaction)
+when a hold is placed on or released from a request their delivered clip belongs to, and
+when their clip is purged: once per ask and kind, on the channels that reached them
+about the ask; the scheduler's tick sends it.
 """
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ from app.errors import ApiError, not_found
 from app.extensions import db
 from app.footage.models import FootageRequest
 from app.footage.requests import request_for_staff
+from app.notifications import dispatcher
+from app.notifications.models import NotificationKind
 from app.storage import StorageError, get_storage
 
 log = logging.getLogger(__name__)
@@ -39,14 +46,21 @@ def holds_for_request(user: User, request_id: int) -> list[EvidenceHold]:
                                    .order_by(EvidenceHold.id)))
 
 
+def _asks_delivered(request_id: int) -> list[int]:
+    """The request's asks with a clip kept now: their owners are told of a hold placed or released."""
+    return list(db.session.scalars(sa.select(Clip.ask_id).where(
+        Clip.request_id == request_id, Clip.status == ClipStatus.COMPLETE, Clip.owner_id.is_not(None)).distinct()))
+
+
 def place_hold(supervisor: User, request_id: int, reason: str) -> EvidenceHold:
     """Keep a request's clips past retention until released; the reason is required and audited."""
     request = request_for_staff(supervisor, request_id)
     hold = EvidenceHold(request_id=request.id, reason=reason, placed_by_id=supervisor.id, placed_at=utcnow())
     db.session.add(hold)
     db.session.flush()
+    notices = dispatcher.record_fate(_asks_delivered(request.id), NotificationKind.HOLD_PLACED)
     audit.record("hold.placed", target=hold, agency_id=request.agency_id,
-                 details={"request_id": request.id, "reason": reason})
+                 details={"request_id": request.id, "reason": reason, "owner_notices": len(notices)})
     db.session.commit()
     return hold
 
@@ -69,8 +83,9 @@ def release_hold(supervisor: User, hold_id: int, reason: str) -> EvidenceHold:
     hold.released_at = utcnow()
     hold.released_by_id = supervisor.id
     hold.release_reason = reason
+    notices = dispatcher.record_fate(_asks_delivered(hold.request_id), NotificationKind.HOLD_RELEASED)
     audit.record("hold.released", target=hold, agency_id=supervisor.agency_id,
-                 details={"request_id": hold.request_id, "reason": reason})
+                 details={"request_id": hold.request_id, "reason": reason, "owner_notices": len(notices)})
     db.session.commit()
     return hold
 
@@ -104,6 +119,8 @@ def purge_expired_clips(now: datetime | None = None) -> int:
             ClipDerivative.clip_id == clip.id, ClipDerivative.purged_at.is_(None))))
         for derivative in derivatives:
             derivative.purged_at = now
+        if clip.owner_id is not None:
+            dispatcher.record_fate([clip.ask_id], NotificationKind.CLIP_PURGED)
         audit.record("clip.purged", target=clip, agency_id=clip.agency_id,
                      details={"request_id": clip.request_id, "sha256": clip.sha256, "retain_until":
                               clip.retain_until.isoformat() if clip.retain_until else None,

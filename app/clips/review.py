@@ -1,7 +1,8 @@
 """Officers' review of delivered clips: the list of a request's clips, playback (HTTP Range), downloads.
 
 Every access by agency staff is recorded (ClipAccess) and audited before a byte goes
-out; the owner reads both (app/clips/history.py). Officers never see who uploaded: the
+out; the owner reads both (app/clips/history.py), and is told when the agency first opens
+what they delivered for an ask. Officers never see who uploaded: the
 officer views carry no owner, ask, camera label or file name. The working copy and the
 poster (app/clips/processing.py) are read the same way, each access recorded with its
 ``variant``; the master is always there to download while the clip is kept.
@@ -28,6 +29,8 @@ from app.db import utcnow
 from app.errors import ApiError, not_found
 from app.extensions import db
 from app.footage.requests import request_for_staff
+from app.notifications import dispatcher
+from app.notifications.models import NotificationKind
 from app.storage import ObjectMissing, get_storage
 
 # Range requests of one playback arrive by the dozen (every seek is one): within this
@@ -107,6 +110,10 @@ def record_access(clip: Clip, user: User, action: str, byte_range: str | None = 
         ClipAccess.variant == variant, ClipAccess.created_at > now - ACCESS_WINDOW).limit(1))
     if recent is not None:
         return None
+    if clip.owner_id is not None and not db.session.scalar(
+            sa.select(sa.exists().where(ClipAccess.clip_id == Clip.id, Clip.ask_id == clip.ask_id))):
+        # The first time the agency opens anything the owner delivered for this ask: the owner is told.
+        dispatcher.record_fate([clip.ask_id], NotificationKind.CLIP_VIEWED)
     access = ClipAccess(clip_id=clip.id, user_id=user.id, action=action, variant=variant, byte_range=byte_range,
                         source_ip=source_ip, created_at=now)
     db.session.add(access)

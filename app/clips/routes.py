@@ -15,9 +15,18 @@ from flask_login import current_user
 from app import links
 from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
-from app.clips import history, retention, review, tus, uploads
+from app.clips import history, receipts, retention, review, tus, uploads
 from app.clips.models import ClipStatus, DerivativeKind
-from app.clips.schemas import AccessOut, AccessQuery, ClipOut, HoldIn, HoldOut, OwnerClipOut, UploadLinkOut
+from app.clips.schemas import (
+    AccessOut,
+    AccessQuery,
+    ClipOut,
+    HoldIn,
+    HoldOut,
+    OwnerClipOut,
+    ReceiptOut,
+    UploadLinkOut,
+)
 from app.db import utcnow
 from app.errors import ApiError
 from app.ratelimits import RATE_LIMITED, limited, uploader
@@ -342,6 +351,17 @@ def ask_clips(ask_id):
 def my_clip_accesses(query):
     """Every view and download of your clips by agency staff, newest first"""
     return history.accesses_for_owner(me(), query["limit"], query.get("before_id"))
+
+
+@bp.get("/me/clips/<int:clip_id>/receipt")
+@bp.output(ReceiptOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 404])
+@require_role(Role.OWNER)
+def my_clip_receipt(clip_id):
+    """A signed receipt for one of your delivered clips: the agency, request, SHA-256, size and time received"""
+    return receipts.receipt_for_owner(me(), clip_id), 200, {
+        "Content-Disposition": f'attachment; filename="porchlight-receipt-clip-{clip_id}.json"',
+        "Cache-Control": "private, no-store"}
 
 
 # --- evidence holds -----------------------------------------------------------------------------

@@ -167,6 +167,15 @@ class AccessOut(Schema):
     accessor_role = fields.String(allow_none=True, metadata={"enum": ["officer", "supervisor", None]})
 
 
+class FateOut(Schema):
+    event = fields.String(metadata={"enum": ["received", "first_viewed", "held", "released", "purged"],
+                                    "description": "received: the last byte arrived; first_viewed: agency staff "
+                                                   "first opened it; held / released: an evidence hold on its "
+                                                   "request was placed (kept past retention) / released; purged: "
+                                                   "deleted when retention ended."})
+    at = fields.DateTime()
+
+
 class OwnerClipOut(Schema):
     """A clip as its owner sees it: with the file name they gave it and its SHA-256."""
 
@@ -184,6 +193,7 @@ class OwnerClipOut(Schema):
     retain_until = fields.DateTime(attribute="clip.retain_until", allow_none=True)
     purged_at = fields.DateTime(attribute="clip.purged_at", allow_none=True)
     accesses = fields.List(fields.Nested(AccessOut))
+    fate = fields.List(fields.Nested(FateOut), metadata={"description": "What became of the clip, oldest first."})
     recorder_offset_s = fields.Integer(attribute="clip.recorder_offset_s", allow_none=True,
                                        metadata={"description": _RECORDER_OFFSET})
     file_modified_at = fields.DateTime(attribute="clip.file_modified_at", allow_none=True,
@@ -259,3 +269,24 @@ class UploadLinkOut(Schema):
     limits = fields.Nested(_LinkLimits)
     upload = fields.Nested(_LinkUpload)
     clips = fields.List(fields.Nested(OwnerClipOut))
+
+
+class ReceiptOut(Schema):
+    """A signed receipt: the agency received this clip (app/clips/receipts.py)."""
+
+    type = fields.String(metadata={"enum": ["porchlight.clip-receipt"]})
+    agency_id = fields.Integer()
+    agency_name = fields.String()
+    agency_slug = fields.String()
+    request_id = fields.Integer()
+    clip_id = fields.Integer()
+    sha256 = fields.String(metadata={"description": "SHA-256 of the clip as received, hex."})
+    size = fields.Integer(metadata={"description": "Bytes received."})
+    received_at = fields.String(metadata={"description": "When the last byte arrived, UTC, as signed: "
+                                                         "YYYY-MM-DDTHH:MM:SS.ffffffZ."})
+    key_id = fields.String(metadata={"description": "Which of the installation's keys signed it."})
+    signature = fields.String(metadata={"description": "Ed25519 over the canonical JSON (sorted keys, no spaces) of "
+                                                       "every field above, base64."})
+    algorithm = fields.String(metadata={"enum": ["Ed25519"]})
+    public_key = fields.String(metadata={"description": "The signing key's public half, base64, for convenience: "
+                                                       "check it against the one on the transparency page."})

@@ -139,3 +139,20 @@ def notice_mail(kind: str, ask: Ask, footage_request: FootageRequest, agency: Ag
         text=render_template("email/notice.txt", **context), html=render_template("email/notice.html", **context),
         message_id=message_id(ask.id, kind), in_reply_to=thread_id(ask.id),
         headers=unsubscribe_headers(unsubscribe))
+
+
+# --- a delivered clip's fate ----------------------------------------------------------------
+
+def fate_mail(kind: str, ask: Ask, footage_request: FootageRequest, agency: Agency, to: str) -> mail.Mail:
+    """The e-mail telling the owner what happened to the clip they delivered (in the ask's thread)."""
+    facts = ask_facts(ask, footage_request, agency)
+    unsubscribe = links.unsubscribe_link(ask.owner_id)
+    kind = NotificationKind(kind)
+    context = {**facts, "subject": f"{messages.PROGRAM}: {messages.fate_title(kind)}",
+               "said": messages.fate_sentence(kind, agency.name, ask.camera_label, footage_request.case_number),
+               "history": links.absolute_url(messages.HISTORY_PATH), "unsubscribe": unsubscribe}
+    return mail.Mail(
+        to=to, subject=context["subject"],
+        text=render_template("email/fate.txt", **context), html=render_template("email/fate.html", **context),
+        message_id=message_id(ask.id, kind), in_reply_to=thread_id(ask.id),
+        headers=unsubscribe_headers(unsubscribe))

@@ -61,6 +61,8 @@ from app.footage.models import OPEN_ASK_STATES, Ask, AskState, FootageRequest, R
 from app.i18n import DEFAULT, in_language
 from app.notifications import ask_mail, mail, messages, notices, service, sms, webpush
 from app.notifications.models import (
+    FATE_KINDS,
+    FOLLOW_UP_KINDS,
     NOTICE_KINDS,
     Channel,
     DeliveryStatus,
@@ -237,7 +239,7 @@ def _start(claimed: list[int], now: datetime, resources: Resources) -> Batch:
         .order_by(Notification.id)
     ).all()
     channels = service.channels_for({user.id for *_, user in rows if user is not None})
-    notice_asks = [ask.id for n, ask, *_ in rows if n.kind in NOTICE_KINDS]
+    notice_asks = [ask.id for n, ask, *_ in rows if n.kind in FOLLOW_UP_KINDS]
     earlier, on_the_wire = notices.earlier(notice_asks) if notice_asks else ({}, set())
     subscriptions: dict[int, list[PushSubscription]] = defaultdict(list)
     push_users = [user.id for n, *_, user in rows if n.channel == Channel.PUSH and user is not None]
@@ -280,7 +282,9 @@ def _build(n: Notification, ask: Ask, request: FootageRequest, agency: Agency, u
            email_work: list[tuple[Item, mail.Mail]], window: str) -> None:
     """One claimed row's message, built and handed to the pool (push) or queued (SMS, e-mail)."""
     notice = n.kind in NOTICE_KINDS
-    if n.channel == Channel.PUSH:
+    if n.kind in FATE_KINDS:
+        _build_fate(n, ask, request, agency, user, item, resources, subscriptions, sms_work, email_work)
+    elif n.channel == Channel.PUSH:
         if notice:
             # The earlier push's Topic: an undelivered copy of it is replaced at the push service.
             data = messages.notice_push_payload(n.kind, ask, request, agency)
@@ -300,6 +304,23 @@ def _build(n: Notification, ask: Ask, request: FootageRequest, agency: Agency, u
     else:
         text = messages.notice_sms_text if notice else messages.sms_text
         sms_work.append((item, user.phone, text(n.kind, ask, request, agency)))
+
+
+def _build_fate(n: Notification, ask: Ask, request: FootageRequest, agency: Agency, user: User, item: Item,
+                resources: Resources, subscriptions: dict[int, list[PushSubscription]],
+                sms_work: list[tuple[Item, str, str]], email_work: list[tuple[Item, mail.Mail]]) -> None:
+    """What happened to the owner's clip (app/clips): a push of its own, an SMS, an e-mail in the ask's thread."""
+    if n.channel == Channel.PUSH:
+        data = messages.fate_push_payload(n.kind, ask, request, agency)
+        topic = messages.push_topic(ask.id, n.kind)
+        for sub in subscriptions[user.id]:
+            message = webpush.PushMessage(sub.id, sub.endpoint, sub.p256dh, sub.auth, data,
+                                          messages.NOTICE_TTL_SECONDS * 7, "low", topic)
+            item.futures.append(resources.pool.submit(resources.push.send, message))
+    elif n.channel == Channel.EMAIL:
+        email_work.append((item, ask_mail.fate_mail(n.kind, ask, request, agency, user.email)))
+    else:
+        sms_work.append((item, user.phone, messages.fate_sms_text(n.kind, ask, request, agency)))
 
 
 def _start_invitations(ids: list[int], items: list[Item], sms_work: list[tuple[Item, str, str]],
@@ -337,8 +358,8 @@ def _precheck(n: Notification, ask: Ask, request: FootageRequest, user: User | N
               earlier: dict[tuple[int, Channel], NotificationKind],
               on_the_wire: set[tuple[int, Channel]]) -> Outcome | None:
     """An outcome decided without sending (skip, or retry later), or None to send."""
-    if n.kind in NOTICE_KINDS:
-        # Notices are about closed asks; they follow only a message that got through.
+    if n.kind in FOLLOW_UP_KINDS:
+        # Notices (about closed asks) and a clip's fate follow only a message that got through.
         if (ask.id, n.channel) not in earlier:
             if (ask.id, n.channel) in on_the_wire:
                 return Outcome(None, "the message it follows is still being sent")

@@ -6,7 +6,8 @@ together) and :func:`enqueue` after the commit. Rows that never reach the queue 
 found by the scheduler's tick. District invitations take the same way:
 :func:`record_invitations` in the districts' transaction, :func:`enqueue` after it; so do
 the notices that a request was withdrawn or expired (:func:`record_withdrawn`,
-:func:`record_expired`, in the transaction that closes its asks).
+:func:`record_expired`, in the transaction that closes its asks), and what happened to a
+delivered clip (:func:`record_fate`: first viewed, held, released, purged).
 """
 from __future__ import annotations
 
@@ -37,6 +38,12 @@ def record_invitations(member_ids: Iterable[int]) -> list[int]:
 def record_withdrawn(ask_ids: Iterable[int]) -> list[int]:
     """In the caller's transaction: tell the owners reached about these (now cancelled) asks. Returns the ids."""
     return notices.record(list(ask_ids), NotificationKind.WITHDRAWN)
+
+
+def record_fate(ask_ids: Iterable[int], kind: NotificationKind) -> list[int]:
+    """In the caller's transaction: tell the owners of these asks what happened to the clip they
+    delivered (``kind``: one of FATE_KINDS), once per ask and kind. The scheduler's tick sends them."""
+    return notices.record(list(ask_ids), kind)
 
 
 def record_expired(ask_ids: Iterable[int]) -> list[int]:

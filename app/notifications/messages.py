@@ -499,3 +499,53 @@ def notice_push_payload(kind: NotificationKind, ask: Ask, footage_request: Foota
         "actions": {},
     }
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+# --- a delivered clip's fate (app/clips): first viewed, held, released, purged ---------------------
+
+FATE_TYPE = "clip_fate"  # the service worker shows it without buttons and opens the History
+HISTORY_PATH = "/#/history"
+
+
+def fate_sentence(kind: NotificationKind, agency_name: str, label: str, case: str) -> str:
+    """What happened to the clip, in one sentence (push body, SMS, e-mail)."""
+    values = {"agency": agency_name, "label": label, "case": case}
+    if kind == NotificationKind.CLIP_VIEWED:
+        return gettext('%(agency)s opened the clip you shared from "%(label)s" (case %(case)s) for the first time.',
+                       **values)
+    if kind == NotificationKind.HOLD_PLACED:
+        return gettext('%(agency)s placed the clip you shared from "%(label)s" (case %(case)s) under an evidence '
+                       "hold: it is kept past the usual retention until the hold is released.", **values)
+    if kind == NotificationKind.HOLD_RELEASED:
+        return gettext('%(agency)s released the evidence hold on the clip you shared from "%(label)s" (case '
+                       "%(case)s): it is deleted when its retention ends.", **values)
+    if kind == NotificationKind.CLIP_PURGED:
+        return gettext('%(agency)s deleted the clip you shared from "%(label)s" (case %(case)s): its retention '
+                       "ended.", **values)
+    raise ValueError(f"{kind} is not a clip's fate")
+
+
+def fate_title(kind: NotificationKind) -> str:
+    return {NotificationKind.CLIP_VIEWED: gettext("Your clip was opened"),
+            NotificationKind.HOLD_PLACED: gettext("Your clip is under an evidence hold"),
+            NotificationKind.HOLD_RELEASED: gettext("The evidence hold on your clip was released"),
+            NotificationKind.CLIP_PURGED: gettext("Your clip was deleted")}[NotificationKind(kind)]
+
+
+def fate_sms_text(kind: NotificationKind, ask: Ask, footage_request: FootageRequest, agency: Agency) -> str:
+    """The SMS telling an owner what happened to the clip they delivered for this ask."""
+    def text(label: str, _weekdays: bool) -> str:
+        said = gsm_fold(fate_sentence(kind, agency.name, label, footage_request.case_number))
+        return (f"{PROGRAM}: {said} " + _sms(gettext("Your history: %(url)s"), url=links.absolute_url(HISTORY_PATH))
+                + " " + _sms(gettext("No need to reply.")))
+
+    return _fitted(text, ask.camera_label)
+
+
+def fate_push_payload(kind: NotificationKind, ask: Ask, footage_request: FootageRequest, agency: Agency) -> str:
+    payload = {"type": FATE_TYPE, "kind": kind.value, "ask_id": ask.id, "tag": f"clip-{ask.id}-{kind.value}",
+               "title": fate_title(kind),
+               "body": fate_sentence(kind, agency.name, ask.camera_label, footage_request.case_number),
+               "agency": agency.name, "case": footage_request.case_number, "camera": ask.camera_label,
+               "url": links.absolute_url(HISTORY_PATH), "actions": {}}
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)

@@ -42,10 +42,20 @@ class NotificationKind(enum.StrEnum):
     # Notices: the request ended, on each channel that reached the owner about the ask.
     WITHDRAWN = "withdrawn"    # the officer or a supervisor cancelled the request
     EXPIRED = "expired"        # the request's lifetime ran out
+    # A delivered clip's fate (app/clips): the agency first opened it, held it, released the hold, purged it.
+    CLIP_VIEWED = "clip_viewed"
+    HOLD_PLACED = "hold_placed"
+    HOLD_RELEASED = "hold_released"
+    CLIP_PURGED = "clip_purged"
 
 
 # Messages sent about an ask that has closed (the delivery precheck lets them through).
 NOTICE_KINDS = (NotificationKind.WITHDRAWN, NotificationKind.EXPIRED)
+# What happened to a clip the owner delivered: sent like notices, on the channels that reached them.
+FATE_KINDS = (NotificationKind.CLIP_VIEWED, NotificationKind.HOLD_PLACED, NotificationKind.HOLD_RELEASED,
+              NotificationKind.CLIP_PURGED)
+# Both follow a message that got through about the ask, whatever the ask's state now.
+FOLLOW_UP_KINDS = NOTICE_KINDS + FATE_KINDS
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -150,9 +150,15 @@ def annual_report_pdf(data: dict[str, Any]) -> bytes:
         verdict = (f"The agency's audit chain FAILED verification at {audit['verified_at']:%Y-%m-%d %H:%M} UTC: "
                    f"{audit['problem']['kind']} at seq {audit['problem']['seq']}.")
     page.text(verdict, indent=12)
-    for checkpoint in audit.get("checkpoints") or []:
-        page.text(f"Published checkpoint: seq {checkpoint['seq']}, {checkpoint['hash']} "
-                  f"({checkpoint['signed_at']:%Y-%m-%d %H:%M} UTC)", size=9, indent=12)
+    signed = audit["checkpoints"]
+    if signed["published"]:
+        held = ("the log still holds every one" if not signed["not_held_by_log"]
+                else f"the log NO LONGER HOLDS {signed['not_held_by_log']} of them")
+        page.text(f"Signed checkpoints published in the year: {signed['published']}; {held}. Last: seq "
+                  f"{signed['last']['seq']}, {signed['last']['hash']}, signed {signed['last']['signed_at']} "
+                  f"(key {signed['last']['key_id']}).", size=9, indent=12)
+    else:
+        page.text("No signed checkpoint of the agency's audit log was published in the year.", size=9, indent=12)
 
     entered = data["entered"]
     page.gap(12)

@@ -113,6 +113,23 @@ class AnnualAuditProblemOut(Schema):
     seq = fields.Integer()
 
 
+class AnnualCheckpointOut(Schema):
+    seq = fields.Integer()
+    hash = fields.String()
+    signed_at = fields.String(metadata={"description": "As signed (the exact string the signature covers)."})
+    key_id = fields.String()
+    signature = fields.String()
+
+
+class AnnualCheckpointsOut(Schema):
+    published = fields.Integer(metadata={"description": "Signed checkpoints of the agency's chain made in the year."})
+    not_held_by_log = fields.Integer(metadata={
+        "description": "Of those, how many the log no longer holds (trimmed or rewritten since): 0 when intact."})
+    first = fields.Nested(AnnualCheckpointOut, allow_none=True)
+    last = fields.Nested(AnnualCheckpointOut, allow_none=True, metadata={
+        "description": "All of them, with the public key: GET /api/public/agencies/{slug}/checkpoints."})
+
+
 class AnnualAuditOut(Schema):
     verified_at = fields.DateTime()
     ok = fields.Boolean(metadata={"description": "The chain verified from its first event to its head."})
@@ -121,6 +138,7 @@ class AnnualAuditOut(Schema):
     head_hash = fields.String()
     problem = fields.Nested(AnnualAuditProblemOut, allow_none=True, metadata={
         "description": "The first problem found, or null."})
+    checkpoints = fields.Nested(AnnualCheckpointsOut)
 
 
 class AnnualEntriesOut(Schema):

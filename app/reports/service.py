@@ -33,8 +33,9 @@ import sqlalchemy as sa
 from app.accounts.models import User
 from app.agencies.models import Agency, Membership
 from app.agencies.service import agency_zone
+from app.audit import checkpoints
 from app.audit import service as audit
-from app.audit.models import agency_chain
+from app.audit.models import AuditCheckpoint, agency_chain
 from app.cameras.models import Camera, CameraStatus, camera_shares
 from app.clips.models import Clip, ClipAccess, ClipStatus, EvidenceHold
 from app.common.csv_cells import neutralise
@@ -236,14 +237,33 @@ def complaint_figures(agency: Agency, span: Span) -> dict[str, Any]:
     return {"total": total, **parts}
 
 
-def audit_figures(agency: Agency) -> dict[str, Any]:
-    """The agency's audit chain verified now, from its first event to its head."""
-    report = audit.verify_chain([agency_chain(agency.id)]).chains[0]
+def _checkpoints_of_year(chain: str, span: Span) -> dict[str, Any]:
+    """The signed checkpoints of the agency's chain published in the year, and whether the log
+    still holds every one of them (a trimmed or rewritten log does not)."""
+    rows = db.session.scalars(sa.select(AuditCheckpoint).where(
+        AuditCheckpoint.chain == chain, span.within(AuditCheckpoint.signed_at)).order_by(AuditCheckpoint.seq))
+    signed = [checkpoints.as_published(row) for row in rows]
+    missing = len(checkpoints.verify_published(signed)) if signed else 0
+
+    def public(checkpoint: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Without the chain's name: it holds the agency's internal id (the full list has it).
+        return None if checkpoint is None else {k: v for k, v in checkpoint.items() if k != "chain"}
+
+    return {"published": len(signed), "not_held_by_log": missing,
+            "first": public(signed[0] if signed else None), "last": public(signed[-1] if signed else None)}
+
+
+def audit_figures(agency: Agency, span: Span) -> dict[str, Any]:
+    """The agency's audit chain verified now, from its first event to its head, and the year's
+    signed checkpoints checked against it."""
+    chain = agency_chain(agency.id)
+    report = audit.verify_chain([chain]).chains[0]
     problem = report.problem
     # The chain's name holds the agency's internal id, which public pages never show.
     return {"verified_at": utcnow(), "ok": report.ok, "events_checked": report.events_checked,
             "length": report.length, "head_hash": report.last_hash,
-            "problem": None if problem is None else {"kind": problem.kind, "seq": problem.seq}}
+            "problem": None if problem is None else {"kind": problem.kind, "seq": problem.seq},
+            "checkpoints": _checkpoints_of_year(chain, span)}
 
 
 # --- what the agency enters -------------------------------------------------------------------
@@ -317,7 +337,7 @@ def annual_report(slug: str, year: int) -> dict[str, Any]:
         "retention": retention_figures(agency, span),
         "sharing": sharing_figures(agency, span),
         "complaints": complaint_figures(agency, span),
-        "audit": audit_figures(agency),
+        "audit": audit_figures(agency, span),
         "entered": entries_out(_entry(agency.id, year), year),
     }
 

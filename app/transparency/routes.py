@@ -2,8 +2,10 @@
 from apiflask import APIBlueprint
 from flask import Response
 
+from app.audit import checkpoints
+from app.audit.models import agency_chain
 from app.transparency import service
-from app.transparency.schemas import PublicAgencyOut, ReportOut, ReportQuery
+from app.transparency.schemas import CheckpointsOut, PublicAgencyOut, ReportOut, ReportQuery
 
 bp = APIBlueprint("transparency", __name__, url_prefix="/api/public", tag="Transparency")
 
@@ -46,3 +48,27 @@ def agency_report_csv(slug, query):
     data = service.report(slug, query.get("from_"), query.get("to"))
     return Response(service.report_csv(data), mimetype="text/csv", headers={
         **CACHE, "Content-Disposition": f'attachment; filename="{service.csv_filename(data)}"'})
+
+
+# --- signed audit checkpoints ----------------------------------------------------------------------
+
+_CHECKPOINTS = ("Signed checkpoints of the audit log: each says that a chain held the event at `seq` with `hash` "
+                "when it was signed. A log later trimmed or rewritten no longer matches a checkpoint published "
+                "before, which anyone holding a copy of this document can show.")
+
+
+@bp.get("/audit/checkpoints")
+@bp.output(CheckpointsOut)
+@bp.doc(description=_CHECKPOINTS)
+def installation_checkpoints():
+    """The installation's signed audit checkpoints (its own chain and the sealed history chain) and public key"""
+    return checkpoints.published(checkpoints.installation_chains()), 200, CACHE
+
+
+@bp.get("/agencies/<string:slug>/checkpoints")
+@bp.output(CheckpointsOut)
+@bp.doc(description=_CHECKPOINTS, responses=[404])
+def agency_checkpoints(slug):
+    """An agency's signed audit checkpoints and the installation's public key"""
+    agency = service.agency_by_slug(slug)
+    return checkpoints.published([agency_chain(agency.id)]), 200, CACHE

@@ -85,3 +85,36 @@ class ReportOut(Schema):
     generated_at = fields.DateTime()
     months = fields.List(fields.Nested(MonthOut))
     cameras = fields.Nested(CamerasOut)
+
+
+# --- signed audit checkpoints (app/audit/checkpoints.py) ----------------------------------------
+
+class SigningKeyOut(Schema):
+    key_id = fields.String(metadata={"description": "First 16 hex digits of the SHA-256 of the raw public key."})
+    algorithm = fields.String(metadata={"enum": ["Ed25519"]})
+    public_key = fields.String(metadata={"description": "The 32-byte Ed25519 public key, base64."})
+    current = fields.Boolean(metadata={"description": "The key signing now; the others are retired keys that still "
+                                                      "verify what they signed."})
+
+
+class CheckpointOut(Schema):
+    chain = fields.String(metadata={"description": "installation, history or agency:<id>."})
+    seq = fields.Integer(metadata={"description": "The chain's length when signed: its event at this seq ..."})
+    hash = fields.String(metadata={"description": "... has this hash."})
+    signed_at = fields.String(metadata={"description": "UTC, as signed: YYYY-MM-DDTHH:MM:SS.ffffffZ."})
+    key_id = fields.String()
+    signature = fields.String(metadata={"description": "Ed25519 over the canonical JSON (sorted keys, no spaces) of "
+                                                       "{type: porchlight.audit-checkpoint, chain, seq, hash, "
+                                                       "signed_at, key_id}, base64."})
+
+
+class CheckpointsOut(Schema):
+    algorithm = fields.String(metadata={"enum": ["Ed25519"]})
+    key_id = fields.String(metadata={"description": "The current signing key's id."})
+    public_key = fields.String(metadata={"description": "The current signing key's public half, base64."})
+    keys = fields.List(fields.Nested(SigningKeyOut))
+    chains = fields.List(fields.String(), metadata={"description": "The chains whose checkpoints are listed."})
+    checkpoints = fields.List(fields.Nested(CheckpointOut), metadata={
+        "description": "Newest first, the last 400 of each chain. Save this document: `flask audit verify "
+                       "--checkpoints FILE` or `python -m app.audit.verify_export log EXPORT --checkpoints FILE` "
+                       "later shows whether the log still holds every event listed here."})

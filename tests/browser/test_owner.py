@@ -30,10 +30,12 @@ import re
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
+from app.audit import proofs
 from tests.browser.helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -421,6 +423,16 @@ def test_clip_upload_continues_by_itself_after_the_network_drops(context, page, 
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.origin)
     copy.click()
     assert page.evaluate("navigator.clipboard.readText()") == digest
+    # What became of the clip, and its signed receipt: it checks offline against the key the
+    # transparency page publishes.
+    expect(shared.locator(".clip-fate li[data-event='first_viewed']")).to_contain_text("First opened by the agency")
+    with page.expect_download() as info:
+        shared.get_by_role("link", name="Download signed receipt for shop-door.mp4").click()
+    receipt = json.loads(Path(info.value.path()).read_text(encoding="utf-8"))
+    assert (receipt["clip_id"], receipt["sha256"], receipt["size"]) == (clip["id"], digest, 12 * MIB)
+    published = live_server.api().get("/api/public/audit/checkpoints").json()
+    public_key = proofs.public_key_bytes(published["public_key"])
+    assert proofs.receipt_problems(receipt, {receipt["key_id"]: public_key}) == []
     axe_check(page)
     fits_360(page)
     screenshot(page, "owner-history", full_page=True)

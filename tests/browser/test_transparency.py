@@ -48,6 +48,11 @@ def test_public_report_of_the_demo_agency(live_server, page, browser_log):
     assert href.startswith("/api/public/agencies/demo-pd/report.csv?from=")
     csv_text = page.evaluate("async (url) => (await fetch(url)).text()", href)
     assert csv_text.startswith("month,requests,") and len(csv_text.strip().splitlines()) == 13
+    # The installation's signing key, as the checkpoints document has it, and the document to keep.
+    published = live_server.api().get("/api/public/agencies/demo-pd/checkpoints").json()
+    expect(page.locator(".transparency-checkpoints code.public-key")).to_have_text(published["public_key"])
+    assert page.get_by_role("link", name="Download the signed checkpoints (JSON)").get_attribute("href") \
+        == "/api/public/agencies/demo-pd/checkpoints"
     # No sideways scrolling at 360 px.
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     axe_check(page)

@@ -9,7 +9,7 @@
 
 import { offsetText } from "../../recorder-clock.js";
 import { formatBytes, formatDateTime, h, pill, time, words } from "../../ui.js";
-import { t } from "../../i18n.js";
+import { N_, t } from "../../i18n.js";
 
 export const DAYS = [t("Monday"), t("Tuesday"), t("Wednesday"), t("Thursday"), t("Friday"), t("Saturday"), t("Sunday")];
 // The same, short (for lists): each language has its own abbreviations.
@@ -159,11 +159,39 @@ export function clipClockNote(clip) {
     : h("p.hint.clip-clock", t("Your recorder’s clock was %(offset)s when you sent it.", { offset: offsetText(clip.recorder_offset_s) }));
 }
 
+// What became of a delivered clip (GET /api/asks/<id>/clips: fate), oldest first.
+const FATE = {
+  received: N_("Received by the agency"),
+  first_viewed: N_("First opened by the agency"),
+  held: N_("Placed under an evidence hold: kept past the usual retention"),
+  released: N_("Evidence hold released: deleted when retention ends"),
+  purged: N_("Deleted when the agency’s retention ended"),
+};
+
+function clipFate(clip, name) {
+  const fate = clip.fate || [];
+  return fate.length ? h("ol.plain.clip-fate", { "aria-label": t("What happened to %(name)s", { name }) },
+    fate.map((step) => h("li", { dataset: { event: step.event } }, t(FATE[step.event] || step.event), " · ", time(step.at))))
+    : null;
+}
+
+// A delivered clip's signed receipt (the server sends it as a file): proof, checkable offline
+// with the key on the transparency page, that the agency received exactly this clip.
+function receiptLink(clip, name) {
+  return clip.status === "uploading" || !clip.sha256 ? null
+    : h("p.clip-receipt",
+      h("a.button.secondary", { href: `/api/me/clips/${clip.id}/receipt`, download: `porchlight-receipt-clip-${clip.id}.json` },
+        t("Download signed receipt"), h("span.visually-hidden", t(" for %(name)s", { name }))),
+      " ", h("span.hint", t("Signed by Porchlight: proof that the agency received this exact clip, which anyone can check with the public key on the transparency page.")));
+}
+
 export function historyClip(clip, announce) {
   const name = clip.filename || t("Clip %(id)s", { id: clip.id });
   return h("li.history-clip", { dataset: { clipId: String(clip.id), status: clip.status } },
     h("p.history-clip-name", h("strong", name), ` · ${formatBytes(clip.size)} · ${clipStatusText(clip)}`,
       clip.completed_at ? [" · ", time(clip.completed_at)] : null),
     clipClockNote(clip),
-    clip.sha256 ? sha256Block(clip, name, announce) : null);
+    clip.sha256 ? sha256Block(clip, name, announce) : null,
+    clipFate(clip, name),
+    receiptLink(clip, name));
 }

@@ -70,7 +70,7 @@ function sectionTable([heading, key, rows], report) {
         h("td", shown(figure(report[key], path))))))));
 }
 
-function auditSection(audit) {
+function auditSection(audit, slug) {
   const when = formatDateTime(audit.verified_at);
   return h("section.annual-section", { "aria-labelledby": "annual-audit" },
     h("h2", { id: "annual-audit" }, t("Audit log")),
@@ -78,7 +78,21 @@ function auditSection(audit) {
       ? t("The agency's audit log verified intact at %(when)s: %(events)s events, none changed or removed.",
         { when, events: audit.events_checked })
       : t("The agency's audit log FAILED verification at %(when)s: %(kind)s at event %(seq)s.",
-        { when, kind: audit.problem.kind, seq: audit.problem.seq })));
+        { when, kind: audit.problem.kind, seq: audit.problem.seq })),
+    checkpointText(audit.checkpoints),
+    h("p", h("a", { href: `/api/public/agencies/${encodeURIComponent(slug)}/checkpoints` },
+      t("All signed checkpoints and the public key (JSON)"))));
+}
+
+function checkpointText(signed) {
+  if (!signed.published) {
+    return h("p", t("No signed checkpoint of the audit log was published in the year."));
+  }
+  return h("p", { dataset: { checkpointsHeld: String(signed.not_held_by_log === 0) } }, signed.not_held_by_log === 0
+    ? t("Signed checkpoints published in the year: %(count)s. The log still holds every one.",
+      { count: signed.published })
+    : t("Signed checkpoints published in the year: %(count)s. The log NO LONGER HOLDS %(missing)s of them: "
+      + "events were removed or rewritten.", { count: signed.published, missing: signed.not_held_by_log }));
 }
 
 function enteredSection(entered) {
@@ -116,7 +130,7 @@ export default {
       h("p", h("a.button", { href: `${base}.pdf`, download: "" }, t("Printable report (PDF)")), " ",
         h("a", { href: `${base}.csv`, download: "" }, t("Figures (CSV)")), " ", h("a", { href: base }, "JSON")),
       sections().map((section) => sectionTable(section, report)),
-      auditSection(report.audit),
+      auditSection(report.audit, slug),
       enteredSection(report.entered),
       h("nav", { "aria-label": t("Other years") }, h("p", t("Other years:"), " ",
         years.map((y) => [h("a", { href: `#/transparency/${encodeURIComponent(slug)}/report/${y}` }, String(y)), " "]))));

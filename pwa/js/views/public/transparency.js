@@ -8,6 +8,7 @@ import { get } from "../../api.js";
 import { createMap } from "../../map.js";
 import { errorCard, h, loading, replace } from "../../ui.js";
 import { dateTimeFormat, formatNumber, N_, t } from "../../i18n.js";
+import { checkpointsSection } from "./common.js";
 
 // Made when called: the month names are the language's (numeric for Hmong, see i18n.js).
 const monthFormat = () => dateTimeFormat({ month: "long", year: "numeric", timeZone: "UTC" });
@@ -119,7 +120,8 @@ export default {
   async render(ctx) {
     const slug = ctx.params.slug;
     const base = `/api/public/agencies/${encodeURIComponent(slug)}/report`;
-    const answer = await get(base);
+    const checkpointsHref = `/api/public/agencies/${encodeURIComponent(slug)}/checkpoints`;
+    const [answer, checkpoints] = await Promise.all([get(base), get(checkpointsHref)]);
     if (!answer.ok) {
       return h("section",
         h("h1", t("Transparency report")),
@@ -174,6 +176,9 @@ export default {
       h("p.hint", t("Only areas holding at least %(min_cameras_per_cell)s cameras are counted.", { min_cameras_per_cell: cameras.min_cameras_per_cell })),
       cameras.cells.length ? mapBox : null,
       cellList(cameras),
+      checkpoints.ok ? checkpointsSection(checkpoints.data, checkpointsHref,
+        t("Everything %(name)s does in Porchlight is recorded in its own tamper-evident audit log.", { name: report.agency.name }))
+        : null,
       explanation(cameras));
     return {
       node,
