@@ -140,6 +140,10 @@ class Config:
     # A new account's unproved e-mail address or phone number ends after this many days: the
     # account loses it, or is deleted when it proved no address at all (app/privacy/claims.py).
     UNVERIFIED_CLAIM_DAYS = env_int("UNVERIFIED_CLAIM_DAYS", 7)
+    # Yearly re-confirmation (app/cameras/confirmation.py): a camera last confirmed this many
+    # days ago is asked for a confirmation, and pauses when none comes within the grace days.
+    CAMERA_CONFIRM_DAYS = env_int("CAMERA_CONFIRM_DAYS", 365)
+    CAMERA_CONFIRM_GRACE_DAYS = env_int("CAMERA_CONFIRM_GRACE_DAYS", 30)
     # The name authenticator apps show beside a Porchlight two-step sign-in code.
     TOTP_ISSUER = env_str("TOTP_ISSUER", "Porchlight")
 

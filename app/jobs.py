@@ -11,7 +11,10 @@ in-process worker (embedded: create_app hands it this tick), and once from
    are cleaned, clips past retention are purged (with their working copies), media
    claims whose worker died are given back and pending clips handed to the media
    queue, district imports never committed expire, sessions long ended are deleted,
-   the audit chains' heads are signed when AUDIT_CHECKPOINT_INTERVAL_HOURS have passed;
+   owners' "pause everything" ends at its date, cameras due their yearly
+   re-confirmation are asked for it and those left unconfirmed pause, and (last, so
+   they cover what the steps before wrote) the audit chains' heads are signed when
+   AUDIT_CHECKPOINT_INTERVAL_HOURS have passed;
 3. follow-up messages are recorded: an unanswered (and unseen) push escalates to SMS
    after the agency's delay, a reminder goes out before a request expires;
 4. asks whose first message went out but are still ``queued`` (the worker's deferred
@@ -44,6 +47,7 @@ from flask.cli import AppGroup, with_appcontext
 from app.accounts.sessions import purge_ended_sessions
 from app.accounts.tokens import purge_ended_tokens
 from app.audit.checkpoints import checkpoint_due
+from app.cameras import confirmation
 from app.clips import processing
 from app.clips.retention import purge_expired_clips
 from app.clips.uploads import clean_abandoned_uploads
@@ -51,6 +55,7 @@ from app.common.settings import setting
 from app.db import utcnow
 from app.districts.imports import expire_due_imports
 from app.extensions import db
+from app.footage.filters import end_due_pauses
 from app.footage.lifecycle import expire_due_requests
 from app.notifications import delivery, dispatcher, followups, queue
 from app.privacy.claims import expire_unverified_claims
@@ -72,6 +77,9 @@ HOUSEKEEPING: tuple[tuple[str, Callable[[datetime], int]], ...] = (
     ("ended_sessions", purge_ended_sessions),
     ("ended_tokens", purge_ended_tokens),
     ("expired_claims", expire_unverified_claims),
+    ("pauses_ended", end_due_pauses),
+    ("confirmations_requested", confirmation.request_due_confirmations),
+    ("unconfirmed_paused", confirmation.pause_unconfirmed),
     ("audit_checkpoints", checkpoint_due),
 )
 

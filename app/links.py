@@ -329,3 +329,35 @@ def read_unsubscribe_token(token: str) -> int:
     if not isinstance(user_id, int) or isinstance(user_id, bool):
         raise invalid
     return user_id
+
+
+CONFIRM_SALT = "porchlight.camera-confirm"
+CONFIRM_PAGE = "/confirm/"
+
+
+def camera_confirm_link(user_id: int, requested_at: datetime) -> str:
+    """The e-mailed link that confirms the owner's cameras asked for confirmation at ``requested_at``
+    (the yearly re-confirmation, app/cameras/confirmation.py). It confirms that round only: once
+    they are confirmed, or asked again a year later, it confirms nothing."""
+    payload = {"user": user_id, "round": int(requested_at.timestamp())}
+    return absolute_url(CONFIRM_PAGE + _signer(CONFIRM_SALT).dumps(payload))
+
+
+def read_camera_confirm_token(token: str) -> tuple[int, datetime]:
+    """(user id, the round's time to the second) a confirmation link names; 404 invalid_link when altered."""
+    invalid = ApiError(404, "invalid_link", lazy_gettext("This link is not valid; use the link from your "
+                                                         "latest e-mail, or confirm your cameras in the app."))
+    if not token or len(token) > 512:
+        raise invalid
+    try:
+        payload = _signer(CONFIRM_SALT).loads(token)
+    except BadData:
+        raise invalid from None
+    user_id = payload.get("user") if isinstance(payload, dict) else None
+    moment = payload.get("round") if isinstance(payload, dict) else None
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (user_id, moment)):
+        raise invalid
+    try:
+        return user_id, datetime.fromtimestamp(moment, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise invalid from None

@@ -12,7 +12,7 @@ from app.cameras.models import Camera, camera_shares  # noqa: F401
 from app.clips.models import Clip, ClipAccess, EvidenceHold  # noqa: F401
 from app.districts.models import DistrictImport, DistrictImportRow, DistrictMember  # noqa: F401
 from app.enrollment.models import EnrollmentCode, EnrollmentUse  # noqa: F401
-from app.footage.models import AgencyPolicy, Ask, FootageRequest  # noqa: F401
+from app.footage.models import AgencyPolicy, Ask, FootageRequest, OwnerFilter  # noqa: F401
 from app.notifications.models import (  # noqa: F401
     MailMessage,
     Notification,

@@ -207,6 +207,7 @@ def request_body(case: str, latitude: float = CENTRE[0], radius_m: float = RADIU
     return {"latitude": latitude, "longitude": CENTRE[1], "radius_m": radius_m,
             "window_start": (end - timedelta(hours=1)).isoformat(), "window_end": end.isoformat(),
             "case_number": case, "incident_type": "burglary",
+            "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
             "summary": "A burglary on this block; did your camera see anyone between these times?"}
 
 

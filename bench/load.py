@@ -322,6 +322,7 @@ def capture_scenarios(app, data: dict, window: list[str], spans: tuple[float, fl
     def create(case: str, latitude: float, longitude: float):
         body = {"latitude": latitude, "longitude": longitude, "radius_m": 100, "window_start": window[0],
                 "window_end": window[1], "case_number": case, "incident_type": "burglary",
+                "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
                 "summary": "Break-in on this block last night; looking for two people on foot."}
         response = client.post("/api/requests", json=body, headers={"Cookie": data["officer"]})
         check(response.status_code, 201, "create", response.get_data(as_text=True))

@@ -14,6 +14,7 @@ function request()
   local body = string.format(
     '{"latitude": %.6f, "longitude": %.6f, "radius_m": 100, "window_start": "%s", "window_end": "%s", ' ..
     '"case_number": "LOAD-%d-%d", "incident_type": "burglary", ' ..
+    '"legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": true, ' ..
     '"summary": "Break-in on this block last night; looking for two people on foot."}',
     lat0 + (2 * math.random() - 1) * dlat, lon0 + (2 * math.random() - 1) * dlon,
     window_start, window_end, thread_id, sent)

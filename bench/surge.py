@@ -341,7 +341,8 @@ async def surge(base: str, push: asyncio.subprocess.Process, data: dict, args) -
                 end = datetime.now(UTC) - timedelta(hours=2)
                 body = {"latitude": lat, "longitude": lon, "radius_m": RADIUS_M,
                         "window_start": (end - timedelta(hours=1)).isoformat(), "window_end": end.isoformat(),
-                        "case_number": f"SURGE-{index:02d}", "incident_type": "burglary",
+                        "case_number": f"SURGE-{index:02d}", "incident_type": "burglary", "legal_basis": "voluntary",
+                        "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
                         "summary": "A burglary on this block; did your camera see anyone between these times?"}
                 created_at = start + 1.0 + index * args.request_every
                 asyncio.create_task(call("POST /api/requests", "POST", "/api/requests", cookie, created_at,

@@ -574,6 +574,8 @@ OPS: dict[tuple[str, str], Op] = {
                                                  call=lambda s: {"json": {"role": "officer"}}),
     ("GET", "/api/me/export"): Op(self_scoped=OWN, shows_typed=True),
     ("POST", "/api/me/agencies/{agency_id}/leave"): Op(path=lambda s: {"agency_id": s["agency_leave"]}),
+    ("GET", "/api/me/filters"): Op(self_scoped=OWN),
+    ("PATCH", "/api/me/filters"): Op(call=lambda s: {"json": {"max_footage_age_days": 30}}, self_scoped=OWN),
     ("DELETE", "/api/me"): Op(call=lambda s: {"json": {"password": factories.PASSWORD, "confirm": "DELETE"}},
                               fresh=True, self_scoped=OWN),
     # --- agency ---
@@ -618,6 +620,7 @@ OPS: dict[tuple[str, str], Op] = {
     ("DELETE", "/api/cameras/{camera_id}"): Op(path=lambda s: {"camera_id": s["camera_spare"]}),
     ("POST", "/api/cameras/{camera_id}/pause"): Op(path=lambda s: {"camera_id": s["camera"]}),
     ("POST", "/api/cameras/{camera_id}/resume"): Op(path=lambda s: {"camera_id": s["camera"]}),
+    ("POST", "/api/cameras/{camera_id}/confirm"): Op(path=lambda s: {"camera_id": s["camera"]}),
     ("GET", "/api/agency/cameras/nearby"): Op(
         call=lambda s: {"query_string": {"lat": LAT, "lon": LON, "radius_m": 1000}},
         self_scoped="searches the cameras shared with the caller's agency; B's stand at the same spot"),
@@ -681,7 +684,10 @@ OPS: dict[tuple[str, str], Op] = {
     ("POST", "/api/enrollment/redeem"): Op(call=lambda s: {"json": {"code": s["redeem_code"]}}),
     # --- footage requests ---
     ("POST", "/api/requests"): Op(call=lambda s: {"json": {
-        **_scope(), "case_number": f"walk-{next(_n)}", "incident_type": "burglary", "summary": "walk"}},
+        **_scope(), "case_number": f"walk-{next(_n)}", "incident_type": "burglary",
+        "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
+        # The walk's earlier asks at this spot include declined ones: this is a re-ask, held for approval.
+        "summary": "walk", "justification": "walk re-ask"}},
         self_scoped="asks the cameras shared with the caller's agency; B's stand at the same spot"),
     ("POST", "/api/requests/preview"): Op(call=lambda s: {"json": _scope()},
                                           self_scoped="counts the caller's agency's cameras only"),
@@ -806,6 +812,7 @@ PARTIAL_WALKS: dict[str, set[str]] = {
         "POST /api/asks/{ask_id}/approve",
         "POST /api/asks/{ask_id}/decline",
         "POST /api/asks/{ask_id}/no-footage",
+        "POST /api/cameras/{camera_id}/confirm",
         "POST /api/cameras/{camera_id}/pause",
         "POST /api/cameras/{camera_id}/resume",
         "POST /api/uploads",

@@ -198,9 +198,11 @@ def test_make_run_serves_the_whole_loop_with_its_in_process_worker(server, tmp_p
         draft = {"latitude": porch[0], "longitude": porch[1], "radius_m": 30,
                  "window_start": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 3 * 3600)),
                  "window_end": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 2 * 3600)),
-                 "case_number": "DEMO-0001", "incident_type": "theft", "summary": "A bike taken from the rack."}
+                 "case_number": "DEMO-0001", "incident_type": "theft",
+                 "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
+                 "summary": "A bike taken from the rack."}
         preview = officer.post(f"{base}/api/requests/preview", json=draft, timeout=5).json()
-        assert preview == {"cameras": 2, "exceeded_limits": [], "needs_approval": False}
+        assert preview == {"cameras": 2, "exceeded_limits": [], "needs_approval": False, "re_ask_cameras": 0}
         started = time.monotonic()
         r = officer.post(f"{base}/api/requests", json=draft, timeout=10)
         assert r.status_code == 201, r.text

@@ -116,6 +116,7 @@ def test_deleting_the_account_leaves_none_of_the_owners_data_in_any_table(app, w
     request = officer.post("/api/requests", json={
         "latitude": INCIDENT[0], "longitude": INCIDENT[1], "radius_m": 150, "window_start": (end - timedelta(hours=1))
         .isoformat(), "window_end": end.isoformat(), "case_number": "2026-0815", "incident_type": "burglary",
+        "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
         "summary": "Package theft; looking for a person on foot."})
     assert request.status_code == 201 and request.json["asks_total"] == 1, request.json
     db.session.commit()

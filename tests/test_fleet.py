@@ -57,6 +57,7 @@ def _request_body(case: str) -> dict:
     return {"latitude": CENTRE[0], "longitude": CENTRE[1], "radius_m": 400,
             "window_start": (end - timedelta(hours=1)).isoformat(), "window_end": end.isoformat(),
             "case_number": case, "incident_type": "burglary",
+            "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
             "summary": "A burglary on this block; did your camera see anyone between these times?"}
 
 

@@ -37,7 +37,9 @@ STATES = ["queued", "notified", "seen", "approved", "uploading", "delivered", "d
 REQUEST_KEYS = {"id", "agency_id", "officer_id", "status", "case_number", "incident_type", "summary", "latitude",
                 "longitude", "radius_m", "window_start", "window_end", "exceeded_limits", "justification",
                 "reviewed_by_id", "reviewed_at", "review_reason", "self_approved", "created_at", "activated_at",
-                "expires_at", "closed_at", "asks_total", "counts"}
+                "expires_at", "closed_at", "asks_total", "counts", "legal_basis", "warrant_number", "warrant_court",
+                "exigent_reason", "offense_category", "offense_category_label", "prohibited_purposes_affirmed",
+                "affirmed_at", "re_ask_cameras"}
 
 
 def iso(value: datetime) -> str:
@@ -51,6 +53,7 @@ def ago(**delta) -> str:
 def body(**changes) -> dict:
     valid = {"latitude": LAT, "longitude": LON, "radius_m": 300, "window_start": ago(hours=3),
              "window_end": ago(hours=2), "case_number": "2026-004821", "incident_type": "burglary",
+             "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
              "summary": "Break-in at the corner store around 9 pm; looking for two people on foot."}
     return {**valid, **changes}
 
@@ -529,9 +532,9 @@ def test_preview_counts_cameras_and_changes_nothing(as_officer, world):
     audit_before = count(AuditEvent)
     response = as_officer.post("/api/requests/preview", json=body())
     assert response.status_code == 200, response.json
-    assert response.json == {"cameras": 2, "exceeded_limits": [], "needs_approval": False}
+    assert response.json == {"cameras": 2, "exceeded_limits": [], "needs_approval": False, "re_ask_cameras": 0}
     wide = as_officer.post("/api/requests/preview", json=body(radius_m=900)).json
-    assert wide == {"cameras": 2, "exceeded_limits": ["radius"], "needs_approval": True}
+    assert wide == {"cameras": 2, "exceeded_limits": ["radius"], "needs_approval": True, "re_ask_cameras": 0}
     assert count(FootageRequest) == count(Ask) == count(AgencyPolicy) == 0
     assert count(AuditEvent) == audit_before
     assert "window_end" in invalid(as_officer.post("/api/requests/preview", json=body(window_end=ago(hours=-1))))
@@ -661,7 +664,8 @@ def test_blackout_across_a_dst_change():
 
 def test_reply_codes_are_unique_among_the_owners_open_asks(as_officer, world, monkeypatch):
     cameras = [shared_camera(world, LAT + i * 0.0001, LON) for i in range(3)]
-    earlier = factories.footage_request(world.agency, world.officer)
+    # Another time window: a declined ask of an overlapping one would make this a re-ask.
+    earlier = factories.footage_request(world.agency, world.officer, window_ago=timedelta(days=1))
     factories.ask(earlier, cameras[0], reply_code="0002")                           # open: taken
     factories.ask(earlier, cameras[1], reply_code="0001", state=AskState.DECLINED)  # closed: free again
     db.session.commit()

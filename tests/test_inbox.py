@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from app.db import utcnow
 from app.extensions import db
-from app.footage.models import Ask, AskState, FootageRequest
+from app.footage.models import Ask, AskState, FootageRequest, LegalBasis
 from app.footage.schemas import AskOut
 from tests import factories
 
@@ -26,8 +26,12 @@ def test_the_inbox_is_what_askout_documents(app, world, as_owner):
     now = utcnow()
     ids = []
     for n, state in enumerate(AskState):
+        # Legal bases and categories as owners read them: a warrant's court, an agency's own category.
+        purpose = ({"legal_basis": LegalBasis.WARRANT, "warrant_number": "W-26-1", "warrant_court": "Circuit Court"}
+                   if n == 1 else {"offense_category": "graffiti", "offense_category_label": "Graffiti"} if n == 2
+                   else {"legal_basis": LegalBasis.EXIGENT, "exigent_reason": "A child is missing"} if n == 3 else {})
         request = factories.footage_request(world.agency, world.officer, case_number=f"2026-INBOX-{n}",
-                                            expires_at=None if n == 0 else now + timedelta(hours=n))
+                                            expires_at=None if n == 0 else now + timedelta(hours=n), **purpose)
         extra = {}
         if state in (AskState.SEEN, AskState.APPROVED, AskState.DECLINED):
             extra["seen_at"] = now - timedelta(minutes=n)
@@ -51,6 +55,9 @@ def test_the_inbox_is_what_askout_documents(app, world, as_owner):
     assert answer.json == _documented(world.owner.id, ids)
     assert len(answer.json) == len(ids)
     assert {a["state"] for a in answer.json} == {s.value for s in AskState}
+    assert {(a["legal_basis"], a["warrant_court"], a["offense_category_label"]) for a in answer.json} == {
+        ("voluntary", None, "Other"), ("warrant", "Circuit Court", "Other"), ("voluntary", None, "Graffiti"),
+        ("exigent", None, "Other")}
     assert [a for a in answer.json if a["state"] == "notified"][0]["actions"] == ["approve", "decline", "no_footage"]
 
     page = as_owner.get("/api/asks?limit=3").json

@@ -231,10 +231,11 @@ def test_request_reaches_push_and_sms_owners_who_answer_upload_and_the_officer_r
     window_end = window_start + timedelta(hours=1)
     draft = {"latitude": LAT, "longitude": LON, "radius_m": 300, "window_start": window_start.isoformat(),
              "window_end": window_end.isoformat(), "case_number": "2026-031415", "incident_type": "burglary",
+             "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
              "summary": "Break-in at the corner store around 9 pm; looking for two people on foot."}
     preview = officer.post("/api/requests/preview", json=draft)
     assert preview.status_code == 200, preview.json
-    assert preview.json == {"cameras": 3, "exceeded_limits": [], "needs_approval": False}
+    assert preview.json == {"cameras": 3, "exceeded_limits": [], "needs_approval": False, "re_ask_cameras": 0}
     created = officer.post("/api/requests", json=draft)
     assert created.status_code == 201, created.json
     request = created.json

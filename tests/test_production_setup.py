@@ -227,6 +227,7 @@ def test_the_attacks_fail_against_the_production_setup(deployment):
     now = dt.datetime.now(dt.UTC)
     over = supervisor.post("/api/requests", json={
         "latitude": LAT, "longitude": LON, "radius_m": 2000, "case_number": "R-1", "incident_type": "burglary",
+        "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
         "summary": "Break-in on Rosewood Lane.", "justification": "A wide area: the suspect fled on foot.",
         "window_start": (now - dt.timedelta(hours=3)).isoformat(),
         "window_end": (now - dt.timedelta(hours=2)).isoformat()})

@@ -123,7 +123,9 @@ def test_a_forged_host_reaches_no_link_in_the_owners_sms_push_or_upload_link(mak
         created = officer.post("/api/requests", json={
             "latitude": 43.0389, "longitude": -87.9065, "radius_m": 300, "window_start": start.isoformat(),
             "window_end": (start + timedelta(hours=1)).isoformat(), "case_number": "2026-000411",
-            "incident_type": "burglary", "summary": "Break-in at the corner store."})
+            "incident_type": "burglary",
+            "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
+            "summary": "Break-in at the corner store."})
         assert created.status_code == 201 and created.json["asks_total"] == 2, created.json
 
         # The jobs run outside any request, as the worker does.

@@ -17,7 +17,7 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent, agency_chain
 from app.clips.models import Clip, ClipAccess, ClipStatus, EvidenceHold
 from app.extensions import db
-from app.footage.models import AskState, RequestStatus
+from app.footage.models import AskState, LegalBasis, RequestStatus
 from app.oversight.models import Complaint, ComplaintOutcome, ComplaintSource
 from app.transparency.service import sub_count, suppress_group
 from tests import factories
@@ -61,10 +61,16 @@ def year_data(world):
     for count, radius, minutes, status, review in specs:
         for i in range(count):
             created = at("2025-01-01 06:00") + timedelta(days=7 * len(requests))
-            kw = {}
+            n = len(requests)
+            # Legal basis and category by position: 28 voluntary, 7 warrant, 5 exigent; 33 burglaries,
+            # 4 thefts, 3 robberies.
+            kw = {"legal_basis": LegalBasis.VOLUNTARY if n < 28 else LegalBasis.WARRANT if n < 35
+                  else LegalBasis.EXIGENT,
+                  "offense_category": "burglary" if n < 33 else "theft" if n < 37 else "robbery"}
             if review:
-                kw = {"exceeded_limits": ["radius"], "justification": "Wide", "reviewed_by_id": w.supervisor.id,
-                      "reviewed_at": created + timedelta(hours=1), "self_approved": review == "approved" and i < 5}
+                kw |= {"exceeded_limits": ["radius"], "justification": "Wide", "reviewed_by_id": w.supervisor.id,
+                   "reviewed_at": created + timedelta(hours=1), "self_approved": review == "approved" and i < 5,
+                   "re_ask_cameras": 1 if review == "approved" else 0}
             requests.append(factories.footage_request(
                 w.agency, w.officer, radius_m=radius, window_length=timedelta(minutes=minutes), status=status,
                 created_at=created, **kw))
@@ -78,6 +84,9 @@ def year_data(world):
                   + [AskState.NO_FOOTAGE] * 3 + [AskState.EXPIRED] * 10 + [AskState.SEEN] * 5)
     asks = [factories.ask(requests[i], cam, state=state, created_at=at("2025-03-01 12:00") + timedelta(days=i))
             for i, state in enumerate(ask_states)]
+    for ask in asks:  # 5 of the 7 declines came from the owner's standing filter
+        if ask.state == AskState.DECLINED and sum(a.answered_via == "filter" for a in asks) < 5:
+            ask.answered_via = "filter"
     factories.ask(requests[-1], cam, state=AskState.DECLINED, created_at=at("2026-01-02 12:00"))  # next year
 
     # Clips: (completed, status, retain_until, purged_at, on the held request?)
@@ -152,23 +161,32 @@ def test_figures_equal_counts_made_from_the_data(client, year_data):
                else "window_61_to_120_min" if minutes <= 120 else "window_over_120_min"] += count
     total = sum(status.values())
     # 2 pending is small: hidden, and the smallest other non-zero status (5 rejected) with it.
-    assert body["requests"] == {"total": total, "by_status": {
+    # 8 re-asks of 40 (the approved over-limit ones) is shown: neither it nor the rest is small.
+    assert body["requests"] == {"total": total, "re_asks": 8, "by_status": {
         "pending_approval": None, "active": status["active"], "rejected": None,
         "cancelled": status["cancelled"], "expired": status["expired"]}}
+    assert [(c["key"], c["requests"]) for c in body["purposes"]["legal_basis"]] == [
+        ("voluntary", 28), ("warrant", 7), ("exigent", 5)]
+    categories = {c["key"]: c["requests"] for c in body["purposes"]["offense_categories"]}
+    # 4 thefts and 3 robberies are hidden; together 7, so no other category need be.
+    assert (categories["burglary"], categories["theft"], categories["robbery"], categories["arson"]) == (
+        33, None, None, 0)
     assert body["scope"] == {"radius": dict(radius), "window": dict(window)}
 
     approved = sum(c for c, *_, review in specs if review == "approved")
     rejected = sum(c for c, *_, review in specs if review == "rejected")
     # 5 of 8 self-approved: the other 3 would follow by subtraction, so it is hidden; no re-asks (0) shows.
+    # 5 of 8 self-approved and 8 of 8 re-asks: the first leaves 3 (hidden), the second 0 (shown).
     assert body["reviews"] == {"reviewed": approved + rejected, "over_limit_approved": approved,
-                               "over_limit_rejected": rejected, "self_approved": None, "re_asks_approved": 0}
+                               "over_limit_rejected": rejected, "self_approved": None, "re_asks_approved": 8}
 
     states = Counter(s.value for s in year_data["ask_states"])
-    # 3 no-footage answers are hidden, and so the 5 still open; delivered (6 of 9) leaves 3: hidden.
+    # 3 no-footage answers are hidden, and so the 5 still open; delivered (6 of 9) leaves 3: hidden,
+    # and so do 5 declines by filters of 7.
     assert body["outcomes"] == {
         "asks": len(year_data["ask_states"]), "approved": states["delivered"] + states["approved"],
-        "delivered": None, "declined": states["declined"], "no_footage": None, "expired": states["expired"],
-        "cancelled": 0, "open": None}
+        "delivered": None, "declined": states["declined"], "declined_by_owner_filters": None, "no_footage": None,
+        "expired": states["expired"], "cancelled": 0, "open": None}
 
     clip_specs = year_data["clip_specs"]
     received = sum(1 for c in clip_specs if c[0].startswith(str(YEAR)))

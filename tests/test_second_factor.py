@@ -286,6 +286,33 @@ def test_a_supervisor_resets_an_officers_lost_authenticator(app, world, as_super
     assert {u["id"]: u["second_factor_enabled"] for u in staff}[world.officer.id] is False
 
 
+def test_after_a_reset_the_password_alone_cannot_enrol_an_app(app, world, as_supervisor):
+    """Whoever knows the password and signs in first after a reset must also hold the mailbox."""
+    from app.notifications.models import MailMessage
+
+    assert as_supervisor.post(f"/api/agency/staff/{world.officer.id}/second-factor/reset").status_code == 200
+    client = app.test_client()
+    sign_in(client, world.officer)
+    setup = client.post("/api/auth/second-factor/setup").json
+    assert setup["email_code_sent_to"] == world.officer.email
+    app_code = pyotp.TOTP(setup["secret"]).now()
+    without = client.post("/api/auth/second-factor/confirm", json={"code": app_code})
+    assert without.status_code == 422 and "email_code" in without.json["error"]["fields"]
+    wrong = client.post("/api/auth/second-factor/confirm", json={"code": app_code, "email_code": "000000"})
+    [letter] = db.session.scalars(sa.select(MailMessage).where(MailMessage.to_address == world.officer.email))
+    emailed = letter.subject.rsplit(" ", 1)[1]
+    if emailed == "000000":  # one chance in a million
+        pytest.skip("the e-mailed code happened to be 000000")
+    assert wrong.status_code == 422 and "email_code" in wrong.json["error"]["fields"]
+    assert client.get("/api/requests").status_code == 403  # still only a set-up session
+    done = client.post("/api/auth/second-factor/confirm", json={"code": app_code, "email_code": emailed})
+    assert done.status_code == 200, done.json
+    db.session.refresh(world.officer)
+    assert world.officer.totp_secret is not None and world.officer.second_factor_reset_at is None
+    # Next time (a new phone, no reset) nothing is e-mailed: only a reset asks for the mailbox.
+    assert second_factor.needs_setup(world.officer) is False
+
+
 def test_supervisors_reset_only_their_own_agencys_staff_and_never_themselves(world, as_supervisor, as_officer):
     assert as_supervisor.post(f"/api/agency/staff/{world.other_officer.id}/second-factor/reset").status_code == 404
     assert as_supervisor.post(f"/api/agency/staff/{world.supervisor.id}/second-factor/reset").status_code == 403

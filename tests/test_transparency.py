@@ -136,6 +136,7 @@ def report(client, slug, **query):
 
 MARCH = {
     "month": "2026-03", "requests": 4, "requests_over_limit_approved": 1, "requests_over_limit_self_approved": 0,
+    "requests_re_ask": 0, "requests_re_ask_approved": 0,
     "cameras_asked": 8,
     "approved": 2, "declined": 2, "no_footage": 1, "expired": 1, "cancelled": 1, "open": 1, "outcomes": 6,
     "approved_rate": 0.3333, "declined_rate": 0.3333, "no_footage_rate": 0.1667, "expired_rate": 0.1667,
@@ -143,6 +144,7 @@ MARCH = {
 }
 APRIL = {
     "month": "2026-04", "requests": 3, "requests_over_limit_approved": 2, "requests_over_limit_self_approved": 1,
+    "requests_re_ask": 0, "requests_re_ask_approved": 0,
     "cameras_asked": 4,
     "approved": 1, "declined": 1, "no_footage": 0, "expired": 2, "cancelled": 0, "open": 0, "outcomes": 4,
     "approved_rate": 0.25, "declined_rate": 0.25, "no_footage_rate": 0.0, "expired_rate": 0.5,

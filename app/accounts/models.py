@@ -120,6 +120,9 @@ class User(UserMixin, Base):
     totp_pending_secret: Mapped[str | None] = mapped_column(EncryptedString(255))
     totp_enabled_at: Mapped[datetime | None] = mapped_column()
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # When two-step sign-in was last taken off the account (a lost phone); until it is set
+    # up again, that set-up also needs a code e-mailed to the account (second_factor.py).
+    second_factor_reset_at: Mapped[datetime | None] = mapped_column()
 
     agency: Mapped[Agency | None] = relationship()
     district: Mapped[District | None] = relationship()

@@ -27,7 +27,7 @@ from app.accounts.schemas import (
     PasswordResetLinkQuery,
     ProfileIn,
     RecoveryCodesOut,
-    SecondFactorCodeIn,
+    SecondFactorConfirmIn,
     SecondFactorSetupOut,
     SessionOut,
     SessionsEndedOut,
@@ -250,21 +250,28 @@ def confirm_password_reset(data):
 
 @bp.post("/auth/second-factor/setup")
 @bp.output(SecondFactorSetupOut)
-@bp.doc(security=SECURITY, responses={401: "Unauthenticated", 409: "Already on (`second_factor_enabled`)"})
+@bp.doc(security=SECURITY, responses={
+    401: "Unauthenticated",
+    409: "Already on (`second_factor_enabled`), or reset on an account with no e-mail address (`no_email`)",
+    429: "Too many e-mailed codes in the last hour (after a reset)"})
 @require_login_during_setup
 def second_factor_setup():
     """Start setting up two-step sign-in: a new secret and its QR code for an authenticator app
 
     Nothing changes until a code from the app confirms it
-    (POST /api/auth/second-factor/confirm); asking again replaces the secret.
+    (POST /api/auth/second-factor/confirm); asking again replaces the secret. After a
+    supervisor or the operator reset it, a 6-digit code is also e-mailed to the account
+    (`email_code_sent_to`), which the confirmation needs: the password alone does not let
+    someone else enrol their own app.
     """
     return second_factor.begin_setup(me())
 
 
 @bp.post("/auth/second-factor/confirm")
-@bp.input(SecondFactorCodeIn, arg_name="data")
+@bp.input(SecondFactorConfirmIn, arg_name="data")
 @bp.output(RecoveryCodesOut)
 @bp.doc(security=SECURITY, responses={401: "Unauthenticated", 409: "Already on, or no set-up started",
+                                      410: "The e-mailed code was used, replaced, tried too often or expired",
                                       422: "Validation error (a code that does not match)", 429: RATE_LIMITED})
 @require_login_during_setup
 def second_factor_confirm(data):
@@ -273,7 +280,7 @@ def second_factor_confirm(data):
     Every other session of the account ends; this one continues.
     """
     user = me()
-    codes = second_factor.confirm_setup(user, data["code"])
+    codes = second_factor.confirm_setup(user, data["code"], data.get("email_code"))
     start_session(user)  # every session of the account ended; this client starts a new one
     _remember_device(user)  # password and code: every factor
     return {"recovery_codes": codes, "second_factor": second_factor.status(user)}

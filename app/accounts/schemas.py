@@ -128,12 +128,21 @@ class SecondFactorSetupOut(Schema):
     secret = fields.String(metadata={"description": "Base32 secret, for typing into the app by hand."})
     otpauth_uri = fields.String(metadata={"description": "otpauth://totp/... URI (what the QR code holds)."})
     qr_svg = fields.String(metadata={"description": "The QR code as a data: URI of an SVG image."})
+    email_code_sent_to = fields.String(allow_none=True, metadata={
+        "description": "After a reset of two-step sign-in: the address a 6-digit code was e-mailed to, which the "
+                       "confirmation needs as `email_code` besides the app's code. Absent otherwise."})
 
 
 class SecondFactorCodeIn(Schema):
     # Apps show it as "123456" or "123 456"; either is taken.
     code = fields.String(required=True, validate=Regexp(r"^\s*\d{3}\s?\d{3}\s*$", error="Type the 6 digits."),
                          metadata={"description": "The 6-digit code the authenticator app shows now."})
+
+
+class SecondFactorConfirmIn(SecondFactorCodeIn):
+    email_code = fields.String(validate=Regexp(r"^\s*\d{3}\s?\d{3}\s*$", error="Type the 6 digits."),
+                               metadata={"description": "After a reset of two-step sign-in: the 6-digit code e-mailed "
+                                                        "to the account (see the set-up's `email_code_sent_to`)."})
 
 
 class PasswordConfirmIn(Schema):

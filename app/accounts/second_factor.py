@@ -8,6 +8,13 @@ A staff account without it yet signs in with its password into a *set-up session
 that can do nothing but set it up (app/auth.py refuses every other route), so the
 first sign-in of a new officer leads straight to the QR code. Confirming the set-up
 ends every password-only session of the account (this client signs in anew).
+
+After a reset (a lost phone: a supervisor or the operator takes it off), the password
+alone would let whoever knows it enrol *their* authenticator app in the owner's place.
+So until the account sets it up again, the set-up also sends a six-digit code to the
+account's e-mail address, and the confirmation needs it besides the app's code. New staff
+set it up in their invitation's link (app/accounts/invitations.py), which proves the
+mailbox the same way.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ import hmac
 import math
 import secrets
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyotp
@@ -25,7 +32,7 @@ import sqlalchemy as sa
 from flask import current_app, has_request_context
 from limits import RateLimitItem, parse_many
 
-from app.accounts import sessions
+from app.accounts import sessions, tokens
 from app.accounts.devices import trusted_device
 from app.accounts.models import RecoveryCode, Role, User
 from app.accounts.passwords import verify_password
@@ -34,8 +41,13 @@ from app.db import utcnow
 from app.enrollment.codes import qr_svg
 from app.errors import ApiError, field_error
 from app.extensions import db, limiter
+from app.notifications import mail, mail_log
 
 REQUIRED_ROLES = (Role.OFFICER, Role.SUPERVISOR, Role.OVERSIGHT)
+# The code e-mailed for a set-up after a reset: its purpose, life and hourly limit.
+REENROL_PURPOSE = "second_factor_reenrol"
+REENROL_CODE_TTL = timedelta(minutes=30)
+REENROL_CODES_PER_HOUR = 5
 RECOVERY_CODE_COUNT = 10
 # Codes of the previous and the next 30-second step are accepted too: a phone's clock
 # a little off, or a code typed as it changed.
@@ -80,11 +92,32 @@ def begin_setup(user: User) -> dict[str, str]:
     if is_enabled(user):
         raise ApiError(409, "second_factor_enabled",
                        "Two-step sign-in is already on. Turn it off first, or ask a supervisor to reset it.")
+    sent_to = _send_reenrol_code(user) if user.second_factor_reset_at is not None else None
     secret = new_secret()
     user.totp_pending_secret = secret
-    audit.record("auth.second_factor_setup_started", target=user, actor=user)
+    audit.record("auth.second_factor_setup_started", target=user, actor=user,
+                 details={"email_code_sent": sent_to is not None})
     db.session.commit()
-    return provisioning(secret, user.email or user.phone or f"user {user.id}")
+    return {**provisioning(secret, user.email or user.phone or f"user {user.id}"), "email_code_sent_to": sent_to}
+
+
+def _send_reenrol_code(user: User) -> str:
+    """E-mail the code that the set-up after a reset needs; the address it went to."""
+    if not user.email:
+        raise ApiError(409, "no_email", "Two-step sign-in was reset on an account with no e-mail address: ask "
+                       "your agency's operator for a new invitation.")
+    if tokens.sent_since(REENROL_PURPOSE, utcnow() - timedelta(hours=1), user_id=user.id) >= REENROL_CODES_PER_HOUR:
+        raise ApiError(429, "too_many_requests", "Too many codes e-mailed in the last hour; try again later.",
+                       headers={"Retry-After": "3600"})
+    _, code = tokens.issue_code(user, REENROL_PURPOSE, user.email, REENROL_CODE_TTL)
+    text = (f"Your Porchlight code to set up two-step sign-in again: {code}\n\n"
+            "Your agency reset your two-step sign-in (a lost phone, for example). Type this code beside the one "
+            "your authenticator app shows; it works for 30 minutes.\n\n"
+            "If you did not ask for this, someone knows your password: do not share the code, change your "
+            "password, and tell your supervisor.\n")
+    mail_log.send_soon(user, mail.Mail(to=user.email, subject=f"Porchlight code: {code}", text=text,
+                                       html="".join(f"<p>{p}</p>" for p in text.strip().split("\n\n"))))
+    return user.email
 
 
 def new_secret() -> str:
@@ -112,12 +145,19 @@ def matching_step(secret: str, code: str) -> int | None:
     return _matching_step(secret, code)
 
 
-def confirm_setup(user: User, code: str) -> list[str]:
-    """Turn two-step sign-in on with the pending secret; returns the recovery codes (shown once)."""
+def confirm_setup(user: User, code: str, email_code: str | None = None) -> list[str]:
+    """Turn two-step sign-in on with the pending secret; returns the recovery codes (shown once).
+
+    After a reset it also takes the code e-mailed by :func:`begin_setup`.
+    """
     if is_enabled(user):
         raise ApiError(409, "second_factor_enabled", "Two-step sign-in is already on.")
     if not user.totp_pending_secret:
         raise ApiError(409, "no_setup_started", "Start the set-up first: POST /api/auth/second-factor/setup.")
+    reset = user.second_factor_reset_at is not None
+    if reset and not (email_code or "").strip():
+        raise field_error("email_code", "Type the 6-digit code we e-mailed you: two-step sign-in was reset, "
+                                        "so setting it up again needs it too.")
     _code_budget(user)
     step = _matching_step(user.totp_pending_secret, code)
     if step is None:
@@ -125,6 +165,18 @@ def confirm_setup(user: User, code: str) -> list[str]:
         audit.record("auth.second_factor_setup_failed", target=user, actor=user)
         db.session.commit()
         raise field_error("code", "That code does not match: type the 6 digits your app shows now.")
+    if reset:
+        try:
+            tokens.redeem_code(user, REENROL_PURPOSE, "".join(email_code.split()))
+        except ApiError as exc:
+            audit.record("auth.second_factor_setup_failed", target=user, actor=user, details={"email_code": "wrong"})
+            db.session.commit()
+            if exc.status_code == 422:
+                raise field_error("email_code", "That is not the code we e-mailed: check the newest e-mail.") from None
+            raise ApiError(410, "code_invalid", "That e-mailed code has been used, replaced, tried too often or has "
+                           "expired: start the set-up again for a new one.",
+                           fields={"email_code": ["Start the set-up again for a new code."]}) from None
+        user.second_factor_reset_at = None
     user.totp_secret, user.totp_pending_secret = user.totp_pending_secret, None
     user.totp_enabled_at = utcnow()
     user.totp_last_step = step
@@ -165,6 +217,8 @@ def reset(user: User, *, actor: User | None, agency_id: int | None, via: str) ->
     """Take two-step sign-in off an account (a lost phone); its sessions end and it sets up anew."""
     had = is_enabled(user)
     _clear(user)
+    if is_required(user):
+        user.second_factor_reset_at = utcnow()
     ended = sessions.end_all(user, "second_factor_reset")
     audit.record("staff.second_factor_reset", target=user, actor=actor, agency_id=agency_id,
                  details={"was_enabled": had, "via": via, "sessions_ended": ended})

@@ -74,6 +74,13 @@ class Camera(Base):
     recorder_offset_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Yearly re-confirmation (app/cameras/confirmation.py): when the owner last said the
+    # camera is still theirs and recording, and when they were asked to say so again.
+    confirmed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    confirm_requested_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Why a paused camera is paused: None (the owner paused it) or "unconfirmed" (not
+    # re-confirmed in time; confirming resumes it).
+    pause_reason: Mapped[str | None] = mapped_column(sa.String(16))
 
     shared_with: Mapped[list[Agency]] = relationship(secondary=camera_shares, order_by=Agency.id)
 

@@ -69,6 +69,15 @@ def resume_camera(camera_id):
     return service.set_paused(me(), camera_id, False)
 
 
+@bp.post("/cameras/<int:camera_id>/confirm")
+@bp.output(CameraOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 404])
+@require_role(Role.OWNER)
+def confirm_camera(camera_id):
+    """Confirm a camera is still yours and recording (asked once a year; resumes one paused for want of it)"""
+    return service.confirm_camera(me(), camera_id)
+
+
 @bp.delete("/cameras/<int:camera_id>")
 @bp.output({}, status_code=204)
 @bp.doc(security=SECURITY, responses=[401, 403, 404])

@@ -1,5 +1,6 @@
 """Request and response bodies of the camera API."""
 import re
+from datetime import timedelta
 
 from apiflask import Schema, fields
 from apiflask.validators import Equal, Length, OneOf, Range
@@ -7,6 +8,7 @@ from marshmallow import ValidationError, validates_schema
 
 from app.cameras.recorder_clock import MAX_OFFSET_S, OFFSET_RANGE_TEXT
 from app.common.fields import StrictBool, StrictFloat, StrictInteger, TrimmedString
+from app.common.settings import setting
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 MAX_BLACKOUT_WINDOWS = 28
@@ -99,6 +101,17 @@ class CameraOut(Schema):
     recorder_offset_s = fields.Integer(allow_none=True, metadata={"description": _RECORDER_OFFSET})
     recorder_offset_at = fields.DateTime(allow_none=True,
                                          metadata={"description": "When the recorder's clock was last read."})
+    pause_reason = fields.String(allow_none=True, metadata={
+        "enum": ["unconfirmed"], "description": "`unconfirmed`: paused because it was not re-confirmed in time "
+                                                "(confirming it resumes it); null: you paused it."})
+    confirmed_at = fields.DateTime(metadata={"description": "When you last confirmed it (or registered it)."})
+    confirm_requested_at = fields.DateTime(allow_none=True, metadata={
+        "description": "When you were asked to confirm it again (once a year); null while nothing is asked."})
+    confirm_by = fields.Function(
+        lambda camera: camera.confirm_requested_at and (
+            camera.confirm_requested_at + timedelta(days=setting("CAMERA_CONFIRM_GRACE_DAYS"))).isoformat(),
+        metadata={"type": "string", "format": "date-time", "nullable": True,
+                  "description": "Confirm it by then or it pauses; null while nothing is asked."})
 
 
 class NearbyQuery(Schema):

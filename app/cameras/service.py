@@ -186,11 +186,55 @@ def remember_recorder_offset(camera: Camera, offset_s: int, *, actor: Any, clip_
 
 def set_paused(owner: User, camera_id: int, paused: bool) -> Camera:
     camera = camera_for(owner, camera_id)
+    if not paused and camera.status == CameraStatus.PAUSED and (
+            camera.pause_reason == UNCONFIRMED or camera.confirm_requested_at is not None):
+        # Resuming a camera that is due its yearly confirmation (or paused for want of it) is that
+        # confirmation: else the scheduler would pause it again at once.
+        camera = confirm(camera, owner, "app")
+        if camera.status == CameraStatus.PAUSED:
+            camera.status = CameraStatus.ACTIVE
+            audit.record("camera.resumed", target=camera)
+        db.session.commit()
+        return camera
     status = CameraStatus.PAUSED if paused else CameraStatus.ACTIVE
     if camera.status != status:
-        camera.status = status
+        camera.status, camera.pause_reason = status, None
         audit.record("camera.paused" if paused else "camera.resumed", target=camera)
         db.session.commit()
+    return camera
+
+
+# Why a camera paused by the scheduler is paused (app/cameras/confirmation.py).
+UNCONFIRMED = "unconfirmed"
+
+
+def confirm(camera: Camera, owner: User, via: str) -> Camera:
+    """The yearly re-confirmation: the owner says the camera is still theirs and recording.
+
+    Its clock restarts; a camera paused because it went unconfirmed resumes. Audited; the
+    caller commits.
+    """
+    resumed = camera.status == CameraStatus.PAUSED and camera.pause_reason == UNCONFIRMED
+    camera.confirmed_at, camera.confirm_requested_at = utcnow(), None
+    if resumed:
+        camera.status, camera.pause_reason = CameraStatus.ACTIVE, None
+    audit.record("camera.confirmed", target=camera, actor=owner, details={"resumed": resumed, "via": via})
+    return camera
+
+
+def confirm_due(owner: User, via: str) -> int:
+    """Confirm every camera of the owner asked for a confirmation, or paused for want of one (an SMS
+    reply); returns how many. The caller commits."""
+    due = db.session.scalars(sa.select(Camera).where(
+        Camera.owner_id == owner.id,
+        sa.or_(Camera.confirm_requested_at.is_not(None), Camera.pause_reason == UNCONFIRMED)).order_by(Camera.id))
+    return sum(1 for camera in due if confirm(camera, owner, via))
+
+
+def confirm_camera(owner: User, camera_id: int) -> Camera:
+    """One tap in the app: confirm one of the owner's cameras."""
+    camera = confirm(camera_for(owner, camera_id), owner, "app")
+    db.session.commit()
     return camera
 
 

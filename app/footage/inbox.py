@@ -19,8 +19,9 @@ from app.agencies.models import Agency
 from app.cameras import recorder_clock
 from app.cameras.models import Camera
 from app.extensions import db
+from app.footage import purpose
 from app.footage.asks import actions_for
-from app.footage.models import Ask, FootageRequest
+from app.footage.models import Ask, FootageRequest, LegalBasis
 
 _COLUMNS = (
     Ask.id, Ask.request_id, Ask.state, Ask.camera_id, Ask.camera_label, Ask.distance_m, Ask.reply_code,
@@ -28,6 +29,8 @@ _COLUMNS = (
     FootageRequest.window_start, FootageRequest.window_end, FootageRequest.expires_at,
     Ask.created_at, Ask.seen_at, Ask.responded_at, Ask.answered_via, Ask.decline_reason, Ask.closed_at,
     Camera.recorder_offset_s, Camera.retention_days,
+    FootageRequest.legal_basis, FootageRequest.warrant_court, FootageRequest.offense_category,
+    FootageRequest.offense_category_label, Ask.filter_rule,
 )
 
 
@@ -51,17 +54,27 @@ def _select(owner: User) -> sa.Select:
 def _as_dict(row: sa.Row) -> dict[str, Any]:
     (ask_id, request_id, state, camera_id, camera_label, distance_m, reply_code, agency_name, case_number,
      incident_type, summary, window_start, window_end, expires_at, created_at, seen_at, responded_at,
-     answered_via, decline_reason, closed_at, recorder_offset_s, retention_days) = row
+     answered_via, decline_reason, closed_at, recorder_offset_s, retention_days, legal_basis, warrant_court,
+     offense_category, offense_category_label, filter_rule) = row
+    if filter_rule is not None:
+        # The owner's own filter declined it when it was made; the later stamp is for staff counts only.
+        responded_at = closed_at = created_at
     times = recorder_clock.ask_times(window_start, window_end, recorder_offset_s, retention_days)
     window = times["recorder_window"]
     return {
         "id": ask_id, "request_id": request_id, "state": state.value, "camera_id": camera_id,
         "camera_label": camera_label, "distance_m": float(distance_m), "reply_code": reply_code,
         "agency_name": agency_name, "case_number": case_number, "incident_type": incident_type,
-        "summary": summary, "window_start": _iso(window_start), "window_end": _iso(window_end),
+        "summary": summary, "legal_basis": legal_basis.value,
+        "legal_basis_text": purpose.legal_basis_words(legal_basis.value, warrant_court),
+        "warrant_court": warrant_court if legal_basis == LegalBasis.WARRANT else None,
+        "offense_category": offense_category,
+        "offense_category_label": purpose.category_label(offense_category, offense_category_label),
+        "window_start": _iso(window_start), "window_end": _iso(window_end),
         "deadline": _iso(expires_at), "actions": actions_for(state),
         "created_at": _iso(created_at), "seen_at": _iso(seen_at), "responded_at": _iso(responded_at),
         "answered_via": answered_via, "decline_reason": decline_reason, "closed_at": _iso(closed_at),
+        "filter_rule": filter_rule,
         "recorder_window": window and {**window, "start": _iso(window["start"]), "end": _iso(window["end"])},
         "overwrite_at": _iso(times["overwrite_at"]), "overwrite_days_left": times["overwrite_days_left"],
     }

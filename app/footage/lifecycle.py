@@ -1,11 +1,14 @@
 """A footage request's life: issued, approved or rejected, sent to owners, cancelled, expired.
 
-An officer's request within the agency's limits (app/footage/policy.py) is activated
-at once; one over a limit waits for a supervisor, who approves it (four eyes: not
+An officer's request states its purpose (app/footage/purpose.py). Within the agency's
+limits (app/footage/policy.py) it is activated at once; one over a limit, or one asking
+again an owner who refused an overlapping ask in the last 30 days (a re-ask,
+``re_asked_cameras``), waits for a supervisor, who approves it (four eyes: not
 their own, unless the policy allows it) or rejects it. Activation matches cameras
 (app/footage/matching.py), creates one ask per camera with a reply code, and records
 the first notification of each in the same transaction (app/notifications/dispatcher.py),
-handed to the queue after the commit. Cancelling or expiring a request closes its
+handed to the queue after the commit. An ask one of the owner's filters
+catches is born declined and never notified (app/footage/filters.py). Cancelling or expiring a request closes its
 open asks, discards uploads still arriving (app/clips/uploads.py) and, in the same
 transaction, records a notice to every owner a message about a closed ask reached
 (app/notifications/notices.py).
@@ -32,9 +35,17 @@ from app.clips.uploads import discard_uploads_for
 from app.db import utcnow
 from app.errors import ApiError, field_error, forbidden
 from app.extensions import db
-from app.footage import asks
-from app.footage.matching import match_cameras
-from app.footage.models import OPEN_ASK_STATES, AgencyPolicy, Ask, AskState, FootageRequest, RequestStatus
+from app.footage import asks, filters, purpose
+from app.footage.matching import Match, match_cameras
+from app.footage.models import (
+    OPEN_ASK_STATES,
+    AgencyPolicy,
+    Ask,
+    AskState,
+    FootageRequest,
+    LegalBasis,
+    RequestStatus,
+)
 from app.footage.policy import current_policy, exceeded_limits, policy_for, staff_agency_id
 from app.footage.requests import (
     become,
@@ -115,31 +126,90 @@ _LIMIT_WORDS = {"radius": "radius ({radius} m, limit {max_radius} m)",
                 "window": "time window ({window} min, limit {max_window} min)"}
 
 
-def _justification_needed(policy: AgencyPolicy, data: dict[str, Any], exceeded: list[str]) -> ApiError:
+def _justification_needed(policy: AgencyPolicy, data: dict[str, Any], exceeded: list[str],
+                          re_asks: int) -> ApiError:
     minutes = (data["window_end"] - data["window_start"]).total_seconds() / 60
     words = [_LIMIT_WORDS[limit].format(radius=f"{data['radius_m']:g}", max_radius=policy.max_radius_m,
                                         window=f"{minutes:g}", max_window=policy.max_window_minutes)
-             for limit in exceeded]
+             for limit in exceeded if limit in _LIMIT_WORDS]
+    reasons = [f"exceeds your agency's {' and '.join(words)}"] if words else []
+    if re_asks:
+        reasons.append(f"asks again {re_asks} camera{'s' if re_asks != 1 else ''} whose owner declined or did not "
+                       f"answer an overlapping request in the last {RE_ASK_DAYS} days")
     return field_error("justification",
-                       f"This request exceeds your agency's {' and '.join(words)}: a supervisor must approve it; "
-                       "say why it is needed.")
+                       f"This request {' and '.join(reasons)}: a supervisor must approve it; say why it is needed.")
 
 
-def _activate(request: FootageRequest, now: datetime) -> list[int]:
-    """Match cameras, create the asks and record their notifications; returns the notification ids."""
+# --- re-asks ---------------------------------------------------------------------------------
+
+RE_ASK_DAYS = 30
+
+
+def refusals_clause() -> sa.ColumnElement[bool]:
+    """SQL: an ask its owner refused: declined, or left unanswered until it expired.
+
+    ``no_footage`` is an answer, not a refusal; an ask that expired after the owner
+    approved (the clip never came) was not refused either, nor a cancelled one.
+    """
+    return sa.or_(Ask.state == AskState.DECLINED,
+                  sa.and_(Ask.state == AskState.EXPIRED, Ask.responded_at.is_(None)))
+
+
+def re_asked_cameras(agency_id: int, matches: list[Match], window_start: datetime, window_end: datetime,
+                     now: datetime) -> set[int]:
+    """The matched cameras whose owner refused an overlapping ask of this agency in the last 30 days.
+
+    Overlapping: the same camera (so it stood in both requests' circles), asked by a
+    request of the same agency whose time window overlaps this one, the earlier ask made
+    at most RE_ASK_DAYS ago; the camera's owner then is its owner now (a camera that
+    changed hands is a new owner's to answer).
+    """
+    owner_of = {m.camera_id: m.owner_id for m in matches}
+    found: set[int] = set()
+    for chunk in chunks(sorted(owner_of), ID_CHUNK):
+        rows = db.session.execute(
+            sa.select(Ask.camera_id, Ask.owner_id).join(FootageRequest, FootageRequest.id == Ask.request_id)
+            .where(Ask.camera_id.in_(chunk), FootageRequest.agency_id == agency_id,
+                   Ask.created_at >= now - timedelta(days=RE_ASK_DAYS), refusals_clause(),
+                   # A filter's decline counts from its disguised time on (app/footage/filters.py), as it
+                   # does in the request's counts: never sooner, or a quick second request would reveal it.
+                   sa.or_(Ask.responded_at.is_(None), Ask.responded_at <= now),
+                   FootageRequest.window_start < window_end, FootageRequest.window_end > window_start))
+        found.update(camera_id for camera_id, owner_id in rows if owner_of.get(camera_id) == owner_id)
+    return found
+
+
+def _activate(request: FootageRequest, now: datetime, matches: list[Match] | None = None) -> list[int]:
+    """Match cameras (unless the caller just did), create the asks and record their notifications.
+
+    Returns the notification ids.
+    """
     policy = policy_for(request.agency_id)
-    matches = match_cameras(request.agency, request.latitude, request.longitude, request.radius_m,
-                            request.window_start, request.window_end, now)
+    if matches is None:
+        matches = match_cameras(request.agency, request.latitude, request.longitude, request.radius_m,
+                                request.window_start, request.window_end, now)
     taken = _open_reply_codes(m.owner_id for m in matches)
-    rows = [{"request_id": request.id, "camera_id": m.camera_id, "owner_id": m.owner_id, "state": AskState.QUEUED,
-             "reply_code": _new_reply_code(taken[m.owner_id]), "distance_m": round(m.distance_m, 1),
-             "camera_label": m.label, "created_at": now}
-            for m in matches]
+    # The owners' filters, read in bulk: an ask one of them catches is born declined, untold.
+    rules = filters.rules_for(m.owner_id for m in matches)
+    rows = []
+    for m in matches:
+        row = {"request_id": request.id, "camera_id": m.camera_id, "owner_id": m.owner_id, "state": AskState.QUEUED,
+               "reply_code": _new_reply_code(taken[m.owner_id]), "distance_m": round(m.distance_m, 1),
+               "camera_label": m.label, "created_at": now, "answered_via": None, "filter_rule": None,
+               "responded_at": None, "closed_at": None}
+        rule = filters.rule_catching(rules.get(m.owner_id), request, now)
+        if rule is not None:
+            row.update(filters.declined_columns(rule, now, policy.request_lifetime_hours))
+        rows.append(row)
     if rows:
         # One executemany, then one read: at 1,000 asks the ORM's multi-row INSERT ... RETURNING
         # costs three times as much on PostgreSQL, and the officer is waiting for this POST.
         db.session.execute(sa.insert(Ask), rows)
     new_asks = list(db.session.scalars(sa.select(Ask).where(Ask.request_id == request.id).order_by(Ask.id)))
+    declined: dict[str, list[int]] = {rule: [] for rule in filters.FILTER_RULES}
+    for ask in new_asks:
+        if ask.filter_rule is not None:
+            declined[ask.filter_rule].append(ask.id)
     become(request, RequestStatus.ACTIVE, now)
     request.expires_at = now + timedelta(hours=policy.request_lifetime_hours)
     db.session.flush()
@@ -147,7 +217,8 @@ def _activate(request: FootageRequest, now: datetime) -> list[int]:
     audit.record("request.activated", target=request, agency_id=request.agency_id,
                  details={"asks": len(new_asks), "owners": len({m.owner_id for m in matches}),
                           "expires_at": request.expires_at.isoformat()})
-    return list(dispatcher.record_new_asks(new_asks))
+    filters.record_declines(request, declined)
+    return list(dispatcher.record_new_asks([ask for ask in new_asks if ask.state == AskState.QUEUED]))
 
 
 def issue_request(officer: User, data: dict[str, Any]) -> dict[str, Any]:
@@ -159,13 +230,21 @@ def issue_request(officer: User, data: dict[str, Any]) -> dict[str, Any]:
         nonlocal notification_ids
         now = utcnow()
         policy = policy_for(agency_id)
+        purpose_fields = purpose.purpose_fields(policy, data)
+        agency = db.session.get(Agency, agency_id)
+        matches = match_cameras(agency, data["latitude"], data["longitude"], data["radius_m"],
+                                data["window_start"], data["window_end"], now)
+        re_asks = len(re_asked_cameras(agency_id, matches, data["window_start"], data["window_end"], now))
         exceeded = exceeded_limits(policy, data["radius_m"], data["window_start"], data["window_end"])
+        if re_asks:
+            exceeded.append("re_ask")
         justification = data.get("justification") or None
         if exceeded and not justification:
-            raise _justification_needed(policy, data, exceeded)
+            raise _justification_needed(policy, data, exceeded, re_asks)
         request = FootageRequest(
             agency_id=agency_id, officer_id=officer.id, status=RequestStatus.PENDING_APPROVAL,
-            exceeded_limits=exceeded, justification=justification, created_at=now,
+            exceeded_limits=exceeded, justification=justification, created_at=now, re_ask_cameras=re_asks,
+            affirmed_at=now, **{**purpose_fields, "legal_basis": LegalBasis(purpose_fields["legal_basis"])},
             **{k: data[k] for k in ("case_number", "incident_type", "summary", "latitude", "longitude",
                                     "radius_m", "window_start", "window_end")})
         db.session.add(request)
@@ -173,8 +252,11 @@ def issue_request(officer: User, data: dict[str, Any]) -> dict[str, Any]:
         audit.record("request.created", target=request, agency_id=agency_id, details={
             "case_number": request.case_number, "radius_m": request.radius_m,
             "window_start": request.window_start.isoformat(), "window_end": request.window_end.isoformat(),
-            "exceeded_limits": exceeded})
-        notification_ids = [] if exceeded else _activate(request, now)
+            "exceeded_limits": exceeded, "re_ask_cameras": re_asks, "legal_basis": request.legal_basis.value,
+            "warrant_number": request.warrant_number, "warrant_court": request.warrant_court,
+            "exigent_reason": request.exigent_reason, "offense_category": request.offense_category,
+            "prohibited_purposes_affirmed": request.prohibited_purposes_affirmed})
+        notification_ids = [] if exceeded else _activate(request, now, matches)
         return request
 
     request = _committed(work)
@@ -190,7 +272,11 @@ def preview_request(officer: User, data: dict[str, Any]) -> dict[str, Any]:
     matches = match_cameras(agency, data["latitude"], data["longitude"], data["radius_m"],
                             data["window_start"], data["window_end"])
     exceeded = exceeded_limits(policy, data["radius_m"], data["window_start"], data["window_end"])
-    return {"cameras": len(matches), "exceeded_limits": exceeded, "needs_approval": bool(exceeded)}
+    re_asks = len(re_asked_cameras(agency_id, matches, data["window_start"], data["window_end"], utcnow()))
+    if re_asks:
+        exceeded.append("re_ask")
+    return {"cameras": len(matches), "exceeded_limits": exceeded, "needs_approval": bool(exceeded),
+            "re_ask_cameras": re_asks}
 
 
 # --- a supervisor's review ---------------------------------------------------------------------
@@ -236,7 +322,8 @@ def approve_request(supervisor: User, request_id: int, reason: str) -> dict[str,
         request.self_approved = self_approved
         audit.record("request.approved", target=request, agency_id=request.agency_id, details={
             "override": True, "exceeded_limits": request.exceeded_limits, "reason": reason,
-            "officer_id": request.officer_id, "self_approved": self_approved})
+            "officer_id": request.officer_id, "self_approved": self_approved,
+            "re_ask_cameras": request.re_ask_cameras})
         notification_ids = _activate(request, now)
         return request
 

@@ -38,6 +38,11 @@ class AgencyPolicy(Base):
     # Four eyes: a supervisor may approve their own over-limit request only where the
     # agency has chosen to allow it; each such approval is marked and counted publicly.
     allow_self_approval: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The offense-category taxonomy officers choose from ([{"key", "label"}]) and the purposes
+    # a request must never serve ([text]); null means the defaults (app/footage/purpose.py),
+    # so an agency that never edited them follows improvements to the default wording.
+    offense_categories: Mapped[list[dict[str, str]] | None] = mapped_column(sa.JSON)
+    prohibited_purposes: Mapped[list[str] | None] = mapped_column(sa.JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
 
@@ -57,6 +62,14 @@ class RequestStatus(enum.StrEnum):
     REJECTED = "rejected"                  # a supervisor refused the over-limit request
     CANCELLED = "cancelled"                # the officer withdrew it
     EXPIRED = "expired"                    # its lifetime ran out; open asks closed
+
+
+class LegalBasis(enum.StrEnum):
+    """Under what authority a request asks for footage (owners see it on the ask)."""
+
+    VOLUNTARY = "voluntary"  # owners are free to say no; most requests
+    WARRANT = "warrant"      # a court's warrant: its number and court are recorded
+    EXIGENT = "exigent"      # exigent circumstances: the reason is recorded
 
 
 class FootageRequest(Base):
@@ -80,7 +93,20 @@ class FootageRequest(Base):
     window_start: Mapped[datetime] = mapped_column()
     window_end: Mapped[datetime] = mapped_column()
     status: Mapped[RequestStatus] = mapped_column(db_enum(RequestStatus, "request_status"))
-    # Which limits it exceeds ("radius", "window") and the officer's justification.
+    # Purpose and legal basis. Requests made before they were asked for read as voluntary, "other".
+    legal_basis: Mapped[LegalBasis] = mapped_column(db_enum(LegalBasis, "legal_basis"), default=LegalBasis.VOLUNTARY,
+                                                    server_default=LegalBasis.VOLUNTARY.value)
+    warrant_number: Mapped[str | None] = mapped_column(sa.String(64))
+    warrant_court: Mapped[str | None] = mapped_column(sa.String(200))
+    exigent_reason: Mapped[str | None] = mapped_column(sa.String(1000))
+    # A key of the agency's taxonomy, with its label as it was: the taxonomy can change later.
+    offense_category: Mapped[str] = mapped_column(sa.String(64), default="other", server_default="other")
+    offense_category_label: Mapped[str] = mapped_column(sa.String(120), default="Other", server_default="Other")
+    # The prohibited purposes as listed to the officer who affirmed none applies, and when;
+    # null on requests made before the affirmation existed.
+    prohibited_purposes_affirmed: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    affirmed_at: Mapped[datetime | None] = mapped_column()
+    # Which limits it exceeds ("radius", "window", "re_ask") and the officer's justification.
     exceeded_limits: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     justification: Mapped[str | None] = mapped_column(sa.String(1000))
     reviewed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
@@ -89,6 +115,9 @@ class FootageRequest(Base):
     # Approved by the supervisor who made it (only where the agency's policy allows it).
     # Stored, not derived: officer_id is cleared when that account is deleted.
     self_approved: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # How many cameras it would ask again after their owner declined or did not answer an
+    # overlapping request in the last 30 days (when made): more than 0 needs a supervisor.
+    re_ask_cameras: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column()
     expires_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -157,8 +186,11 @@ class Ask(Base):
     responded_at: Mapped[datetime | None] = mapped_column()
     delivered_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
-    # How the owner answered: app, notification, sms, link.
+    # How the owner answered: app, notification, sms, link; "filter" when one of the owner's
+    # standing rules declined it at creation (app/footage/filters.py).
     answered_via: Mapped[str | None] = mapped_column(sa.String(16))
+    # Which of the owner's filters declined it (FILTER_RULES); for the owner's eyes only.
+    filter_rule: Mapped[str | None] = mapped_column(sa.String(16))
 
     request: Mapped[FootageRequest] = relationship(back_populates="asks")
     # Read only (camera_id is written as a column): what the camera knows of its recorder,
@@ -167,3 +199,28 @@ class Ask(Base):
 
     def snapshot(self) -> dict[str, Any]:
         return {"state": self.state.value, "request_id": self.request_id, "camera_id": self.camera_id}
+
+
+class OwnerFilter(Base):
+    """An owner's standing answers: a new ask one of these rules catches is declined at once.
+
+    Read in bulk when a request fans out (app/footage/filters.py). A row exists only
+    for owners who set something; no row means every ask reaches the owner.
+    """
+
+    __tablename__ = "owner_filters"
+    __table_args__ = (
+        sa.CheckConstraint("max_footage_age_days IS NULL OR max_footage_age_days BETWEEN 1 AND 365",
+                           name="max_age_range"),
+    )
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # Offense category keys (the agency's taxonomy) the owner always declines.
+    declined_categories: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    # Only these agencies' requests are answered by the owner; NULL: every agency joined.
+    agency_ids: Mapped[list[int] | None] = mapped_column(sa.JSON)
+    # A request whose window starts longer ago than this is declined.
+    max_footage_age_days: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    # "Pause everything": until then every new ask is declined; the scheduler clears it after.
+    paused_until: Mapped[datetime | None] = mapped_column(index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

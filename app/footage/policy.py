@@ -13,12 +13,15 @@ from app.audit import service as audit
 from app.db import utcnow
 from app.errors import field_error, forbidden
 from app.extensions import db
+from app.footage import purpose
 from app.footage.models import AgencyPolicy
 from app.sql import dialect_insert
 
 POLICY_FIELDS = ("max_radius_m", "max_window_minutes", "request_lifetime_hours", "escalation_minutes",
                  "reminder_before_expiry_hours", "clip_retention_days", "max_clip_bytes", "max_clips_per_ask",
                  "allow_self_approval")
+# Lists kept on the policy (null: the defaults of app/footage/purpose.py); read as they apply.
+PURPOSE_FIELDS = {"offense_categories": purpose.offense_categories, "prohibited_purposes": purpose.prohibited_purposes}
 
 
 def staff_agency_id(user: User) -> int:
@@ -65,6 +68,11 @@ def update_policy(supervisor: User, data: dict[str, Any]) -> AgencyPolicy:
         raise field_error(field, f"The reminder ({after['reminder_before_expiry_hours']} h before expiry) must come "
                                  f"before the request lifetime ({after['request_lifetime_hours']} h) runs out.")
     changed = {k: {"before": before[k], "after": after[k]} for k in POLICY_FIELDS if before[k] != after[k]}
+    if "offense_categories" in data:
+        purpose.check_taxonomy(data["offense_categories"])
+    for key, effective in PURPOSE_FIELDS.items():
+        if key in data and data[key] != effective(policy):
+            changed[key] = {"before": effective(policy), "after": data[key]}
     if changed:
         for key, change in changed.items():
             setattr(policy, key, change["after"])

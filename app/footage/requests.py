@@ -17,8 +17,10 @@ import sqlalchemy as sa
 
 from app.accounts.models import User
 from app.common.fields import fits_int
+from app.db import utcnow
 from app.errors import ApiError, not_found
 from app.extensions import db
+from app.footage.filters import state_shown
 from app.footage.models import Ask, AskState, FootageRequest, RequestStatus
 from app.footage.policy import staff_agency_id
 from app.sql import ID_CHUNK, chunks, for_update
@@ -88,23 +90,27 @@ def request_for_staff(user: User, request_id: int, *, lock: bool = False) -> Foo
 def ask_counts(request_ids: list[int]) -> dict[int, dict[str, int]]:
     """Per request: how many asks are in each state (every state named, zeros included)."""
     counts = {rid: dict.fromkeys((s.value for s in AskState), 0) for rid in request_ids}
+    now = utcnow()
     for chunk in chunks(request_ids, ID_CHUNK):
-        rows = db.session.execute(sa.select(Ask.request_id, Ask.state, sa.func.count())
-                                  .where(Ask.request_id.in_(chunk)).group_by(Ask.request_id, Ask.state))
+        # Grouped over a subquery: PostgreSQL would not see the CASE's two bound copies of ``now`` as one.
+        asks = sa.select(Ask.request_id, state_shown(now)).where(Ask.request_id.in_(chunk)).subquery()
+        rows = db.session.execute(sa.select(asks.c.request_id, asks.c.state, sa.func.count())
+                                  .group_by(asks.c.request_id, asks.c.state))
         for request_id, state, count in rows:
-            counts[request_id][state.value] = count
+            counts[request_id][state] += count
     return counts
 
 
 _VIEW_FIELDS = ("id", "agency_id", "officer_id", "case_number", "incident_type", "summary", "latitude",
                 "longitude", "radius_m", "window_start", "window_end", "exceeded_limits", "justification",
                 "reviewed_by_id", "reviewed_at", "review_reason", "self_approved", "created_at", "activated_at",
-                "expires_at", "closed_at")
+                "expires_at", "closed_at", "re_ask_cameras", "warrant_number", "warrant_court", "exigent_reason",
+                "offense_category", "offense_category_label", "prohibited_purposes_affirmed", "affirmed_at")
 
 
 def _view(request: FootageRequest, counts: dict[str, int]) -> dict[str, Any]:
     return {**{key: getattr(request, key) for key in _VIEW_FIELDS}, "status": request.status.value,
-            "counts": counts, "asks_total": sum(counts.values())}
+            "legal_basis": request.legal_basis.value, "counts": counts, "asks_total": sum(counts.values())}
 
 
 def request_view(request: FootageRequest) -> dict[str, Any]:

@@ -4,12 +4,14 @@ from flask import jsonify
 
 from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
-from app.footage import answers, inbox, lifecycle, policy, requests
+from app.footage import answers, filters, inbox, lifecycle, policy, requests
 from app.footage.schemas import (
     ActionResultOut,
     AskListQuery,
     AskOut,
     DeclineIn,
+    FiltersIn,
+    FiltersOut,
     PolicyOut,
     PolicyPatchIn,
     PreviewIn,
@@ -33,7 +35,7 @@ ASKS = {"tags": ["Asks"]}
 @bp.doc(security=SECURITY, responses=[401, 403])
 @require_role(*STAFF)
 def get_policy():
-    """Your agency's scope limits and retention"""
+    """Your agency's scope limits, retention, offense categories and prohibited purposes"""
     return policy.agency_policy(me())
 
 
@@ -57,8 +59,14 @@ def update_policy(data):
 def create_request(data):
     """Ask camera owners for footage of an incident
 
-    Within your agency's limits the request goes out at once; over a limit it needs
-    a `justification` and waits for a supervisor (`status` `pending_approval`).
+    Every request states its `legal_basis` (a warrant with `warrant_number` and
+    `warrant_court`; exigent circumstances with `exigent_reason`), an `offense_category`
+    of your agency's list and `affirm_no_prohibited_purpose: true` (both lists:
+    `GET /api/agency/policy`); owners see the legal basis and category. Within your
+    agency's limits the request goes out at once; over a limit, or asking again owners
+    who declined or did not answer an overlapping request in the last 30 days
+    (`re_ask`), it needs a `justification` and waits for a supervisor (`status`
+    `pending_approval`).
     """
     return lifecycle.issue_request(me(), data)
 
@@ -194,3 +202,24 @@ def ask_action(token):
     A link that was altered is answered 403; one whose request has ended, 410.
     """
     return answers.answer_with_token(token)
+
+
+# --- the owner's filters ------------------------------------------------------------------------
+
+@bp.get("/me/filters")
+@bp.output(FiltersOut)
+@bp.doc(security=SECURITY, responses=[401, 403], **ASKS)
+@require_role(Role.OWNER)
+def get_filters():
+    """Your filters: requests they catch are declined without asking you"""
+    return filters.filters_view(me())
+
+
+@bp.patch("/me/filters")
+@bp.input(FiltersIn, arg_name="data")
+@bp.output(FiltersOut)
+@bp.doc(security=SECURITY, responses=[401, 403, 422], **ASKS)
+@require_role(Role.OWNER)
+def update_filters(data):
+    """Change your filters, or pause every request until a date (only the fields given change)"""
+    return filters.update_filters(me(), data)

@@ -25,6 +25,7 @@ from flask_babel import gettext, lazy_gettext
 
 from app import links
 from app.agencies.models import Agency
+from app.footage import purpose
 from app.footage.models import Ask, FootageRequest
 from app.notifications import mail, messages
 from app.notifications.models import NotificationKind
@@ -85,6 +86,8 @@ def ask_facts(ask: Ask, footage_request: FootageRequest, agency: Agency) -> dict
         "incident": incident_words(footage_request),
         "case": footage_request.case_number,
         "summary": footage_request.summary or "",
+        "legal_basis": purpose.legal_basis_words(footage_request.legal_basis.value, footage_request.warrant_court),
+        "category": purpose.category_label(footage_request.offense_category, footage_request.offense_category_label),
         "window": messages.window_text(footage_request, agency),
         "camera": ask.camera_label,
         "deadline": messages.local_time_text(expires_at, agency) if expires_at else None,

@@ -1,5 +1,6 @@
 """The pages an ask e-mail links to: the ask with its answer buttons (``/m/<token>``) and
-one-click unsubscribe (``/unsubscribe/<token>``).
+one-click unsubscribe (``/unsubscribe/<token>``); and the yearly re-confirmation's link that
+confirms an owner's cameras (``/confirm/<token>``, app/cameras/confirmation.py).
 
 Server-rendered HTML rather than a PWA screen, on purpose: the link is opened in
 whatever browser the mail client hands it to, often an in-app view without the service
@@ -19,7 +20,7 @@ from flask import Blueprint, Response, render_template, request
 
 from app import links
 from app.accounts.models import User
-from app.cameras import recorder_clock
+from app.cameras import confirmation, recorder_clock
 from app.errors import ApiError
 from app.extensions import db
 from app.footage import asks, email_answers
@@ -137,3 +138,23 @@ def unsubscribe_now(token: str):
         return _problem(error)
     with in_language(user.language):
         return _page("email/page_unsubscribe.html", done=True, action=request.path)
+
+
+@bp.get("/confirm/<string:token>")
+def confirm_page(token: str):
+    try:
+        owner, cameras = confirmation.cameras_for_link(token)
+    except ApiError as error:
+        return _problem(error)
+    with in_language(owner.language):
+        return _page("email/page_confirm.html", cameras=[c.label for c in cameras], done=False, action=request.path)
+
+
+@bp.post("/confirm/<string:token>")
+def confirm_now(token: str):
+    try:
+        owner, cameras = confirmation.confirm_from_link(token)
+    except ApiError as error:
+        return _problem(error)
+    with in_language(owner.language):
+        return _page("email/page_confirm.html", cameras=[c.label for c in cameras], done=True, action=request.path)

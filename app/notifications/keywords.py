@@ -22,19 +22,22 @@ from app.i18n import DEFAULT, LANGUAGES, current_language
 # Meanings: the three answers to an ask (app/footage/answers.py's actions) and the controls.
 APPROVE, DECLINE, NO_FOOTAGE = "approve", "decline", "no_footage"
 STOP, START, HELP = "stop", "start", "help"
+# The yearly re-confirmation of an owner's cameras (app/cameras/confirmation.py).
+CONFIRM = "confirm"
 
 WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {APPROVE: ("YES", "Y", "APPROVE"), DECLINE: ("NO", "N", "DECLINE"),
            NO_FOOTAGE: ("NONE", "NOFOOTAGE", "NO FOOTAGE"),
            # CTIA's opt-out and opt-in words, which carriers and Twilio act on too.
            STOP: ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"),
-           START: ("START", "UNSTOP", "OPTIN"), HELP: ("HELP", "INFO")},
+           START: ("START", "UNSTOP", "OPTIN"), HELP: ("HELP", "INFO"), CONFIRM: ("CONFIRM",)},
     # BAJA/ALTA: "darse de baja" and "de alta", to leave and to join a list.
     "es": {APPROVE: ("SI",), DECLINE: ("NO",), NO_FOOTAGE: ("NADA", "NO TENGO"),
-           STOP: ("ALTO", "BAJA", "PARAR", "CANCELAR"), START: ("ALTA", "INICIO"), HELP: ("AYUDA",)},
-    # YOG yes, TSIS not, TSIS MUAJ "do not have", NRES stop, PIB begin, PAB help.
+           STOP: ("ALTO", "BAJA", "PARAR", "CANCELAR"), START: ("ALTA", "INICIO"), HELP: ("AYUDA",),
+           CONFIRM: ("CONFIRMAR", "CONFIRMO")},
+    # YOG yes, TSIS not, TSIS MUAJ "do not have", NRES stop, PIB begin, PAB help, LEES PAUB confirm.
     "hmn": {APPROVE: ("YOG",), DECLINE: ("TSIS",), NO_FOOTAGE: ("TSIS MUAJ",), STOP: ("NRES",),
-            START: ("PIB",), HELP: ("PAB",)},
+            START: ("PIB",), HELP: ("PAB",), CONFIRM: ("LEES PAUB", "LEESPAUB")},
 }
 ANSWERS = (APPROVE, DECLINE, NO_FOOTAGE)
 # A reply code as texts give it ("4821"); owners may type it in lower case.

@@ -321,6 +321,15 @@ def not_understood_text() -> str:
                 none=keyword("no_footage"), help=keyword("help"))
 
 
+def confirmed_text(count: int) -> str:
+    """The answer to CONFIRM (the yearly re-confirmation of the owner's cameras)."""
+    if not count:
+        return _sms(gettext("%(program)s: none of your cameras is waiting for a confirmation."), program=PROGRAM)
+    return gsm_fold(ngettext("%(program)s: thank you, %(num)d camera confirmed. We will ask again in a year.",
+                             "%(program)s: thank you, %(num)d cameras confirmed. We will ask again in a year.",
+                             count, program=PROGRAM))
+
+
 def not_linked_text() -> str:
     return _sms(gettext("This number is not linked to a verified Porchlight account."))
 

@@ -30,6 +30,7 @@ from app.accounts import identities
 from app.accounts.models import Role, User
 from app.agencies.service import memberships_of
 from app.audit import service as audit
+from app.cameras.service import confirm_due
 from app.common.fields import normalize_phone
 from app.db import utcnow
 from app.errors import ApiError, field_error
@@ -456,6 +457,8 @@ def inbound_sms(form: Any) -> str | None:
             reply = messages.start_text(agency_names(owner))
         elif said.meaning == keywords.HELP:
             reply = messages.help_text(agency_names(owner))
+        elif said.meaning == keywords.CONFIRM:
+            reply = messages.confirmed_text(confirm_due(owner, "sms")) if owner else messages.not_linked_text()
         elif said.meaning in keywords.ANSWERS:
             if owner is None:
                 reply = messages.not_linked_text()

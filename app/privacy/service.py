@@ -51,7 +51,8 @@ from app.enrollment.models import EnrollmentCode, EnrollmentUse
 from app.errors import ApiError, field_error, not_found
 from app.extensions import db
 from app.footage import asks
-from app.footage.models import Ask, AskState, FootageRequest
+from app.footage.filters import forget_agency
+from app.footage.models import Ask, AskState, FootageRequest, OwnerFilter
 from app.notifications.models import (
     MailMessage,
     Notification,
@@ -110,8 +111,18 @@ def _cameras(user: User) -> list[dict[str, Any]]:
              "attested_at": _iso(c.attested_at), "blackout_windows": c.blackout_windows or [],
              "shared_with": [{"agency_id": a.id, "agency_name": a.name} for a in c.shared_with],
              "recorder_offset_s": c.recorder_offset_s, "recorder_offset_at": _iso(c.recorder_offset_at),
+             "pause_reason": c.pause_reason, "confirmed_at": _iso(c.confirmed_at),
+             "confirm_requested_at": _iso(c.confirm_requested_at),
              "created_at": _iso(c.created_at), "updated_at": _iso(c.updated_at)}
             for c in cameras]
+
+
+def _filters(user: User) -> dict[str, Any] | None:
+    row = db.session.get(OwnerFilter, user.id)
+    return None if row is None else {
+        "declined_categories": list(row.declined_categories), "agency_ids": row.agency_ids,
+        "max_footage_age_days": row.max_footage_age_days, "paused_until": _iso(row.paused_until),
+        "updated_at": _iso(row.updated_at)}
 
 
 def _enrollment_uses(user: User) -> list[dict[str, Any]]:
@@ -134,7 +145,8 @@ def _asks(user: User) -> list[dict[str, Any]]:
              "window_start": _iso(r.window_start), "window_end": _iso(r.window_end),
              "camera_id": a.camera_id, "camera_label": a.camera_label, "distance_m": a.distance_m,
              "state": a.state.value, "reply_code": a.reply_code, "decline_reason": a.decline_reason,
-             "answered_via": a.answered_via, "created_at": _iso(a.created_at), "notified_at": _iso(a.notified_at),
+             "answered_via": a.answered_via, "filter_rule": a.filter_rule,
+             "created_at": _iso(a.created_at), "notified_at": _iso(a.notified_at),
              "seen_at": _iso(a.seen_at), "responded_at": _iso(a.responded_at),
              "delivered_at": _iso(a.delivered_at), "closed_at": _iso(a.closed_at)}
             for a, r, agency in rows]
@@ -263,6 +275,7 @@ def export_for(owner: User) -> dict[str, Any]:
         "account": _account(owner),
         "memberships": _memberships(owner),
         "cameras": cameras,
+        "filters": _filters(owner),
         "enrollment_uses": _enrollment_uses(owner),
         "asks": asks_,
         "clips": clips,
@@ -318,6 +331,7 @@ def leave_agency(owner: User, agency_id: int) -> dict[str, Any]:
         if camera.district_id in district_ids:
             camera.district_id = None
     asks_closed = _close_open_asks(owner, agency_id)
+    forget_agency(owner, agency_id)
     db.session.delete(membership)
     audit.record("membership.left", target=owner, actor=owner, agency_id=agency_id,
                  details={"cameras_unshared": unshared, "asks_cancelled": asks_closed})

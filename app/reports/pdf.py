@@ -28,14 +28,16 @@ SECTIONS: list[tuple[str, str, list[tuple[str, str]]]] = [
         ("total", "Footage requests made"), ("by_status.active", "Still active"),
         ("by_status.expired", "Ran their course"), ("by_status.cancelled", "Withdrawn by the officer"),
         ("by_status.rejected", "Refused by a supervisor (over a limit)"),
-        ("by_status.pending_approval", "Waiting for a supervisor")]),
+        ("by_status.pending_approval", "Waiting for a supervisor"),
+        ("re_asks", "Re-asks of owners who had declined or not answered (need a supervisor)")]),
     ("reviews", "Supervisor approvals of over-limit requests", [
         ("reviewed", "Over-limit requests decided"), ("over_limit_approved", "Approved"),
         ("over_limit_rejected", "Rejected"), ("self_approved", "Approved by the supervisor who made the request"),
         ("re_asks_approved", "Re-asks of owners who had declined, approved")]),
     ("outcomes", "What owners answered (asks sent in the year)", [
         ("asks", "Asks sent (one per camera)"), ("approved", "Approved"), ("delivered", "Of those, footage delivered"),
-        ("declined", "Declined (including the owners' standing filters)"), ("no_footage", "No footage"),
+        ("declined", "Declined (including the owners' standing filters)"),
+        ("declined_by_owner_filters", "Of those, declined by an owner's standing filter"), ("no_footage", "No footage"),
         ("expired", "No answer before the request ended"), ("cancelled", "Withdrawn by the officer"),
         ("open", "Still open")]),
     ("scope", "Scope of requests", [
@@ -60,6 +62,7 @@ SECTIONS: list[tuple[str, str, list[tuple[str, str]]]] = [
         ("unfounded", "Unfounded"), ("exonerated", "Exonerated"), ("withdrawn", "Withdrawn")]),
 ]
 
+BASIS_NAMES = {"voluntary": "Voluntary request", "warrant": "Warrant", "exigent": "Exigent circumstances"}
 ENTRY_LABELS = (("costs", "Costs"), ("funding_source", "Funding source"), ("policy_changes", "Policy changes"))
 
 
@@ -130,6 +133,14 @@ def annual_report_pdf(data: dict[str, Any]) -> bytes:
               "number or place.")
     page.text(f"{HIDDEN} marks a count hidden by the small-cell rule: a count of 1 to {data['min_count'] - 1}, or one "
               "that would let such a count be worked out by subtraction, is never published.")
+    tables = (("legal_basis", "Requests by legal basis", lambda c: BASIS_NAMES.get(c["key"], c["key"])),
+              ("offense_categories", "Requests by offense category", lambda c: c["name"]))
+    for table, heading, name in tables:
+        page.gap()
+        page.room(3)
+        page.text(heading, size=12, bold=True)
+        for cell in data["purposes"][table]:
+            page.figure(name(cell), cell["requests"])
     for key, heading, figures in SECTIONS:
         page.gap()
         page.room(3)

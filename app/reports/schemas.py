@@ -4,7 +4,7 @@ from apiflask.validators import Length
 
 from app.reports.models import COSTS_MAX, FUNDING_MAX, POLICY_CHANGES_MAX
 from app.reports.service import RADIUS_BUCKETS, WINDOW_BUCKETS
-from app.transparency.schemas import ReportAgencyOut
+from app.transparency.schemas import PurposeCellOut, ReportAgencyOut
 
 _HIDDEN = " Null when hidden by the small-cell rule (a count of 1 to 4, or one that would let such a count be " \
           "worked out by subtraction)."
@@ -25,6 +25,15 @@ class AnnualRequestStatusCounts(Schema):
 class AnnualRequestsOut(Schema):
     total = count("Footage requests officers made in the year.")
     by_status = fields.Nested(AnnualRequestStatusCounts, metadata={"description": "What became of them so far."})
+    re_asks = count("Of those: requests that would ask again owners who had declined or not answered an "
+                    "overlapping request within 30 days (each needs a supervisor's approval).")
+
+
+class AnnualPurposesOut(Schema):
+    legal_basis = fields.List(fields.Nested(PurposeCellOut), metadata={
+        "description": "Requests made in the year by legal basis (voluntary, warrant, exigent)."})
+    offense_categories = fields.List(fields.Nested(PurposeCellOut), metadata={
+        "description": "Requests made in the year by offense category (the agency's list, then retired keys used)."})
 
 
 class AnnualReviewsOut(Schema):
@@ -42,6 +51,7 @@ class AnnualOutcomesOut(Schema):
     approved = count("The owner approved (including uploads under way and delivered).")
     delivered = count("Of those: footage delivered.")
     declined = count("The owner declined, including declines by the owner's standing filters.")
+    declined_by_owner_filters = count("Of those: declined at once by one of the owner's standing filters.")
     no_footage = count("The owner answered that there was no footage.")
     expired = count("No answer before the request ended.")
     cancelled = count("The officer withdrew the request.")
@@ -160,6 +170,7 @@ class AnnualReportOut(Schema):
     generated_at = fields.DateTime()
     min_count = fields.Integer(metadata={"description": "k of the small-cell rule: counts of 1 to k-1 are hidden."})
     requests = fields.Nested(AnnualRequestsOut)
+    purposes = fields.Nested(AnnualPurposesOut)
     reviews = fields.Nested(AnnualReviewsOut)
     outcomes = fields.Nested(AnnualOutcomesOut)
     scope = fields.Nested(AnnualScopeOut)

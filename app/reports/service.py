@@ -43,11 +43,13 @@ from app.db import utcnow
 from app.errors import field_error
 from app.extensions import db
 from app.footage import asks
+from app.footage.filters import VIA_FILTER
 from app.footage.models import OPEN_ASK_STATES, Ask, AskState, FootageRequest, RequestStatus
 from app.footage.policy import staff_agency_id
 from app.oversight.complaints import complaint_counts
 from app.reports.models import ReportEntry
-from app.transparency.service import K, agency_by_slug, is_small, sub_count, suppress_group
+from app.transparency import service as transparency
+from app.transparency.service import K, Month, agency_by_slug, is_small, sub_count, suppress_group
 
 FIRST_YEAR = 2000
 # A purge more than this after the clip's retention ended counts as late.
@@ -106,7 +108,7 @@ def _requests_made(agency: Agency, span: Span) -> list[sa.Row]:
     # One row per request made in the year; an agency makes thousands a year at most.
     return list(db.session.execute(
         sa.select(FootageRequest.radius_m, FootageRequest.window_start, FootageRequest.window_end,
-                  FootageRequest.status)
+                  FootageRequest.status, FootageRequest.re_ask_cameras)
         .where(FootageRequest.agency_id == agency.id, span.within(FootageRequest.created_at))))
 
 
@@ -116,7 +118,17 @@ def request_figures(rows: list[sa.Row]) -> dict[str, Any]:
     for row in rows:
         by_status[RequestStatus(row.status).value] += 1
     parts, total = suppress_group(by_status, len(rows))
-    return {"total": total, "by_status": parts}
+    # Re-asks: requests that would ask again owners who had declined or not answered an
+    # overlapping request within 30 days (they wait for a supervisor).
+    re_asks = sum(1 for row in rows if (row.re_ask_cameras or 0) > 0)
+    return {"total": total, "by_status": parts, "re_asks": sub_count(total, re_asks)}
+
+
+def purpose_figures(agency: Agency, span: Span) -> dict[str, Any]:
+    """Requests made in the year by legal basis and by offense category: the transparency page's
+    tables, over the year's twelve months."""
+    data = transparency.purposes(agency, [Month(span.year, m) for m in range(1, 13)], agency_zone(agency))
+    return {"legal_basis": data["legal_basis"], "offense_categories": data["offense_categories"]}
 
 
 def _bucket(value: float, buckets) -> str:
@@ -137,17 +149,17 @@ def scope_figures(rows: list[sa.Row]) -> dict[str, Any]:
 def review_figures(agency: Agency, span: Span) -> dict[str, Any]:
     """Supervisors' decisions on over-limit requests, in the year they were decided."""
     rows = db.session.execute(
-        sa.select(FootageRequest.status, FootageRequest.self_approved, FootageRequest.exceeded_limits)
+        sa.select(FootageRequest.status, FootageRequest.self_approved, FootageRequest.re_ask_cameras)
         .where(FootageRequest.agency_id == agency.id, FootageRequest.reviewed_at.is_not(None),
                span.within(FootageRequest.reviewed_at)))
     approved = rejected = self_approved = re_asks = 0
-    for status, self_ok, exceeded in rows:
+    for status, self_ok, re_ask_cameras in rows:
         if RequestStatus(status) == RequestStatus.REJECTED:
             rejected += 1
             continue
         approved += 1
         self_approved += bool(self_ok)
-        re_asks += "re_ask" in (exceeded or [])
+        re_asks += (re_ask_cameras or 0) > 0
     parts, total = suppress_group({"over_limit_approved": approved, "over_limit_rejected": rejected})
     return {"reviewed": total, **parts,
             "self_approved": sub_count(parts["over_limit_approved"], self_approved),
@@ -159,17 +171,23 @@ def review_figures(agency: Agency, span: Span) -> dict[str, Any]:
 def outcome_figures(agency: Agency, span: Span) -> dict[str, Any]:
     """Asks sent in the year (one per camera asked) by their state now."""
     rows = db.session.execute(
-        sa.select(Ask.state, sa.func.count()).join(FootageRequest, FootageRequest.id == Ask.request_id)
-        .where(FootageRequest.agency_id == agency.id, span.within(Ask.created_at)).group_by(Ask.state))
+        sa.select(Ask.state, Ask.answered_via, sa.func.count())
+        .join(FootageRequest, FootageRequest.id == Ask.request_id)
+        .where(FootageRequest.agency_id == agency.id, span.within(Ask.created_at))
+        .group_by(Ask.state, Ask.answered_via))
     counts = dict.fromkeys(("approved", "declined", "no_footage", "expired", "cancelled", "open"), 0)
-    delivered = 0
-    for state, n in rows:
+    delivered = by_filter = 0
+    for state, via, n in rows:
         state = AskState(state)
         key = "approved" if state in asks.APPROVED_STATES else "open" if state in OPEN_ASK_STATES else state.value
         counts[key] += n
         delivered += n if state == AskState.DELIVERED else 0
+        by_filter += n if state == AskState.DECLINED and via == VIA_FILTER else 0
     parts, total = suppress_group(counts)
-    return {"asks": total, **parts, "delivered": sub_count(parts["approved"], delivered)}
+    # Declines by an owner's standing filter are declines like any other; how many there were is
+    # a sub-count (never which owner's).
+    return {"asks": total, **parts, "delivered": sub_count(parts["approved"], delivered),
+            "declined_by_owner_filters": sub_count(parts["declined"], by_filter)}
 
 
 # --- clips ------------------------------------------------------------------------------------
@@ -330,6 +348,7 @@ def annual_report(slug: str, year: int) -> dict[str, Any]:
         "generated_at": utcnow(),
         "min_count": K,
         "requests": request_figures(made),
+        "purposes": purpose_figures(agency, span),
         "reviews": review_figures(agency, span),
         "outcomes": outcome_figures(agency, span),
         "scope": scope_figures(made),
@@ -368,6 +387,9 @@ def report_rows(data: dict[str, Any]) -> list[tuple[str, str, Any, str]]:
                     "audit"):
         for figure, value in _flat("", data[section]):
             rows.append((section, figure, value, "computed"))
+    for table in ("legal_basis", "offense_categories"):
+        for cell in data["purposes"][table]:
+            rows.append((f"purposes.{table}", cell["key"], cell["requests"], "computed"))
     for key in ENTRY_FIELDS:
         rows.append(("entered", key, data["entered"][key], "entered by the agency"))
     return rows

@@ -5,7 +5,7 @@ from flask import Response
 from app.audit import checkpoints
 from app.audit.models import agency_chain
 from app.transparency import service
-from app.transparency.schemas import CheckpointsOut, PublicAgencyOut, ReportOut, ReportQuery
+from app.transparency.schemas import CheckpointsOut, CsvReportQuery, PublicAgencyOut, ReportOut, ReportQuery
 
 bp = APIBlueprint("transparency", __name__, url_prefix="/api/public", tag="Transparency")
 
@@ -17,7 +17,8 @@ _DEFINITIONS = (
     "own event. Rates are shares of the month's asks that reached an outcome (approved, declined, no "
     "footage, expired); cancelled and still-open asks are no outcome. Cameras are counted over grid "
     "cells of 0.01 degrees; a cell with fewer than 5 cameras is never shown, and the totals are sums "
-    "over the shown cells only. No owner, camera, case number or exact location is ever included."
+    "over the shown cells only. Counts of requests by legal basis, offense category and re-ask follow the "
+    "same rule: from 1 to 4 is never shown. No owner, camera, case number or exact location is ever included."
 )
 
 
@@ -38,16 +39,19 @@ def agency_report(slug, query):
 
 
 @bp.get("/agencies/<string:slug>/report.csv")
-@bp.input(ReportQuery, location="query", arg_name="query")
-@bp.doc(description="The monthly table of the report as CSV (one row per month). " + _DEFINITIONS,
-        responses={200: {"description": "The monthly table, CSV with a header row",
+@bp.input(CsvReportQuery, location="query", arg_name="query")
+@bp.doc(description="The monthly table of the report as CSV (one row per month), or with `table=purposes` the "
+                    "requests by legal basis and offense category. " + _DEFINITIONS,
+        responses={200: {"description": "The table asked for, CSV with a header row",
                          "content": {"text/csv": {"schema": {"type": "string"}}}},
                    404: "Agency not found", 422: "Invalid from/to"})
 def agency_report_csv(slug, query):
     """An agency's monthly transparency figures, CSV"""
     data = service.report(slug, query.get("from_"), query.get("to"))
-    return Response(service.report_csv(data), mimetype="text/csv", headers={
-        **CACHE, "Content-Disposition": f'attachment; filename="{service.csv_filename(data)}"'})
+    table = query["table"]
+    text = service.report_csv(data) if table == "months" else service.purposes_csv(data)
+    return Response(text, mimetype="text/csv", headers={
+        **CACHE, "Content-Disposition": f'attachment; filename="{service.csv_filename(data, table)}"'})
 
 
 # --- signed audit checkpoints ----------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Bodies of the public transparency API: aggregates only, nothing about any one person or camera."""
 from apiflask import Schema, fields
-from apiflask.validators import Regexp
+from apiflask.validators import OneOf, Regexp
 
 _MONTH = Regexp(r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$", error="Use the form YYYY-MM, e.g. 2026-03.")
 
@@ -20,6 +20,12 @@ class ReportQuery(Schema):
         "example": "2026-12"})
 
 
+class CsvReportQuery(ReportQuery):
+    table = fields.String(load_default="months", validate=OneOf(["months", "purposes"]), metadata={
+        "description": "months: the monthly table (default); purposes: requests by legal basis and offense "
+                       "category over the range (columns table, key, name, requests; a suppressed count is empty)."})
+
+
 def _rate(what: str) -> fields.Float:
     return fields.Float(allow_none=True, metadata={
         "description": f"Share of the month's outcomes that were {what} (0-1); null when no ask reached an outcome."})
@@ -33,6 +39,13 @@ class MonthOut(Schema):
     requests_over_limit_self_approved = fields.Integer(metadata={
         "description": "Of those, approved by the same supervisor who made the request: allowed only where the "
                        "agency's policy permits self-approval (by default another supervisor must approve)."})
+    requests_re_ask = fields.Integer(allow_none=True, metadata={
+        "description": "Requests made this month that ask again a camera whose owner declined or did not answer an "
+                       "overlapping request of the agency in the 30 days before: each needs a supervisor's approval. "
+                       "Null when from 1 to 4 (small-cell rule)."})
+    requests_re_ask_approved = fields.Integer(allow_none=True, metadata={
+        "description": "Such re-asks a supervisor approved this month (also among the over-limit approvals). "
+                       "Null when from 1 to 4."})
     cameras_asked = fields.Integer(metadata={"description": "Asks sent this month: one per camera asked."})
     approved = fields.Integer(metadata={"description": "Of those asks: the owner approved."})
     declined = fields.Integer(metadata={"description": "The owner declined."})
@@ -72,6 +85,24 @@ class CamerasOut(Schema):
     cells = fields.List(fields.Nested(CellOut))
 
 
+class PurposeCellOut(Schema):
+    key = fields.String()
+    name = fields.String(metadata={"description": "Offense categories only: the category's name."})
+    requests = fields.Integer(allow_none=True, metadata={
+        "description": "Requests made in the range; null when suppressed."})
+    suppressed = fields.Boolean(metadata={
+        "description": "From 1 to 4 requests, or hidden with such cells so that the hidden ones add up to at least 5 "
+                       "and none can be recovered by subtraction from the totals."})
+
+
+class PurposesOut(Schema):
+    min_count = fields.Integer(metadata={"description": "Counts from 1 to min_count - 1 are never shown."})
+    legal_basis = fields.List(fields.Nested(PurposeCellOut), metadata={
+        "description": "voluntary, warrant, exigent."})
+    offense_categories = fields.List(fields.Nested(PurposeCellOut), metadata={
+        "description": "Every category of the agency's taxonomy, then any other key requests of the range used."})
+
+
 class ReportAgencyOut(Schema):
     slug = fields.String()
     name = fields.String()
@@ -84,6 +115,8 @@ class ReportOut(Schema):
     to = fields.String()
     generated_at = fields.DateTime()
     months = fields.List(fields.Nested(MonthOut))
+    purposes = fields.Nested(PurposesOut, metadata={
+        "description": "Requests made over the whole range by legal basis and by offense category."})
     cameras = fields.Nested(CamerasOut)
 
 

@@ -14,6 +14,17 @@ Definitions (also shown on the public page and in the OpenAPI document):
   later rejected (those send no asks); ``requests_over_limit_approved`` the overrides,
   and ``requests_over_limit_self_approved`` those among them that the supervisor who
   made the request approved (only where the agency's policy allows self-approval).
+- ``requests_re_ask`` counts the requests made in the month that would ask again a camera
+  whose owner declined, or did not answer, an overlapping request of the agency in the 30
+  days before (they wait for a supervisor); ``requests_re_ask_approved`` those a supervisor
+  let through, in the month of the approval (they are among the over-limit approvals too).
+  Both follow the small-cell rule below.
+- ``purposes``: the requests made over the whole range, by legal basis and by offense
+  category (the agency's current label for a key it still has, else the label the requests
+  were made with). A count from 1 to ``MIN_COUNT - 1`` is suppressed (null), and then the
+  next smallest non-zero ones until the suppressed cells add up to at least ``MIN_COUNT``, so
+  that the monthly request totals cannot give them back by subtraction (:func:`suppress_group`).
+  Zeros are shown, unless the whole table is under ``MIN_COUNT``.
 - ``approved`` counts asks the owner approved (including those now uploading or
   delivered); ``declined``, ``no_footage`` and ``expired`` the other outcomes.
   ``cancelled`` asks (the officer withdrew the request) and ``open`` ones (still
@@ -67,13 +78,17 @@ from app.common.csv_cells import neutralise
 from app.db import utcnow
 from app.errors import field_error, not_found
 from app.extensions import db
-from app.footage import asks
-from app.footage.models import OPEN_ASK_STATES, Ask, AskState, FootageRequest
+from app.footage import asks, purpose
+from app.footage.filters import state_shown
+from app.footage.models import OPEN_ASK_STATES, Ask, AskState, FootageRequest, LegalBasis
+from app.footage.policy import current_policy
 from app.footage.requests import approved_over_limit
 from app.sql import dialect
 
 CELL_DEGREES = 0.01
 MIN_CAMERAS_PER_CELL = 5
+# The same small-cell rule for counts of requests: fewer than this (and more than 0) is never shown.
+MIN_COUNT = 5
 DEFAULT_MONTHS = 12
 MAX_MONTHS = 36
 
@@ -81,7 +96,8 @@ OUTCOMES = ("approved", "declined", "no_footage", "expired")
 
 # The monthly table's columns, in the CSV's order.
 MONTH_COLUMNS = (
-    "month", "requests", "requests_over_limit_approved", "requests_over_limit_self_approved", "cameras_asked",
+    "month", "requests", "requests_over_limit_approved", "requests_over_limit_self_approved",
+    "requests_re_ask", "requests_re_ask_approved", "cameras_asked",
     "approved", "declined", "no_footage", "expired", "cancelled", "open", "outcomes",
     "approved_rate", "declined_rate", "no_footage_rate", "expired_rate",
     "answered", "median_time_to_respond_minutes", "clips_received", "clips_purged",
@@ -89,7 +105,7 @@ MONTH_COLUMNS = (
 
 # The k of the small-cell rule: a published count is 0 or at least K (and the same for
 # whatever can be worked out from published counts by subtraction).
-K = MIN_CAMERAS_PER_CELL
+K = MIN_COUNT
 
 _MONTH = re.compile(r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$")
 
@@ -222,7 +238,8 @@ def _count_by_month(buckets: _Buckets, column, *where, join=None) -> dict[int, i
 
 
 def _ask_states(buckets: _Buckets, agency_id: int) -> dict[int, dict[str, int]]:
-    inner = (sa.select(buckets.index(Ask.created_at).label("m"), Ask.state.label("state"))
+    # A filter's decline counts from its disguised time on, as in the officer's counts.
+    inner = (sa.select(buckets.index(Ask.created_at).label("m"), state_shown(utcnow()))
              .join(FootageRequest, FootageRequest.id == Ask.request_id)
              .where(FootageRequest.agency_id == agency_id, buckets.within(Ask.created_at))).subquery()
     rows = db.session.execute(sa.select(inner.c.m, inner.c.state, sa.func.count()).group_by(inner.c.m, inner.c.state))
@@ -239,7 +256,8 @@ def _ask_states(buckets: _Buckets, agency_id: int) -> dict[int, dict[str, int]]:
 
 def _answered(buckets: _Buckets, agency_id: int) -> dict[int, tuple[int, float]]:
     """Per month: (answered asks, median minutes from ask to answer)."""
-    where = (FootageRequest.agency_id == agency_id, Ask.responded_at.is_not(None), buckets.within(Ask.created_at))
+    where = (FootageRequest.agency_id == agency_id, Ask.responded_at.is_not(None), Ask.responded_at <= utcnow(),
+             buckets.within(Ask.created_at))
     if dialect() == "postgresql":
         minutes = sa.extract("epoch", Ask.responded_at - Ask.created_at) / 60.0
         inner = (sa.select(buckets.index(Ask.created_at).label("m"), minutes.label("minutes"))
@@ -258,6 +276,11 @@ def _answered(buckets: _Buckets, agency_id: int) -> dict[int, tuple[int, float]]
     return {m: (len(values), statistics.median(values)) for m, values in per_month.items()}
 
 
+def small_cell(count: int) -> int | None:
+    """A count as published: null when it is under MIN_COUNT but not 0."""
+    return None if 0 < count < MIN_COUNT else count
+
+
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -270,6 +293,10 @@ def monthly(agency: Agency, months: list[Month], zone: ZoneInfo) -> list[dict[st
     overrides = _count_by_month(buckets, FootageRequest.reviewed_at, *approved_overrides)
     self_approved = _count_by_month(buckets, FootageRequest.reviewed_at, *approved_overrides,
                                     FootageRequest.self_approved.is_(True))
+    re_asks = _count_by_month(buckets, FootageRequest.created_at, FootageRequest.agency_id == agency.id,
+                              FootageRequest.re_ask_cameras > 0)
+    re_asks_approved = _count_by_month(buckets, FootageRequest.reviewed_at, *approved_overrides,
+                                       FootageRequest.re_ask_cameras > 0)
     states = _ask_states(buckets, agency.id)
     answered = _answered(buckets, agency.id)
     received = _count_by_month(buckets, Clip.completed_at, Clip.agency_id == agency.id,
@@ -282,6 +309,8 @@ def monthly(agency: Agency, months: list[Month], zone: ZoneInfo) -> list[dict[st
         row: dict[str, Any] = {"month": str(month), "requests": requests.get(i, 0),
                                "requests_over_limit_approved": overrides.get(i, 0),
                                "requests_over_limit_self_approved": self_approved.get(i, 0),
+                               "requests_re_ask": small_cell(re_asks.get(i, 0)),
+                               "requests_re_ask_approved": small_cell(re_asks_approved.get(i, 0)),
                                "cameras_asked": sum(counts.values())}
         for key in (*OUTCOMES, "cancelled", "open"):
             row[key] = counts.get(key, 0)
@@ -295,6 +324,43 @@ def monthly(agency: Agency, months: list[Month], zone: ZoneInfo) -> list[dict[st
         row["clips_purged"] = purged.get(i, 0)
         table.append(row)
     return table
+
+
+# --- purposes: legal basis and offense category -----------------------------------------------
+
+def _suppressed(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Publish each cell's ``requests`` under the small-cell rule, with complementary suppression
+    (:func:`suppress_group`: the hidden cells add up to 0 or at least K, so the monthly request
+    totals cannot give one back by subtraction)."""
+    shown, _ = suppress_group({i: c["requests"] for i, c in enumerate(cells)})
+    return [{**c, "requests": shown[i], "suppressed": shown[i] is None} for i, c in enumerate(cells)]
+
+
+def purposes(agency: Agency, months: list[Month], zone: ZoneInfo) -> dict[str, Any]:
+    """Requests made over the range by legal basis and by offense category, small cells suppressed."""
+    buckets = _Buckets(months, zone)
+    where = (FootageRequest.agency_id == agency.id, buckets.within(FootageRequest.created_at))
+    by_basis = dict(db.session.execute(sa.select(FootageRequest.legal_basis, sa.func.count())
+                                       .where(*where).group_by(FootageRequest.legal_basis)).all())
+    label = sa.func.max(FootageRequest.offense_category_label)
+    rows = db.session.execute(sa.select(FootageRequest.offense_category, label, sa.func.count())
+                              .where(*where).group_by(FootageRequest.offense_category))
+    made = {key: (label, n) for key, label, n in rows}
+    taxonomy = purpose.offense_categories(current_policy(agency.id))
+    # Every category of the taxonomy (zeros too), then keys it no longer has that requests used.
+    categories = [{"key": c["key"], "name": c["label"], "requests": made.pop(c["key"], (None, 0))[1]}
+                  for c in taxonomy]
+    categories += [{"key": key, "name": label, "requests": n} for key, (label, n) in sorted(made.items())]
+    for category in categories:
+        category["name"] = purpose.category_label(category["key"], category["name"])
+    return {
+        "min_count": MIN_COUNT,
+        "legal_basis": _suppressed([{"key": basis.value, "requests": by_basis.get(basis, 0)} for basis in LegalBasis]),
+        "offense_categories": _suppressed(categories),
+    }
+
+
+PURPOSE_COLUMNS = ("table", "key", "name", "requests")
 
 
 # --- cameras over grid cells -----------------------------------------------------------------
@@ -346,6 +412,7 @@ def report(slug: str, first: str | None = None, last: str | None = None) -> dict
         "to": str(months[-1]),
         "generated_at": utcnow(),
         "months": monthly(agency, months, zone),
+        "purposes": purposes(agency, months, zone),
         "cameras": camera_cells(agency),
     }
 
@@ -359,6 +426,19 @@ def report_csv(data: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def csv_filename(data: dict[str, Any]) -> str:
+def purposes_csv(data: dict[str, Any]) -> str:
+    """The requests of the range by legal basis and offense category; a suppressed count is empty."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(PURPOSE_COLUMNS)
+    for table in ("legal_basis", "offense_categories"):
+        for cell in data["purposes"][table]:
+            writer.writerow([neutralise(v) for v in (table, cell["key"], cell.get("name", cell["key"]),
+                                                     cell["requests"])])
+    return out.getvalue()
+
+
+def csv_filename(data: dict[str, Any], table: str = "months") -> str:
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", data["agency"]["slug"]).strip("-") or "agency"
-    return f"porchlight-transparency-{slug}-{data['from']}-{data['to']}.csv"
+    suffix = "" if table == "months" else f"-{table}"
+    return f"porchlight-transparency-{slug}-{data['from']}-{data['to']}{suffix}.csv"

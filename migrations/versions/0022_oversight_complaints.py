@@ -1,7 +1,7 @@
 """civilian oversight: the complaint log (and the oversight role, which needs no DDL)
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0021
 Create Date: 2026-12-06 03:30:00.000000
 
 - ``complaints``: complaints against a footage request, recorded by supervisors and
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0022'
-down_revision = '0019'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 

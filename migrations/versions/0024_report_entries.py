@@ -1,7 +1,7 @@
 """annual report: the fields an agency enters itself (costs, funding source, policy changes)
 
 Revision ID: 0024
-Revises: 0023
+Revises: 0025
 Create Date: 2026-12-06 03:50:00.000000
 
 - ``report_entries``: one row per agency and calendar year with three length-limited free
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0024'
-down_revision = "0023"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 

@@ -65,6 +65,8 @@ export function showErrors(form, error) {
     slot.textContent = messages.join(" ");
     first = first || input;
   }
+  // Focus goes to the first problem on screen, whatever order the answer named them in.
+  first = form.querySelector("[aria-invalid=true]") || first;
   let summary;
   if (first && unplaced.length === 0) {
     summary = showFormError(form, t("Please check the fields marked below."));

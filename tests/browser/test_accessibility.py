@@ -114,7 +114,8 @@ def test_every_screen_meets_wcag_21_aa_in_spanish_and_hmong(browser, context_opt
                 # The window asked for, in the agency's zone, not the phone's.
                 zone = account.session.get("/api/auth/me").json()["time_zone"]
                 assert zone and zone != FAR_ZONE
-                window = page.locator(".ask-facts dd").nth(2)  # "Time asked for"
+                # "Time asked for", after the case, the incident, the offense category and the legal basis.
+                window = page.locator(".ask-facts dd").nth(4)
                 shown = window.inner_text()
                 assert shown.startswith(page.evaluate(START_IN_ZONE, [ask["window_start"], zone, language])), shown
                 assert not shown.startswith(page.evaluate(START_IN_ZONE, [ask["window_start"], FAR_ZONE, language]))
@@ -292,11 +293,22 @@ def test_owner_flow_and_officer_request_by_keyboard_alone(browser, context_optio
                    "req-case": f"24-{random.randint(10**4, 10**5)}",
                    "req-type": "burglary", "req-summary": "Keyboard test: a bicycle taken from a porch."}
 
+        # The legal basis and the category chosen by typing their first letters, the affirmation with Space.
+        choose = {"req-basis": "Voluntary", "req-category": "Burglary"}
+        typed = _type_into(officer_page, request)
+
+        def act(stop):
+            typed(stop)
+            if stop["id"] in choose:
+                officer_page.keyboard.type(choose[stop["id"]])
+            if stop["id"] == "req-affirm":
+                officer_page.keyboard.press("Space")
+
         stops = _tab_until(officer_page, lambda s: s["tag"] == "button" and s["type"] == "submit",
-                           act=_type_into(officer_page, request), limit=200)
+                           act=act, limit=200)
         page_ids = [s["id"] for s in stops]
         for name in ("req-latitude", "req-longitude", "req-radius", "req-start", "req-end", "req-case", "req-type",
-                     "req-summary"):
+                     "req-summary", "req-basis", "req-category", "req-affirm"):
             assert name in page_ids, (name, page_ids)
         expect(officer_page.locator("#req-count")).to_contain_text("camera")
         officer_page.keyboard.press("Enter")

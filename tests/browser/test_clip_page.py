@@ -46,6 +46,7 @@ def _owner_with_approved_ask(live_server):
     made = officer.post("/api/requests", json={
         "latitude": lat, "longitude": round(lon + 0.0003, 6), "radius_m": 60,
         "case_number": f"CP-{random.randint(10000, 99999)}", "incident_type": "burglary",
+        "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
         "summary": "Clip page test.", "window_start": (now - timedelta(hours=5)).isoformat(),
         "window_end": (now - timedelta(hours=4)).isoformat()})
     assert made.status_code == 201, made.text

@@ -37,7 +37,9 @@ def test_an_email_owner_answers_from_the_outbox_link(page, live_server, browser_
     case = f"MAIL-{int(time.time()) % 100000:05d}"
     r = officer.post("/api/requests", json={
         "latitude": 43.0417, "longitude": -87.9095, "radius_m": 100, "case_number": case,
-        "incident_type": "package_theft", "summary": "A parcel taken from a porch.",
+        "incident_type": "package_theft",
+        "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
+        "summary": "A parcel taken from a porch.",
         "window_start": (end - timedelta(hours=1)).isoformat(), "window_end": end.isoformat()})
     assert r.status_code == 201, r.text
     link = _outbox_link(live_server, case)

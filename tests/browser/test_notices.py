@@ -41,7 +41,9 @@ def _request(live_server, lat: float, lon: float, case: str):
     officer = live_server.sign_in("officer")
     made = officer.post("/api/requests", json={
         "latitude": round(lat + 0.0003, 6), "longitude": lon, "radius_m": 80, "case_number": case,
-        "incident_type": "burglary", "summary": "Withdrawn-request test.",
+        "incident_type": "burglary",
+        "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
+        "summary": "Withdrawn-request test.",
         "window_start": (now - timedelta(hours=3)).isoformat(), "window_end": (now - timedelta(hours=2)).isoformat()})
     assert made.status_code == 201, made.text
     return officer, made.json()

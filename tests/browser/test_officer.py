@@ -1,7 +1,9 @@
 """The officer, supervisor and district-manager screens in a real browser, against the real app.
 
 - An officer signs in through the UI, places the incident point with a map tap and the
-  phone's GPS, sets radius and window, sees the live match count, sends; an owner
+  phone's GPS, sets radius and window, states the legal basis (a warrant: number and court),
+  the offense category and affirms none of the listed prohibited purposes applies, sees the
+  live match count, sends; an owner
   approves and uploads a real WebM through tus (tuspy); the officer's request page shows
   the clip arriving by itself, plays it and shows the server's SHA-256 of those bytes.
 - A supervisor approves an over-limit request from the approval queue.
@@ -66,6 +68,7 @@ def _set_range(page, selector: str, value: int) -> None:
 def _request_body(case_number: str, radius_m: float, start: datetime, end: datetime, **extra) -> dict:
     return {**INCIDENT, "radius_m": radius_m, "window_start": start.isoformat(), "window_end": end.isoformat(),
             "case_number": case_number, "incident_type": "burglary",
+            "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
             "summary": "Break-in on Market Street; looking for two people on foot.", **extra}
 
 
@@ -145,6 +148,23 @@ def test_officer_creates_a_request_on_the_map_and_plays_the_clip_an_owner_sends(
     page.get_by_label("Incident type").fill("burglary")
     page.get_by_label("Summary for camera owners").fill("Break-in on Market Street; looking for two people on foot.")
 
+    # Purpose and legal basis: the same answer named them; a warrant asks for its number and court.
+    expect(page.locator("#req-basis-error")).to_contain_text("Choose the legal basis")
+    expect(page.locator("#req-category-error")).to_be_visible()
+    expect(page.locator("#req-affirm-error")).to_contain_text("prohibited purposes")
+    expect(page.get_by_label("Warrant number")).to_be_hidden()
+    page.get_by_label("Legal basis").select_option("warrant")
+    page.get_by_label("Warrant number").fill("W-2026-0042")
+    page.get_by_role("button", name="Send request").click()
+    expect(page.locator("#req-warrant-court-error")).to_contain_text("Name the court that issued the warrant")
+    expect(page.get_by_label("Issuing court")).to_be_focused()
+    page.get_by_label("Issuing court").fill("Milwaukee County Circuit Court")
+    page.get_by_label("Offense category").select_option("burglary")
+    # The agency's prohibited purposes are listed above the affirmation.
+    expect(page.locator("#req-prohibited li")).to_have_count(4)
+    expect(page.locator("#req-prohibited")).to_contain_text("Immigration enforcement")
+    page.get_by_label("I affirm that none of these purposes applies to this request.").check()
+
     # The live count, from POST /api/requests/preview, in a polite live region.
     count = page.locator("#req-count")
     expect(count).to_have_attribute("aria-live", "polite")
@@ -164,6 +184,10 @@ def test_officer_creates_a_request_on_the_map_and_plays_the_clip_an_owner_sends(
     expect(page.locator(".request-counts [data-outcome=waiting] dd")).to_have_text(str(expected["cameras"]))
     created = officer_api.get(f"/api/requests/{request_id}").json()
     assert created["status"] == "active" and created["radius_m"] == 300
+    assert (created["legal_basis"], created["warrant_number"], created["warrant_court"]) == (
+        "warrant", "W-2026-0042", "Milwaukee County Circuit Court")
+    assert created["offense_category"] == "burglary"
+    assert len(created["prohibited_purposes_affirmed"]) == 4
     assert abs(created["latitude"] - INCIDENT["latitude"]) < 1e-6
 
     # -- an owner approves through the API and uploads a real WebM with a tus client

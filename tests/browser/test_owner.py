@@ -90,6 +90,7 @@ def _issue_request(live_server, lat: float, lon: float) -> dict:
             "window_start": (now - timedelta(hours=3)).isoformat(),
             "window_end": (now - timedelta(hours=2)).isoformat(),
             "case_number": f"24-{random.randint(10000, 99999)}", "incident_type": "burglary",
+            "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
             "summary": "Break-in on the block; looking for two people on foot heading north."}
     response = live_server.sign_in("officer").post("/api/requests", json=body)
     assert response.status_code == 201, response.text

@@ -81,7 +81,9 @@ def test_supervisor_reads_the_audit_log(page, live_server, browser_log):
     officer = live_server.sign_in("officer")
     now = datetime.now().astimezone()
     made = officer.post("/api/requests", json={
-        "case_number": f"AU-{now:%H%M%S}", "incident_type": "burglary", "summary": "Audit viewer test request.",
+        "case_number": f"AU-{now:%H%M%S}", "incident_type": "burglary",
+        "legal_basis": "voluntary", "offense_category": "burglary", "affirm_no_prohibited_purpose": True,
+        "summary": "Audit viewer test request.",
         "latitude": 43.0417, "longitude": -87.9095, "radius_m": 150,
         "window_start": (now - timedelta(hours=2)).isoformat(), "window_end": (now - timedelta(hours=1)).isoformat()})
     assert made.status_code == 201, made.text

@@ -87,6 +87,14 @@ def test_new_officer_sets_up_two_step_sign_in_and_signs_in_with_codes(page, cont
     screenshot(page, "two-step-setup")
     fits_360(page)
 
+    # After a reset the set-up also needs the code e-mailed to the account: the password
+    # alone must not let someone else enrol their app.
+    expect(page.locator("#two-step-email-code-hint")).to_contain_text(officer.login)
+    outbox = live_server.flask("mail", "outbox", "--limit", "50").stdout
+    emailed = re.findall(rf"to {re.escape(officer.login)}: Porchlight code: (\d{{6}})", outbox)
+    assert emailed, outbox
+    page.get_by_label("6-digit code from the e-mail").fill(emailed[-1])
+
     # A code that does not match is said on the field.
     totp = pyotp.TOTP(secret)
     wrong = f"{(int(totp.now()) + 500000) % 1000000:06d}"

@@ -32,13 +32,21 @@ export function authenticatorQr(setup) {
 
 // The form for the code the app then shows: ``send(code)`` asks the server, ``onDone``
 // gets the answer's data; a refusal is shown on the form.
-export function authenticatorCodeForm(prefix, submitLabel, send, onDone) {
+// After a reset of two-step sign-in the set-up also takes a code e-mailed to the account
+// (``emailCodeTo``, the address): the password alone must not enrol someone else's app.
+export function authenticatorCodeForm(prefix, submitLabel, send, onDone, { emailCodeTo = null } = {}) {
   const input = h("input", { id: `${prefix}-code`, name: "code", type: "text", inputMode: "numeric",
     autocomplete: "one-time-code", autocapitalize: "off", spellcheck: false, required: true });
+  const emailCode = emailCodeTo ? field(t("6-digit code from the e-mail"),
+    h("input", { id: `${prefix}-email-code`, name: "email_code", type: "text", inputMode: "numeric",
+      autocomplete: "off", autocapitalize: "off", spellcheck: false, required: true }),
+    { hint: t("Your two-step sign-in was reset, so we also e-mailed a code to %(email)s.", { email: emailCodeTo }) })
+    : null;
   const form = h(`form.${prefix}-confirm`, { novalidate: true },
     formError(),
     field(t("6-digit code from the app"), input,
       { hint: t("The app shows a new code every 30 seconds: type the one it shows now.") }),
+    emailCode,
     h("button.primary", { type: "submit" }, submitLabel));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -50,7 +58,7 @@ export function authenticatorCodeForm(prefix, submitLabel, send, onDone) {
       return;
     }
     setBusy(form, true);
-    const answer = await send(data.code);
+    const answer = await send(data.code, data.email_code);
     setBusy(form, false);
     if (!answer.ok) {
       showErrors(form, answer.error);

@@ -1,6 +1,6 @@
 // Settings for every role: the account, two-step sign-in, where it is signed in, password, sign out. Owners also find here how
-// they are notified (push on this device, text messages to a verified number) and the
-// agencies they joined.
+// they are notified (push on this device, text messages to a verified number), the
+// agencies they joined, and their filters (owner-filters.js).
 
 import { del, get, patch, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors, values } from "../../forms.js";
@@ -9,6 +9,7 @@ import { disablePush, enablePush, pushState } from "../../push.js";
 import { confirmInPlace, field, formError, h, languageSwitch, relativeTime, replace, time, words } from "../../ui.js";
 import { serverLanguages } from "../../config.js";
 import { dateTimeFormat, N_, setLanguage, t, tn } from "../../i18n.js";
+import { filtersSection } from "../../owner-filters.js";
 
 function accountFacts(user) {
   return h("dl.card.account-facts",
@@ -562,6 +563,7 @@ export default {
         pushSection(ctx),
         phoneSection(ctx, user)) : null,
       owner ? agenciesSection(ctx, user) : null,
+      owner ? filtersSection(ctx) : null,
       twoStepSection(user),
       sessionsSection(ctx),
       passwordSection(ctx),

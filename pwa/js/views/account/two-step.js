@@ -141,13 +141,14 @@ export default {
 
     function scan(setup) {
       const form = authenticatorCodeForm("two-step", t("Turn on"),
-        (code) => post("/api/auth/second-factor/confirm", { code }),
+        (code, emailCode) => post("/api/auth/second-factor/confirm",
+          setup.email_code_sent_to ? { code, email_code: emailCode || "" } : { code }),
         (data) => {
           user = { ...user, second_factor: data.second_factor };
           ctx.setUser(user);
           ctx.announce(t("Two-step sign-in is on."));
           codes(data.recovery_codes, { notice: t("Two-step sign-in is on."), onDone: leave });
-        });
+        }, { emailCodeTo: setup.email_code_sent_to });
       show(t("Set up two-step sign-in"),
         h("h2", { tabindex: "-1" }, t("1. Add Porchlight to your app")),
         ...authenticatorQr(setup),

@@ -4,18 +4,80 @@
 //
 // Four eyes: a supervisor's own request waits here for another supervisor, unless the
 // agency's policy allows self-approval (the setting at the foot of this screen); then
-// approving it marks it self-approved, and that is counted publicly too.
+// approving it marks it self-approved, and that is counted publicly too. Re-asks (owners
+// who declined or did not answer an overlapping request in the last 30 days) wait here too.
+//
+// Below it: the agency's offense categories and prohibited purposes, which officers choose
+// from and affirm on each request.
 
 import { get, patch, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors } from "../../forms.js";
 import { poll } from "../../timing.js";
 import { errorCard, field, formError, formatWindow, h, loading, replace, time } from "../../ui.js";
 import {
-  agencyPolicy, exceededText, formatCoordinates, formatMetres, formatMinutes,
+  agencyPolicy, exceededText, formatCoordinates, formatMetres, formatMinutes, legalBasisText,
 } from "./common.js";
 import { N_, t, tn, withElements } from "../../i18n.js";
 
 const POLL_MS = 15000;
+
+// The taxonomy as lines "key: Label", and back; a line without a colon is a label whose key
+// is made from it ("Hit and run" → hit_and_run).
+function categoriesText(categories) {
+  return categories.map((c) => `${c.key}: ${c.label}`).join("\n");
+}
+
+function parseCategories(text) {
+  return text.split("\n").map((line) => line.trim()).filter(Boolean).map((line) => {
+    const colon = line.indexOf(":");
+    const label = (colon >= 0 ? line.slice(colon + 1) : line).trim();
+    const key = colon >= 0 ? line.slice(0, colon).trim()
+      : label.toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_+|_+$/g, "");
+    return { key, label };
+  });
+}
+
+// A supervisor edits the offense categories and the prohibited purposes (PATCH /api/agency/policy).
+function purposeForm(policy) {
+  if (!policy || !policy.offense_categories) {
+    return null;
+  }
+  const categories = h("textarea", { id: "policy-categories", name: "offense_categories", rows: 8,
+    value: categoriesText(policy.offense_categories) });
+  const prohibited = h("textarea", { id: "policy-prohibited", name: "prohibited_purposes", rows: 8,
+    value: policy.prohibited_purposes.join("\n") });
+  const saved = h("p.hint", { role: "status", "aria-live": "polite" });
+  const form = h("form.purpose-policy", { novalidate: true }, formError(),
+    field(t("Offense categories"), categories, { hint: t("One per line, as key: label (for example "
+      + "vehicle_theft: Vehicle theft). Keys are counted on the public report; a request keeps the label it was made "
+      + "with.") }),
+    field(t("Prohibited purposes"), prohibited, { hint: t("One per line. Officers see this list on every new "
+      + "request and affirm that none of it applies.") }),
+    h("div.actions", h("button.primary", { type: "submit" }, t("Save categories and purposes"))),
+    saved);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    saved.textContent = "";
+    setBusy(form, true);
+    const answer = await patch("/api/agency/policy", {
+      offense_categories: parseCategories(categories.value),
+      prohibited_purposes: prohibited.value.split("\n").map((line) => line.trim()).filter(Boolean),
+    });
+    setBusy(form, false);
+    if (!answer.ok) {
+      showErrors(form, answer.error);
+      return;
+    }
+    categories.value = categoriesText(answer.data.offense_categories);
+    prohibited.value = answer.data.prohibited_purposes.join("\n");
+    agencyPolicy({ fresh: true });
+    saved.textContent = t("Saved. The change is in the audit log.");
+  });
+  return h("section.purpose-setting", { "aria-labelledby": "purpose-setting-heading" },
+    h("h2", { id: "purpose-setting-heading" }, t("Offense categories and prohibited purposes")),
+    form);
+}
 
 export default {
   title: N_("Approvals"),
@@ -75,6 +137,8 @@ export default {
         h("dl.card.stacked",
           h("dt", t("Justification")), h("dd.justification", request.justification || t("(none given)")),
           h("dt", t("Summary")), h("dd", request.summary),
+          h("dt", t("Legal basis")), h("dd.legal-basis", legalBasisText(request)),
+          h("dt", t("Offense category")), h("dd", request.offense_category_label),
           h("dt", t("Time window")), h("dd", formatWindow(request.window_start, request.window_end)),
           h("dt", t("Area")), h("dd", t("%(radius)s around %(point)s", { radius: formatMetres(request.radius_m),
             point: formatCoordinates(request.latitude, request.longitude) }))),
@@ -204,6 +268,7 @@ export default {
       h("p.hint", t("When allowed, each such approval is marked self-approved on the request, recorded in the audit " +
         "log and counted on the agency’s public transparency report. Changing this setting is recorded in the audit log.")),
       selfStatus);
+    const purposeSetting = purposeForm(policy);
     replace(status, loading());
     await load({ first: true });
     status.querySelector(".loading")?.remove();
@@ -216,7 +281,8 @@ export default {
         status,
         empty,
         list,
-        selfSetting),
+        selfSetting,
+        purposeSetting),
       cleanup() {
         closed = true;
         stop();

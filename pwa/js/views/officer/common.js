@@ -6,7 +6,7 @@
 
 import { get } from "../../api.js";
 import { h, words } from "../../ui.js";
-import { t } from "../../i18n.js";
+import { t, tn } from "../../i18n.js";
 
 // --- the agency's policy ---------------------------------------------------------------
 
@@ -46,7 +46,18 @@ export function formatMetres(metres) {
     : t("%(m)s m", { m: Math.round(value) });
 }
 
-// ["radius", "window"] of a request → readable sentences, with the policy's figures when known.
+// ["radius", "window", "re_ask"] of a request → readable sentences, with the policy's figures when known.
+// The legal basis as staff read it: with the warrant's number and court, or the exigent reason.
+export function legalBasisText(request) {
+  if (request.legal_basis === "warrant") {
+    return t("Warrant %(number)s, %(court)s", { number: request.warrant_number || "—", court: request.warrant_court || "—" });
+  }
+  if (request.legal_basis === "exigent") {
+    return t("Exigent circumstances: %(reason)s", { reason: request.exigent_reason || "—" });
+  }
+  return t("Voluntary request (owners may say no)");
+}
+
 export function exceededText(request, policy) {
   const minutes = (new Date(request.window_end) - new Date(request.window_start)) / 60000;
   return (request.exceeded_limits || []).map((limit) => {
@@ -60,6 +71,11 @@ export function exceededText(request, policy) {
       return policy ? t("Time window %(window)s — over the %(limit)s limit",
         { window, limit: formatMinutes(policy.max_window_minutes) })
         : t("Time window %(window)s — over the agency's limit", { window });
+    }
+    if (limit === "re_ask") {
+      return tn("Asks again %(count)s camera whose owner declined or did not answer an overlapping request in the "
+        + "last 30 days", "Asks again %(count)s cameras whose owners declined or did not answer an overlapping "
+        + "request in the last 30 days", request.re_ask_cameras || 0);
     }
     return limit;
   });

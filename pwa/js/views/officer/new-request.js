@@ -3,7 +3,13 @@
 // read, and the live count of cameras that would be asked before anything is sent.
 //
 // Over a limit the request still goes out — to a supervisor first, with the officer's
-// justification; the screen says so before sending, not after.
+// justification; the screen says so before sending, not after. So does a re-ask: a request
+// that would ask again owners who declined or did not answer an overlapping one (the
+// preview counts them).
+//
+// Every request states its purpose: the legal basis (a warrant's number and court, or the
+// exigent circumstances), an offense category of the agency's list, and the officer's
+// affirmation that none of the agency's prohibited purposes applies (listed on the form).
 
 import { get, post } from "../../api.js";
 import { clearErrors, setBusy, showErrors } from "../../forms.js";
@@ -42,6 +48,7 @@ export default {
     let cameraLayers = [];
     let closed = false;
     let previewTicket = 0;
+    let reAsks = 0; // cameras the preview says this request would ask again
 
     // --- controls --------------------------------------------------------------------------
 
@@ -71,6 +78,7 @@ export default {
       max: toLocalInput(now), value: toLocalInput(now) });
     const windowLength = h("p.window-length");
     const windowWarning = h("p.limit-warning", { hidden: true });
+    const reAskWarning = h("p.limit-warning.re-ask-warning", { hidden: true });
 
     const caseInput = h("input", { id: "req-case", name: "case_number", type: "text", required: true,
       maxLength: 64, autocomplete: "off", spellcheck: false });
@@ -79,6 +87,39 @@ export default {
     const typeList = h("datalist", { id: "req-type-list" }, INCIDENT_TYPES.map((type) => h("option", { value: type })));
     const summaryInput = h("textarea", { id: "req-summary", name: "summary", required: true, maxLength: 1000,
       rows: 4 });
+    // --- purpose and legal basis ------------------------------------------------------------------
+    const categories = policy && policy.offense_categories ? policy.offense_categories : [];
+    const prohibited = policy && policy.prohibited_purposes ? policy.prohibited_purposes : [];
+    const basisInput = h("select", { id: "req-basis", name: "legal_basis", required: true },
+      h("option", { value: "" }, t("Choose the legal basis")),
+      h("option", { value: "voluntary" }, t("Voluntary request (owners may say no)")),
+      h("option", { value: "warrant" }, t("Warrant")),
+      h("option", { value: "exigent" }, t("Exigent circumstances")));
+    const warrantNumberInput = h("input", { id: "req-warrant-number", name: "warrant_number", type: "text",
+      maxLength: 64, autocomplete: "off", spellcheck: false });
+    const warrantCourtInput = h("input", { id: "req-warrant-court", name: "warrant_court", type: "text",
+      maxLength: 200, autocomplete: "off" });
+    const exigentInput = h("textarea", { id: "req-exigent", name: "exigent_reason", maxLength: 1000, rows: 3 });
+    const warrantFields = h("div.conditional",
+      field(t("Warrant number"), warrantNumberInput),
+      field(t("Issuing court"), warrantCourtInput, { hint: t("Owners see the court, not the number.") }));
+    const exigentField = field(t("The exigent circumstances"), exigentInput, {
+      hint: t("What emergency makes this urgent. Supervisors and oversight read it; owners do not.") });
+    const categoryInput = h("select", { id: "req-category", name: "offense_category", required: true },
+      h("option", { value: "" }, t("Choose the offense category")),
+      categories.map((category) => h("option", { value: category.key }, category.label)));
+    const affirmInput = h("input", { id: "req-affirm", name: "affirm_no_prohibited_purpose", type: "checkbox",
+      "aria-describedby": "req-prohibited req-affirm-error" });
+
+    function drawBasis() {
+      warrantFields.hidden = basisInput.value !== "warrant";
+      exigentField.hidden = basisInput.value !== "exigent";
+      warrantNumberInput.required = warrantCourtInput.required = !warrantFields.hidden;
+      exigentInput.required = !exigentField.hidden;
+    }
+    basisInput.addEventListener("change", drawBasis);
+    drawBasis();
+
     const justificationInput = h("textarea", { id: "req-justification", name: "justification", maxLength: 1000,
       rows: 3 });
     const justificationField = field(t("Justification for the supervisor"), justificationInput, {
@@ -121,7 +162,8 @@ export default {
             { zone, window: formatMinutes(maxWindow) }) }),
         field(t("To"), endInput),
         windowLength,
-        windowWarning),
+        windowWarning,
+        reAskWarning),
       h("fieldset",
         h("legend", t("Case details")),
         field(t("Case number"), caseInput),
@@ -130,6 +172,19 @@ export default {
         field(t("Summary for camera owners"), summaryInput, {
           hint: t("Owners read this: say what happened and what to look for. No names of victims or suspects.") }),
         justificationField),
+      h("fieldset.purpose",
+        h("legend", t("Purpose and legal basis")),
+        field(t("Legal basis"), basisInput, { hint: t("Owners see the legal basis and the offense category.") }),
+        warrantFields,
+        exigentField,
+        field(t("Offense category"), categoryInput),
+        h("div.field.attest",
+          h("p", { id: "req-prohibited-intro" }, t("Your agency prohibits requests for these purposes:")),
+          h("ul.prohibited-purposes", { id: "req-prohibited", "aria-labelledby": "req-prohibited-intro" },
+            prohibited.map((text) => h("li", text))),
+          h("label.check", { for: "req-affirm" }, affirmInput,
+            ` ${t("I affirm that none of these purposes applies to this request.")}`),
+          h("p.field-error", { id: "req-affirm-error", hidden: true }))),
       countRegion,
       countBusy,
       submitButton);
@@ -156,6 +211,9 @@ export default {
       if (minutes !== null && minutes > maxWindow) {
         limits.push("window");
       }
+      if (reAsks > 0) { // as the last preview counted them: the next one corrects it
+        limits.push("re_ask");
+      }
       return limits;
     }
 
@@ -180,6 +238,13 @@ export default {
         ? t("%(window)s is longer than your agency's %(limit)s limit: a supervisor must approve this request, with "
           + "your justification below.", { window: formatMinutes(minutes), limit: formatMinutes(maxWindow) })
         : "";
+      const reAskNote = reAskWarning;
+      reAskNote.hidden = !limits.includes("re_ask");
+      reAskNote.textContent = reAskNote.hidden ? ""
+        : tn("%(count)s camera's owner declined or did not answer an overlapping request in the last 30 days: a "
+          + "supervisor must approve asking again, with your justification below.",
+        "%(count)s cameras' owners declined or did not answer an overlapping request in the last 30 days: a "
+          + "supervisor must approve asking them again, with your justification below.", reAsks);
       const over = limits.length > 0;
       justificationField.hidden = !over;
       justificationInput.required = over;
@@ -201,6 +266,18 @@ export default {
       };
       if (!preview && !justificationField.hidden && justificationInput.value.trim()) {
         data.justification = justificationInput.value.trim();
+      }
+      if (!preview) {
+        data.legal_basis = basisInput.value;
+        data.offense_category = categoryInput.value;
+        data.affirm_no_prohibited_purpose = affirmInput.checked;
+        if (basisInput.value === "warrant") {
+          data.warrant_number = warrantNumberInput.value.trim();
+          data.warrant_court = warrantCourtInput.value.trim();
+        }
+        if (basisInput.value === "exigent") {
+          data.exigent_reason = exigentInput.value.trim();
+        }
       }
       for (const key of Object.keys(data)) {
         if (data[key] === null || data[key] === "") {
@@ -241,6 +318,7 @@ export default {
       countBusy.hidden = true;
       if (answer.ok) {
         const { cameras, exceeded_limits: limits, needs_approval: needsApproval } = answer.data;
+        reAsks = answer.data.re_ask_cameras || 0;
         drawLimits(limits);
         countRegion.dataset.cameras = String(cameras);
         setCount(cameras === 1 ? t("1 camera matches") : t("%(cameras)s cameras match", { cameras }),
@@ -406,8 +484,12 @@ export default {
           [t("Set the incident point: tap the map, use your location, or type the coordinates.")];
       }
       if (!justificationField.hidden && !data.justification) {
-        problems.justification = [t("Say why this request needs more than your agency's limits.")];
+        problems.justification = [exceeded().every((limit) => limit === "re_ask")
+          ? t("Say why these owners must be asked again.")
+          : t("Say why this request needs more than your agency's limits.")];
       }
+      // The purpose fields are checked by the server, whose answer names each one beside the
+      // other fields' problems (case number, summary…) in one go.
       if (Object.keys(problems).length) {
         showErrors(form, { message: t("Please check the fields marked below."), fields: problems });
         return;
@@ -457,4 +539,7 @@ export default {
 const FIELD_WORDS = {
   latitude: t("Latitude"), longitude: t("Longitude"), radius_m: t("Radius"), window_start: t("From"), window_end: t("To"),
   case_number: t("Case number"), incident_type: t("Incident type"), summary: t("Summary"), justification: t("Justification"),
+  legal_basis: t("Legal basis"), warrant_number: t("Warrant number"), warrant_court: t("Issuing court"),
+  exigent_reason: t("The exigent circumstances"), offense_category: t("Offense category"),
+  affirm_no_prohibited_purpose: t("Affirmation"),
 };

@@ -17,6 +17,7 @@ import {
 } from "../../ui.js";
 import {
   STATUS_WORDS, agencyPolicy, countsList, countsSentence, exceededText, formatCoordinates, formatMetres,
+  legalBasisText,
 } from "./common.js";
 import { N_, t, withElements } from "../../i18n.js";
 
@@ -91,6 +92,10 @@ export default {
     function drawDetails() {
       const rows = [
         [t("Incident type"), request.incident_type],
+        [t("Offense category"), request.offense_category_label],
+        [t("Legal basis"), legalBasisText(request)],
+        request.prohibited_purposes_affirmed ? [t("Affirmed"), t("No prohibited purpose applies (%(count)s listed), %(when)s",
+          { count: request.prohibited_purposes_affirmed.length, when: formatDateTime(request.affirmed_at) })] : null,
         [t("Summary (owners read this)"), request.summary],
         [t("Location"), formatCoordinates(request.latitude, request.longitude)],
         [t("Radius"), formatMetres(request.radius_m)],

@@ -24,6 +24,12 @@ function facts(ask, rules) {
   return h("dl.card.ask-facts",
     h("dt", t("Case number")), h("dd", ask.case_number),
     h("dt", t("Incident")), h("dd", ask.incident_type),
+    // Both come in the owner's language from the server (a default category's label
+    // translated, an agency's own label as the agency wrote it).
+    ask.offense_category_label ? [h("dt", t("Offense category")), h("dd.offense-category", ask.offense_category_label)]
+      : null,
+    ask.legal_basis_text ? [h("dt", t("Legal basis")),
+      h("dd.legal-basis", { dataset: { basis: ask.legal_basis } }, ask.legal_basis_text)] : null,
     h("dt", t("Time asked for")), h("dd", formatWindow(ask.window_start, ask.window_end)),
     ask.recorder_window ? [h("dt", t("On your recorder’s clock")), h("dd.recorder-window",
       formatWindow(ask.recorder_window.start, ask.recorder_window.end),

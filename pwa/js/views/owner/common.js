@@ -18,7 +18,21 @@ export const SHORT_DAYS = [t("Mon"), t("Tue"), t("Wed"), t("Thu"), t("Fri"), t("
 // How an answer came: "in the app", "from the notification", "by text message".
 export function viaText(via) {
   return { app: t("in the app"), notification: t("from the notification"), sms: t("by text message"),
-    link: t("through the upload link") }[via] || words(via);
+    link: t("through the upload link"), filter: t("by your filter") }[via] || words(via);
+}
+
+// Why one of the owner's filters (Settings) declined an ask when it arrived.
+const FILTER_RULES = () => ({
+  paused: t("you had paused all requests"),
+  agency: t("it came from an agency you chose not to answer"),
+  category: t("you decline requests about this kind of offense"),
+  age: t("it asked for older footage than you give"),
+});
+
+function filteredText(ask) {
+  const rule = FILTER_RULES()[ask.filter_rule] || words(ask.filter_rule || "");
+  return t("Declined by your filter when it arrived: %(rule)s. You were not notified; the agency sees only one "
+    + "more decline, never whose.", { rule });
 }
 
 // --- what became of an ask, by state ----------------------------------------------------------
@@ -40,6 +54,9 @@ const ANSWERED = {
 };
 
 export function answerText(ask) {
+  if (ask.answered_via === "filter") {
+    return t("Declined by your filter");
+  }
   return ANSWERED[ask.state] || NOT_ANSWERED;
 }
 
@@ -70,6 +87,9 @@ const OUTCOMES = {
 
 // <p> with the sentence for `ask`, or null when there is nothing to say yet.
 export function outcomeParagraph(ask, closed) {
+  if (ask.answered_via === "filter") {
+    return h("p.filtered", filteredText(ask));
+  }
   const sentence = (OUTCOMES[ask.state] || UNANSWERED)({
     when: ask.responded_at ? t(" on %(when)s", { when: formatDateTime(ask.responded_at) }) : "",
     via: ask.answered_via ? ` ${viaText(ask.answered_via)}` : "",

@@ -37,6 +37,9 @@ function sortAsks(asks, rules) {
 }
 
 function nextStep(ask, rules) {
+  if (ask.answered_via === "filter") {
+    return h("p.next-step", t("Declined by your filter"));
+  }
   if (deadlinePassed(ask)) {
     return null;
   }

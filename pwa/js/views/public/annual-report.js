@@ -19,14 +19,16 @@ function sections() {
     [t("Requests"), "requests", [
       [t("Requests made"), "total"], [t("Still active"), "by_status.active"],
       [t("Ran their course"), "by_status.expired"], [t("Withdrawn by the officer"), "by_status.cancelled"],
-      [t("Refused by a supervisor"), "by_status.rejected"], [t("Waiting for a supervisor"), "by_status.pending_approval"]]],
+      [t("Refused by a supervisor"), "by_status.rejected"], [t("Waiting for a supervisor"), "by_status.pending_approval"],
+      [t("Of which re-asks of owners who had said no"), "re_asks"]]],
     [t("Supervisor approvals"), "reviews", [
       [t("Over-limit requests decided"), "reviewed"], [t("Approved over a limit"), "over_limit_approved"],
       [t("Refused"), "over_limit_rejected"], [t("Of which self-approved"), "self_approved"],
       [t("Re-asks approved"), "re_asks_approved"]]],
     [t("What owners answered"), "outcomes", [
       [t("Cameras asked"), "asks"], [t("Approved"), "approved"], [t("Of which delivered"), "delivered"],
-      [t("Declined"), "declined"], [t("No footage"), "no_footage"], [t("Expired unanswered"), "expired"],
+      [t("Declined"), "declined"],
+      [t("Of which declined by the owners' standing filters"), "declined_by_owner_filters"], [t("No footage"), "no_footage"], [t("Expired unanswered"), "expired"],
       [t("Withdrawn by the officer"), "cancelled"], [t("Still open"), "open"]]],
     [t("Scope of requests"), "scope", [
       [t("Radius up to %(high)s m", { high: 100 }), "radius.radius_up_to_100_m"],
@@ -68,6 +70,22 @@ function sectionTable([heading, key, rows], report) {
       h("tbody", rows.map(([label, path]) => h("tr",
         h("th", { scope: "row" }, label),
         h("td", shown(figure(report[key], path))))))));
+}
+
+const BASIS_NAMES = {
+  voluntary: N_("Voluntary request"), warrant: N_("Warrant"), exigent: N_("Exigent circumstances"),
+};
+
+// Requests by legal basis and by offense category: the same cells as the transparency page's.
+function purposeTables(purposes) {
+  const table = (id, heading, cells, name) => h("section.annual-section", { "aria-labelledby": id },
+    h("h2", { id }, heading),
+    h("table.annual-table", h("tbody", cells.map((cell) => h("tr", { dataset: { key: cell.key } },
+      h("th", { scope: "row" }, name(cell)), h("td", shown(cell.requests)))))));
+  return [
+    table("annual-basis", t("Requests by legal basis"), purposes.legal_basis, (cell) => t(BASIS_NAMES[cell.key] || cell.key)),
+    table("annual-categories", t("Requests by offense category"), purposes.offense_categories, (cell) => cell.name),
+  ];
 }
 
 function auditSection(audit, slug) {
@@ -129,7 +147,9 @@ export default {
         + "count be worked out by subtraction.")),
       h("p", h("a.button", { href: `${base}.pdf`, download: "" }, t("Printable report (PDF)")), " ",
         h("a", { href: `${base}.csv`, download: "" }, t("Figures (CSV)")), " ", h("a", { href: base }, "JSON")),
-      sections().map((section) => sectionTable(section, report)),
+      sections().slice(0, 1).map((section) => sectionTable(section, report)),
+      purposeTables(report.purposes),
+      sections().slice(1).map((section) => sectionTable(section, report)),
       auditSection(report.audit, slug),
       enteredSection(report.entered),
       h("nav", { "aria-label": t("Other years") }, h("p", t("Other years:"), " ",

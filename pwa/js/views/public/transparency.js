@@ -30,11 +30,18 @@ function minutes(value) {
     : t("%(hours)s h", { hours: formatNumber(value / 60, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) });
 }
 
+// A count the report withholds (null: from 1 to 4, the small-cell rule).
+function count(value) {
+  return value === null || value === undefined ? t("fewer than 5") : String(value);
+}
+
 // [column heading, how to show the month's value]
 const COLUMNS = [
   [t("Requests"), (m) => m.requests],
   [t("Over-limit requests approved"), (m) => m.requests_over_limit_approved],
   [t("Of which self-approved"), (m) => m.requests_over_limit_self_approved],
+  [t("Re-asks"), (m) => count(m.requests_re_ask)],
+  [t("Re-asks approved"), (m) => count(m.requests_re_ask_approved)],
   [t("Cameras asked"), (m) => m.cameras_asked],
   [t("Approved"), (m) => `${m.approved} (${percent(m.approved_rate)})`],
   [t("Declined"), (m) => `${m.declined} (${percent(m.declined_rate)})`],
@@ -71,6 +78,33 @@ function totals(months) {
 // A cell's integrated count is null when it (or the rest of the cell) is under the threshold.
 const shownCount = (value) => (value === null || value === undefined ? "—" : value);
 
+const BASIS_NAMES = {
+  voluntary: N_("Voluntary request"), warrant: N_("Warrant"), exigent: N_("Exigent circumstances"),
+};
+
+// Requests over the range by legal basis and by offense category; a withheld count says so.
+function purposeTable(caption, heading, cells, name) {
+  return h("table.purpose-table",
+    h("caption", caption),
+    h("thead", h("tr", h("th", { scope: "col" }, heading), h("th", { scope: "col" }, t("Requests")))),
+    h("tbody", cells.map((cell) => h("tr", { dataset: { key: cell.key } },
+      h("th", { scope: "row" }, name(cell)),
+      h("td", cell.suppressed ? t("not shown") : String(cell.requests))))));
+}
+
+function purposes(report, csvBase) {
+  const data = report.purposes;
+  return h("section.transparency-purposes", { "aria-labelledby": "purposes-heading" },
+    h("h2", { id: "purposes-heading" }, t("Purpose and legal basis")),
+    h("p", t("Every request states its legal basis and an offense category from the agency's list. "
+      + "Counts of the whole period shown.")),
+    purposeTable(t("Requests by legal basis"), t("Legal basis"), data.legal_basis,
+      (cell) => t(BASIS_NAMES[cell.key] || cell.key)),
+    purposeTable(t("Requests by offense category"), t("Offense category"), data.offense_categories,
+      (cell) => cell.name),
+    h("p", h("a", { href: `${csvBase}&table=purposes`, download: "" }, t("Download these counts (CSV)"))));
+}
+
 function cellList(cameras) {
   if (!cameras.cells.length) {
     return h("p.empty", t("No area has %(min_cameras_per_cell)s or more registered cameras yet, so no camera counts are shown.", { min_cameras_per_cell: cameras.min_cameras_per_cell }));
@@ -89,6 +123,7 @@ function explanation(cameras) {
       h("dt", t("Over-limit requests approved")), h("dd", t("Requests beyond the agency's limits on area or time window that a supervisor approved, with a recorded reason, that month.")),
       h("dt", t("Of which self-approved")), h("dd", t("Over-limit requests approved by the same supervisor who made them. "),
         t("Normally a different supervisor must approve; an agency can allow self-approval only by an explicit policy setting, and each one is counted here.")),
+      h("dt", t("Re-asks")), h("dd", t("Requests that ask again the owner of a camera who declined, or did not answer, a request of this agency for an overlapping place and time in the 30 days before. Each needs a supervisor's approval with a recorded reason; approvals count in the month they were given.")),
       h("dt", t("Cameras asked")), h("dd", t("One ask goes to the owner of each matching camera.")),
       h("dt", t("Approved, declined, no footage, expired")), h("dd",
         t("What owners did with that month's asks. The percentage is the share of asks that reached one of these four outcomes; "),
@@ -101,6 +136,7 @@ function explanation(cameras) {
     h("h3", t("What is never shown")),
     h("ul.plain",
       h("li", t("An area with fewer than %(min_cameras_per_cell)s cameras: not even its count. The totals add up only the areas shown, so nothing can be worked out by subtraction.", { min_cameras_per_cell: cameras.min_cameras_per_cell })),
+      h("li", t("A count of requests (re-asks, or by legal basis or offense category) from 1 to 4. Where only one count of a table would be hidden, another is hidden with it, so that it cannot be worked out from the monthly totals.")),
       h("li", t("Who owns a camera, where exactly it is, or who declined or ignored a request.")),
       h("li", t("Case numbers, incident descriptions or anything else about a single request."))),
     h("p.hint", t("Months are calendar months in the agency's time zone; each figure counts in the month the event happened.")));
@@ -169,6 +205,7 @@ export default {
       h("p", h("a.button", { href: csvHref, download: "" }, t("Download the table (CSV)")),
         " ", h("a", { href: base }, "JSON")),
       annualLinks(slug),
+      report.purposes ? purposes(report, csvHref) : null,
       h("h2", t("Registered cameras")),
       h("dl.counts",
         h("div", h("dt", t("Registered cameras")), h("dd", String(cameras.registered))),
