@@ -68,19 +68,24 @@ def test_unknown_agency_says_so(live_server, page):
 
 
 def test_annual_report_page(live_server, page, browser_log):
-    """The public annual report, signed out, on a phone: computed figures, hidden small counts
-    explained, the agency's entries in a box of their own, the PDF and CSV links."""
+    """A supervisor enters the agency's costs; the public annual report, on a phone, shows the
+    computed figures, explains hidden small counts, sets the entries apart, and links the PDF."""
     from playwright.sync_api import expect
 
     year = date.today().year - 1
-    r = live_server.sign_in("supervisor").patch(f"/api/agency/reports/{year}/entries", json={
-        "costs": "Staff time, about 120 hours.", "policy_changes": "Retention cut to 60 days. " * 30})
-    assert r.status_code == 200, r.text
     page.set_viewport_size({"width": 360, "height": 800})
-    page.goto("/#/transparency/demo-pd")
-    page.get_by_role("navigation", name="Annual reports").get_by_role("link", name=str(year)).click()
+    live_server.sign_in_context(page.context, "supervisor")
+    page.goto(f"/#/officer/report?year={year}")
+    expect(page.locator("h2#entries-title")).to_have_text(f"Entered by the agency for {year}")
+    page.get_by_label("Costs").fill("Staff time, about 120 hours.")
+    page.get_by_label("Policy changes").fill("Retention cut to 60 days. " * 30)
+    axe_check(page)
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".report-entries-form .success")).to_contain_text("Saved.")
+    page.get_by_role("link", name=f"Open the public report for {year}").click()
+
     expect(page.locator("h1")).to_have_text(f"Annual report {year}: Demo Police Department")
-    expect(page.locator(".annual-table")).to_have_count(8)
+    expect(page.locator(".annual-table")).to_have_count(10)
     expect(page.get_by_text("Porchlight has no way to pass a clip to another agency")).to_be_visible()
     expect(page.locator("[data-verified='true']")).to_contain_text("verified intact")
     entered = page.locator(".annual-entered")
