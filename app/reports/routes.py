@@ -5,6 +5,7 @@ from flask import Response
 
 from app.accounts.models import Role
 from app.auth import SECURITY, me, require_role
+from app.ratelimits import RATE_LIMITED, client_ip, limited
 from app.reports import service
 from app.reports.pdf import annual_report_pdf
 from app.reports.schemas import AnnualEntriesIn, AnnualEntriesOut, AnnualReportOut
@@ -22,13 +23,22 @@ _DEFINITIONS = (
     "hidden ones add up to 0 or at least 5, so none can be worked out by subtraction. The `entered` fields are "
     "entered by the agency, not computed."
 )
-_FILE_RESPONSES = {404: "Agency not found", 422: "Year outside 2000 to the current year"}
+_FILE_RESPONSES = {404: "Agency not found", 422: "Year outside 2000 to the current year", 429: RATE_LIMITED}
+
+
+def _limited(view):
+    # Each report verifies the agency's audit chain: generating them is what a client may not repeat at will.
+    return limited("RATELIMIT_ANNUAL_REPORT", client_ip, "annual reports generated for this address",
+                   shared_scope="annual-report")(view)
+
 _PUBLIC = "/api/public/agencies/<string:slug>/reports/<int:year>"
 
 
 @bp.get(_PUBLIC)
+@_limited
 @bp.output(AnnualReportOut)
-@bp.doc(description=_DEFINITIONS, responses=[404, 422])
+@bp.doc(description=_DEFINITIONS, responses={404: "Agency not found", 422: "Year outside 2000 to the current year",
+                                             429: RATE_LIMITED})
 def annual_report(slug, year):
     """An agency's annual report for one year"""
     return service.annual_report(slug, year), 200, CACHE
@@ -39,6 +49,7 @@ def _file(body, mimetype: str, name: str) -> Response:
 
 
 @bp.get(_PUBLIC + ".csv")
+@_limited
 @bp.doc(description="The annual report as CSV: one row per figure (section, figure, value, source); a hidden "
                     "count is an empty value. " + _DEFINITIONS,
         responses={200: {"description": "The figures, CSV with a header row",
@@ -50,6 +61,7 @@ def annual_report_csv(slug, year):
 
 
 @bp.get(_PUBLIC + ".pdf")
+@_limited
 @bp.doc(description="The annual report as a printable PDF. " + _DEFINITIONS,
         responses={200: {"description": "The report, PDF",
                          "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
