@@ -49,7 +49,8 @@ from app.footage.policy import staff_agency_id
 from app.oversight.complaints import complaint_counts
 from app.reports.models import ReportEntry
 from app.transparency import service as transparency
-from app.transparency.service import K, Month, agency_by_slug, is_small, sub_count, suppress_group
+from app.transparency.service import K, Month, agency_by_slug, sub_count, suppress_group
+from app.transparency.service import small_cell as shown  # a count standing on its own: hidden when small
 
 FIRST_YEAR = 2000
 # A purge more than this after the clip's retention ended counts as late.
@@ -95,11 +96,6 @@ def year_span(agency: Agency, year: int, now: datetime | None = None) -> Span:
     start = datetime(year, 1, 1, tzinfo=zone).astimezone(UTC)
     end = datetime(year + 1, 1, 1, tzinfo=zone).astimezone(UTC)
     return Span(year, start, min(end, now), end <= now)
-
-
-def shown(count: int) -> int | None:
-    """A count standing on its own: hidden when small."""
-    return None if is_small(count) else count
 
 
 # --- requests ---------------------------------------------------------------------------------
