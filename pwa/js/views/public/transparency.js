@@ -136,7 +136,8 @@ function explanation(cameras) {
     h("h3", t("What is never shown")),
     h("ul.plain",
       h("li", t("An area with fewer than %(min_cameras_per_cell)s cameras: not even its count. The totals add up only the areas shown, so nothing can be worked out by subtraction.", { min_cameras_per_cell: cameras.min_cameras_per_cell })),
-      h("li", t("A count of requests (re-asks, or by legal basis or offense category) from 1 to 4. Where only one count of a table would be hidden, another is hidden with it, so that it cannot be worked out from the monthly totals.")),
+      h("li", t("An area's count of integrated cameras (shown as —) when it, or the number of its other cameras, is from 1 to 4.")),
+      h("li", t("A count of requests (re-asks, or by legal basis or offense category) from 1 to 4. Where the hidden counts of a table would add up to less than 5, more are hidden with them, so that none can be worked out from the monthly totals.")),
       h("li", t("Who owns a camera, where exactly it is, or who declined or ignored a request.")),
       h("li", t("Case numbers, incident descriptions or anything else about a single request."))),
     h("p.hint", t("Months are calendar months in the agency's time zone; each figure counts in the month the event happened.")));
