@@ -277,6 +277,9 @@ class Config:
     RATELIMIT_PHONE_VERIFY = env_str("RATELIMIT_PHONE_VERIFY", "10 per 10 minutes")
     # Enrollment codes tried (lookup, redeem, sign-up with a code) per client address.
     RATELIMIT_ENROLLMENT_LOOKUP = env_str("RATELIMIT_ENROLLMENT_LOOKUP", "30 per minute")
+    # Annual reports generated per client address (JSON, CSV and PDF share it): each one walks
+    # the agency's whole audit chain to verify it, so it is the public endpoint worth abusing.
+    RATELIMIT_ANNUAL_REPORT = env_str("RATELIMIT_ANNUAL_REPORT", "20 per minute; 200 per hour")
     # Sign-ups per client address. A taken e-mail or number is answered 409 (people must
     # learn to sign in instead), so this is also what slows anyone testing which
     # addresses have accounts. Generous enough for a sign-up table on shared Wi-Fi.

@@ -50,6 +50,7 @@ from app.notifications.routes import bp as notifications_bp
 from app.oversight.routes import bp as oversight_bp
 from app.privacy.routes import bp as privacy_bp
 from app.ratelimits import configure as configure_rate_limits
+from app.reports.routes import bp as reports_bp
 from app.security import register_security_headers
 from app.transparency.routes import bp as transparency_bp
 from config import INSTANCE_DIR, config_for
@@ -174,7 +175,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 def register_blueprints(app: APIFlask) -> None:
     for bp in (health.bp, accounts_bp, agencies_bp, cameras_bp, enrollment_bp, footage_bp, notifications_bp,
                clips_bp, districts_bp, transparency_bp, pwa.bp, pwa.config_bp, privacy_bp, audit_bp, email_pages_bp,
-               oversight_bp):
+               oversight_bp, reports_bp):
         app.register_blueprint(bp)
 
 

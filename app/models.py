@@ -22,3 +22,4 @@ from app.notifications.models import (  # noqa: F401
     SmsOptOut,
 )
 from app.oversight.models import Complaint  # noqa: F401
+from app.reports.models import ReportEntry  # noqa: F401

@@ -492,6 +492,7 @@ def _latest_code(phone: str) -> str:
     return match.group(1) if match else "000000"
 
 
+_THIS_YEAR = utcnow().year - 1  # last year: a valid report year in every time zone
 OWN = "names nothing of another account: the answer is the caller's own"
 
 OPS: dict[tuple[str, str], Op] = {
@@ -590,6 +591,10 @@ OPS: dict[tuple[str, str], Op] = {
     ("GET", "/api/agency/audit.csv"): Op(call=lambda s: {"query_string": {"actor_id": s["officer"]}},
                                          self_scoped="the filter only narrows the caller's own agency's log"),
     ("GET", "/api/agency/audit/verification"): Op(self_scoped=OWN),
+    # --- annual report: the entered fields are the caller's agency's; the year names nothing of anyone's ---
+    ("GET", "/api/agency/reports/{year}/entries"): Op(path=lambda s: {"year": _THIS_YEAR}, self_scoped=OWN),
+    ("PATCH", "/api/agency/reports/{year}/entries"): Op(
+        path=lambda s: {"year": _THIS_YEAR}, call=lambda s: {"json": {"costs": "Staff time"}}, self_scoped=OWN),
     # --- civilian oversight ---
     ("GET", "/api/oversight/requests"): Op(self_scoped=OWN),
     ("GET", "/api/oversight/requests/{request_id}"): Op(path=lambda s: {"request_id": s["request"]}),
@@ -749,6 +754,10 @@ OPS: dict[tuple[str, str], Op] = {
     ("GET", "/api/public/agencies/{slug}/report"): Op(
         path=lambda s: {"slug": s["slug"]}, public="aggregate transparency figures, by design for anyone",
         shows_agency=True, self_scoped="public aggregates of the agency named"),
+    **{("GET", f"/api/public/agencies/{{slug}}/reports/{{year}}{suffix}"): Op(
+        path=lambda s: {"slug": s["slug"], "year": _THIS_YEAR}, public="the annual report's aggregates, by design "
+        "for anyone", shows_agency=True, self_scoped="public aggregates of the agency named")
+       for suffix in ("", ".csv", ".pdf")},
     ("GET", "/api/public/agencies/{slug}/report.csv"): Op(
         path=lambda s: {"slug": s["slug"]}, public="aggregate transparency figures, by design for anyone",
         shows_agency=True, self_scoped="public aggregates of the agency named"),

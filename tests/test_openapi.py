@@ -75,6 +75,10 @@ BEYOND_THE_SCHEMA = {
     "POST /api/oversight/complaints": "the request must be the agency's; dates not in the agency's future, an outcome "
                                       "on or after receipt and given with any outcome but open",
     "PATCH /api/oversight/complaints/{complaint_id}": "the same date rules, against the complaint's stored receipt",
+    **{f"GET /api/public/agencies/{{slug}}/reports/{{year}}{suffix}": "the year must be from 2000 to the current "
+       "one in the agency's time zone" for suffix in ("", ".csv", ".pdf")},
+    **{f"{method} /api/agency/reports/{{year}}/entries": "the year must be from 2000 to the current one in the "
+       "agency's time zone" for method in ("GET", "PATCH")},
 }
 OPERATION_SETTINGS = [
     # A reset link that was used, replaced or has expired is gone: 410, as documented.

@@ -268,3 +268,15 @@ def test_an_unreachable_limit_store_does_not_take_sign_in_down(make_app):
         assert r.status_code == 200, r.json
     assert_limited(app.test_client().post("/api/auth/signin", json={"login": login, "password": factories.PASSWORD}),
                    "sign-in attempts from this address")
+
+
+@pytest.mark.one_database
+def test_annual_reports_are_limited_per_address(limited):
+    # Each one verifies the agency's whole audit chain: JSON, CSV and PDF share one budget.
+    app = limited(RATELIMIT_ANNUAL_REPORT="2 per minute")
+    world = factories.World.build()
+    client = from_ip(app, "203.0.113.80")
+    base = f"/api/public/agencies/{world.agency.slug}/reports/2025"
+    assert client.get(base).status_code == 200 and client.get(base + ".csv").status_code == 200
+    assert_limited(client.get(base + ".pdf"), "annual reports generated for this address")
+    assert from_ip(app, "198.51.100.80").get(base).status_code == 200

@@ -169,13 +169,35 @@ def test_cameras_only_over_cells_of_at_least_five(client, data):
     cameras = report(client, data.world.agency.slug).json["cameras"]
     assert cameras == {
         "cell_size_degrees": 0.01, "min_cameras_per_cell": 5,
-        "cells": [{"latitude": 43.045, "longitude": -87.905, "registered": 6, "integrated": 2}],
+        # 2 integrated cameras of 6 is a small cell inside a shown one: not shown, nor counted in the total.
+        "cells": [{"latitude": 43.045, "longitude": -87.905, "registered": 6, "integrated": None}],
         # The sums over shown cells: the 3 cameras of the sparse cell are not in any figure.
-        "registered": 6, "integrated": 2,
+        "registered": 6, "integrated": 0,
     }
     # The sparse cell's centre (43.065, -87.935) appears nowhere.
     text = report(client, data.world.agency.slug).get_data(as_text=True)
     assert "43.065" not in text and "-87.935" not in text
+
+
+def test_integrated_sub_count_shown_only_when_it_and_the_rest_reach_five(client, data):
+    w = data.world
+    dense = [factories.camera(w.owner, 43.04222 + i * 0.0001, -87.90644, shared_with=[w.agency],
+                              mode=CameraMode.INTEGRATE) for i in range(3)]
+    db.session.commit()
+
+    def cell():
+        cameras = report(client, w.agency.slug).json["cameras"]
+        return cameras["cells"][0]["registered"], cameras["cells"][0]["integrated"], cameras["integrated"]
+
+    assert cell() == (9, None, 0)   # 5 integrated, but the other 4 would follow by subtraction
+    for cam in dense[:2]:
+        cam.mode = CameraMode.REGISTER
+    db.session.commit()
+    assert cell() == (9, None, 0)   # 3 integrated: small
+    dense[0].mode = dense[1].mode = CameraMode.INTEGRATE
+    factories.camera(w.owner, 43.04255, -87.90655, shared_with=[w.agency])
+    db.session.commit()
+    assert cell() == (10, 5, 5)     # 5 and 5: both shown
 
 
 def test_a_cell_reaching_five_cameras_appears_and_one_under_disappears(client, data):

@@ -69,7 +69,9 @@ class CellOut(Schema):
     latitude = fields.Float(metadata={"description": "Centre of the grid cell (never a camera's position)."})
     longitude = fields.Float()
     registered = fields.Integer()
-    integrated = fields.Integer()
+    integrated = fields.Integer(allow_none=True, metadata={
+        "description": "Of those, cameras whose owner chose the 'integrate' mode; null (not shown) when this count "
+                       "or the rest of the cell is 1 to 4, since either could be read off the other."})
 
 
 class CamerasOut(Schema):
@@ -79,7 +81,7 @@ class CamerasOut(Schema):
         "description": "Sum over the shown cells only: active cameras shared with the agency by its members. "
                        "Cameras in cells under the threshold are not in it, so nothing can be learned by subtraction."})
     integrated = fields.Integer(metadata={
-        "description": "Sum over the shown cells of cameras whose owner chose the 'integrate' mode."})
+        "description": "Sum of the integrated counts shown (cells whose integrated count is null add nothing)."})
     cells = fields.List(fields.Nested(CellOut))
 
 
@@ -89,8 +91,8 @@ class PurposeCellOut(Schema):
     requests = fields.Integer(allow_none=True, metadata={
         "description": "Requests made in the range; null when suppressed."})
     suppressed = fields.Boolean(metadata={
-        "description": "From 1 to 4 requests, or hidden with the only such cell so that it cannot be recovered by "
-                       "subtraction from the monthly totals."})
+        "description": "From 1 to 4 requests, or hidden with such cells so that the hidden ones add up to at least 5 "
+                       "and none can be recovered by subtraction from the totals."})
 
 
 class PurposesOut(Schema):

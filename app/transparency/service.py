@@ -21,9 +21,10 @@ Definitions (also shown on the public page and in the OpenAPI document):
   Both follow the small-cell rule below.
 - ``purposes``: the requests made over the whole range, by legal basis and by offense
   category (the agency's current label for a key it still has, else the label the requests
-  were made with). A count from 1 to ``MIN_COUNT - 1`` is suppressed (null); where exactly one
-  cell of a table is suppressed, the next smallest non-zero one is suppressed with it, so that
-  the monthly request totals cannot give it back by subtraction. Zeros are shown.
+  were made with). A count from 1 to ``MIN_COUNT - 1`` is suppressed (null), and then the
+  next smallest non-zero ones until the suppressed cells add up to at least ``MIN_COUNT``, so
+  that the monthly request totals cannot give them back by subtraction (:func:`suppress_group`).
+  Zeros are shown, unless the whole table is under ``MIN_COUNT``.
 - ``approved`` counts asks the owner approved (including those now uploading or
   delivered); ``declined``, ``no_footage`` and ``expired`` the other outcomes.
   ``cancelled`` asks (the officer withdrew the request) and ``open`` ones (still
@@ -37,12 +38,18 @@ Definitions (also shown on the public page and in the OpenAPI document):
 - Registered cameras: active (not paused) cameras shared with the agency by an owner
   who is a member of it — the cameras an officer of the agency can ask today.
   Integrated: those among them whose owner chose the "integrate" mode (consent to
-  live access; live access itself is not built yet, so this counts consent).
+  live access; live access itself is not built yet, so this counts consent). A shown
+  cell's integrated count is itself a small cell: it is left out (null) when it, or the
+  rest of the cell (registered − integrated), is 1 to k − 1 (:func:`sub_count`).
 - Cameras are counted over cells of ``CELL_DEGREES``° latitude × longitude (about
   1.1 km × 0.8 km at mid latitudes), reported by their centre. A cell with fewer than
   ``MIN_CAMERAS_PER_CELL`` cameras is left out by the database query itself, and the
   totals are the sums over the shown cells only: a separate grand total would give
-  away the suppressed cells by subtraction.
+  away the suppressed cells by subtraction. The integrated total likewise adds up the
+  shown integrated counts only.
+
+The small-cell rule (k = ``MIN_CAMERAS_PER_CELL`` = 5) is also the annual report's
+(app/reports): :func:`suppress_group` and :func:`sub_count` are its helpers.
 
 Month bucketing is portable SQL: the month boundaries are computed in Python in the
 agency's zone (so daylight saving time is right) and the database buckets each row
@@ -96,6 +103,10 @@ MONTH_COLUMNS = (
     "answered", "median_time_to_respond_minutes", "clips_received", "clips_purged",
 )
 
+# The k of the small-cell rule: a published count is 0 or at least K (and the same for
+# whatever can be worked out from published counts by subtraction).
+K = MIN_COUNT
+
 _MONTH = re.compile(r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$")
 
 
@@ -121,6 +132,41 @@ class Month:
     def start(self, zone: ZoneInfo) -> datetime:
         """The first instant of the month in ``zone``, as UTC."""
         return datetime(self.year, self.month, 1, tzinfo=zone).astimezone(UTC)
+
+
+# --- the small-cell rule ------------------------------------------------------------------
+
+def is_small(count: int) -> bool:
+    """A count that would single out fewer than K people or things (0 singles out no one)."""
+    return 0 < count < K
+
+
+def sub_count(whole: int | None, part: int) -> int | None:
+    """``part`` of a shown count ``whole``, or None (suppressed) when the whole is suppressed,
+    the part is small, or the rest (whole − part) is small: either can be read off the other."""
+    if whole is None or is_small(part) or is_small(whole - part):
+        return None
+    return part
+
+
+def suppress_group(parts: dict[str, int], total: int | None = None) -> tuple[dict[str, int | None], int | None]:
+    """Parts of one total (which defaults to their sum), with the small ones suppressed (None).
+
+    Primary suppression hides each part of 1 to K − 1. A total that is shown (here or in
+    another group of the same things) gives away the sum of the hidden parts by
+    subtraction, so secondary suppression hides the smallest shown non-zero parts until
+    the hidden parts add up to 0 or at least K. A small total hides everything.
+    """
+    whole = sum(parts.values()) if total is None else total
+    if is_small(whole):
+        return dict.fromkeys(parts), None
+    hidden = {key for key, n in parts.items() if is_small(n)}
+    while is_small(sum(parts[key] for key in hidden)):
+        shown = sorted((n, key) for key, n in parts.items() if key not in hidden and n > 0)
+        if not shown:
+            break
+        hidden.add(shown[0][1])
+    return {key: (None if key in hidden else n) for key, n in parts.items()}, whole
 
 
 # --- agencies ---------------------------------------------------------------------------
@@ -283,16 +329,11 @@ def monthly(agency: Agency, months: list[Month], zone: ZoneInfo) -> list[dict[st
 # --- purposes: legal basis and offense category -----------------------------------------------
 
 def _suppressed(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Publish each cell's ``requests`` under the small-cell rule, with complementary suppression."""
-    small = [c for c in cells if 0 < c["requests"] < MIN_COUNT]
-    hidden = {id(c) for c in small}
-    if len(small) == 1:
-        # One hidden cell alone would come back as the total minus the shown ones: hide another.
-        others = sorted((c for c in cells if c["requests"] >= MIN_COUNT), key=lambda c: c["requests"])
-        if others:
-            hidden.add(id(others[0]))
-    return [{**c, "requests": None if id(c) in hidden else c["requests"], "suppressed": id(c) in hidden}
-            for c in cells]
+    """Publish each cell's ``requests`` under the small-cell rule, with complementary suppression
+    (:func:`suppress_group`: the hidden cells add up to 0 or at least K, so the monthly request
+    totals cannot give one back by subtraction)."""
+    shown, _ = suppress_group({i: c["requests"] for i, c in enumerate(cells)})
+    return [{**c, "requests": shown[i], "suppressed": shown[i] is None} for i, c in enumerate(cells)]
 
 
 def purposes(agency: Agency, months: list[Month], zone: ZoneInfo) -> dict[str, Any]:
@@ -346,13 +387,15 @@ def camera_cells(agency: Agency) -> dict[str, Any]:
         sa.select(inner.c.row, inner.c.col, count, sa.func.sum(inner.c.integrated))
         .group_by(inner.c.row, inner.c.col).having(count >= MIN_CAMERAS_PER_CELL)
         .order_by(inner.c.row, inner.c.col))
+    # The integrated count is a sub-count of the cell: shown only if neither it nor the rest is small.
     cells = [{"latitude": round((row + 0.5) * CELL_DEGREES, 3), "longitude": round((col + 0.5) * CELL_DEGREES, 3),
-              "registered": int(n), "integrated": int(integrated or 0)} for row, col, n, integrated in rows]
+              "registered": int(n), "integrated": sub_count(int(n), int(integrated or 0))}
+             for row, col, n, integrated in rows]
     return {
         "cell_size_degrees": CELL_DEGREES,
         "min_cameras_per_cell": MIN_CAMERAS_PER_CELL,
         "registered": sum(c["registered"] for c in cells),
-        "integrated": sum(c["integrated"] for c in cells),
+        "integrated": sum(c["integrated"] or 0 for c in cells),
         "cells": cells,
     }
 

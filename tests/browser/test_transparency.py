@@ -1,6 +1,8 @@
 """The public transparency page, signed out, on a phone."""
 from __future__ import annotations
 
+from datetime import date
+
 from tests.browser.helpers import axe_check, screenshot
 
 # Far from the demo cameras near City Hall, so other screens' counts stay as they were.
@@ -63,3 +65,37 @@ def test_unknown_agency_says_so(live_server, page):
 
     page.goto("/#/transparency/no-such-agency")
     expect(page.get_by_role("alert")).to_contain_text("There is no agency at this address.")
+
+
+def test_annual_report_page(live_server, page, browser_log):
+    """A supervisor enters the agency's costs; the public annual report, on a phone, shows the
+    computed figures, explains hidden small counts, sets the entries apart, and links the PDF."""
+    from playwright.sync_api import expect
+
+    year = date.today().year - 1
+    page.set_viewport_size({"width": 360, "height": 800})
+    live_server.sign_in_context(page.context, "supervisor")
+    page.goto(f"/#/officer/report?year={year}")
+    expect(page.locator("h2#entries-title")).to_have_text(f"Entered by the agency for {year}")
+    page.get_by_label("Costs").fill("Staff time, about 120 hours.")
+    page.get_by_label("Policy changes").fill("Retention cut to 60 days. " * 30)
+    axe_check(page)
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".report-entries-form .success")).to_contain_text("Saved.")
+    page.get_by_role("link", name=f"Open the public report for {year}").click()
+
+    expect(page.locator("h1")).to_have_text(f"Annual report {year}: Demo Police Department")
+    expect(page.locator(".annual-table")).to_have_count(10)
+    expect(page.get_by_text("Porchlight has no way to pass a clip to another agency")).to_be_visible()
+    expect(page.locator("[data-verified='true']")).to_contain_text("verified intact")
+    entered = page.locator(".annual-entered")
+    expect(entered.get_by_role("heading")).to_have_text("Entered by the agency, not computed")
+    expect(entered).to_contain_text("Staff time, about 120 hours.")
+    expect(entered).to_contain_text("Nothing entered.")  # no funding source given
+    pdf = page.get_by_role("link", name="Printable report (PDF)").get_attribute("href")
+    assert pdf == f"/api/public/agencies/demo-pd/reports/{year}.pdf"
+    head = page.evaluate("async (url) => (await (await fetch(url)).text()).slice(0, 5)", pdf)
+    assert head == "%PDF-"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    axe_check(page)
+    assert browser_log.script_errors == []

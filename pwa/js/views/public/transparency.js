@@ -75,6 +75,9 @@ function totals(months) {
     h("div", h("dt", t("Of those, self-approved")), h("dd", String(sum("requests_over_limit_self_approved")))));
 }
 
+// A cell's integrated count is null when it (or the rest of the cell) is under the threshold.
+const shownCount = (value) => (value === null || value === undefined ? "—" : value);
+
 const BASIS_NAMES = {
   voluntary: N_("Voluntary request"), warrant: N_("Warrant"), exigent: N_("Exigent circumstances"),
 };
@@ -107,7 +110,7 @@ function cellList(cameras) {
     return h("p.empty", t("No area has %(min_cameras_per_cell)s or more registered cameras yet, so no camera counts are shown.", { min_cameras_per_cell: cameras.min_cameras_per_cell }));
   }
   return h("ul.plain.transparency-cells", cameras.cells.map((cell) => h("li",
-    h("strong", t("%(registered)s registered", { registered: cell.registered })), t(", %(integrated)s integrated — area around ", { integrated: cell.integrated }),
+    h("strong", t("%(registered)s registered", { registered: cell.registered })), t(", %(integrated)s integrated — area around ", { integrated: shownCount(cell.integrated) }),
     `${cell.latitude.toFixed(3)}, ${cell.longitude.toFixed(3)}`)));
 }
 
@@ -133,10 +136,20 @@ function explanation(cameras) {
     h("h3", t("What is never shown")),
     h("ul.plain",
       h("li", t("An area with fewer than %(min_cameras_per_cell)s cameras: not even its count. The totals add up only the areas shown, so nothing can be worked out by subtraction.", { min_cameras_per_cell: cameras.min_cameras_per_cell })),
-      h("li", t("A count of requests (re-asks, or by legal basis or offense category) from 1 to 4. Where only one count of a table would be hidden, another is hidden with it, so that it cannot be worked out from the monthly totals.")),
+      h("li", t("An area's count of integrated cameras (shown as —) when it, or the number of its other cameras, is from 1 to 4.")),
+      h("li", t("A count of requests (re-asks, or by legal basis or offense category) from 1 to 4. Where the hidden counts of a table would add up to less than 5, more are hidden with them, so that none can be worked out from the monthly totals.")),
       h("li", t("Who owns a camera, where exactly it is, or who declined or ignored a request.")),
       h("li", t("Case numbers, incident descriptions or anything else about a single request."))),
     h("p.hint", t("Months are calendar months in the agency's time zone; each figure counts in the month the event happened.")));
+}
+
+// The annual reports (one per calendar year, with the fields oversight bodies ask for): the
+// current year so far and the two before it.
+function annualLinks(slug) {
+  const year = new Date().getFullYear();
+  return h("nav.annual-links", { "aria-label": t("Annual reports") },
+    h("p", t("Annual reports:"), " ", [year, year - 1, year - 2].map((y) => [
+      h("a", { href: `#/transparency/${encodeURIComponent(slug)}/report/${y}` }, String(y)), " "])));
 }
 
 export default {
@@ -172,7 +185,7 @@ export default {
           const half = (cameras.cell_size_degrees / 2) * 111320;
           const circles = cameras.cells.map((cell) => {
             const circle = map.circle(cell.latitude, cell.longitude, half);
-            circle.bindTooltip(t("%(registered)s registered, %(integrated)s integrated", { registered: cell.registered, integrated: cell.integrated }));
+            circle.bindTooltip(t("%(registered)s registered, %(integrated)s integrated", { registered: cell.registered, integrated: shownCount(cell.integrated) }));
             return circle;
           });
           const group = map.L.featureGroup(circles);
@@ -192,6 +205,7 @@ export default {
       monthTable(report.months),
       h("p", h("a.button", { href: csvHref, download: "" }, t("Download the table (CSV)")),
         " ", h("a", { href: base }, "JSON")),
+      annualLinks(slug),
       report.purposes ? purposes(report, csvHref) : null,
       h("h2", t("Registered cameras")),
       h("dl.counts",
