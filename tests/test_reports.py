@@ -12,11 +12,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from app.agencies.service import agency_zone
 from app.audit import checkpoints
 from app.audit import service as audit
 from app.audit.models import AuditEvent, agency_chain
 from app.clips.models import Clip, ClipAccess, ClipStatus, EvidenceHold
+from app.db import utcnow
 from app.extensions import db
+from app.footage.filters import VIA_FILTER
 from app.footage.models import AskState, LegalBasis, RequestStatus
 from app.oversight.models import Complaint, ComplaintOutcome, ComplaintSource
 from app.transparency.service import sub_count, suppress_group
@@ -268,3 +271,22 @@ def test_entered_fields_are_marked_and_audited(app, client, world, as_supervisor
     other = signed_in(app, world.other_supervisor)
     assert other.get(url).json["costs"] is None
 
+
+
+def test_a_filters_decline_counts_only_from_its_disguised_time(client, world):
+    """Read just after a fan-out, the report must not show which asks a filter declined at once."""
+    now = utcnow()
+    request_ = factories.footage_request(world.agency, world.officer)
+    for n in range(6):
+        camera = factories.camera(factories.user(factories.Role.OWNER), shared_with=[world.agency])
+        later = n < 3  # three declines still before their disguised time, three after it
+        factories.ask(request_, camera, state=AskState.DECLINED, answered_via=VIA_FILTER,
+                      responded_at=now + (timedelta(hours=1) if later else -timedelta(minutes=5)))
+    for state in [AskState.DECLINED] * 5 + [AskState.NO_FOOTAGE] * 6:
+        factories.ask(request_, factories.camera(factories.user(factories.Role.OWNER), shared_with=[world.agency]),
+                      state=state, answered_via="app", responded_at=now - timedelta(minutes=5))
+    db.session.commit()
+    year = now.astimezone(agency_zone(world.agency)).year  # the agency's year, whatever UTC says
+    outcomes = client.get(f"/api/public/agencies/{world.agency.slug}/reports/{year}").json["outcomes"]
+    # The 3 still shown as waiting are a small cell, and the next smallest (no footage) is hidden with it.
+    assert (outcomes["declined"], outcomes["open"], outcomes["no_footage"]) == (8, None, None), outcomes

@@ -43,7 +43,7 @@ from app.db import utcnow
 from app.errors import field_error
 from app.extensions import db
 from app.footage import asks
-from app.footage.filters import VIA_FILTER
+from app.footage.filters import VIA_FILTER, state_shown
 from app.footage.models import OPEN_ASK_STATES, Ask, AskState, FootageRequest, RequestStatus
 from app.footage.policy import staff_agency_id
 from app.oversight.complaints import complaint_counts
@@ -165,12 +165,15 @@ def review_figures(agency: Agency, span: Span) -> dict[str, Any]:
 # --- asks -------------------------------------------------------------------------------------
 
 def outcome_figures(agency: Agency, span: Span) -> dict[str, Any]:
-    """Asks sent in the year (one per camera asked) by their state now."""
-    rows = db.session.execute(
-        sa.select(Ask.state, Ask.answered_via, sa.func.count())
-        .join(FootageRequest, FootageRequest.id == Ask.request_id)
-        .where(FootageRequest.agency_id == agency.id, span.within(Ask.created_at))
-        .group_by(Ask.state, Ask.answered_via))
+    """Asks sent in the year (one per camera asked) by their state now, as staff and the public see
+    it: a filter's decline counts from its disguised time (app/footage/filters.py), so a report read
+    just after a fan-out cannot tell which asks an owner's filter declined at once."""
+    # Grouped over a subquery: PostgreSQL would not see the CASE's two bound copies of ``now`` as one.
+    shown = (sa.select(state_shown(utcnow()), Ask.answered_via)
+             .join(FootageRequest, FootageRequest.id == Ask.request_id)
+             .where(FootageRequest.agency_id == agency.id, span.within(Ask.created_at)).subquery())
+    rows = db.session.execute(sa.select(shown.c.state, shown.c.answered_via, sa.func.count())
+                              .group_by(shown.c.state, shown.c.answered_via))
     counts = dict.fromkeys(("approved", "declined", "no_footage", "expired", "cancelled", "open"), 0)
     delivered = by_filter = 0
     for state, via, n in rows:
