@@ -14,8 +14,6 @@ database holds tokens.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import Flask, current_app
 
 from app.audit import service as audit
+from app.common import instance_keys
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -89,25 +88,12 @@ def generate_key() -> str:
 
 def _keys_from_instance(instance_path: str) -> list[bytes]:
     path = Path(instance_path) / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written whole to a temporary file, then linked into place: link() fails if another
-        # process got there first, so every process ends up with the same, complete key.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".encryption-")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(generate_key() + "\n")
-            os.chmod(tmp, 0o600)
-            try:
-                os.link(tmp, path)
-                log.warning("generated an encryption key for secrets at rest into %s; keep it, and back it up "
-                            "apart from the database: without it the two-step and push secrets stored under it "
-                            "cannot be read (set %s to share one key between machines)", path, SETTING)
-            except FileExistsError:
-                pass
-        finally:
-            os.unlink(tmp)
-    return parse_keys(path.read_text(), source=str(path))
+    text, made = instance_keys.read_or_create(path, generate_key)
+    if made:
+        log.warning("generated an encryption key for secrets at rest into %s; keep it, and back it up "
+                    "apart from the database: without it the two-step and push secrets stored under it "
+                    "cannot be read (set %s to share one key between machines)", path, SETTING)
+    return parse_keys(text, source=str(path))
 
 
 def init_app(app: Flask) -> None:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from flask import Flask, current_app
 
 from app.audit.canonical import key_id
+from app.common import instance_keys
 
 log = logging.getLogger(__name__)
 
@@ -113,23 +112,11 @@ class Signer:
 
 def _key_from_instance(instance_path: str) -> str:
     path = Path(instance_path) / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # As app/crypto.py: written whole, then linked into place, so racing processes share one key.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".audit-signing-")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(generate_key() + "\n")
-            os.chmod(tmp, 0o600)
-            try:
-                os.link(tmp, path)
-                log.warning("generated the audit signing key into %s; back it up apart from the database "
-                            "(set %s to use your own)", path, SETTING)
-            except FileExistsError:
-                pass
-        finally:
-            os.unlink(tmp)
-    return path.read_text()
+    text, made = instance_keys.read_or_create(path, generate_key)
+    if made:
+        log.warning("generated the audit signing key into %s; back it up apart from the database "
+                    "(set %s to use your own)", path, SETTING)
+    return text
 
 
 def _configured_key(value: str) -> tuple[str, str]:
