@@ -1,6 +1,7 @@
 // What the account screens share: where to go once signed in, adding Porchlight to an
 // authenticator app, and choosing a new password.
 
+import { post } from "../../api.js";
 import { clearErrors, setBusy, showErrors, values } from "../../forms.js";
 import { field, formError, h } from "../../ui.js";
 import { t } from "../../i18n.js";
@@ -84,7 +85,7 @@ export function newPasswordFields(prefix) {
 }
 
 // An error for showErrors when the two differ or are empty, else null.
-export function passwordsDiffer(data) {
+function passwordsDiffer(data) {
   if (!data.password) {
     return { message: t("Please check the fields marked below."), fields: { password: [t("Type a new password.")] } };
   }
@@ -96,9 +97,32 @@ export function passwordsDiffer(data) {
 }
 
 // The reset signed nobody in and ended every session (this browser's too): on to sign in.
-export function passwordChanged(ctx) {
+function passwordChanged(ctx) {
   ctx.setUser(null);
   ctx.session.notice = PASSWORD_CHANGED;
   ctx.announce(PASSWORD_CHANGED);
   ctx.navigate("/signin", { replace: true });
+}
+
+// Submitting ``form``'s new password: the two fields checked here, then the reset confirmed
+// with ``proof(data)``, the e-mailed link's token or the login and the texted code.
+export function confirmNewPassword(ctx, form, proof) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = values(form);
+    clearErrors(form);
+    const differ = passwordsDiffer(data);
+    if (differ) {
+      showErrors(form, differ);
+      return;
+    }
+    setBusy(form, true);
+    const answer = await post("/api/auth/password-reset/confirm", { ...proof(data), password: data.password });
+    setBusy(form, false);
+    if (!answer.ok) {
+      showErrors(form, answer.error);
+      return;
+    }
+    passwordChanged(ctx);
+  });
 }

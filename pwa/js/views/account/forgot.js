@@ -5,9 +5,9 @@
 // the same too: "if an account uses this address, we sent ...". A link opens reset.js.
 
 import { post } from "../../api.js";
-import { clearErrors, setBusy, showErrors, values } from "../../forms.js";
+import { setBusy, showErrors, values } from "../../forms.js";
 import { field, formError, h, replace } from "../../ui.js";
-import { newPasswordFields, passwordChanged, passwordsDiffer } from "./common.js";
+import { confirmNewPassword, newPasswordFields } from "./common.js";
 import { N_, t } from "../../i18n.js";
 
 function looksLikePhone(login) {
@@ -23,24 +23,7 @@ function codeForm(ctx, login) {
     }), { hint: t("6 digits. It works for 30 minutes.") }),
     ...newPasswordFields("reset"),
     h("button.primary", { type: "submit" }, t("Set new password")));
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const data = values(form);
-    clearErrors(form);
-    const differ = passwordsDiffer(data);
-    if (differ) {
-      showErrors(form, differ);
-      return;
-    }
-    setBusy(form, true);
-    const answer = await post("/api/auth/password-reset/confirm", { login, code: data.code, password: data.password });
-    setBusy(form, false);
-    if (!answer.ok) {
-      showErrors(form, answer.error);
-      return;
-    }
-    passwordChanged(ctx);
-  });
+  confirmNewPassword(ctx, form, (data) => ({ login, code: data.code }));
   return form;
 }
 

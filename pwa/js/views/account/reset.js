@@ -2,10 +2,9 @@
 // then choose the new password. Nobody is signed in by it: the person signs in afterwards,
 // with their second factor if the account has one.
 
-import { get, post } from "../../api.js";
-import { clearErrors, setBusy, showErrors, values } from "../../forms.js";
+import { get } from "../../api.js";
 import { errorCard, formError, h } from "../../ui.js";
-import { newPasswordFields, passwordChanged, passwordsDiffer } from "./common.js";
+import { confirmNewPassword, newPasswordFields } from "./common.js";
 import { N_, t } from "../../i18n.js";
 
 export default {
@@ -26,24 +25,7 @@ export default {
         hidden: true, readonly: true, tabindex: "-1", "aria-hidden": "true" }),
       ...newPasswordFields("reset"),
       h("button.primary", { type: "submit" }, t("Set new password")));
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const data = values(form);
-      clearErrors(form);
-      const differ = passwordsDiffer(data);
-      if (differ) {
-        showErrors(form, differ);
-        return;
-      }
-      setBusy(form, true);
-      const answer = await post("/api/auth/password-reset/confirm", { token, password: data.password });
-      setBusy(form, false);
-      if (!answer.ok) {
-        showErrors(form, answer.error);
-        return;
-      }
-      passwordChanged(ctx);
-    });
+    confirmNewPassword(ctx, form, () => ({ token }));
     return h("section",
       h("h1", t("Choose a new password")),
       h("p", t("For your %(account)s (%(email)s). Every device signed in to it will be signed out.", { account: link.data.account, email: link.data.email })),
