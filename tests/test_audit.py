@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -135,6 +136,24 @@ def test_rows_appended_behind_the_heads_back_are_reported(chain):
     db.session.commit()
     report = audit.verify_chain()
     assert report.problem.kind == "inserted"
+
+
+def test_an_append_committed_while_verify_walks_is_no_break(chain, monkeypatch):
+    # The head was read before the newest event and its head bump were committed (a writer
+    # between verify's two reads): the walk sees one event more than that head recorded.
+    real = audit.head_row
+    stale = real(INSTALLATION)
+    reads = []
+
+    def head_row(name):
+        reads.append(name)
+        if name == INSTALLATION and reads.count(INSTALLATION) == 1:
+            return SimpleNamespace(**{**stale._asdict(), "length": stale.length - 1})
+        return real(name)
+
+    monkeypatch.setattr(audit, "head_row", head_row)
+    report = audit.verify_one(INSTALLATION)
+    assert report.problem is None and report.length == stale.length
 
 
 def test_concurrent_appends_keep_one_chain(app):
