@@ -152,7 +152,8 @@ def all_checks_config(session_cookie: str | None, *, stateful: bool = True) -> s
         "cache": {"enabled": False},
         "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
         "checks": {"max_response_time": MAX_RESPONSE_TIME},
-        "phases": {"stateful": {"enabled": stateful and not anonymous}, "coverage": {"enabled": not anonymous, "unexpected-methods": ["PUT", "TRACE"]}},
+        "phases": {"stateful": {"enabled": stateful and not anonymous},
+                   "coverage": {"enabled": not anonymous, "unexpected-methods": ["PUT", "TRACE"]}},
         "operations": OPERATION_SETTINGS,
         **({"auth": {"openapi": {"session": {"api_key": session_cookie}}}} if session_cookie else {}),
     })
