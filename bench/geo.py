@@ -68,7 +68,7 @@ M_PER_DEG_LAT = geo.EARTH_RADIUS_M * math.pi / 180
 
 CAMERA_COLUMNS = ("owner_id", "label", "latitude", "longitude", "lat_band", "field_of_view", "retention_days",
                   "mode", "status", "public_attestation", "attested_at", "blackout_windows", "created_at",
-                  "updated_at")
+                  "updated_at", "confirmed_at")
 
 
 def square(rng: np.random.Generator, n: int, side_m: float) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +99,7 @@ def camera_rows(positions: tuple[np.ndarray, np.ndarray], owner_id: int, rng: np
     paused = (rng.random(len(lats)) < PAUSED_SHARE).tolist()
     for i, (lat, lon) in enumerate(zip(lats.tolist(), lons.tolist(), strict=True)):
         yield (owner_id, f"Camera {i + 1}", lat, lon, geo.lat_band(lat), 90, 30, "register",
-               "paused" if paused[i] else "active", True, stamp, "[]", stamp, stamp)
+               "paused" if paused[i] else "active", True, stamp, "[]", stamp, stamp, stamp)
 
 
 # --- databases -------------------------------------------------------------------------

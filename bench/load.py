@@ -419,6 +419,8 @@ def main() -> None:
     vapid = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     encryption_keys = Fernet.generate_key().decode()  # one key for the seeding and the served app
+    from app.audit import signing
+    audit_signing_key = signing.generate_key()
     tmp = Path(tempfile.mkdtemp(prefix="bench-load-"))
     wrk_settings = {"threads": args.threads, "connections": args.connections}
     rounds: list[dict[str, dict]] = []
@@ -427,6 +429,7 @@ def main() -> None:
         with database(pg_url) as url:
             env = {"PORCHLIGHT_ENV": "production", "PORCHLIGHT_INSTANCE_DIR": INSTANCE, "DATABASE_URL": url,
                    "SECRET_KEY": SECRET, "ENCRYPTION_KEYS": encryption_keys, "SESSION_COOKIE_SECURE": "false",
+                   "AUDIT_SIGNING_KEY": audit_signing_key,
                    "REDIS_URL": redis_url,
                    "JOB_QUEUE_NAME": queue_name, "RUN_IN_PROCESS_WORKER": "false", "VAPID_PRIVATE_KEY": vapid,
                    "PUBLIC_BASE_URL": "http://127.0.0.1", "VAPID_SUBJECT": "mailto:bench@porchlight.example.gov",
@@ -442,6 +445,7 @@ def main() -> None:
                 "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET, "PUBLIC_BASE_URL": env["PUBLIC_BASE_URL"],
                 "VAPID_SUBJECT": env["VAPID_SUBJECT"], "VAPID_PRIVATE_KEY": vapid,
                 "ENCRYPTION_KEYS": encryption_keys, "SESSION_COOKIE_SECURE": False,
+                "AUDIT_SIGNING_KEY": audit_signing_key,
                 "REDIS_URL": redis_url, "JOB_QUEUE_NAME": queue_name, "RUN_IN_PROCESS_WORKER": False,
                 "CLIP_STORAGE_ROOT": env["CLIP_STORAGE_ROOT"],
                 "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 8, "ARGON2_PARALLELISM": 1,
