@@ -17,6 +17,9 @@ through the real service function inside an app context:
 - ``full_scan``: the first ``--scan-queries`` metro queries again through the same
   function after ``DROP INDEX ix_cameras_geo``, so the database must read every row;
   the ratio is the scan's median over the indexed median of the same queries;
+- ``core_statement``: the metro and officer sets through the search as it was before
+  issue 16's last change (a SQLAlchemy Core statement, its rows made into Row objects),
+  interleaved with the search as it is, twice: before and after in one run;
 - PostgreSQL only, ``without_include``: the three sets again on the index as it was
   before migration 0018 (no ``INCLUDE (id, status)``), then the metro set once more on
   the covering index: before and after in one run.
@@ -52,6 +55,8 @@ from app import create_app  # noqa: E402
 from app.accounts.models import Role, User  # noqa: E402
 from app.agencies.models import Agency  # noqa: E402
 from app.cameras import geo  # noqa: E402
+from app.cameras import service as camera_service  # noqa: E402
+from app.cameras.models import Camera, CameraStatus, camera_shares  # noqa: E402
 from app.cameras.service import cameras_within  # noqa: E402
 from app.extensions import db  # noqa: E402
 from tests import scratchdb  # noqa: E402
@@ -180,7 +185,41 @@ def query_plan() -> str:
 
 # --- timing --------------------------------------------------------------------------
 
-def run(points: list[tuple[float, float]], keep: int = 0, **filters) -> tuple[list[float], list[int], list[list]]:
+def cameras_within_core(latitude: float, longitude: float, radius_m: float, *, agency_id: int | None = None,
+                        active_only: bool = False) -> list:
+    """The search as it was before its candidates' query became SQL text: the baseline."""
+    c = Camera.__table__.c
+    box = geo.bounding_box(latitude, longitude, radius_m)
+    query = sa.select(c.id, c.latitude, c.longitude).where(camera_service._bbox_condition(box))
+    if agency_id is not None:
+        query = query.where(sa.exists().where(
+            camera_shares.c.camera_id == c.id, camera_shares.c.agency_id == agency_id))
+    if active_only:
+        query = query.where(c.status == CameraStatus.ACTIVE)
+    candidates = db.session.execute(query).all()
+    return [camera_service.CameraHit(camera_id, lat, lon, distance)
+            for distance, camera_id, lat, lon in geo.points_within(latitude, longitude, radius_m, candidates)]
+
+
+def compare_core_statement(metro, agency_id: int, say: Callable[[str], None]) -> dict:
+    """The metro and officer sets through the Core-statement search and the current one, alternating."""
+    sets = {"metro": {}, "officer": {"agency_id": agency_id, "active_only": True}}
+    medians: dict = {key: {"core": [], "text": []} for key in sets}
+    for _ in range(2):
+        for key, filters in sets.items():
+            for way, search in (("core", cameras_within_core), ("text", cameras_within)):
+                medians[key][way].append(summary(*run(metro, search=search, **filters)[:2])["p50_ms"])
+    figures = {}
+    for key, ways in medians.items():
+        core, text = statistics.median(ways["core"]), statistics.median(ways["text"])
+        figures[key] = {"core_p50_ms": round(core, 3), "text_p50_ms": round(text, 3), "ratio": round(core / text, 2)}
+        say(f"{'':13}{key:9} p50 {core:7.2f} ms as a Core statement (before), {text:.2f} ms as SQL text (now): "
+            f"{figures[key]['ratio']}x")
+    return figures
+
+
+def run(points: list[tuple[float, float]], keep: int = 0, search=cameras_within,
+        **filters) -> tuple[list[float], list[int], list[list]]:
     """Milliseconds per query, hits per query, and the hits of the first ``keep`` queries.
 
     Only a few results are kept: a server holds one query's hits at a time, and keeping
@@ -191,7 +230,7 @@ def run(points: list[tuple[float, float]], keep: int = 0, **filters) -> tuple[li
         db.session.rollback()
         db.session.execute(sa.text("SELECT 1"))  # connection checked out, transaction begun
         t0 = time.perf_counter()
-        hits = cameras_within(lat, lon, RADIUS_M, **filters)
+        hits = search(lat, lon, RADIUS_M, **filters)
         times.append((time.perf_counter() - t0) * 1000)
         counts.append(len(hits))
         if len(kept) < keep:
@@ -275,6 +314,8 @@ def bench_database(name: str, uri: str, positions, metro, downtown, scan_n: int,
             say(f"[{name}] {key:9} p50 {f['p50_ms']:7.2f} ms  p99 {f['p99_ms']:7.2f} ms  "
                 f"max {f['max_ms']:7.2f} ms  ({f['mean_hits']} cameras a query)")
 
+        say(f"[{name}] the candidates' query as a Core statement (before) and as SQL text (now), alternating:")
+        figures["core_statement"] = compare_core_statement(metro, agency_id, say)
         if name == "postgresql":
             figures["without_include"] = compare_plain_index(metro, downtown, agency_id, figures, say)
 
