@@ -220,7 +220,7 @@ def run(url: str, args, scenarios: list[str], tmp: Path) -> dict:
         sys.setswitchinterval(args.switch_interval)
     app = build_app(url, args.database, tmp)
     approvals_needed = ((args.warmup + args.requests + args.profile) * (1 + scenarios.count("approve"))
-                        + (int(args.concurrent * args.seconds * 400) if args.concurrent else 0))
+                        + (int(args.concurrent * args.seconds * 80) if args.concurrent else 0))
     data = seed(app, approvals_needed)
     with app.app_context():
         counter = Counter(db.engine)

@@ -113,7 +113,7 @@ def _create_head(session: sa.orm.Session, chain: str) -> None:
 
 
 def _chain_pending(session: sa.orm.Session) -> None:
-    """Chain the transaction's events to their chains' heads, just before the commit writes them.
+    """Chain the transaction's events to their chains' heads and write them: the last thing before the commit.
 
     Appenders to one chain are serialised by its head row (a row lock on PostgreSQL, the
     write lock on SQLite); another agency's writers lock another row and do not wait.
