@@ -61,27 +61,36 @@ def _hashes(pattern: re.Pattern, html: str) -> list[str]:
             for block in pattern.findall(html)]
 
 
-def _set_headers(response: Response) -> Response:
-    app = current_app
-    headers = response.headers
-    if request.endpoint == "openapi.docs" and response.mimetype == "text/html":
-        html = response.get_data(as_text=True)
-        policy = content_security_policy(app, scripts=_hashes(_INLINE_SCRIPT, html),
-                                         styles=_hashes(_INLINE_STYLE, html))
-    else:
-        policy = app.extensions["porchlight_csp"]
-    headers.setdefault("Content-Security-Policy", policy)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+_FIXED_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
     # The camera (QR scanning) and location (camera placement, incident point) are the
     # app's own; nothing else, and no embedded page, gets them.
-    headers.setdefault("Permissions-Policy",
-                       "camera=(self), geolocation=(self), microphone=(), payment=(), usb=(), interest-cohort=()")
-    if app.config.get("SESSION_COOKIE_SECURE") and request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    ("Permissions-Policy", "camera=(self), geolocation=(self), microphone=(), payment=(), usb=(), interest-cohort=()"),
+)
+_HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
+def _set_headers(response: Response) -> Response:
+    """Each header unless the response set its own: one pass over the response's headers,
+    where a setdefault per header would read them all again for each."""
+    app = current_app
+    headers = response.headers
+    present = {name.lower() for name in headers.keys()}
+    if "content-security-policy" not in present:
+        if request.endpoint == "openapi.docs" and response.mimetype == "text/html":
+            html = response.get_data(as_text=True)
+            policy = content_security_policy(app, scripts=_hashes(_INLINE_SCRIPT, html),
+                                             styles=_hashes(_INLINE_STYLE, html))
+        else:
+            policy = app.extensions["porchlight_csp"]
+        headers.add("Content-Security-Policy", policy)
+    headers.extend([(name, value) for name, value in _FIXED_HEADERS if name.lower() not in present])
+    if app.config.get("SESSION_COOKIE_SECURE") and request.is_secure and _HSTS[0].lower() not in present:
+        headers.add(*_HSTS)
     return response
 
 

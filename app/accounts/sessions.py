@@ -19,10 +19,12 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from flask import current_app, g, has_request_context, request, session
 from flask_login import login_user
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import Role, User, UserSession
 from app.audit import service as audit
@@ -30,6 +32,7 @@ from app.common.fields import fits_int
 from app.db import utcnow
 from app.errors import not_found
 from app.extensions import db
+from app.sql import dialect
 
 SESSION_KEY = "sid"  # the Flask session entry holding this client's random key
 # "Last seen" is written at most this often per session: a screen busy with calls costs
@@ -108,6 +111,14 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+@cache
+def _lookup() -> sa.Select:
+    """The session record behind a key's hash, with its account: built once per process (every
+    API call runs it, and composing it cost more than running it), the hash bound per call."""
+    return (sa.select(UserSession, User).join(User, User.id == UserSession.user_id)
+            .where(UserSession.key_hash == sa.bindparam("key_hash")))
+
+
 def begin(user: User) -> UserSession:
     """Sign ``user`` in on this client: a new session record, and a cookie holding only its key."""
     key = secrets.token_urlsafe(32)
@@ -144,9 +155,7 @@ def user_for_request(identity: str) -> User | None:
     if not isinstance(key, str) or not identity.isdigit():
         return None
     writable = g.get("session_writable", False)
-    row = db.session.execute(
-        sa.select(UserSession, User).join(User, User.id == UserSession.user_id)
-        .where(UserSession.key_hash == _hash(key))).first()
+    row = db.session.execute(_lookup(), {"key_hash": _hash(key)}).first()
     if row is None or row.UserSession.user_id != int(identity):
         return _refuse(None, None, writable)
     record, user = row
@@ -163,10 +172,33 @@ def user_for_request(identity: str) -> User | None:
             and request.headers.get(BACKGROUND_HEADER) != "1"):
         # A screen refreshing itself on a timer is not someone at the keyboard: the PWA
         # marks those calls, and they do not keep a session from going idle.
-        record.last_seen_at = now
-        db.session.commit()
+        _touch(record, now)
     g.user_session = record
     return user
+
+
+def _touch(record: UserSession, now: datetime) -> None:
+    """Write "last seen" and commit it, keeping the session and account just read as they are.
+
+    The commit would otherwise expire them, and the route's first look at the account
+    would read it again. Nothing else is in this transaction (``check_now``), and what
+    the two rows say now is what they said a moment ago, when they were read.
+    """
+    table = UserSession.__table__
+    touch = sa.update(table).where(table.c.id == record.id).values(last_seen_at=now)
+    if dialect() == "postgresql":
+        # The commit need not wait for the WAL to reach the disk: a crash could lose only the
+        # newest stamps, which makes sessions look idle sooner, never later. Set for this
+        # transaction only, by the UPDATE itself (no round trip of its own).
+        touch = touch.where(sa.func.set_config("synchronous_commit", "off", True).is_not(None))
+    db.session.execute(touch)
+    set_committed_value(record, "last_seen_at", now)
+    orm_session = db.session()
+    expire, orm_session.expire_on_commit = orm_session.expire_on_commit, False
+    try:
+        orm_session.commit()
+    finally:
+        orm_session.expire_on_commit = expire
 
 
 def _refuse(reason: str | None, role: Role | None, writable: bool) -> None:

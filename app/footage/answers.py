@@ -28,14 +28,21 @@ from app.footage.requests import status_words
 from app.sql import for_update
 
 
-def ask_for_owner(owner: User, ask_id: int, *, lock: bool = False) -> Ask:
-    """The owner's own ask; anyone else's is indistinguishable from a missing one."""
+def ask_for_owner(owner: User, ask_id: int, *, lock: bool = False, with_request: bool = False) -> Ask:
+    """The owner's own ask; anyone else's is indistinguishable from a missing one.
+
+    ``with_request`` loads its request in the same statement (an answer reads it); under
+    ``lock`` only the ask's row is locked, never the request's, which every owner asked
+    for it answers at the same time.
+    """
     if not fits_int(ask_id):
         raise not_found("Ask")
     criteria = (Ask.id == ask_id, Ask.owner_id == owner.id)
     query = sa.select(Ask).where(*criteria)
+    if with_request:
+        query = query.options(joinedload(Ask.request, innerjoin=True))
     if lock:
-        query = for_update(query, Ask.__table__, *criteria)
+        query = for_update(query, Ask.__table__, *criteria).with_for_update(of=Ask.__table__)
     ask = db.session.scalar(query)
     if ask is None:
         raise not_found("Ask")
@@ -73,28 +80,35 @@ def answer_ask(ask: Ask, owner: User, action: str, via: str, reason: str | None 
     """
     if ask.owner_id != owner.id:
         raise not_found("Ask")
-    return _answer(owner, ask.id, action, via, reason)
-
-
-def _answer(owner: User, ask_id: int, action: str, via: str, reason: str | None) -> Ask:
-    if action not in asks.ACTIONS:
-        raise ValueError(f"unknown action {action!r}")
-    ask = ask_for_owner(owner, ask_id, lock=True)
-    request = ask.request
-    expires_at = request.expires_at
-    if request.status == RequestStatus.ACTIVE and expires_at is not None and expires_at <= utcnow():
-        raise ApiError(409, "request_expired", lazy_gettext("This request has expired; it no longer needs an answer."))
-    asks.answer(ask, owner, action, via=via, reason=(reason or "").strip()[:500] or None)
+    ask = _answer(owner, ask.id, action, via, reason)
     db.session.commit()
     return ask
 
 
+def _answer(owner: User, ask_id: int, action: str, via: str, reason: str | None) -> Ask:
+    """The answer, under the ask's row lock; the caller commits."""
+    if action not in asks.ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    ask = ask_for_owner(owner, ask_id, lock=True, with_request=True)
+    request = ask.request
+    expires_at = request.expires_at
+    if request.status == RequestStatus.ACTIVE and expires_at is not None and expires_at <= utcnow():
+        raise ApiError(409, "request_expired", lazy_gettext("This request has expired; it no longer needs an answer."))
+    return asks.answer(ask, owner, action, via=via, reason=(reason or "").strip()[:500] or None)
+
+
 def answer_own_ask(owner: User, ask_id: int, action: str, reason: str | None = None) -> dict[str, Any]:
     """An answer given in the app (the ask is looked up once, under its row lock); returns the
-    ask as the inbox shows it (AskOut's document), read after the commit in one joined row."""
-    owner_id = owner.id  # read before the commit expires the owner: no reload of the user after it
+    ask as the inbox shows it (AskOut's document), in one joined row.
+
+    The row is read in the answer's own transaction, after its UPDATE and before the
+    commit: what the commit makes permanent, without the second transaction (a connection
+    checked out and pinged again, a rollback) a read after the commit costs.
+    """
     _answer(owner, ask_id, action, "app", reason)
-    return inbox.answered(owner_id, ask_id)
+    document = inbox.answered(owner.id, ask_id)
+    db.session.commit()
+    return document
 
 
 # --- a notification's buttons ------------------------------------------------------------------
