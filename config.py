@@ -189,7 +189,9 @@ class Config:
     NOTIFICATION_RETRY_MAX_SECONDS = env_int("NOTIFICATION_RETRY_MAX_SECONDS", 3600)
     NOTIFICATION_CLAIM_TIMEOUT_SECONDS = env_int("NOTIFICATION_CLAIM_TIMEOUT_SECONDS", 300)
     NOTIFICATION_BATCH_SIZE = env_int("NOTIFICATION_BATCH_SIZE", 50)  # rows claimed and sent together
-    NOTIFICATION_JOB_SIZE = env_int("NOTIFICATION_JOB_SIZE", 200)  # rows per queued job
+    # Rows per queued job: small enough that RQ workers share a fan-out evenly (1,000 rows as 5 jobs
+    # split 3:2 at best between two workers, as 10 jobs 5:5), large enough for two overlapping batches.
+    NOTIFICATION_JOB_SIZE = env_int("NOTIFICATION_JOB_SIZE", 100)
     NOTIFICATION_CONCURRENCY = env_int("NOTIFICATION_CONCURRENCY", 16)  # sending threads per worker
     # Web Push endpoints the server POSTs to: host suffixes, each matching the host
     # or a subdomain of it. By default the browser vendors' push services: FCM (Chrome, Android,

@@ -224,7 +224,7 @@ def test_a_worker_killed_in_a_1000_owner_fan_out(make_app, redis_url, push, requ
         owners, subscribers = many_push_owners(push, OWNERS)
         _, asks, ids = scenario.issue(world.agency, owners)
         assert len(ids) == OWNERS
-        dispatcher.enqueue(ids)  # five jobs of NOTIFICATION_JOB_SIZE ids
+        dispatcher.enqueue(ids)  # jobs of NOTIFICATION_JOB_SIZE ids
 
         worker_config = {**config, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
                          "PUSH_TEST_ORIGINS": push.origin}

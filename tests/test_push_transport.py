@@ -6,8 +6,10 @@ the token against the app's key and decrypts the body as a browser would.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -75,5 +77,56 @@ def test_an_idle_connection_the_server_closed_is_not_reused():
         assert not push_endpoints._dropped(ours)
         theirs.close()
         assert push_endpoints._dropped(ours)
+    finally:
+        ours.close()
+
+
+@pytest.mark.parametrize(("sent", "status", "keep"), [
+    ([b"HTTP/1.1 201 Created\r\nLocation: /m/1\r\nContent-Length: 0\r\n\r\n"], 201, True),
+    # In pieces, with a body framed by its length (read, so the connection stays usable).
+    ([b"HTTP/1.1 404 Not", b" Found\r\nContent-Type: application/json\r\nContent-Len", b"gth: 9\r\n\r\n{\"e\":",
+      b"404}"], 404, True),
+    ([b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n"], 201, True),
+    ([b"HTTP/1.1 201 Created\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"], 201, False),
+    ([b"HTTP/1.0 201 Created\r\nContent-Length: 0\r\n\r\n"], 201, False),
+    # Framings that are not a length: answered, and the connection is not reused.
+    ([b"HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"], 400, False),
+    ([b"HTTP/1.1 410 Gone\r\n\r\n"], 410, False),
+    ([b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n"], 201, False),
+    ([b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\nHTTP/1.1 201"], 201, False),  # more than it framed
+])
+def test_an_answer_is_read_by_its_framing(sent, status, keep):
+    ours, theirs = socket.socketpair()
+    try:
+        def send():
+            for piece in sent:
+                theirs.sendall(piece)
+                time.sleep(0.01)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        answer, reusable = push_endpoints._answer(ours)
+        sender.join()
+        assert (answer.status, reusable) == (status, keep)
+        if keep:  # nothing of this answer is left to be misread as the next one's
+            theirs.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+            assert push_endpoints._answer(ours)[0].status == 202
+    finally:
+        ours.close()
+        theirs.close()
+
+
+@pytest.mark.parametrize(("sent", "error"), [
+    (b"", http.client.RemoteDisconnected),
+    (b"HTTP/1.1 201 Cre", http.client.IncompleteRead),
+    (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", http.client.BadStatusLine),
+])
+def test_no_answer_or_a_garbled_one_is_an_error(sent, error):
+    ours, theirs = socket.socketpair()
+    try:
+        theirs.sendall(sent)
+        theirs.close()
+        with pytest.raises(error):
+            push_endpoints._answer(ours)
     finally:
         ours.close()

@@ -47,6 +47,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import Flask, current_app
+from sqlalchemy.orm import Bundle, contains_eager
 
 from app import links
 from app.accounts.models import User
@@ -227,24 +228,38 @@ def deliver(ids: Sequence[int], now: datetime | None = None, *, mark_asks: bool 
     return report
 
 
+_NOTIFICATION = Bundle("notification", Notification.id, Notification.kind, Notification.channel,
+                       Notification.attempts)
+_OWNER = Bundle("owner", User.id, User.language, User.email, User.phone)
+
+
 def _start(claimed: list[int], now: datetime, resources: Resources) -> Batch:
     """Read the claimed rows, decide what to send, and hand the sending to the thread pool."""
-    rows = db.session.execute(
-        sa.select(Notification, Ask, FootageRequest, Agency, User)
-        .join(Ask, Ask.id == Notification.ask_id)
-        .join(FootageRequest, FootageRequest.id == Ask.request_id)
-        .join(Agency, Agency.id == FootageRequest.agency_id)
-        .outerjoin(User, User.id == Notification.user_id)
-        .where(Notification.id.in_(claimed))
-        .order_by(Notification.id)
-    ).all()
+    # The notification and its owner as the few columns sending needs, not as ORM objects (a
+    # User is some thirty columns): 0.08 ms a message on SQLite instead of 0.23, more than the
+    # message's encryption.
+    rows = [(n, ask, request, agency, user if user.id is not None else None) for n, ask, request, agency, user
+            in db.session.execute(
+                sa.select(_NOTIFICATION, Ask, FootageRequest, Agency, _OWNER)
+                .join(Ask, Ask.id == Notification.ask_id)
+                .join(FootageRequest, FootageRequest.id == Ask.request_id)
+                .join(Agency, Agency.id == FootageRequest.agency_id)
+                .outerjoin(User, User.id == Notification.user_id)
+                .where(Notification.id.in_(claimed))
+                .order_by(Notification.id)
+                # ask.request is the request of the same row (its signed links read its expiry),
+                # not a lazy load per ask.
+                .options(contains_eager(Ask.request)))]
     channels = service.channels_for({user.id for *_, user in rows if user is not None})
     notice_asks = [ask.id for n, ask, *_ in rows if n.kind in FOLLOW_UP_KINDS]
     earlier, on_the_wire = notices.earlier(notice_asks) if notice_asks else ({}, set())
-    subscriptions: dict[int, list[PushSubscription]] = defaultdict(list)
+    subscriptions: dict[int, list[sa.Row]] = defaultdict(list)
     push_users = [user.id for n, *_, user in rows if n.channel == Channel.PUSH and user is not None]
     if push_users:
-        for sub in db.session.scalars(sa.select(PushSubscription).where(PushSubscription.user_id.in_(push_users))):
+        for sub in db.session.execute(
+                sa.select(PushSubscription.id, PushSubscription.user_id, PushSubscription.endpoint,
+                          PushSubscription.p256dh, PushSubscription.auth)
+                .where(PushSubscription.user_id.in_(push_users)).order_by(PushSubscription.id)):
             subscriptions[sub.user_id].append(sub)
 
     items: list[Item] = []
@@ -276,8 +291,8 @@ def _start(claimed: list[int], now: datetime, resources: Resources) -> Batch:
     return Batch(items, now)
 
 
-def _build(n: Notification, ask: Ask, request: FootageRequest, agency: Agency, user: User, item: Item,
-           now: datetime, resources: Resources, subscriptions: dict[int, list[PushSubscription]],
+def _build(n: sa.Row, ask: Ask, request: FootageRequest, agency: Agency, user: sa.Row, item: Item,
+           now: datetime, resources: Resources, subscriptions: dict[int, list[sa.Row]],
            earlier: dict[tuple[int, Channel], NotificationKind], sms_work: list[tuple[Item, str, str]],
            email_work: list[tuple[Item, mail.Mail]], window: str) -> None:
     """One claimed row's message, built and handed to the pool (push) or queued (SMS, e-mail)."""
@@ -306,8 +321,8 @@ def _build(n: Notification, ask: Ask, request: FootageRequest, agency: Agency, u
         sms_work.append((item, user.phone, text(n.kind, ask, request, agency)))
 
 
-def _build_fate(n: Notification, ask: Ask, request: FootageRequest, agency: Agency, user: User, item: Item,
-                resources: Resources, subscriptions: dict[int, list[PushSubscription]],
+def _build_fate(n: sa.Row, ask: Ask, request: FootageRequest, agency: Agency, user: sa.Row, item: Item,
+                resources: Resources, subscriptions: dict[int, list[sa.Row]],
                 sms_work: list[tuple[Item, str, str]], email_work: list[tuple[Item, mail.Mail]]) -> None:
     """What happened to the owner's clip (app/clips): a push of its own, an SMS, an e-mail in the ask's thread."""
     if n.channel == Channel.PUSH:
@@ -353,7 +368,7 @@ def _start_invitations(ids: list[int], items: list[Item], sms_work: list[tuple[I
             sms_work.append((item, member.phone, messages.invitation_sms_text(member, code, district, agency)))
 
 
-def _precheck(n: Notification, ask: Ask, request: FootageRequest, user: User | None,
+def _precheck(n: sa.Row, ask: Ask, request: FootageRequest, user: sa.Row | None,
               channels: dict[int, set[Channel]], subscriptions,
               earlier: dict[tuple[int, Channel], NotificationKind],
               on_the_wire: set[tuple[int, Channel]]) -> Outcome | None:

@@ -380,7 +380,7 @@ BUTTONS = ("approve", "decline")
 def _actions(ask: Ask) -> dict[str, str]:
     """Signed links for the notification's buttons: POST to base + path, no session needed."""
     try:
-        return {action: links.absolute_url(links.action_path(ask, action)) for action in BUTTONS}
+        return links.action_urls(ask, BUTTONS)
     except ValueError:  # the request is no longer active
         return {}
 

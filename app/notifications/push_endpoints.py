@@ -370,6 +370,69 @@ def _request_head(target: str, host: str, body: bytes, headers: Mapping[str, str
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+_MAX_HEAD = 64 * 1024  # bytes of status line and headers; push services send a few hundred
+_MAX_BODY = 64 * 1024  # an answer's body read to keep its connection (push services send little or none)
+
+
+def _answer(sock: socket.socket) -> tuple[Answer, bool]:
+    """Read one HTTP/1.x answer from ``sock``: its status and reason, and whether the connection
+    may carry another request. Raises http.client.HTTPException for a garbled answer and
+    RemoteDisconnected when there is none.
+
+    http.client parses the headers with the e-mail package, about a tenth of a message's
+    CPU here; only the status and the framing matter. A body is read (and dropped) only
+    when Content-Length frames it; any other framing (chunked, till-close) closes the
+    connection instead of reading on, which leaves nothing to misread on the next request.
+    """
+    data = b""
+    while True:
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            if len(data) > _MAX_HEAD:
+                raise http.client.LineTooLong("the answer's headers")
+            chunk = sock.recv(16384)
+            if not chunk:
+                if data:
+                    raise http.client.IncompleteRead(data)
+                raise http.client.RemoteDisconnected("the push service closed the connection without an answer")
+            data += chunk
+            continue
+        lines = data[:end].split(b"\r\n")
+        data = data[end + 4:]
+        version, _, rest = lines[0].decode("latin-1").partition(" ")
+        code, _, reason = rest.partition(" ")
+        if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
+            raise http.client.BadStatusLine(lines[0].decode("latin-1"))
+        status = int(code)
+        if 100 <= status < 200:  # an interim answer (100 Continue, 103 Early Hints); the final one follows
+            continue
+        break
+    headers: dict[bytes, bytes] = {}
+    for line in lines[1:]:
+        # Only the framing headers matter; a line that is no header (or continues one) is passed
+        # over, as http.client does.
+        name, colon, value = line.partition(b":")
+        if not colon or name[:1] in (b" ", b"\t"):
+            continue
+        name, value = name.strip().lower(), value.strip()
+        if name in headers and name in (b"content-length", b"transfer-encoding"):
+            return Answer(status, reason.strip()), False  # ambiguous framing: answer read, connection not reused
+        headers[name] = value
+    keep = version == "HTTP/1.1" and b"close" not in headers.get(b"connection", b"").lower()
+    length = headers.get(b"content-length")
+    if status in (204, 304):
+        length = b"0"
+    if b"transfer-encoding" in headers or length is None or not length.isdigit() or int(length) > _MAX_BODY:
+        return Answer(status, reason.strip()), False
+    missing = int(length) - len(data)
+    while missing > 0:
+        chunk = sock.recv(min(missing, 16384))
+        if not chunk:
+            return Answer(status, reason.strip()), False
+        missing -= len(chunk)
+    return Answer(status, reason.strip()), keep and missing == 0
+
+
 def _dropped(sock: socket.socket) -> bool:
     """Whether an idle kept-alive connection was closed by the server (readable means EOF or junk)."""
     try:
@@ -446,10 +509,7 @@ class PushTransport:
         sock = self._socket(origin, timeout)
         try:
             sock.sendall(head + body)  # one write: one segment, one wake-up at the push service
-            response = http.client.HTTPResponse(sock, method="POST")
-            response.begin()
-            response.read(64 * 1024)  # push services answer with an empty or tiny body
-            keep = not response.will_close and response.isclosed()
+            answer, keep = _answer(sock)
         except BaseException:
             sock.close()
             raise
@@ -457,7 +517,7 @@ class PushTransport:
             self._give_back(origin, sock)
         else:
             sock.close()
-        return Answer(response.status, response.reason)
+        return answer
 
     def close(self) -> None:
         with self._lock:

@@ -2,8 +2,9 @@
 
 Each subscriber gets a P-256 key pair and a 16-byte auth secret, as a browser makes
 them. Every POST is checked the way a push service checks it — ``Authorization: vapid
-t=<JWT>,k=<key>`` with an ES256 signature by the app's VAPID key and ``aud`` equal to
-this service's origin — then decrypted with http_ece (aes128gcm) as the browser would.
+t=<JWT>,k=<key>`` with an ES256 signature by the app's VAPID key (verified once per
+token, as push services cache them) and ``aud`` equal to this service's origin, ``exp``
+still ahead — then decrypted with http_ece (aes128gcm) as the browser would.
 
 A message with the same ``Topic`` as an undelivered one replaces it (RFC 8030 §5.4):
 ``mailbox(sub)`` holds what the device would show; ``received`` every POST.
@@ -83,16 +84,20 @@ class VapidError(Exception):
     pass
 
 
-def verify_vapid(header: str | None, origin: str, app_key: str | None) -> dict:
-    """The JWT claims of a valid ``vapid t=...,k=...`` header, or VapidError."""
-    if not header or not header.startswith("vapid "):
-        raise VapidError("no vapid Authorization header")
-    params = dict(part.strip().split("=", 1) for part in header[len("vapid "):].split(","))
-    token, key = params.get("t"), params.get("k")
-    if not token or not key:
-        raise VapidError("vapid header lacks t or k")
-    if app_key is not None and key != app_key:
-        raise VapidError("signed with another key than the app's VAPID public key")
+# Tokens whose ES256 signature checked out, and their claims. A push service sees the same
+# token on every message an application server sends it until the token expires (RFC 8292
+# §2 lets a token be reused, and the app does) and checks its signature once, as a real one
+# caches it; everything else (the key, aud, exp, sub) is checked on every message.
+_VERIFIED: dict[tuple[str, str], dict] = {}
+_VERIFIED_MAX = 1024
+_verified_lock = threading.Lock()
+
+
+def _verified_claims(token: str, key: str) -> dict:
+    """The claims of a token whose signature by ``key`` verifies (checked once per token and key)."""
+    claims = _VERIFIED.get((token, key))
+    if claims is not None:
+        return claims
     public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b64url_decode(key))
     head_b64, claims_b64, sig_b64 = token.split(".")
     header_json = json.loads(b64url_decode(head_b64))
@@ -107,6 +112,24 @@ def verify_vapid(header: str | None, origin: str, app_key: str | None) -> dict:
     except InvalidSignature:
         raise VapidError("bad JWT signature") from None
     claims = json.loads(b64url_decode(claims_b64))
+    with _verified_lock:
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.clear()
+        _VERIFIED[(token, key)] = claims
+    return claims
+
+
+def verify_vapid(header: str | None, origin: str, app_key: str | None) -> dict:
+    """The JWT claims of a valid ``vapid t=...,k=...`` header, or VapidError."""
+    if not header or not header.startswith("vapid "):
+        raise VapidError("no vapid Authorization header")
+    params = dict(part.strip().split("=", 1) for part in header[len("vapid "):].split(","))
+    token, key = params.get("t"), params.get("k")
+    if not token or not key:
+        raise VapidError("vapid header lacks t or k")
+    if app_key is not None and key != app_key:
+        raise VapidError("signed with another key than the app's VAPID public key")
+    claims = dict(_verified_claims(token, key))
     if claims.get("aud") != origin:
         raise VapidError(f"aud {claims.get('aud')!r} is not this push service's origin {origin!r}")
     if not isinstance(claims.get("exp"), int) or not time.time() < claims["exp"] <= time.time() + 24 * 3600:
@@ -124,6 +147,7 @@ class LocalPushService:
         self.errors: list[str] = []
         self._release = threading.Event()
         self._changed = threading.Condition()
+        self._awaited: list[int] = []  # the counts wait_for() callers wait for
         self._counter = 0
         service = self
 
@@ -194,7 +218,11 @@ class LocalPushService:
 
     def wait_for(self, count: int, timeout: float = 10) -> bool:
         with self._changed:
-            return self._changed.wait_for(lambda: len(self.received) >= count, timeout)
+            self._awaited.append(count)
+            try:
+                return self._changed.wait_for(lambda: len(self.received) >= count, timeout)
+            finally:
+                self._awaited.remove(count)
 
     # --- protocol ---
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
@@ -228,7 +256,10 @@ class LocalPushService:
                 self.received.append(Received(subscriber.id, payload, int(ttl), handler.headers.get("Urgency"),
                                               handler.headers.get("Topic"), time.time(), claims,
                                               handler.headers.get("Authorization"), handler.client_address))
-                self._changed.notify_all()
+                # Waiters are woken when a count one of them waits for is reached, not at every
+                # message (a benchmark's waiter would take the GIL a thousand times).
+                if self._awaited and len(self.received) >= min(self._awaited):
+                    self._changed.notify_all()
         if subscriber.hold:
             self._release.wait(60)
         if subscriber.close:
