@@ -1,24 +1,21 @@
-"""Web Push: the VAPID key pair and sending encrypted messages.
+"""Web Push: the VAPID key pair and sending encrypted messages with pywebpush.
 
-The only module that imports py_vapid (pywebpush's VAPID signer). The key pair comes
-from VAPID_PRIVATE_KEY (PEM or a base64url raw key) or is generated once into
-instance/vapid_private.pem; the public half is the PWA's ``applicationServerKey``.
+The only module that imports pywebpush. The key pair comes from VAPID_PRIVATE_KEY
+(PEM or a base64url raw key) or is generated once into instance/vapid_private.pem;
+the public half is the PWA's ``applicationServerKey``.
 
-Each message is encrypted here (RFC 8291 over RFC 8188's aes128gcm: a fresh ECDH key
-pair and salt per message, one record) for its subscription and carries the VAPID token
-of its push service's origin, signed once (py_vapid, pywebpush's signer) and reused
-until an hour before it expires (RFC 8292 lets a token serve many messages). It goes
-out over push_endpoints' direct transport: kept-alive connections per origin, to checked
+Each message is encrypted by pywebpush (RFC 8291, aes128gcm) for its subscription and
+carries the VAPID token of its push service's origin, signed once and reused until an
+hour before it expires (RFC 8292 lets a token serve many messages). It goes out over
+push_endpoints' direct transport: kept-alive connections per origin, to checked
 addresses only, no redirects; through requests only when a proxy is configured.
 """
 from __future__ import annotations
 
 import base64
-import hmac
 import http.client
 import logging
 import os
-import struct
 import tempfile
 import threading
 import time
@@ -30,9 +27,9 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask
 from py_vapid import Vapid
+from pywebpush import WebPusher, WebPushException
 
 from app.notifications import push_endpoints
 
@@ -147,67 +144,6 @@ def valid_subscription_keys(p256dh: str, auth: str) -> dict[str, str]:
     return problems
 
 
-# --- RFC 8291 message encryption ----------------------------------------------------------
-# pywebpush (through http_ece) did the same with a deep copy of the subscription, three
-# HKDF objects (each HKDF-Extract done twice) and a Cipher object per message: 0.22 ms of
-# CPU a message against 0.13 here, of which the key pair and the key agreement are 0.10. The key pair and the salt are
-# still new for every message, as RFC 8291 requires; tests/peers/push_service.py decrypts
-# every message with http_ece, an implementation that is not this one.
-
-_P256 = ec.SECP256R1()
-RECORD_SIZE = 4096  # as http_ece writes it; a push message is one record (RFC 8291 §4)
-_TAG = 16
-_KEY_INFO = b"Content-Encoding: aes128gcm\x00\x01"  # RFC 8188 §2.2 (HKDF-Expand to 16 bytes: one block)
-_NONCE_INFO = b"Content-Encoding: nonce\x00\x01"  # RFC 8188 §2.3 (to 12 bytes: one block)
-
-
-class UnusableKeys(ValueError):
-    """A subscription's p256dh or auth that no message can be encrypted to."""
-
-
-class TooLarge(ValueError):
-    """Data that does not fit in the one record a push message is."""
-
-
-def _receiver(p256dh: str, auth: str) -> tuple[ec.EllipticCurvePublicKey, bytes, bytes]:
-    """The subscriber's public key (parsed and checked to be on the curve), its raw bytes, the auth secret."""
-    try:
-        raw, secret = b64url_decode(p256dh), b64url_decode(auth)
-        if len(raw) != 65 or not secret:
-            raise ValueError
-        return ec.EllipticCurvePublicKey.from_encoded_point(_P256, raw), raw, secret
-    except (ValueError, TypeError):
-        raise UnusableKeys("the subscription's keys are not a P-256 public key and an auth secret") from None
-
-
-def _hmac(key: bytes, data: bytes) -> bytes:
-    return hmac.digest(key, data, "sha256")
-
-
-def encrypt(data: bytes, p256dh: str, auth: str, *, salt: bytes | None = None,
-            sender: ec.EllipticCurvePrivateKey | None = None) -> bytes:
-    """``data`` encrypted for the subscription (RFC 8291, aes128gcm), as the request body.
-
-    ``salt`` and ``sender`` (the ephemeral key pair) are for tests; a message takes new ones.
-    """
-    receiver, receiver_raw, secret = _receiver(p256dh, auth)
-    if len(data) + 1 + _TAG > RECORD_SIZE:
-        raise TooLarge(f"a push message holds {RECORD_SIZE - 1 - _TAG} bytes, not {len(data)}")
-    sender = sender or ec.generate_private_key(_P256)
-    sender_raw = sender.public_key().public_bytes(serialization.Encoding.X962,
-                                                  serialization.PublicFormat.UncompressedPoint)
-    shared = sender.exchange(ec.ECDH(), receiver)
-    # RFC 8291 §3.3: IKM = HKDF(auth_secret, ecdh_secret, "WebPush: info" 0x00 ua_public as_public, 32).
-    ikm = _hmac(_hmac(secret, shared), b"WebPush: info\x00" + receiver_raw + sender_raw + b"\x01")
-    salt = salt or os.urandom(16)
-    prk = _hmac(salt, ikm)
-    key, nonce = _hmac(prk, _KEY_INFO)[:16], _hmac(prk, _NONCE_INFO)[:12]
-    # The header (salt, record size, the sender's key as keyid), then the one record: the data
-    # and its delimiter 0x02 (the last record, no padding), sealed with its tag.
-    header = salt + struct.pack("!LB", RECORD_SIZE, len(sender_raw)) + sender_raw
-    return header + AESGCM(key).encrypt(nonce, data + b"\x02", None)
-
-
 @dataclass(frozen=True)
 class PushMessage:
     subscription_id: int
@@ -292,9 +228,17 @@ class PushClient:
         problem = push_endpoints.endpoint_problem(message.endpoint, self._rules)
         if problem:
             return PushResult(message.subscription_id, ok=False, error=f"endpoint refused: {problem}")
+        subscription = {"endpoint": message.endpoint, "keys": {"p256dh": message.p256dh, "auth": message.auth}}
         try:
-            # RFC 8291 (aes128gcm), with the origin's reused VAPID token; no redirect is followed.
-            body = encrypt(message.data.encode(), message.p256dh, message.auth)
+            # RFC 8291 (aes128gcm) by pywebpush, as its webpush() does.
+            body = WebPusher(subscription).encode(message.data.encode(), "aes128gcm")["body"]
+        except (WebPushException, ValueError) as exc:
+            # Keys no message can be encrypted to: pywebpush's own error, or the ValueError of a
+            # point off the curve or of bad base64 (which used to escape and end the whole batch).
+            return PushResult(message.subscription_id, ok=False, retry=True,
+                              error=f"the subscription's keys cannot be encrypted to: {exc}"[:300])
+        try:
+            # With the origin's reused VAPID token and the pooled session; no redirect is followed.
             headers = {"TTL": str(max(0, min(message.ttl, MAX_TTL_SECONDS))), "Content-Encoding": "aes128gcm",
                        "Urgency": message.urgency, "Topic": message.topic,
                        "Authorization": self.authorization(message.endpoint)}
@@ -306,10 +250,6 @@ class PushClient:
                                             timeout=SEND_TIMEOUT_SECONDS).status_code
             if status > 202:
                 return _refused(message.subscription_id, status)
-        except UnusableKeys as exc:  # keys no message can be encrypted to
-            return PushResult(message.subscription_id, ok=False, retry=True, error=str(exc)[:300])
-        except TooLarge as exc:
-            return PushResult(message.subscription_id, ok=False, error=str(exc)[:300])
         except push_endpoints.RefusedAddress as exc:
             return PushResult(message.subscription_id, ok=False, error=f"endpoint refused: {exc}")
         except requests.ConnectionError as exc:  # before OSError, which it is
