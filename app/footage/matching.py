@@ -9,7 +9,7 @@ fan-out needs of its owner: their filters and the reply codes of their open asks
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,7 +45,7 @@ class Match:
     distance_m: float
     re_asked: bool = False
     rules: Rules | None = None
-    open_codes: list[str] = field(default_factory=list)
+    open_codes: tuple[str, ...] = ()
 
 
 def _local(day: date, hhmm: str, zone: ZoneInfo) -> datetime:
@@ -171,6 +171,7 @@ def match_cameras(agency_id: int, latitude: float, longitude: float, radius_m: f
             match.re_asked = bool(row.re_asked)
         if fan_out:
             match.rules = filters.rules_of(row)
-            match.open_codes = row.open_codes.split(",") if row.open_codes else []
+            if row.open_codes:
+                match.open_codes = tuple(row.open_codes.split(","))
         matches.append(match)
     return matches
