@@ -178,8 +178,9 @@ def _fan_out(request: FootageRequest, now: datetime, policy: AgencyPolicy,
                  details={"asks": len(rows), "owners": len({m.owner_id for m in matches}),
                           "expires_at": request.expires_at.isoformat()})
     filters.record_declines(request, declined)
-    counts = {AskState.QUEUED: len(rows) - filtered, filters.SHOWN_AS: filtered}
-    return dispatcher.record_new_asks(request.id), counts
+    queued = len(rows) - filtered
+    notification_ids = dispatcher.record_new_asks(request.id) if queued else []
+    return notification_ids, {AskState.QUEUED: queued, filters.SHOWN_AS: filtered}
 
 
 def _activate(request: FootageRequest, now: datetime) -> tuple[list[int], dict[AskState, int]]:
