@@ -14,7 +14,7 @@ POST over HTTP with delivery running). The owners' open asks pile up from one PO
 For each POST: the CPU time of this process and the wall time; SQLAlchemy's cursor events count
 the statements the POST sent (an executemany counts once) and time them; the garbage
 collector's collections during the POSTs are counted and timed by generation. With REDIS_URL
-(BENCH_REDIS_URL) the hand-off to RQ is timed too (a queue of this run's own, deleted after).
+(BENCH_REDIS_URL) the hand-off to RQ is timed too (a queue of this run's own, deleted after with its jobs).
 ``--sql`` prints the last POST's statements with their times; ``--cprofile FILE`` profiles the
 POSTs. The last line printed is one JSON object.
 """
@@ -141,11 +141,9 @@ def main() -> None:
         finally:
             gc.callbacks.remove(collected)
             queue._hand_off = hand_off
-            if redis_url:
+            if redis_url:  # the jobs nobody worked, and the queue
                 connection = queue.redis_connection(app)
-                keys = list(connection.scan_iter(match=f"rq:*{config['JOB_QUEUE_NAME']}*"))
-                if keys:
-                    connection.delete(*keys)
+                queue.rq_queue(app, connection).delete(delete_jobs=True)
                 connection.close()
             with app.app_context():
                 db.session.remove()
