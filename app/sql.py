@@ -6,8 +6,10 @@ the difference is handled here once.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import TypeVar
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -66,3 +68,44 @@ def serialise(name: str, table: sa.Table, *criteria: sa.ColumnElement[bool]) -> 
         db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCKS[name])))
     else:
         db.session.execute(sa.update(table).where(*criteria).values(id=table.c.id))
+
+
+def insert_rows(table: sa.Table, rows: Sequence[Mapping[str, Any]], **same: Any) -> None:
+    """INSERT ``rows`` (each naming the same columns) in one statement with one parameter, in their
+    order; ``same`` are the values every row shares.
+
+    The rows travel as one JSON array that the database unpacks (``jsonb_array_elements`` on
+    PostgreSQL, ``json_each`` on SQLite) in an INSERT ... SELECT. An executemany binds every
+    value through the driver and, on PostgreSQL, runs the statement once a row: for a request's
+    1,000 asks this takes a third of the CPU and half the time (bench/fanout.py). Each value
+    goes through its column type's bind processing first (enums, UTC timestamps), as it would
+    in an executemany. Scalar columns only.
+    """
+    if not rows:
+        return
+    dialect_ = db.session.get_bind().dialect
+    columns = list(rows[0])
+    processors = [(name, table.c[name].type.bind_processor(dialect_)) for name in columns]
+    values = [[row[name] if process is None else process(row[name]) for name, process in processors] for row in rows]
+    payload = sa.bindparam("rows", json.dumps(values, default=_json_value, separators=(",", ":")), type_=sa.Text)
+    if dialect_.name == "postgresql":
+        elements = (sa.func.jsonb_array_elements(sa.cast(payload, postgresql.JSONB))
+                    .table_valued("value", with_ordinality="n").render_derived(name="r"))
+        selected = [sa.cast(elements.c.value.op("->>")(sa.literal_column(str(i))), table.c[name].type)
+                    for i, name in enumerate(columns)]
+        order = elements.c.n
+    else:
+        elements = sa.func.json_each(payload).table_valued("key", "value").alias("r")
+        selected = [sa.func.json_extract(elements.c.value, sa.literal_column(f"'$[{i}]'"))
+                    for i in range(len(columns))]
+        order = elements.c.key
+    shared = [sa.literal(value, table.c[name].type) for name, value in same.items()]
+    query = sa.select(*selected, *shared).select_from(elements).order_by(order)
+    db.session.execute(sa.insert(table).from_select([*columns, *same], query, include_defaults=False))
+
+
+def _json_value(value: object) -> object:
+    """A value JSON has no type for, as the database reads it back from text (timestamps, after bind processing)."""
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value insert_rows can send")

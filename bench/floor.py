@@ -14,9 +14,8 @@ refuse the captured ones or where repeating them would do less work (a row alrea
 
 - values named by the scenario (an ask, its owner, its request, the owner's session key) are
   replaced wherever they occur, in JSON parameters too;
-- an id the database gave the app (a new request's, from ``RETURNING``; its new asks', from
-  the SELECT that reads them back) is replaced by what the replayed statement returned, row
-  for row;
+- an id the database gave the app (a new request's, from ``RETURNING``) is replaced by what
+  the replayed statement returned, row for row;
 - the audit chain's head hands out sequence numbers and the previous hash: the replay takes
   its own, and hashes each event (SHA-256) onto the chain, as the app does.
 

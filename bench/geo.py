@@ -56,7 +56,6 @@ from app.accounts.models import Role, User  # noqa: E402
 from app.agencies.models import Agency  # noqa: E402
 from app.cameras import geo  # noqa: E402
 from app.cameras import service as camera_service  # noqa: E402
-from app.cameras.models import Camera, CameraStatus, camera_shares  # noqa: E402
 from app.cameras.service import cameras_within  # noqa: E402
 from app.extensions import db  # noqa: E402
 from tests import scratchdb  # noqa: E402
@@ -188,14 +187,7 @@ def query_plan() -> str:
 def cameras_within_core(latitude: float, longitude: float, radius_m: float, *, agency_id: int | None = None,
                         active_only: bool = False) -> list:
     """The search as it was before its candidates' query became SQL text: the baseline."""
-    c = Camera.__table__.c
-    box = geo.bounding_box(latitude, longitude, radius_m)
-    query = sa.select(c.id, c.latitude, c.longitude).where(camera_service._bbox_condition(box))
-    if agency_id is not None:
-        query = query.where(sa.exists().where(
-            camera_shares.c.camera_id == c.id, camera_shares.c.agency_id == agency_id))
-    if active_only:
-        query = query.where(c.status == CameraStatus.ACTIVE)
+    query = camera_service.within_query(latitude, longitude, radius_m, agency_id=agency_id, active_only=active_only)
     candidates = db.session.execute(query).all()
     return [camera_service.CameraHit(camera_id, lat, lon, distance)
             for distance, camera_id, lat, lon in geo.points_within(latitude, longitude, radius_m, candidates)]

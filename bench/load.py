@@ -339,13 +339,20 @@ def capture_scenarios(app, data: dict, window: list[str], spans: tuple[float, fl
         case = f"CAPTURE-{number:03d}"
         point = (CENTRE[0] + (2 * rng.random() - 1) * spans[0], CENTRE[1] + (2 * rng.random() - 1) * spans[1])
         _, request = capture.record(lambda c=case, p=point: create(c, *p))
-        codes = sorted({row["reply_code"] for step in request.steps if not isinstance(step, str)
-                        and step.sql.lstrip().startswith("INSERT INTO asks") for row in step.params})
-        creates.append((request, case, codes))
+        creates.append((request, case, _asks_payload(request)))
     say(f"captured: inbox {inbox.describe()}; approve {approval.describe()}; "
         f"create {creates[0][0].describe()} (and {CREATE_TEMPLATES - 1} more at other points)")
     return {"pre_ping": capture.pre_ping, "inbox": inbox, "approve": (approval, captured_approval),
             "create": creates}
+
+
+def _asks_payload(request) -> tuple[str, int]:
+    """The JSON array of a create's new asks (its ``INSERT INTO asks`` sends them all as one
+    parameter, app/sql.py's insert_rows), and the position of the reply code in each row."""
+    [step] = [step for step in request.steps if not isinstance(step, str)
+              and step.sql.lstrip().startswith("INSERT INTO asks")]
+    columns = [name.strip() for name in step.sql[step.sql.index("(") + 1:step.sql.index(")")].split(",")]
+    return step.params["rows"], columns.index("reply_code")
 
 
 def _base36(number: int, width: int) -> str:
@@ -379,11 +386,15 @@ def floor_requests(name: str, captured: dict, approvals: list[Approval], process
     creates = captured["create"]
 
     def next_create(process: int, thread: int, n: int):
-        request, case, codes = creates[(n * 7 + process * threads + thread) % len(creates)]
+        request, case, (payload, at) = creates[(n * 7 + process * threads + thread) % len(creates)]
         # A case number of its own and reply codes no open ask of these owners has (a unique index):
         # 8 characters, unique per run, connection and request (the app's are 4 digits).
         code = f"{process}{thread}{_base36(run_number * 1_000_000 + n, 6)}"
-        return request, Fresh({case: f"FLOOR-{run_number}-{process}-{thread}-{n}", **dict.fromkeys(codes, code)})
+        rows = json.loads(payload)
+        for row in rows:
+            row[at] = code
+        return request, Fresh({case: f"FLOOR-{run_number}-{process}-{thread}-{n}",
+                               payload: json.dumps(rows, separators=(",", ":"))})
     return next_create
 
 

@@ -197,10 +197,11 @@ def notifications(monkeypatch):
     calls = {"recorded": [], "enqueued": [], "committed_asks": []}
     ids = itertools.count(1000)
 
-    def record_new_asks(asks):
-        asks = list(asks)
-        assert all(a.id is not None for a in asks), "asks are flushed before the dispatcher sees them"
-        calls["recorded"].append([a.id for a in asks])
+    def record_new_asks(request_id):
+        # The asks are in the transaction before the dispatcher records their notifications.
+        asks = db.session.scalars(sa.select(Ask.id).where(Ask.request_id == request_id, Ask.state == AskState.QUEUED)
+                                  .order_by(Ask.id)).all()
+        calls["recorded"].append(asks)
         return [next(ids) for _ in asks]
 
     def enqueue(notification_ids):

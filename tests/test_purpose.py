@@ -12,8 +12,8 @@ from app.accounts.models import Role
 from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.extensions import db
-from app.footage import lifecycle, purpose
-from app.footage.matching import Match
+from app.footage import purpose
+from app.footage.matching import match_cameras
 from app.footage.models import Ask, AskState, FootageRequest, LegalBasis
 from app.notifications import ask_mail
 from tests import factories
@@ -151,9 +151,10 @@ def test_which_earlier_answers_make_a_re_ask(app, world):
     factories.ask(overlapping, cameras["new_owner"], state=AskState.DECLINED)
     cameras["new_owner"].owner_id = member.id  # the camera changed hands since
     db.session.commit()
-    matches = [Match(c.id, c.owner_id, c.label, 10.0) for c in cameras.values()]
-    found = lifecycle.re_asked_cameras(world.agency.id, matches, now - timedelta(hours=3), now - timedelta(hours=2),
-                                       now)
+    matches = match_cameras(world.agency.id, LAT, LON, 500, now - timedelta(hours=3), now - timedelta(hours=2), now,
+                            re_asks_of=world.agency.id)
+    assert {m.camera_id for m in matches} == {c.id for c in cameras.values()}
+    found = {m.camera_id for m in matches if m.re_asked}
     assert found == {cameras["declined"].id, cameras["unanswered"].id}
 
 

@@ -1,6 +1,7 @@
 """The camera registry: owners' cameras, and the radius search footage requests use."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ from app.agencies.models import Agency, Membership
 from app.agencies.service import member_agency_ids
 from app.audit import service as audit
 from app.cameras import geo
-from app.cameras.models import Camera, CameraMode, CameraStatus
+from app.cameras.models import Camera, CameraMode, CameraStatus, camera_shares
 from app.common.fields import fits_int
 from app.db import utcnow
 from app.errors import field_error, not_found
@@ -287,6 +288,33 @@ def _bbox_condition(box: geo.BoundingBox) -> sa.ColumnElement[bool]:
         band_filter = c.lat_band.between(bands.start, bands.stop - 1)
     lon_filter = sa.or_(*(c.longitude.between(west, east) for west, east in box.lon_ranges))
     return sa.and_(band_filter, lon_filter, c.latitude.between(box.min_lat, box.max_lat))
+
+
+def within_query(latitude: float, longitude: float, radius_m: float, *, agency_id: int | None = None,
+                 active_only: bool = False) -> sa.Select:
+    """The radius search's SELECT: the cameras in the circle's bounding box (``id``, ``latitude``,
+    ``longitude``, then whatever a caller adds), answered from the ``ix_cameras_geo`` index.
+
+    ``agency_id`` keeps cameras shared with that agency. :func:`in_circle` narrows the rows to the
+    circle; a caller that needs more of each camera adds columns and joins to this one statement.
+    """
+    c = Camera.__table__.c
+    box = geo.bounding_box(latitude, longitude, radius_m)
+    query = sa.select(c.id, c.latitude, c.longitude).where(_bbox_condition(box))
+    if agency_id is not None:
+        query = query.where(sa.exists().where(
+            camera_shares.c.camera_id == c.id, camera_shares.c.agency_id == agency_id))
+    if active_only:
+        query = query.where(c.status == CameraStatus.ACTIVE)
+    return query
+
+
+def in_circle(latitude: float, longitude: float, radius_m: float, rows: Iterable[Any]) -> list[tuple[float, Any]]:
+    """``(distance_m, row)`` of each of :func:`within_query`'s rows at most ``radius_m`` away, nearest
+    first (then by camera id)."""
+    by_id = {row[0]: row for row in rows}  # by position: the first three columns are the query's own
+    return [(distance, by_id[camera_id]) for distance, camera_id, _, _ in geo.points_within(
+        latitude, longitude, radius_m, (row[:3] for row in by_id.values()))]
 
 
 def cameras_within(

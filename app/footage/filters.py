@@ -3,10 +3,11 @@
 An owner may decline, once and for all, requests of some offense categories, requests
 from agencies other than those they choose, and requests for footage older than a
 number of days; and may pause everything until a return date. When a request fans
-out (app/footage/lifecycle.py) the filters of every owner it reaches are read in a few
-bulk queries and each new ask one of them catches is born ``declined``: no message is
-recorded for it, and the owner's inbox and history show it as declined by their filter
-(``answered_via`` "filter", ``filter_rule`` naming the rule).
+out (app/footage/lifecycle.py) the filters of every owner it reaches are read with the
+matching cameras (app/footage/matching.py), in the same query, and each new ask one of
+them catches is born ``declined``: no message is recorded for it, and the owner's inbox
+and history show it as declined by their filter (``answered_via`` "filter",
+``filter_rule`` naming the rule).
 
 Officers must not tell such a decline from one an owner typed, nor learn whose it was.
 Staff only ever read counts per ask state (app/footage/requests.py), so the ask is a
@@ -38,7 +39,6 @@ from app.extensions import db
 from app.footage import purpose
 from app.footage.models import Ask, AskState, FootageRequest, OwnerFilter
 from app.footage.policy import current_policy
-from app.sql import ID_CHUNK, chunks
 
 VIA_FILTER = "filter"
 # In the order they are checked; the first that catches an ask is the one recorded.
@@ -47,6 +47,8 @@ FILTER_RULES = ("paused", "agency", "category", "age")
 MAX_PAUSE = timedelta(days=366)
 # The disguised decline comes between these, and never later than half the request's life.
 DECLINE_DELAY = (timedelta(minutes=5), timedelta(hours=4))
+# What staff and the public see of a filter's decline until its disguised time.
+SHOWN_AS = AskState.NOTIFIED
 
 
 @dataclass(slots=True, frozen=True)
@@ -59,23 +61,22 @@ class Rules:
     paused_until: datetime | None
 
 
-def _rules(row: Any) -> Rules:
+def rules_columns() -> list[sa.ColumnElement[Any]]:
+    """The columns of an owner's filters that a fan-out reads, labelled for :func:`rules_of`: the matching
+    joins them to each camera's row (an outer join on ``owner_filters.user_id``), so no query of their own."""
+    table = OwnerFilter.__table__.c
+    return [table.user_id.label("filter_user_id"), table.declined_categories, table.agency_ids,
+            table.max_footage_age_days, table.paused_until]
+
+
+def rules_of(row: Any) -> Rules | None:
+    """The owner's filters from a row with :func:`rules_columns`; None for an owner who set none."""
+    if row.filter_user_id is None:
+        return None
     return Rules(frozenset(row.declined_categories or ()),
                  None if row.agency_ids is None else frozenset(row.agency_ids),
                  None if row.max_footage_age_days is None else timedelta(days=row.max_footage_age_days),
                  row.paused_until)
-
-
-def rules_for(owner_ids: Iterable[int]) -> dict[int, Rules]:
-    """The filters of these owners (only those who set any), one query per chunk of ids."""
-    table = OwnerFilter.__table__.c
-    found: dict[int, Rules] = {}
-    for chunk in chunks(sorted(set(owner_ids)), ID_CHUNK):
-        for row in db.session.execute(sa.select(table.user_id, table.declined_categories, table.agency_ids,
-                                                table.max_footage_age_days, table.paused_until)
-                                      .where(table.user_id.in_(chunk))):
-            found[row.user_id] = _rules(row)
-    return found
 
 
 def rule_catching(rules: Rules | None, request: FootageRequest, now: datetime) -> str | None:
@@ -110,8 +111,7 @@ def declined_columns(rule: str, now: datetime, lifetime_hours: int) -> dict[str,
 def state_shown(now: datetime) -> sa.ColumnElement[str]:
     """SQL: an ask's state as staff and the public see it (labelled ``state``): a filter's decline
     shows as ``notified`` until its disguised time, as if the owner had not answered yet."""
-    return sa.case((sa.and_(Ask.answered_via == VIA_FILTER, Ask.responded_at > now),
-                    sa.literal(AskState.NOTIFIED.value)),
+    return sa.case((sa.and_(Ask.answered_via == VIA_FILTER, Ask.responded_at > now), sa.literal(SHOWN_AS.value)),
                    else_=sa.cast(Ask.state, sa.String)).label("state")
 
 

@@ -2,12 +2,14 @@
 
 An officer's request states its purpose (app/footage/purpose.py). Within the agency's
 limits (app/footage/policy.py) it is activated at once; one over a limit, or one asking
-again an owner who refused an overlapping ask in the last 30 days (a re-ask,
-``re_asked_cameras``), waits for a supervisor, who approves it (four eyes: not
+again an owner who refused an overlapping ask in the last 30 days (a re-ask, see
+app/footage/matching.py), waits for a supervisor, who approves it (four eyes: not
 their own, unless the policy allows it) or rejects it. Activation matches cameras
 (app/footage/matching.py), creates one ask per camera with a reply code, and records
 the first notification of each in the same transaction (app/notifications/dispatcher.py),
-handed to the queue after the commit. An ask one of the owner's filters
+handed to the queue after the commit: a few set-based statements, however many owners
+it reaches (one query to match, one INSERT of the asks, one INSERT ... SELECT of their
+notifications), and no ORM object per ask. An ask one of the owner's filters
 catches is born declined and never notified (app/footage/filters.py). Cancelling or expiring a request closes its
 open asks, discards uploads still arriving (app/clips/uploads.py) and, in the same
 transaction, records a notice to every owner a message about a closed ask reached
@@ -29,16 +31,14 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import Role, User
-from app.agencies.models import Agency
 from app.audit import service as audit
 from app.clips.uploads import discard_uploads_for
 from app.db import utcnow
 from app.errors import ApiError, field_error, forbidden
 from app.extensions import db
 from app.footage import asks, filters, purpose
-from app.footage.matching import Match, match_cameras
+from app.footage.matching import RE_ASK_DAYS, Match, match_cameras
 from app.footage.models import (
-    OPEN_ASK_STATES,
     AgencyPolicy,
     Ask,
     AskState,
@@ -49,13 +49,14 @@ from app.footage.policy import current_policy, exceeded_limits, policy_for, staf
 from app.footage.requests import (
     become,
     can_become,
+    new_request_view,
     request_for_staff,
     request_view,
     states_leading_to,
     status_words,
 )
 from app.notifications import dispatcher
-from app.sql import ID_CHUNK, chunks, dialect, for_update
+from app.sql import dialect, for_update, insert_rows
 
 T = TypeVar("T")
 
@@ -64,13 +65,11 @@ T = TypeVar("T")
 REPLY_CODE_SPACE = 10_000
 
 
-def _open_reply_codes(owner_ids: Iterable[int]) -> dict[int, set[str]]:
+def _open_reply_codes(matches: Iterable[Match]) -> dict[int, set[str]]:
+    """Each matched owner's reply codes in use: their open asks' (read with the match)."""
     taken: dict[int, set[str]] = defaultdict(set)
-    for chunk in chunks(sorted(set(owner_ids)), ID_CHUNK):
-        rows = db.session.execute(sa.select(Ask.owner_id, Ask.reply_code)
-                                  .where(Ask.owner_id.in_(chunk), Ask.state.in_(OPEN_ASK_STATES)))
-        for owner_id, code in rows:
-            taken[owner_id].add(code)
+    for match in matches:
+        taken[match.owner_id].update(match.open_codes)
     return taken
 
 
@@ -139,87 +138,58 @@ def _justification_needed(policy: AgencyPolicy, data: dict[str, Any], exceeded: 
                        f"This request {' and '.join(reasons)}: a supervisor must approve it; say why it is needed.")
 
 
-# --- re-asks ---------------------------------------------------------------------------------
+# --- going out ---------------------------------------------------------------------------------
 
-RE_ASK_DAYS = 30
+def _go_live(request: FootageRequest, now: datetime, policy: AgencyPolicy) -> None:
+    """The request becomes active, for the policy's lifetime; :func:`_fan_out` then makes its asks."""
+    become(request, RequestStatus.ACTIVE, now)
+    request.expires_at = now + timedelta(hours=policy.request_lifetime_hours)
 
 
-def refusals_clause() -> sa.ColumnElement[bool]:
-    """SQL: an ask its owner refused: declined, or left unanswered until it expired.
+def _fan_out(request: FootageRequest, now: datetime, policy: AgencyPolicy,
+             matches: list[Match]) -> tuple[list[int], dict[AskState, int]]:
+    """Create the active (flushed) request's asks, one per match (read with ``fan_out``), and record their
+    notifications. Returns the notification ids and how many asks staff see in each state.
 
-    ``no_footage`` is an answer, not a refusal; an ask that expired after the owner
-    approved (the clip never came) was not refused either, nor a cancelled one.
+    Set-based: the asks go in one INSERT, their notifications in one INSERT ... SELECT, and
+    nothing is read back; only asks an owner's filter declined are read, by their ids, for the audit.
     """
-    return sa.or_(Ask.state == AskState.DECLINED,
-                  sa.and_(Ask.state == AskState.EXPIRED, Ask.responded_at.is_(None)))
-
-
-def re_asked_cameras(agency_id: int, matches: list[Match], window_start: datetime, window_end: datetime,
-                     now: datetime) -> set[int]:
-    """The matched cameras whose owner refused an overlapping ask of this agency in the last 30 days.
-
-    Overlapping: the same camera (so it stood in both requests' circles), asked by a
-    request of the same agency whose time window overlaps this one, the earlier ask made
-    at most RE_ASK_DAYS ago; the camera's owner then is its owner now (a camera that
-    changed hands is a new owner's to answer).
-    """
-    owner_of = {m.camera_id: m.owner_id for m in matches}
-    found: set[int] = set()
-    # By owner and state, the index the inbox uses (ix_asks_owner_state): asks have no index
-    # by camera, and the preview runs this on every move of the radius slider.
-    for chunk in chunks(sorted(set(owner_of.values())), ID_CHUNK):
-        rows = db.session.execute(
-            sa.select(Ask.camera_id, Ask.owner_id).join(FootageRequest, FootageRequest.id == Ask.request_id)
-            .where(Ask.owner_id.in_(chunk), Ask.state.in_((AskState.DECLINED, AskState.EXPIRED)), refusals_clause(),
-                   FootageRequest.agency_id == agency_id, Ask.created_at >= now - timedelta(days=RE_ASK_DAYS),
-                   # A filter's decline counts from its disguised time on (app/footage/filters.py), as it
-                   # does in the request's counts: never sooner, or a quick second request would reveal it.
-                   sa.or_(Ask.responded_at.is_(None), Ask.responded_at <= now),
-                   FootageRequest.window_start < window_end, FootageRequest.window_end > window_start))
-        found.update(camera_id for camera_id, owner_id in rows if owner_of.get(camera_id) == owner_id)
-    return found
-
-
-def _activate(request: FootageRequest, now: datetime, matches: list[Match] | None = None) -> list[int]:
-    """Match cameras (unless the caller just did), create the asks and record their notifications.
-
-    Returns the notification ids.
-    """
-    policy = policy_for(request.agency_id)
-    if matches is None:
-        matches = match_cameras(request.agency, request.latitude, request.longitude, request.radius_m,
-                                request.window_start, request.window_end, now)
-    taken = _open_reply_codes(m.owner_id for m in matches)
-    # The owners' filters, read in bulk: an ask one of them catches is born declined, untold.
-    rules = filters.rules_for(m.owner_id for m in matches)
+    taken = _open_reply_codes(matches)
     rows = []
     for m in matches:
-        row = {"request_id": request.id, "camera_id": m.camera_id, "owner_id": m.owner_id, "state": AskState.QUEUED,
+        row = {"camera_id": m.camera_id, "owner_id": m.owner_id, "state": AskState.QUEUED,
                "reply_code": _new_reply_code(taken[m.owner_id]), "distance_m": round(m.distance_m, 1),
-               "camera_label": m.label, "created_at": now, "answered_via": None, "filter_rule": None,
-               "responded_at": None, "closed_at": None}
-        rule = filters.rule_catching(rules.get(m.owner_id), request, now)
+               "camera_label": m.label, "answered_via": None, "filter_rule": None, "responded_at": None,
+               "closed_at": None}
+        # An ask one of the owner's filters catches is born declined, untold.
+        rule = filters.rule_catching(m.rules, request, now)
         if rule is not None:
             row.update(filters.declined_columns(rule, now, policy.request_lifetime_hours))
         rows.append(row)
-    if rows:
-        # One executemany, then one read: at 1,000 asks the ORM's multi-row INSERT ... RETURNING
-        # costs three times as much on PostgreSQL, and the officer is waiting for this POST.
-        db.session.execute(sa.insert(Ask), rows)
-    new_asks = list(db.session.scalars(sa.select(Ask).where(Ask.request_id == request.id).order_by(Ask.id)))
+    insert_rows(Ask.__table__, rows, request_id=request.id, created_at=now)
     declined: dict[str, list[int]] = {rule: [] for rule in filters.FILTER_RULES}
-    for ask in new_asks:
-        if ask.filter_rule is not None:
-            declined[ask.filter_rule].append(ask.id)
-    become(request, RequestStatus.ACTIVE, now)
-    request.expires_at = now + timedelta(hours=policy.request_lifetime_hours)
-    db.session.flush()
+    if any(row["filter_rule"] for row in rows):
+        for ask_id, rule in db.session.execute(sa.select(Ask.id, Ask.filter_rule).where(
+                Ask.request_id == request.id, Ask.filter_rule.is_not(None)).order_by(Ask.id)):
+            declined[rule].append(ask_id)
+    filtered = sum(len(ids) for ids in declined.values())
     # One event for the fan-out (asks are born queued); each later ask transition has its own.
     audit.record("request.activated", target=request, agency_id=request.agency_id,
-                 details={"asks": len(new_asks), "owners": len({m.owner_id for m in matches}),
+                 details={"asks": len(rows), "owners": len({m.owner_id for m in matches}),
                           "expires_at": request.expires_at.isoformat()})
     filters.record_declines(request, declined)
-    return list(dispatcher.record_new_asks([ask for ask in new_asks if ask.state == AskState.QUEUED]))
+    queued = len(rows) - filtered
+    notification_ids = dispatcher.record_new_asks(request.id) if queued else []
+    return notification_ids, {AskState.QUEUED: queued, filters.SHOWN_AS: filtered}
+
+
+def _activate(request: FootageRequest, now: datetime) -> tuple[list[int], dict[AskState, int]]:
+    """An approved request goes out: match cameras, create the asks and record their notifications."""
+    policy = policy_for(request.agency_id)
+    matches = match_cameras(request.agency_id, request.latitude, request.longitude, request.radius_m,
+                            request.window_start, request.window_end, now, fan_out=True)
+    _go_live(request, now, policy)
+    return _fan_out(request, now, policy, matches)
 
 
 def issue_request(officer: User, data: dict[str, Any]) -> dict[str, Any]:
@@ -227,16 +197,17 @@ def issue_request(officer: User, data: dict[str, Any]) -> dict[str, Any]:
     agency_id = staff_agency_id(officer)
     notification_ids: list[int] = []
 
-    def work() -> FootageRequest:
+    def work() -> dict[str, Any]:
         nonlocal notification_ids
         now = utcnow()
         policy = policy_for(agency_id)
         purpose_fields = purpose.purpose_fields(policy, data)
-        agency = db.session.get(Agency, agency_id)
-        matches = match_cameras(agency, data["latitude"], data["longitude"], data["radius_m"],
-                                data["window_start"], data["window_end"], now)
-        re_asks = len(re_asked_cameras(agency_id, matches, data["window_start"], data["window_end"], now))
         exceeded = exceeded_limits(policy, data["radius_m"], data["window_start"], data["window_end"])
+        # Within the limits, the match reads what the fan-out needs too (in vain only for a re-ask).
+        matches = match_cameras(agency_id, data["latitude"], data["longitude"], data["radius_m"],
+                                data["window_start"], data["window_end"], now, re_asks_of=agency_id,
+                                fan_out=not exceeded)
+        re_asks = sum(m.re_asked for m in matches)
         if re_asks:
             exceeded.append("re_ask")
         justification = data.get("justification") or None
@@ -248,6 +219,8 @@ def issue_request(officer: User, data: dict[str, Any]) -> dict[str, Any]:
             affirmed_at=now, **purpose_fields,
             **{k: data[k] for k in ("case_number", "incident_type", "summary", "latitude", "longitude",
                                     "radius_m", "window_start", "window_end")})
+        if not exceeded:
+            _go_live(request, now, policy)  # before the INSERT: no UPDATE after it
         db.session.add(request)
         db.session.flush()
         audit.record("request.created", target=request, agency_id=agency_id, details={
@@ -257,23 +230,25 @@ def issue_request(officer: User, data: dict[str, Any]) -> dict[str, Any]:
             "warrant_number": request.warrant_number, "warrant_court": request.warrant_court,
             "exigent_reason": request.exigent_reason, "offense_category": request.offense_category,
             "prohibited_purposes_affirmed": request.prohibited_purposes_affirmed})
-        notification_ids = [] if exceeded else _activate(request, now, matches)
-        return request
+        counts: dict[AskState, int] = {}
+        if not exceeded:
+            notification_ids, counts = _fan_out(request, now, policy, matches)
+        # Built before the commit expires the request: the officer's answer reads nothing back.
+        return new_request_view(request, counts)
 
-    request = _committed(work)
+    view = _committed(work)
     _enqueue(notification_ids)
-    return request_view(request)
+    return view
 
 
 def preview_request(officer: User, data: dict[str, Any]) -> dict[str, Any]:
     """How many cameras the request would ask now; writes nothing."""
     agency_id = staff_agency_id(officer)
     policy = current_policy(agency_id)
-    agency = db.session.get(Agency, agency_id)
-    matches = match_cameras(agency, data["latitude"], data["longitude"], data["radius_m"],
-                            data["window_start"], data["window_end"])
+    matches = match_cameras(agency_id, data["latitude"], data["longitude"], data["radius_m"],
+                            data["window_start"], data["window_end"], re_asks_of=agency_id)
     exceeded = exceeded_limits(policy, data["radius_m"], data["window_start"], data["window_end"])
-    re_asks = len(re_asked_cameras(agency_id, matches, data["window_start"], data["window_end"], utcnow()))
+    re_asks = sum(m.re_asked for m in matches)
     if re_asks:
         exceeded.append("re_ask")
     return {"cameras": len(matches), "exceeded_limits": exceeded, "needs_approval": bool(exceeded),
@@ -309,7 +284,7 @@ def approve_request(supervisor: User, request_id: int, reason: str) -> dict[str,
     """
     notification_ids: list[int] = []
 
-    def work() -> FootageRequest:
+    def work() -> dict[str, Any]:
         nonlocal notification_ids
         request = request_for_staff(supervisor, request_id, lock=True)
         _check_reviewable(request, RequestStatus.ACTIVE, "approved")
@@ -325,12 +300,12 @@ def approve_request(supervisor: User, request_id: int, reason: str) -> dict[str,
             "override": True, "exceeded_limits": request.exceeded_limits, "reason": reason,
             "officer_id": request.officer_id, "self_approved": self_approved,
             "re_ask_cameras": request.re_ask_cameras})
-        notification_ids = _activate(request, now)
-        return request
+        notification_ids, counts = _activate(request, now)
+        return new_request_view(request, counts)
 
-    request = _committed(work)
+    view = _committed(work)
     _enqueue(notification_ids)
-    return request_view(request)
+    return view
 
 
 def reject_request(supervisor: User, request_id: int, reason: str) -> dict[str, Any]:

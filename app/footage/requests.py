@@ -118,6 +118,14 @@ def request_view(request: FootageRequest) -> dict[str, Any]:
     return _view(request, ask_counts([request.id])[request.id])
 
 
+def new_request_view(request: FootageRequest, counts: dict[AskState, int]) -> dict[str, Any]:
+    """:func:`request_view` of a request whose asks this transaction has just made, ``counts`` of them by
+    state as staff see them (none: it asks nobody yet), from what the transaction wrote: nothing read back."""
+    shown = dict.fromkeys((s.value for s in AskState), 0)
+    shown.update((state.value, n) for state, n in counts.items())
+    return _view(request, shown)
+
+
 def get_request(user: User, request_id: int) -> dict[str, Any]:
     return request_view(request_for_staff(user, request_id))
 

@@ -15,14 +15,14 @@ from collections.abc import Iterable
 
 from flask import current_app
 
-from app.footage.models import Ask
 from app.notifications import notices, queue, service
 from app.notifications.models import NotificationKind
 
 
-def record_new_asks(asks: Iterable[Ask]) -> list[int]:
-    """In the caller's transaction: the Notification rows for these new asks. Returns their ids."""
-    return service.record_request_notifications(list(asks))
+def record_new_asks(request_id: int) -> list[int]:
+    """In the caller's transaction: the Notification rows for the new (queued) asks of a request
+    that has just gone out. Returns their ids."""
+    return service.record_new_request_notifications(request_id)
 
 
 def enqueue(notification_ids: Iterable[int]) -> None:

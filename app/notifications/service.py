@@ -36,7 +36,7 @@ from app.db import utcnow
 from app.errors import ApiError, field_error
 from app.extensions import db
 from app.footage import answers
-from app.footage.models import OPEN_ASK_STATES, Ask, FootageRequest, RequestStatus
+from app.footage.models import OPEN_ASK_STATES, Ask, AskState, FootageRequest, RequestStatus
 from app.i18n import DEFAULT, in_language
 from app.notifications import keywords, messages, order, push_endpoints, sms, webpush
 from app.notifications.models import (
@@ -121,31 +121,46 @@ def _row(ask_id: int, user_id: int, channel: Channel, kind: NotificationKind, no
 
 
 def record_request_notifications(asks: list[Ask], now: datetime | None = None) -> list[int]:
-    """The first message for each new ask, on the first channel of the owner's order that reaches them.
+    """The first message for each of these new asks, on the first channel of the owner's order that reaches them.
 
-    One INSERT ... SELECT per 500 asks: the channel is chosen in the database, so a
-    request to a thousand owners adds a few milliseconds to the officer's POST.
+    One INSERT ... SELECT per 500 asks (:func:`_record_first_messages`).
     """
     now = now or utcnow()
     if any(ask.id is None for ask in asks):
         db.session.flush()
-    table = Notification.__table__
-    stamp = sa.bindparam("now", now, type_=table.c.created_at.type)
     ids: list[int] = []
     for chunk in chunks(sorted(ask.id for ask in asks if ask.owner_id is not None), CHUNK):
-        channel_reaches = {channel: reaches(channel) for channel in Channel}
-        rows = (sa.select(Ask.id, Ask.owner_id, order.first_reachable_sql(channel_reaches),
-                          sa.literal(NotificationKind.REQUEST.value), sa.literal(DeliveryStatus.PENDING.value),
-                          sa.literal(0), stamp, stamp)
-                .join(User, User.id == Ask.owner_id)
-                .where(Ask.id.in_(chunk), sa.or_(*channel_reaches.values())))
-        statement = (dialect_insert(table)
-                     .from_select(["ask_id", "user_id", "channel", "kind", "status", "attempts", "due_at",
-                                   "created_at"], rows)
-                     .on_conflict_do_nothing(index_elements=["ask_id", "channel", "kind"])
-                     .returning(table.c.id))
-        ids += db.session.execute(statement).scalars().all()
+        ids += _record_first_messages(Ask.id.in_(chunk), now)
     return sorted(ids)
+
+
+def record_new_request_notifications(request_id: int, now: datetime | None = None) -> list[int]:
+    """The first message for each queued ask of a request that has just gone out: one INSERT ... SELECT
+    by the request, however many asks it has (no list of their ids goes to the database)."""
+    return sorted(_record_first_messages(sa.and_(Ask.request_id == request_id, Ask.state == AskState.QUEUED,
+                                                 Ask.owner_id.is_not(None)), now or utcnow()))
+
+
+def _record_first_messages(asks: sa.ColumnElement[bool], now: datetime) -> list[int]:
+    """Record the first message of each ask the ``asks`` criteria select; the new rows' ids.
+
+    The channel is chosen in the database, so a request to a thousand owners adds a few
+    milliseconds to the officer's POST. An ask that has its first message already keeps it.
+    """
+    table = Notification.__table__
+    stamp = sa.bindparam("now", now, type_=table.c.created_at.type)
+    channel_reaches = {channel: reaches(channel) for channel in Channel}
+    rows = (sa.select(Ask.id, Ask.owner_id, order.first_reachable_sql(channel_reaches),
+                      sa.literal(NotificationKind.REQUEST.value), sa.literal(DeliveryStatus.PENDING.value),
+                      sa.literal(0), stamp, stamp)
+            .join(User, User.id == Ask.owner_id)
+            .where(asks, sa.or_(*channel_reaches.values())))
+    statement = (dialect_insert(table)
+                 .from_select(["ask_id", "user_id", "channel", "kind", "status", "attempts", "due_at",
+                               "created_at"], rows)
+                 .on_conflict_do_nothing(index_elements=["ask_id", "channel", "kind"])
+                 .returning(table.c.id))
+    return db.session.execute(statement).scalars().all()
 
 
 # The messages that ask the owner: an escalation tries the next channel after these.
