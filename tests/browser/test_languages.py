@@ -142,7 +142,10 @@ def test_the_owner_flow_in_spanish_and_hmong(language, qr_camera_page, context, 
 def test_offline_and_upload_link_pages_follow_the_choice(context, page, live_server, browser_log):
     words = _words("es")
     page.goto("/")
-    page.get_by_label("Language").select_option("es")
+    # The choice is stored, then the page reloads in it: wait for that reload, or the check
+    # below can run in the page the reload is tearing down.
+    with page.expect_navigation():
+        page.get_by_label("Language").select_option("es")
     expect(page.locator("html")).to_have_attribute("lang", "es")
     # The service worker's own notifications ("Answer sent") read the language from here.
     assert page.evaluate("""async () => {
