@@ -157,6 +157,7 @@ class Ask(Base):
 
     __tablename__ = "asks"
     __table_args__ = (
+        # Also the index for lookups by request (and the cascade): it leads with request_id.
         sa.UniqueConstraint("request_id", "camera_id"),
         sa.Index("ix_asks_owner_state", "owner_id", "state"),
         # The inbox: an owner's asks newest first, a page at a time. Without it PostgreSQL
@@ -170,7 +171,7 @@ class Ask(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(sa.ForeignKey("footage_requests.id", ondelete="CASCADE"), index=True)
+    request_id: Mapped[int] = mapped_column(sa.ForeignKey("footage_requests.id", ondelete="CASCADE"))
     camera_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cameras.id", ondelete="SET NULL"))
     owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     state: Mapped[AskState] = mapped_column(db_enum(AskState, "ask_state"))

@@ -76,13 +76,14 @@ class Notification(Base):
 
     __tablename__ = "notifications"
     __table_args__ = (
+        # Also the index for lookups by ask (and the cascade): it leads with ask_id.
         sa.UniqueConstraint("ask_id", "channel", "kind"),
         sa.Index("ix_notifications_status_due", "status", "due_at"),
         sa.CheckConstraint("ask_id IS NOT NULL OR district_member_id IS NOT NULL", name="has_subject"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    ask_id: Mapped[int | None] = mapped_column(sa.ForeignKey("asks.id", ondelete="CASCADE"), index=True)
+    ask_id: Mapped[int | None] = mapped_column(sa.ForeignKey("asks.id", ondelete="CASCADE"))
     district_member_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("district_members.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
