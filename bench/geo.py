@@ -17,9 +17,10 @@ through the real service function inside an app context:
 - ``full_scan``: the first ``--scan-queries`` metro queries again through the same
   function after ``DROP INDEX ix_cameras_geo``, so the database must read every row;
   the ratio is the scan's median over the indexed median of the same queries;
-- ``core_statement``: the metro and officer sets through the search as it was before
-  issue 16's last change (a SQLAlchemy Core statement, its rows made into Row objects),
-  interleaved with the search as it is, twice: before and after in one run;
+- ``core_statement``: the metro and officer sets through the search in its two earlier
+  forms (a SQLAlchemy Core statement, its rows made into Row objects; then SQL text that
+  fetches the whole bounding box, before the plane test of ``geo.flat_bound``) interleaved
+  with the search as it is, three times: before and after in one run;
 - PostgreSQL only, ``without_include``: the three sets again on the index as it was
   before migration 0018 (no ``INCLUDE (id, status)``), then the metro set once more on
   the covering index: before and after in one run.
@@ -56,6 +57,7 @@ from app.accounts.models import Role, User  # noqa: E402
 from app.agencies.models import Agency  # noqa: E402
 from app.cameras import geo  # noqa: E402
 from app.cameras import service as camera_service  # noqa: E402
+from app.cameras.models import Camera, CameraStatus, camera_shares  # noqa: E402
 from app.cameras.service import cameras_within  # noqa: E402
 from app.extensions import db  # noqa: E402
 from tests import scratchdb  # noqa: E402
@@ -186,27 +188,53 @@ def query_plan() -> str:
 
 def cameras_within_core(latitude: float, longitude: float, radius_m: float, *, agency_id: int | None = None,
                         active_only: bool = False) -> list:
-    """The search as it was before its candidates' query became SQL text: the baseline."""
-    query = camera_service.within_query(latitude, longitude, radius_m, agency_id=agency_id, active_only=active_only)
+    """The search as it was before its candidates' query became SQL text: the baseline.
+
+    ``within_query`` as it was then: the whole bounding box, no plane test."""
+    c = Camera.__table__.c
+    box = geo.bounding_box(latitude, longitude, radius_m)
+    query = sa.select(c.id, c.latitude, c.longitude).where(camera_service._bbox_condition(box, None))
+    if agency_id is not None:
+        query = query.where(sa.exists().where(
+            camera_shares.c.camera_id == c.id, camera_shares.c.agency_id == agency_id))
+    if active_only:
+        query = query.where(c.status == CameraStatus.ACTIVE)
     candidates = db.session.execute(query).all()
     return [camera_service.CameraHit(camera_id, lat, lon, distance)
             for distance, camera_id, lat, lon in geo.points_within(latitude, longitude, radius_m, candidates)]
 
 
+def cameras_within_box(latitude: float, longitude: float, radius_m: float, *, agency_id: int | None = None,
+                       active_only: bool = False) -> list:
+    """The search as SQL text without the plane test, every candidate of the box fetched: the baseline
+    of the flat bound (``geo.flat_bound``)."""
+    box = geo.bounding_box(latitude, longitude, radius_m)
+    candidates = camera_service._candidates(box, None, agency_id=agency_id, active_only=active_only)
+    return [camera_service.CameraHit(camera_id, lat, lon, distance)
+            for distance, camera_id, lat, lon in geo.points_within(latitude, longitude, radius_m, candidates)]
+
+
+EARLIER_FORMS = (("core", "as a Core statement", cameras_within_core),
+                 ("box", "as SQL text, the whole box", cameras_within_box),
+                 ("text", "as SQL text with the plane test (now)", cameras_within))
+
+
 def compare_core_statement(metro, agency_id: int, say: Callable[[str], None]) -> dict:
-    """The metro and officer sets through the Core-statement search and the current one, alternating."""
+    """The metro and officer sets through each earlier form of the search and the current one, alternating."""
     sets = {"metro": {}, "officer": {"agency_id": agency_id, "active_only": True}}
-    medians: dict = {key: {"core": [], "text": []} for key in sets}
-    for _ in range(2):
+    medians: dict = {key: {way: [] for way, _, _ in EARLIER_FORMS} for key in sets}
+    for _ in range(3):
         for key, filters in sets.items():
-            for way, search in (("core", cameras_within_core), ("text", cameras_within)):
+            for way, _, search in EARLIER_FORMS:
                 medians[key][way].append(summary(*run(metro, search=search, **filters)[:2])["p50_ms"])
     figures = {}
     for key, ways in medians.items():
-        core, text = statistics.median(ways["core"]), statistics.median(ways["text"])
-        figures[key] = {"core_p50_ms": round(core, 3), "text_p50_ms": round(text, 3), "ratio": round(core / text, 2)}
-        say(f"{'':13}{key:9} p50 {core:7.2f} ms as a Core statement (before), {text:.2f} ms as SQL text (now): "
-            f"{figures[key]['ratio']}x")
+        p50 = {way: statistics.median(times) for way, times in ways.items()}
+        figures[key] = {f"{way}_p50_ms": round(ms, 3) for way, ms in p50.items()}
+        figures[key]["ratio"] = round(p50["core"] / p50["text"], 2)
+        figures[key]["box_ratio"] = round(p50["box"] / p50["text"], 2)
+        say(f"{'':13}{key:9} p50 " + ", ".join(f"{p50[way]:.2f} ms {words}" for way, words, _ in EARLIER_FORMS)
+            + f": {figures[key]['ratio']}x and {figures[key]['box_ratio']}x")
     return figures
 
 
@@ -306,7 +334,7 @@ def bench_database(name: str, uri: str, positions, metro, downtown, scan_n: int,
             say(f"[{name}] {key:9} p50 {f['p50_ms']:7.2f} ms  p99 {f['p99_ms']:7.2f} ms  "
                 f"max {f['max_ms']:7.2f} ms  ({f['mean_hits']} cameras a query)")
 
-        say(f"[{name}] the candidates' query as a Core statement (before) and as SQL text (now), alternating:")
+        say(f"[{name}] the candidates' query in its earlier forms and now, alternating (medians of 3):")
         figures["core_statement"] = compare_core_statement(metro, agency_id, say)
         if name == "postgresql":
             figures["without_include"] = compare_plain_index(metro, downtown, agency_id, figures, say)

@@ -93,6 +93,39 @@ def test_bounding_box_holds_every_point_within_the_radius(region):
             assert box.max_lat - box.min_lat == pytest.approx(2 * math.degrees(radius / geo.EARTH_RADIUS_M), abs=1e-8)
 
 
+def passes_flat(flat: geo.FlatBound, lat: float, lon: float) -> bool:
+    """The plane test as the candidates' SQL writes it, operation for operation."""
+    return ((lat - flat.centre_lat) * (lat - flat.centre_lat)
+            + (lon - flat.centre_lon) * (lon - flat.centre_lon) * flat.lon_scale) <= flat.limit
+
+
+@pytest.mark.parametrize("latitudes", [(-60, 60), (60, 89.5), (-89.5, -60)], ids=["mid", "north", "south"])
+def test_the_flat_bound_keeps_every_point_within_the_radius_and_drops_the_box_s_corners(latitudes):
+    rng = random.Random(str(latitudes))
+    applied = 0
+    for _ in range(300):
+        lat, lon = rng.uniform(*latitudes), rng.uniform(-179.5, 179.5)
+        radius = rng.choice([1.0, 35.0, 500.0, 5000.0, rng.uniform(1, 200_000)])
+        box = geo.bounding_box(lat, lon, radius)
+        flat = geo.flat_bound(lat, lon, radius, box)
+        if flat is None:
+            assert len(box.lon_ranges) != 1 or box.lon_ranges[0] == (-180.0, 180.0)
+            continue
+        applied += 1
+        for _ in range(40):
+            # On the circle (or a hair inside it) and anywhere inside it.
+            point = destination((lat, lon), rng.uniform(0, 360), radius * rng.choice([1.0, 1 - 1e-9, rng.random()]))
+            if geo.great_circle_m(lat, lon, *point) <= radius and in_box(box, *point):
+                assert passes_flat(flat, *point), (lat, lon, radius, point)
+        if abs(lat) < 80:
+            (west, east), = box.lon_ranges
+            for corner in [(box.min_lat, west), (box.min_lat, east), (box.max_lat, west), (box.max_lat, east)]:
+                assert not passes_flat(flat, *corner), (lat, lon, radius, corner)
+    assert applied > 200
+    assert geo.flat_bound(*FIJI, 500.0, geo.bounding_box(*FIJI, 500.0)) is None  # longitudes wrap
+    assert geo.flat_bound(89.999, 0.0, 500.0, geo.bounding_box(89.999, 0.0, 500.0)) is None  # around the pole
+
+
 def test_bounding_box_reaches_the_widest_point_of_the_circle():
     # At high latitude the circle is widest poleward of its centre, not due east of it.
     lat, lon, radius = 80.0, 10.0, 50_000.0

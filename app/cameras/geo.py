@@ -75,6 +75,41 @@ class BoundingBox:
         return range(lat_band(self.min_lat), lat_band(self.max_lat) + 1)
 
 
+@dataclass(frozen=True)
+class FlatBound:
+    """A plane test, in degrees, that every point within the radius passes.
+
+    ``(lat - centre_lat)² + (lon - centre_lon)² · lon_scale ≤ limit`` is plain arithmetic
+    a database evaluates on the index's columns, so about a fifth of a bounding box's
+    candidates (its corners) never leave the database; the exact distance still decides.
+
+    Why it never drops a point in reach: the haversine term is
+    ``h = sin²(Δφ/2) + cos φ1 · cos φ2 · sin²(Δλ/2)`` and the distance is ``2R·asin(√h) ≥ 2R·√h``.
+    Both latitudes lie in the box, so ``cos φ1 · cos φ2 ≥ c²`` with ``c`` the smallest cosine
+    over the box; and ``sin x ≥ x (1 − x²/6)``. Hence, with ``s`` the box's largest half-span
+    in radians, ``distance ≥ R (1 − s²/24) √(Δφ² + c² Δλ²)``: a point within ``radius_m``
+    has ``√(Δφ² + c² Δλ²) ≤ (radius_m / R) / (1 − s²/24)``, which is the limit (with a hair
+    of slack for rounding).
+    """
+
+    centre_lat: float
+    centre_lon: float
+    lon_scale: float
+    limit: float
+
+
+def flat_bound(lat: float, lon: float, radius_m: float, box: BoundingBox) -> FlatBound | None:
+    """The box's plane test, or None where it does not apply: a box around a pole or across
+    the antimeridian (longitudes wrap), or a radius past a few hundred kilometres."""
+    if len(box.lon_ranges) != 1 or box.lon_ranges[0] == (-180.0, 180.0) or radius_m > 200_000:
+        return None
+    west, east = box.lon_ranges[0]
+    half_span = math.radians(max(lat - box.min_lat, box.max_lat - lat, lon - west, east - lon))
+    c = math.cos(math.radians(max(abs(box.min_lat), abs(box.max_lat))))
+    reach = math.degrees(radius_m / EARTH_RADIUS_M) / (1 - half_span ** 2 / 24)
+    return FlatBound(lat, lon, c * c, reach * reach * (1 + 1e-9) + 1e-18)
+
+
 def bounding_box(lat: float, lon: float, radius_m: float) -> BoundingBox:
     angular = radius_m / EARTH_RADIUS_M
     dlat = math.degrees(angular)
