@@ -54,6 +54,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT))
+from tests.peers.ports import free_port  # noqa: E402
+
 # Nothing of the benchmark's may land in the checkout's instance/ folder.
 INSTANCE = tempfile.mkdtemp(prefix="bench-load-instance-")
 os.environ.setdefault("PORCHLIGHT_INSTANCE_DIR", INSTANCE)
@@ -69,12 +71,6 @@ M_PER_DEG_LAT = 111_195.0
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- data ---------------------------------------------------------------------------------------------

@@ -51,6 +51,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.peers.ports import free_port  # noqa: E402
+
 INSTANCE = tempfile.mkdtemp(prefix="bench-surge-instance-")
 os.environ.setdefault("PORCHLIGHT_INSTANCE_DIR", INSTANCE)
 
@@ -65,12 +67,6 @@ M_PER_DEG_LAT = 111_195.0
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 60) -> None:

@@ -52,17 +52,12 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.peers.ports import free_port  # noqa: E402
 
 MIB = 1024 * 1024
 TARGET_RATIO = 0.5
 TARGET_MEMORY_MIB = 64
 SETTLE_S = 5.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_source(path: Path, size: int) -> None:
@@ -308,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
                    "DATABASE_URL": url, "CLIP_STORAGE_ROOT": str(tmp / "clips"), "SECRET_KEY": "bench-secret",
                    "RUN_IN_PROCESS_WORKER": "false", "REDIS_URL": "", "PUBLIC_BASE_URL": "http://127.0.0.1"}
             token, _ = seed(env)
-            app_port, transport_port = _free_port(), _free_port()
+            app_port, transport_port = free_port(), free_port()
             with gunicorn(env, app_port, args.workers) as master, \
                     gunicorn(env, transport_port, args.workers, "upload:transport_app"):
                 tus_upload(f"http://127.0.0.1:{app_port}", token, warmup, chunk, args.checksum)

@@ -29,6 +29,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import upload as bench  # noqa: E402  (bench/upload.py: the source file, seeding, gunicorn, tuspy)
 
+from tests.peers.ports import free_port  # noqa: E402
+
 MIB = 1024 * 1024
 
 
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         s3 = {**local, "STORAGE_URL": f"s3://{bucket}/clips", "S3_ENDPOINT_URL": endpoint,
               "S3_PART_SIZE_MIB": str(args.part_mib), **CREDENTIALS}
         token, _ = bench.seed(local)
-        local_port, s3_port = bench._free_port(), bench._free_port()
+        local_port, s3_port = free_port(), free_port()
         with bench.gunicorn(local, local_port, 1) as local_master, bench.gunicorn(s3, s3_port, 1) as s3_master:
             for port in (local_port, s3_port):
                 bench.tus_upload(f"http://127.0.0.1:{port}", token, warmup, chunk, args.checksum)

@@ -25,7 +25,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from requests.adapters import HTTPAdapter
 
 from tests.peers.connect_proxy import ConnectProxy
+from tests.peers.ports import free_port
 from tests.peers.push_service import LocalPushService, b64url
 from tests.peers.tls import certificate
 from tests.s3_support import CREDENTIALS, new_bucket, s3_client, start_s3_server
@@ -56,12 +56,6 @@ PUSH_HOST = "push.porchlight-fleet.test"
 PASSWORD = "a-long-fleet-passphrase"
 OFFICER = "officer@riverside.example.gov"
 CENTRE = (43.0389, -87.9065)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(check, what: str, timeout: float = 30, process: subprocess.Popen | None = None, log: Path | None = None):

@@ -24,14 +24,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.peers.ports import free_port
+
 CREDENTIALS = {"S3_ACCESS_KEY_ID": "porchlight-test", "S3_SECRET_ACCESS_KEY": "porchlight-test-secret",
                "S3_REGION": "us-east-1"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _answers(url: str) -> bool:

@@ -26,7 +26,6 @@ import base64
 import hashlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -43,6 +42,7 @@ from twilio.request_validator import RequestValidator
 
 from app.demo import PASSWORDS
 from tests import media_samples
+from tests.peers.ports import free_port
 from tests.peers.push_service import LocalPushService
 from tests.peers.twilio_api import AUTH_TOKEN, FROM_NUMBER
 from tests.upload_support import KeptOpenBytes, mp4_bytes
@@ -60,12 +60,6 @@ OUTBOX_LINE = re.compile(r"^\[[^\]]+\] to (\+\d+): (.*)$", re.M)
 def _settings() -> set[str]:
     """Every environment variable config.py reads: none of them may leak into the embedded server."""
     return set(re.findall(r'env_(?:str|int|bool)\("([A-Z0-9_]+)"', (ROOT / "config.py").read_text()))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -91,11 +85,11 @@ class Server:
 @pytest.fixture
 def server(tmp_path):
     instance = tmp_path / "instance"
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     drop = _settings() | {"PORCHLIGHT_INSTANCE_DIR", "FLASK_APP", "FLASK_DEBUG", "FLASK_RUN_PORT", "FLASK_RUN_HOST"}
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("TEST_")}
-    push_port = _free_port()
+    push_port = free_port()
     env.update(PORCHLIGHT_INSTANCE_DIR=str(instance), TWILIO_AUTH_TOKEN=AUTH_TOKEN, PYTHONUNBUFFERED="1",
                HOST="127.0.0.1", PORT=str(port),  # as the Makefile exports them
                PUSH_TEST_ORIGINS=f"http://127.0.0.1:{push_port}")

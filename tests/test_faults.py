@@ -50,6 +50,7 @@ from app.notifications.models import DeliveryStatus
 from tests import factories
 from tests.conftest import CI, PG_URL, signed_in
 from tests.peers import scenario
+from tests.peers.ports import free_port
 from tests.peers.push_service import LocalPushService
 from tests.peers.tcp_proxy import TcpProxy
 from tests.test_footage import body as request_body
@@ -77,12 +78,6 @@ def push():
     assert not service.errors, service.errors[:5]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # --- 1. Redis unavailable -----------------------------------------------------------------------------
 
 class PrivateRedis:
@@ -92,7 +87,7 @@ class PrivateRedis:
         self.binary = shutil.which("redis-server")
         assert self.binary, "redis-server is not installed (apt-get install redis-server)"
         self.directory = directory
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen | None = None
 

@@ -19,7 +19,6 @@ import base64
 import datetime as dt
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.conftest import scratch_pg_database
+from tests.peers.ports import free_port
 from tests.peers.tls import certificate
 
 pytestmark = pytest.mark.slow
@@ -46,16 +46,10 @@ OWNER_PASSWORD = "a-long-owner-passphrase"
 LABEL, ADDRESS, LAT, LON = "Rosewood Porch 7731", "7731 Rosewood Lane", 43.041837, -87.909312
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Deployment:
     def __init__(self, tmp: Path, database_url: str, redis_url: str) -> None:
         self.tmp = tmp
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"https://127.0.0.1:{self.port}"
         self.cert, key = certificate(tmp)
         self.key = key

@@ -28,7 +28,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,8 @@ from urllib.parse import urljoin
 
 import pyotp
 import requests
+
+from tests.peers.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,12 +73,6 @@ def _die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ApiSession(requests.Session):

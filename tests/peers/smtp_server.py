@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 import ssl
 import threading
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from tests.peers.ports import free_port
 from tests.peers.tls import certificate
 
 USER, PASSWORD = "porchlight", "smtp-test-password"
@@ -102,9 +102,7 @@ class LocalSmtpServer:
             options.update(tls_context=self._tls, require_starttls=True)
         else:  # a server offering no STARTTLS: the app must refuse to send to it
             options = {}
-        with socket.socket() as probe:  # aiosmtpd checks it is up by connecting to the port it was given
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()  # aiosmtpd checks it is up by connecting to the port it was given
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **options)
 
     def __enter__(self) -> LocalSmtpServer:
