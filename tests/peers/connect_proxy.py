@@ -13,6 +13,8 @@ import socket
 import socketserver
 import threading
 
+from tests.peers.ports import BurstTCPServer
+
 
 def _pipe(source: socket.socket, target: socket.socket) -> None:
     try:
@@ -58,7 +60,7 @@ class ConnectProxy:
                 back.join()
                 upstream.close()
 
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server = BurstTCPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
